@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "nuage",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nuage", targets: ["nuage"]),
+        .library(name: "NuageEngine", targets: ["NuageEngine"]),
+        .library(name: "NuageTestSupport", targets: ["NuageTestSupport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Value types shared by every layer: errors, names, policy, byte blocks.
+        .target(name: "NuageCore", swiftSettings: strict),
+        // SIMD Galois-field kernels (the only C in the project).
+        .target(name: "CNuageErasure", cSettings: [.unsafeFlags(["-O3"])]),
+        // Reed-Solomon codec over GF(2^8).
+        .target(name: "NuageErasure", dependencies: ["NuageCore", "CNuageErasure"], swiftSettings: strict),
+        // Sealing (AES-256-GCM), chunk tags, master and data keys.
+        .target(
+            name: "NuageCrypto",
+            dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // Provider protocol and the directory provider.
+        .target(name: "NuageProviders", dependencies: ["NuageCore"], swiftSettings: strict),
+        // Catalog protocol and the SQLite catalog.
+        .target(
+            name: "NuageCatalog",
+            dependencies: ["NuageCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // put/get/list/delete, placement, shard blob format, garbage collection.
+        .target(
+            name: "NuageEngine",
+            dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog"],
+            swiftSettings: strict),
+        // nuage.toml, the data directory and how an engine is opened from it.
+        .target(name: "NuageConfig", dependencies: ["NuageEngine"], swiftSettings: strict),
+        // The command line.
+        .executableTarget(
+            name: "nuage",
+            dependencies: ["NuageConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        // Conformance suites every provider and catalog implementation runs.
+        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog"], swiftSettings: strict),
+        .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
+        .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
+        .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport"], swiftSettings: strict),
+        .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
+        .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),
+        .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,122 @@
+import Foundation
+import NuageCore
+
+/// The gateway's strongly consistent metadata: buckets, current object versions with their
+/// manifests, write intents, blobs awaiting deletion and shards awaiting repair.
+///
+/// The contract every implementation keeps (and `CatalogConformance` checks):
+/// - Each method is atomic: it happens entirely or not at all, and concurrent callers (in this
+///   process or in other gateways sharing the catalog) see it entirely or not at all.
+/// - Crash safety of puts rests on intents: the engine records an intent naming every blob it
+///   is about to write *before* writing any. ``commit(_:intent:)`` makes the object visible and
+///   retires the intent in one transaction; ``abandonIntent(_:)`` moves an intent's blobs to the
+///   garbage list. So every blob on a provider is referenced by an object, an intent or the
+///   garbage list, and ``gc`` can tell an orphan from a write in progress.
+/// - Replacing or deleting an object moves its blobs to the garbage list in the same
+///   transaction.
+/// - Listings are in ascending byte order of the key's UTF-8 bytes (S3's order).
+/// - Errors are `NuageError`s: `noSuchBucket`, `bucketAlreadyExists`, `bucketNotEmpty`,
+///   `preconditionFailed` for a failed condition; anything else is `internalError` with a cause.
+public protocol Catalog: Sendable {
+    func createBucket(_ name: String) async throws
+    /// - Throws: `noSuchBucket`, or `bucketNotEmpty` when it holds objects.
+    func deleteBucket(_ name: String) async throws
+    func bucket(_ name: String) async throws -> BucketRecord?
+    func listBuckets() async throws -> [BucketRecord]
+
+    /// Records that the blobs of `intent` are about to be written.
+    func recordIntent(_ intent: WriteIntent) async throws
+    /// Makes `object` the current version of its key and retires `intent`; the replaced
+    /// version's blobs go to the garbage list.
+    /// - Parameter expectedVersion: when set, commit only if the current version is this one
+    ///   (`[]` meaning "no current version"); otherwise throws `preconditionFailed`.
+    /// - Returns: the replaced version, if any.
+    /// - Throws: `noSuchBucket` when the bucket no longer exists.
+    @discardableResult
+    func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord?
+    /// Moves an intent's blobs to the garbage list and forgets the intent.
+    func abandonIntent(_ id: String) async throws
+    /// Intents recorded before `date` (writes that crashed or are still running).
+    func intents(before date: Date) async throws -> [WriteIntent]
+
+    func object(bucket: String, key: String) async throws -> ObjectRecord?
+    /// Deletes the current version; its blobs go to the garbage list.
+    /// - Returns: the deleted version, or nil when there was none.
+    @discardableResult
+    func deleteObject(bucket: String, key: String) async throws -> ObjectRecord?
+    /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
+    /// order), ascending, at most `limit`.
+    func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
+    /// Replaces the manifest of a version in place (repair, drain), if it is still current.
+    /// - Returns: false when that version is no longer current.
+    func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool
+
+    /// Blobs waiting to be deleted.
+    func garbage(limit: Int) async throws -> [BlobRef]
+    /// Forgets garbage entries once their blobs are deleted.
+    func removeGarbage(_ blobs: [BlobRef]) async throws
+    /// The names of every blob on `provider` referenced by an object, an intent or the garbage list.
+    func referencedBlobs(provider: String) async throws -> Set<String>
+
+    /// Notes shards of a version that need repair (missing, corrupt or never written).
+    func noteRepair(versionID: [UInt8], shards: [Int], reason: String) async throws
+    func pendingRepairs() async throws -> [RepairNote]
+}
+
+public struct BucketRecord: Hashable, Sendable {
+    public var name: String
+    public var created: Date
+    public init(name: String, created: Date) {
+        self.name = name
+        self.created = created
+    }
+}
+
+/// One current object version.
+public struct ObjectRecord: Hashable, Sendable {
+    public var bucket: String
+    public var key: String
+    public var size: Int64
+    public var etag: String
+    public var modified: Date
+    /// Content type, user metadata (`x-amz-meta-*`) and other stored headers.
+    public var metadata: [String: String]
+    public var manifest: Manifest
+
+    public init(bucket: String, key: String, size: Int64, etag: String, modified: Date,
+                metadata: [String: String], manifest: Manifest) {
+        self.bucket = bucket
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.modified = modified
+        self.metadata = metadata
+        self.manifest = manifest
+    }
+
+    public var versionID: [UInt8] { manifest.versionID }
+}
+
+/// Blobs a write is about to create.
+public struct WriteIntent: Hashable, Sendable {
+    public var id: String
+    public var created: Date
+    public var blobs: [BlobRef]
+    public init(id: String, created: Date, blobs: [BlobRef]) {
+        self.id = id
+        self.created = created
+        self.blobs = blobs
+    }
+}
+
+/// Shards of a version that need repair.
+public struct RepairNote: Hashable, Sendable {
+    public var versionID: [UInt8]
+    public var shard: Int
+    public var reason: String
+    public init(versionID: [UInt8], shard: Int, reason: String) {
+        self.versionID = versionID
+        self.shard = shard
+        self.reason = reason
+    }
+}

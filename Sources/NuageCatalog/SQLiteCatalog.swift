@@ -1,0 +1,304 @@
+import Foundation
+import GRDB
+import NuageCore
+
+/// The embedded catalog: one SQLite database in WAL mode, schema versioned by migrations.
+///
+/// Keys are stored as BLOBs of their UTF-8 bytes so that SQLite's `memcmp` ordering is S3's
+/// listing order and prefix scans are plain range scans. Manifests and metadata are JSON.
+public final class SQLiteCatalog: Catalog {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the catalog at `path` and applies pending migrations.
+    /// - Throws: `NuageError.configuration` when the file cannot be opened or migrated.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw NuageError(.configuration, "cannot open catalog \(path)", cause: error)
+        }
+    }
+
+    /// Schema history. Append migrations; never edit one that has shipped.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: buckets, objects, intents, garbage, repairs") { db in
+            try db.execute(sql: """
+                CREATE TABLE bucket (name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
+                CREATE TABLE object (
+                    bucket TEXT NOT NULL REFERENCES bucket(name),
+                    key BLOB NOT NULL,
+                    version_id BLOB NOT NULL,
+                    size INTEGER NOT NULL,
+                    etag TEXT NOT NULL,
+                    modified_ms INTEGER NOT NULL,
+                    metadata TEXT NOT NULL,
+                    manifest TEXT NOT NULL,
+                    PRIMARY KEY (bucket, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE intent (id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, blobs TEXT NOT NULL);
+                CREATE TABLE garbage (provider TEXT NOT NULL, blob TEXT NOT NULL, PRIMARY KEY (provider, blob)) WITHOUT ROWID;
+                CREATE TABLE repair (
+                    version_id BLOB NOT NULL, shard INTEGER NOT NULL, reason TEXT NOT NULL, noted_ms INTEGER NOT NULL,
+                    PRIMARY KEY (version_id, shard)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Buckets
+
+    public func createBucket(_ name: String) async throws {
+        try await write { db in
+            guard try Self.bucketExists(db, name) == false else {
+                throw NuageError(.bucketAlreadyExists, "bucket \(name) already exists")
+            }
+            try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [name, Self.ms(Date())])
+        }
+    }
+
+    public func deleteBucket(_ name: String) async throws {
+        try await write { db in
+            guard try Self.bucketExists(db, name) else { throw NuageError(.noSuchBucket, "bucket \(name) does not exist") }
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) == nil else {
+                throw NuageError(.bucketNotEmpty, "bucket \(name) is not empty")
+            }
+            try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func bucket(_ name: String) async throws -> BucketRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT name, created_ms FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
+        }
+    }
+
+    public func listBuckets() async throws -> [BucketRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT name, created_ms FROM bucket ORDER BY name").map(Self.bucketRecord)
+        }
+    }
+
+    // MARK: Intents and commits
+
+    public func recordIntent(_ intent: WriteIntent) async throws {
+        let blobs = try Self.json(intent.blobs)
+        try await write { db in
+            try db.execute(sql: "INSERT INTO intent (id, created_ms, blobs) VALUES (?, ?, ?)",
+                           arguments: [intent.id, Self.ms(intent.created), blobs])
+        }
+    }
+
+    public func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
+        let metadata = try Self.json(object.metadata)
+        let manifest = try Self.json(object.manifest)
+        return try await write { db in
+            guard try Self.bucketExists(db, object.bucket) else {
+                throw NuageError(.noSuchBucket, "bucket \(object.bucket) does not exist")
+            }
+            let previous = try Self.fetchObject(db, bucket: object.bucket, key: object.key)
+            if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
+                throw NuageError(.preconditionFailed, "object \(object.key) changed")
+            }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, manifest)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+                                 object.etag, Self.ms(object.modified), metadata, manifest])
+            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
+            if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
+            return previous
+        }
+    }
+
+    public func abandonIntent(_ id: String) async throws {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT blobs FROM intent WHERE id = ?", arguments: [id]) else { return }
+            try Self.addGarbage(db, try Self.decode([BlobRef].self, row["blobs"]))
+            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func intents(before date: Date) async throws -> [WriteIntent] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT id, created_ms, blobs FROM intent WHERE created_ms < ? ORDER BY created_ms",
+                             arguments: [Self.ms(date)]).map { row in
+                WriteIntent(id: row["id"], created: Self.date(row["created_ms"]),
+                            blobs: try Self.decode([BlobRef].self, row["blobs"]))
+            }
+        }
+    }
+
+    // MARK: Objects
+
+    public func object(bucket: String, key: String) async throws -> ObjectRecord? {
+        try await read { db in try Self.fetchObject(db, bucket: bucket, key: key) }
+    }
+
+    public func deleteObject(bucket: String, key: String) async throws -> ObjectRecord? {
+        try await write { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
+            try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try Self.addGarbage(db, previous.manifest.blobs)
+            return previous
+        }
+    }
+
+    public func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord] {
+        let lower = Data(prefix.utf8)
+        let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
+        let after = after.map { Data($0.utf8) }
+        return try await read { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            var sql = "SELECT * FROM object WHERE bucket = ? AND key >= ?"
+            var arguments: StatementArguments = [bucket, lower]
+            if let upper { sql += " AND key < ?"; arguments += [upper] }
+            if let after { sql += " AND key > ?"; arguments += [after] }
+            sql += " ORDER BY key LIMIT ?"
+            arguments += [max(0, limit)]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.objectRecord)
+        }
+    }
+
+    public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool {
+        let json = try Self.json(manifest)
+        return try await write { db in
+            try db.execute(sql: "UPDATE object SET manifest = ? WHERE bucket = ? AND key = ? AND version_id = ?",
+                           arguments: [json, bucket, Data(key.utf8), Data(versionID)])
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: Garbage and repairs
+
+    public func garbage(limit: Int) async throws -> [BlobRef] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT provider, blob FROM garbage ORDER BY provider, blob LIMIT ?", arguments: [limit])
+                .map { BlobRef(provider: $0["provider"], blob: $0["blob"]) }
+        }
+    }
+
+    public func removeGarbage(_ blobs: [BlobRef]) async throws {
+        try await write { db in
+            for ref in blobs {
+                try db.execute(sql: "DELETE FROM garbage WHERE provider = ? AND blob = ?", arguments: [ref.provider, ref.blob])
+            }
+        }
+    }
+
+    public func referencedBlobs(provider: String) async throws -> Set<String> {
+        try await read { db in
+            var names = Set<String>()
+            let manifests = try Row.fetchCursor(db, sql: "SELECT manifest FROM object")
+            while let row = try manifests.next() {
+                for ref in try Self.decode(Manifest.self, row["manifest"]).blobs where ref.provider == provider { names.insert(ref.blob) }
+            }
+            let intents = try Row.fetchCursor(db, sql: "SELECT blobs FROM intent")
+            while let row = try intents.next() {
+                for ref in try Self.decode([BlobRef].self, row["blobs"]) where ref.provider == provider { names.insert(ref.blob) }
+            }
+            let garbage = try Row.fetchCursor(db, sql: "SELECT blob FROM garbage WHERE provider = ?", arguments: [provider])
+            while let row = try garbage.next() { names.insert(row["blob"]) }
+            return names
+        }
+    }
+
+    public func noteRepair(versionID: [UInt8], shards: [Int], reason: String) async throws {
+        try await write { db in
+            for shard in shards {
+                try db.execute(sql: "INSERT OR REPLACE INTO repair (version_id, shard, reason, noted_ms) VALUES (?, ?, ?, ?)",
+                               arguments: [Data(versionID), shard, reason, Self.ms(Date())])
+            }
+        }
+    }
+
+    public func pendingRepairs() async throws -> [RepairNote] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT version_id, shard, reason FROM repair ORDER BY noted_ms").map { row in
+                RepairNote(versionID: Array(row["version_id"] as Data), shard: row["shard"], reason: row["reason"])
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch let error as NuageError { throw error } catch {
+            throw NuageError(.internalError, "catalog write failed", cause: error)
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.read(body) } catch let error as NuageError { throw error } catch {
+            throw NuageError(.internalError, "catalog read failed", cause: error)
+        }
+    }
+
+    private static func bucketExists(_ db: Database, _ name: String) throws -> Bool {
+        try Row.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) != nil
+    }
+
+    private static func fetchObject(_ db: Database, bucket: String, key: String) throws -> ObjectRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            .map(objectRecord)
+    }
+
+    private static func addGarbage(_ db: Database, _ blobs: [BlobRef]) throws {
+        for ref in blobs {
+            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob) VALUES (?, ?)", arguments: [ref.provider, ref.blob])
+        }
+    }
+
+    private static func bucketRecord(_ row: Row) -> BucketRecord {
+        BucketRecord(name: row["name"], created: date(row["created_ms"]))
+    }
+
+    private static func objectRecord(_ row: Row) throws -> ObjectRecord {
+        let keyBytes: Data = row["key"]
+        return ObjectRecord(bucket: row["bucket"], key: String(decoding: keyBytes, as: UTF8.self), size: row["size"],
+                            etag: row["etag"], modified: date(row["modified_ms"]),
+                            metadata: try decode([String: String].self, row["metadata"]),
+                            manifest: try decode(Manifest.self, row["manifest"]))
+    }
+
+    private static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+
+    private static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dataEncodingStrategy = .base64
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
+            throw NuageError(.integrity, "catalog holds an unreadable \(type) record", cause: error)
+        }
+    }
+}
+
+/// Byte-range helpers for prefix scans over keys.
+public enum KeyRange {
+    /// The smallest byte string greater than every string starting with `prefix`, or nil when
+    /// there is none (empty prefix or all 0xFF).
+    public static func successor(of prefix: [UInt8]) -> [UInt8]? {
+        var bytes = prefix
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return bytes
+            }
+            bytes.removeLast()
+        }
+        return nil
+    }
+}

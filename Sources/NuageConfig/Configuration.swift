@@ -1,0 +1,149 @@
+import NuageCore
+
+/// The contents of `nuage.toml`: the placement policy, storage settings and providers.
+public struct Configuration: Sendable {
+    /// A configured provider: what placement knows, plus where it stores.
+    public struct ProviderConfig: Sendable {
+        public var descriptor: ProviderDescriptor
+        /// For `kind = "directory"`: the directory, relative to the data directory unless absolute.
+        public var path: String?
+    }
+
+    public var policy: PlacementPolicy
+    /// Plaintext bytes per sealed segment (`[storage] segment-size`).
+    public var segmentSize: Int
+    public var providers: [ProviderConfig]
+
+    public static let defaultSegmentSize = 1 << 20
+
+    /// Parses and checks a configuration; unknown keys are errors, so typos do not pass silently.
+    /// - Throws: `NuageError.configuration` naming the key or line at fault.
+    public init(toml text: String) throws {
+        let root = try TOML.parse(text)
+        try Self.allowOnly(root, ["policy", "storage", "provider"], in: "the top level")
+
+        let policyTable = try Self.table(root["policy"], "policy") ?? [:]
+        try Self.allowOnly(policyTable, ["data-shards", "parity-shards", "deny", "survive-jurisdiction-loss", "write-quorum"], in: "[policy]")
+        policy = try PlacementPolicy(
+            dataShards: try Self.integer(policyTable, "data-shards", in: "policy") ?? 4,
+            parityShards: try Self.integer(policyTable, "parity-shards", in: "policy") ?? 2,
+            deny: try Self.strings(policyTable, "deny", in: "policy") ?? ["us-icts"],
+            surviveJurisdictionLoss: try Self.integer(policyTable, "survive-jurisdiction-loss", in: "policy") ?? 1,
+            writeQuorum: try Self.integer(policyTable, "write-quorum", in: "policy"))
+
+        let storage = try Self.table(root["storage"], "storage") ?? [:]
+        try Self.allowOnly(storage, ["segment-size"], in: "[storage]")
+        segmentSize = try Self.integer(storage, "segment-size", in: "storage") ?? Self.defaultSegmentSize
+
+        guard case .tableArray(let entries)? = root["provider"] ?? .tableArray([]) else {
+            throw NuageError(.configuration, "'provider' must be an array of tables ([[provider]])")
+        }
+        providers = try entries.enumerated().map { index, entry in
+            let place = "[[provider]] #\(index + 1)"
+            try Self.allowOnly(entry, ["name", "kind", "path", "jurisdiction", "operator", "operator-jurisdiction"], in: place)
+            func required(_ key: String) throws -> String {
+                guard let value = try Self.string(entry, key, in: place) else {
+                    throw NuageError(.configuration, "\(place) needs '\(key)'")
+                }
+                return value
+            }
+            let name = try required("name")
+            let kind = try required("kind")
+            guard kind == "directory" else {
+                throw NuageError(.configuration, "provider \(name): kind '\(kind)' is not supported (supported: directory)")
+            }
+            let jurisdiction = try Jurisdiction(try required("jurisdiction"))
+            let descriptor = ProviderDescriptor(
+                name: name, kind: kind, jurisdiction: jurisdiction,
+                operatorName: try Self.string(entry, "operator", in: place) ?? "unknown",
+                operatorJurisdiction: try Self.string(entry, "operator-jurisdiction", in: place).map(Jurisdiction.init) ?? jurisdiction)
+            return ProviderConfig(descriptor: descriptor, path: try required("path"))
+        }
+        guard !providers.isEmpty else { throw NuageError(.configuration, "no [[provider]] is configured") }
+    }
+
+    /// The embedded default written by `nuage init`: seven local directories standing for
+    /// providers in seven countries, one of them (CN) denied by `us-icts`.
+    public static let demo: String = {
+        let providers: [(String, String, String)] = [
+            ("us-east", "US", "Demo Storage Inc."), ("ca-central", "CA", "Demo Storage Canada Ltd."),
+            ("eu-frankfurt", "DE", "Demo Storage GmbH"), ("eu-paris", "FR", "Demo Stockage SAS"),
+            ("ch-zurich", "CH", "Demo Speicher AG"), ("jp-tokyo", "JP", "Demo Storage KK"),
+            ("cn-hangzhou", "CN", "Demo Cloud Co., Ltd."),
+        ]
+        var text = """
+            # Nuage configuration. Each provider is one place that stores shard blobs; placement
+            # keeps every object readable after the loss of any one jurisdiction and never uses
+            # a provider located in, or operated from, a denied jurisdiction.
+
+            [policy]
+            data-shards = 4                # k: shards needed to read an object
+            parity-shards = 2              # m: shards that may be lost
+            deny = ["us-icts"]             # 15 CFR 791.4 foreign adversaries: CN HK MO CU IR KP RU VE
+            survive-jurisdiction-loss = 1  # lose every provider of any one country, lose nothing
+            # write-quorum = 5             # default k + 1
+
+            [storage]
+            segment-size = 1048576         # plaintext bytes per sealed segment
+
+            """
+        for (name, country, company) in providers {
+            text += """
+
+                [[provider]]
+                name = "\(name)"
+                kind = "directory"
+                path = "providers/\(name)"
+                jurisdiction = "\(country)"
+                operator = "\(company)"
+                operator-jurisdiction = "\(country)"
+
+                """
+        }
+        return text
+    }()
+
+    // MARK: - Typed access
+
+    private static func allowOnly(_ table: [String: TOMLValue], _ keys: Set<String>, in place: String) throws {
+        if let unknown = table.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw NuageError(.configuration, "unknown key '\(unknown)' in \(place) (known: \(keys.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    private static func table(_ value: TOMLValue?, _ name: String) throws -> [String: TOMLValue]? {
+        switch value {
+        case nil: return nil
+        case .table(let table): return table
+        default: throw NuageError(.configuration, "'\(name)' must be a table ([\(name)])")
+        }
+    }
+
+    private static func integer(_ table: [String: TOMLValue], _ key: String, in place: String) throws -> Int? {
+        switch table[key] {
+        case nil: return nil
+        case .integer(let value): return value
+        default: throw NuageError(.configuration, "\(place).\(key) must be an integer")
+        }
+    }
+
+    private static func string(_ table: [String: TOMLValue], _ key: String, in place: String) throws -> String? {
+        switch table[key] {
+        case nil: return nil
+        case .string(let value): return value
+        default: throw NuageError(.configuration, "\(place).\(key) must be a string")
+        }
+    }
+
+    private static func strings(_ table: [String: TOMLValue], _ key: String, in place: String) throws -> [String]? {
+        switch table[key] {
+        case nil: return nil
+        case .array(let items):
+            return try items.map {
+                guard case .string(let s) = $0 else { throw NuageError(.configuration, "\(place).\(key) must be a list of strings") }
+                return s
+            }
+        default: throw NuageError(.configuration, "\(place).\(key) must be a list of strings")
+        }
+    }
+}

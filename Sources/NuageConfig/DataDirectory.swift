@@ -1,0 +1,80 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageEngine
+import NuageErasure
+import NuageProviders
+
+/// The gateway's data directory: `nuage.toml`, `master.key` (mode 0600), `catalog.sqlite`,
+/// and, in the embedded default, `providers/NAME/` for the local providers.
+public struct DataDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+    }
+
+    public var configurationPath: String { "\(path)/nuage.toml" }
+    public var masterKeyPath: String { "\(path)/master.key" }
+    public var catalogPath: String { "\(path)/catalog.sqlite" }
+
+    /// Whether `nuage init` has run here.
+    public var isInitialized: Bool { FileManager.default.fileExists(atPath: configurationPath) }
+
+    /// Creates the embedded default: the demo configuration, a new master key, an empty
+    /// catalog and the provider directories.
+    /// - Throws: `NuageError.configuration` when the directory is already initialised or
+    ///   cannot be written.
+    public func initialize(configuration text: String = Configuration.demo) throws {
+        guard !isInitialized else {
+            throw NuageError(.configuration, "\(path) is already initialised (\(configurationPath) exists)")
+        }
+        let configuration = try Configuration(toml: text)
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw NuageError(.configuration, "cannot create data directory \(path)", cause: error)
+        }
+        if !FileManager.default.fileExists(atPath: masterKeyPath) { try MasterKey.create(at: masterKeyPath) }
+        _ = try SQLiteCatalog(path: catalogPath)
+        for provider in configuration.providers {
+            _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(provider.path ?? provider.descriptor.name))
+        }
+        // The configuration goes last: its presence marks a complete initialisation.
+        guard FileManager.default.createFile(atPath: configurationPath, contents: Data(text.utf8)) else {
+            throw NuageError(.configuration, "cannot write \(configurationPath)")
+        }
+    }
+
+    /// Reads the configuration.
+    public func configuration() throws -> Configuration {
+        guard let data = FileManager.default.contents(atPath: configurationPath) else {
+            throw NuageError(.configuration, "cannot read \(configurationPath); run `nuage init` first")
+        }
+        do { return try Configuration(toml: String(decoding: data, as: UTF8.self)) } catch let error as NuageError {
+            throw NuageError(.configuration, "\(configurationPath): \(error.message)")
+        }
+    }
+
+    /// Opens the engine over this directory's configuration, key and catalog.
+    /// - Parameter environment: `NUAGE_KERNEL` selects the codec kernel.
+    public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Engine {
+        let configuration = try configuration()
+        let master = try MasterKey.load(from: masterKeyPath)
+        let catalog = try SQLiteCatalog(path: catalogPath)
+        let providers = try configuration.providers.map { config in
+            Engine.ProviderEntry(descriptor: config.descriptor,
+                                 provider: try DirectoryProvider(name: config.descriptor.name,
+                                                                 root: resolve(config.path ?? config.descriptor.name)))
+        }
+        return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
+                          segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment))
+    }
+
+    /// A path from the configuration, relative to the data directory unless absolute.
+    public func resolve(_ configured: String) -> String {
+        configured.hasPrefix("/") ? configured : "\(path)/\(configured)"
+    }
+}

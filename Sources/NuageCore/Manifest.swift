@@ -1,0 +1,65 @@
+/// The catalog's record of how one object version is stored: everything needed to find,
+/// authenticate and decode its shard blobs.
+public struct Manifest: Codable, Hashable, Sendable {
+    /// Version of the shard blob format (docs/FORMAT.md).
+    public var format: Int
+    /// 16 random bytes naming this object version, bound into every sealed segment.
+    public var versionID: [UInt8]
+    public var size: Int64
+    public var segmentSize: Int
+    public var dataShards: Int
+    public var parityShards: Int
+    /// Which master key wrapped the data key.
+    public var keyID: UInt32
+    /// The data key, wrapped under the master key (nonce ‖ ciphertext ‖ tag).
+    public var wrappedKey: [UInt8]
+    /// Shard `i` lives on `shards[i]`; `nil` for a shard that was never written (to be repaired).
+    public var shards: [BlobRef?]
+
+    public init(format: Int, versionID: [UInt8], size: Int64, segmentSize: Int, dataShards: Int,
+                parityShards: Int, keyID: UInt32, wrappedKey: [UInt8], shards: [BlobRef?]) {
+        self.format = format
+        self.versionID = versionID
+        self.size = size
+        self.segmentSize = segmentSize
+        self.dataShards = dataShards
+        self.parityShards = parityShards
+        self.keyID = keyID
+        self.wrappedKey = wrappedKey
+        self.shards = shards
+    }
+
+    /// Every blob the manifest points at.
+    public var blobs: [BlobRef] { shards.compactMap { $0 } }
+}
+
+/// One blob on one provider.
+public struct BlobRef: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var provider: String
+    public var blob: String
+    public init(provider: String, blob: String) {
+        self.provider = provider
+        self.blob = blob
+    }
+    public var description: String { "\(provider)/\(blob)" }
+}
+
+/// A hex rendering for identifiers (version ids, etags).
+extension Array where Element == UInt8 {
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(count * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Random bytes from the system generator.
+    public static func random(count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+}

@@ -1,0 +1,57 @@
+/// The error every Nuage layer above the providers throws: a stable ``Code``, a message for
+/// humans, an optional underlying cause and where it was raised.
+///
+/// Codes are a struct wrapping a private enum so that adding a code never breaks a caller
+/// that switches over the ones it knows.
+public struct NuageError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable {
+            case invalidArgument, invalidName
+            case noSuchBucket, bucketAlreadyExists, bucketNotEmpty, noSuchKey
+            case policyUnsatisfiable, insufficientShards, integrity
+            case configuration, preconditionFailed, internalError
+        }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The caller passed something malformed (a range, a size, an option).
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A bucket name or object key breaks the naming rules.
+        public static let invalidName = Code(.invalidName)
+        public static let noSuchBucket = Code(.noSuchBucket)
+        public static let bucketAlreadyExists = Code(.bucketAlreadyExists)
+        public static let bucketNotEmpty = Code(.bucketNotEmpty)
+        public static let noSuchKey = Code(.noSuchKey)
+        /// The configured providers cannot satisfy the placement policy.
+        public static let policyUnsatisfiable = Code(.policyUnsatisfiable)
+        /// Fewer than `k` valid shards could be read, or fewer than the write quorum written.
+        public static let insufficientShards = Code(.insufficientShards)
+        /// Data failed authentication, a self-test failed, or stored bytes are inconsistent.
+        public static let integrity = Code(.integrity)
+        /// The configuration file or data directory is unusable.
+        public static let configuration = Code(.configuration)
+        /// A conditional operation found the state it required had changed.
+        public static let preconditionFailed = Code(.preconditionFailed)
+        public static let internalError = Code(.internalError)
+
+        public var description: String { String(describing: value) }
+    }
+
+    public var code: Code
+    public var message: String
+    public var cause: (any Error)?
+    public var location: String
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil,
+                file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+        self.location = "\(file):\(line)"
+    }
+
+    public var description: String {
+        guard let cause else { return message }
+        return "\(message): \(cause)"
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageProviders
+
+extension Engine {
+    /// What a garbage collection did.
+    public struct GCReport: Sendable, Hashable {
+        /// Write intents older than the grace period, given up (crashed or abandoned puts).
+        public var abandonedIntents = 0
+        /// Blobs deleted from the garbage list (replaced, deleted or abandoned versions).
+        public var deletedGarbage = 0
+        /// Blobs on providers that nothing referenced, deleted.
+        public var deletedOrphans = 0
+        /// Blobs that could not be deleted now (provider unavailable), kept for the next run.
+        public var failed = 0
+        public init() {}
+    }
+
+    /// Deletes blobs nothing needs: those of versions replaced or deleted, those of writes that
+    /// crashed (intents older than `grace`), and orphans found by listing every provider.
+    ///
+    /// Safe while puts run, here or in other gateways: an intent is recorded before any blob
+    /// is written, and references are read after each provider is listed, so a blob of a write
+    /// in progress is always referenced. `grace` must exceed the longest put.
+    public func collectGarbage(grace: Duration = .seconds(3600)) async throws -> GCReport {
+        var report = GCReport()
+        let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
+        for intent in try await catalog.intents(before: cutoff) {
+            try await catalog.abandonIntent(intent.id)
+            report.abandonedIntents += 1
+        }
+        while true {
+            let batch = try await catalog.garbage(limit: 1000)
+            guard !batch.isEmpty else { break }
+            let deleted = await collect(batch)
+            report.deletedGarbage += deleted
+            if deleted < batch.count {
+                report.failed += batch.count - deleted
+                break
+            }
+        }
+        for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
+            guard let blobs = try? await provider.listAll() else {
+                report.failed += 1
+                continue
+            }
+            let referenced = try await catalog.referencedBlobs(provider: name)
+            for blob in blobs where !referenced.contains(blob.name) {
+                do {
+                    try await provider.delete(blob.name)
+                    report.deletedOrphans += 1
+                } catch {
+                    report.failed += 1
+                }
+            }
+        }
+        return report
+    }
+}

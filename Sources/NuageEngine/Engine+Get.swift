@@ -1,0 +1,243 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageErasure
+import NuageProviders
+import Synchronization
+
+extension Engine {
+    /// Segments fetched per provider request (and kept ahead of the reader).
+    static let readWindow = 4
+
+    /// Reads an object (or a byte range of it) as a stream of plaintext pieces.
+    ///
+    /// Data shards are read first; a chunk that is missing or fails its tag is an erasure,
+    /// replaced by the same chunk of a parity shard and decoded. The object is flagged for repair
+    /// when that happens. Bytes come out only after their segment authenticated: a reader sees
+    /// exactly what was written, or an error.
+    ///
+    /// - Parameter range: plaintext bytes to read, within the object; nil for all of it.
+    /// - Throws: `noSuchBucket`, `noSuchKey`, `invalidArgument` for a range outside the object;
+    ///   the stream throws `insufficientShards` naming the providers when fewer than `k` valid
+    ///   chunks of a segment can be read, `integrity` when a segment does not authenticate.
+    public func get(bucket: String, key: String, range: Range<Int64>? = nil) async throws -> ObjectReader {
+        let record = try await head(bucket: bucket, key: key)
+        let wanted = range ?? 0..<record.size
+        guard wanted.lowerBound >= 0, wanted.upperBound <= record.size, range == nil || !wanted.isEmpty else {
+            throw NuageError(.invalidArgument, "range \(wanted) is outside the object's \(record.size) bytes")
+        }
+        let manifest = record.manifest
+        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+        let reader = SegmentReader(engine: self, record: record, dataKey: dataKey,
+                                   codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
+        let channel = BoundedChannel<Data>(capacity: 2)
+        let task = Task {
+            do {
+                try await reader.read(wanted, into: channel)
+                channel.finish()
+            } catch {
+                channel.finish(throwing: error)
+            }
+        }
+        return ObjectReader(record: record, range: wanted, channel: channel, task: task)
+    }
+
+    /// Reads a whole object into memory (tests, small objects).
+    public func getBytes(bucket: String, key: String, range: Range<Int64>? = nil) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await piece in try await get(bucket: bucket, key: key, range: range) { bytes += piece }
+        return bytes
+    }
+}
+
+/// A stream of an object's plaintext. Dropping it stops the reading.
+public final class ObjectReader: AsyncSequence, Sendable {
+    public typealias Element = Data
+    /// The version being read: size, ETag and metadata for response headers.
+    public let record: ObjectRecord
+    /// The plaintext bytes this reader yields.
+    public let range: Range<Int64>
+    private let channel: BoundedChannel<Data>
+    private let task: Task<Void, Never>
+
+    init(record: ObjectRecord, range: Range<Int64>, channel: BoundedChannel<Data>, task: Task<Void, Never>) {
+        self.record = record
+        self.range = range
+        self.channel = channel
+        self.task = task
+    }
+
+    deinit {
+        channel.close()
+        task.cancel()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: BoundedChannel<Data>.AsyncIterator
+        let owner: ObjectReader
+        public mutating func next() async throws -> Data? { try await inner.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: channel.makeAsyncIterator(), owner: self) }
+}
+
+/// Fetches, verifies, decodes and opens the segments of one object version.
+struct SegmentReader: Sendable {
+    let engine: Engine
+    let record: ObjectRecord
+    let dataKey: DataKey
+    let codec: ReedSolomon
+
+    var manifest: Manifest { record.manifest }
+    var layout: ShardLayout {
+        ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
+    }
+
+    /// Chunks of a window of segments, as read from the shards that were asked.
+    struct Window: @unchecked Sendable {
+        // Immutable once built; ByteBlocks are shared read-only.
+        var segments: Range<Int>
+        var blocks: [ByteBlock?]
+        /// valid[shard][segment - segments.lowerBound]
+        var valid: [[Bool]]
+        var problems: [Int: String]
+    }
+
+    func read(_ range: Range<Int64>, into channel: BoundedChannel<Data>) async throws {
+        let segments = range.isEmpty ? 0..<(manifest.size == 0 ? 1 : 0) : layout.segments(covering: range)
+        let windows = Swift.stride(from: segments.lowerBound, to: segments.upperBound, by: Engine.readWindow).map {
+            $0..<min($0 + Engine.readWindow, segments.upperBound)
+        }
+        var problems: [Int: String] = [:]
+        defer {
+            if !problems.isEmpty {
+                let catalog = engine.catalog, versionID = manifest.versionID, shards = problems.keys.sorted()
+                let reason = problems.sorted { $0.key < $1.key }.map { "shard \($0.key): \($0.value)" }.joined(separator: "; ")
+                Task { try? await catalog.noteRepair(versionID: versionID, shards: shards, reason: reason) }
+            }
+        }
+        var pending: Task<Window, any Error>? = windows.first.map { first in Task { try await fetch(first) } }
+        defer { pending?.cancel() }
+        for (position, _) in windows.enumerated() {
+            guard let current = pending else { break }
+            let window = try await current.value
+            pending = position + 1 < windows.count ? Task { [next = windows[position + 1]] in try await fetch(next) } : nil
+            problems.merge(window.problems) { a, _ in a }
+            for segment in window.segments {
+                let plaintext = try open(segment, in: window)
+                let start = Int64(segment) * Int64(manifest.segmentSize)
+                let lower = Int(max(range.lowerBound - start, 0))
+                let upper = Int(min(range.upperBound - start, Int64(plaintext.count)))
+                if lower < upper { try await channel.send(plaintext[(plaintext.startIndex + lower)..<(plaintext.startIndex + upper)]) }
+            }
+        }
+    }
+
+    /// Reads the window from data shards, then from as many parity shards as erasures need.
+    func fetch(_ segments: Range<Int>) async throws -> Window {
+        let k = manifest.dataShards, n = codec.totalShards
+        var window = Window(segments: segments, blocks: Array(repeating: nil, count: n),
+                            valid: Array(repeating: Array(repeating: false, count: segments.count), count: n), problems: [:])
+        var untried = Array(0..<n)
+        var wanted = k
+        while wanted > 0 {
+            let batch = Array(untried.prefix(wanted))
+            untried.removeFirst(batch.count)
+            guard !batch.isEmpty else { break }
+            let results = await withTaskGroup(of: (Int, Result<ByteBlock, any Error>).self) { group in
+                for shard in batch {
+                    group.addTask {
+                        do { return (shard, .success(try await readShard(shard, segments))) } catch { return (shard, .failure(error)) }
+                    }
+                }
+                var results: [(Int, Result<ByteBlock, any Error>)] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            for (shard, result) in results {
+                switch result {
+                case .success(let block):
+                    window.blocks[shard] = block
+                    let bad = verify(block, shard: shard, segments: segments, into: &window.valid[shard])
+                    if !bad.isEmpty { window.problems[shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
+                case .failure(let error):
+                    window.problems[shard] = "\(error)"
+                }
+            }
+            let fewest = segments.indices.map { s in (0..<n).filter { window.valid[$0][s - segments.lowerBound] }.count }.min() ?? k
+            wanted = k - fewest
+        }
+        if wanted > 0 {
+            let detail = window.problems.sorted { $0.key < $1.key }.map { shard, problem in
+                "shard \(shard) on \(manifest.shards[shard]?.provider ?? "nowhere"): \(problem)"
+            }
+            throw NuageError(.insufficientShards,
+                             "object \(record.key) in \(record.bucket): fewer than \(k) of \(n) shards readable for segments \(segments): \(detail.joined(separator: "; "))")
+        }
+        return window
+    }
+
+    private func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {
+        guard let ref = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard was never written") }
+        let range = layout.byteRange(ofSegments: segments)
+        let block = try await engine.provider(named: ref.provider).get(ref.blob, range: range)
+        guard block.count == range.count else {
+            throw ProviderError(.corrupt, provider: ref.provider, "returned \(block.count) bytes for a \(range.count)-byte range")
+        }
+        return block
+    }
+
+    /// Checks each chunk's tag; returns the segments whose chunk failed.
+    private func verify(_ block: ByteBlock, shard: Int, segments: Range<Int>, into valid: inout [Bool]) -> [Int] {
+        var bad: [Int] = []
+        block.withUnsafeBytes { bytes in
+            for segment in segments {
+                let (offset, chunk) = position(of: segment, in: segments)
+                let ok = dataKey.verify(chunk: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]),
+                                        tag: UnsafeRawBufferPointer(rebasing: bytes[(offset + chunk)..<(offset + chunk + ShardLayout.tagSize)]),
+                                        shard: shard, segment: UInt64(segment))
+                valid[segment - segments.lowerBound] = ok
+                if !ok { bad.append(segment) }
+            }
+        }
+        return bad
+    }
+
+    /// Offset of a segment's chunk within a window block, and the chunk length.
+    private func position(of segment: Int, in segments: Range<Int>) -> (offset: Int, length: Int) {
+        (Int(layout.offset(ofSegment: segment) - layout.offset(ofSegment: segments.lowerBound)), layout.chunkLength(ofSegment: segment))
+    }
+
+    /// Rebuilds a segment's sealed bytes from valid chunks (decoding erasures) and opens it.
+    private func open(_ segment: Int, in window: Window) throws -> Data {
+        let k = manifest.dataShards, n = codec.totalShards
+        let (offset, chunk) = position(of: segment, in: window.segments)
+        let index = segment - window.segments.lowerBound
+        var pointers: [UnsafeRawPointer?] = (0..<n).map { shard in
+            guard window.valid[shard][index], let block = window.blocks[shard] else { return nil }
+            return block.withUnsafeBytes { UnsafeRawPointer($0.baseAddress! + offset) }
+        }
+        let missing = (0..<k).filter { pointers[$0] == nil }
+        let rebuilt = missing.map { _ in ByteBlock(uninitializedCount: chunk) }
+        if !missing.isEmpty {
+            try codec.reconstruct(length: chunk, shards: pointers, wanted: missing,
+                                  into: rebuilt.map { $0.unsafeMutableBytes.baseAddress! })
+            for (shard, block) in zip(missing, rebuilt) { pointers[shard] = UnsafeRawPointer(block.unsafeMutableBytes.baseAddress!) }
+        }
+        let sealedLength = layout.sealedLength(ofSegment: segment)
+        let sealed = ByteBlock(uninitializedCount: sealedLength)
+        return try withExtendedLifetime((window, rebuilt)) {
+            var position = 0
+            for shard in 0..<k where position < sealedLength {
+                let count = min(chunk, sealedLength - position)
+                (sealed.unsafeMutableBytes.baseAddress! + position).copyMemory(from: pointers[shard]!, byteCount: count)
+                position += count
+            }
+            return try sealed.withUnsafeBytes {
+                try dataKey.open(segment: $0, index: UInt64(segment), isLast: segment == layout.segmentCount - 1,
+                                 versionID: manifest.versionID)
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageErasure
+import NuageProviders
+import Synchronization
+
+extension Engine {
+    /// What must hold for a put to commit.
+    public enum PutCondition: Sendable, Equatable {
+        case none
+        /// The key must not exist (`If-None-Match: *`).
+        case mustNotExist
+        /// The current version must have this ETag (`If-Match`).
+        case etagMatches(String)
+    }
+
+    /// Stores an object, replacing any current version atomically.
+    ///
+    /// Reads exactly `size` bytes from `body`, holding a few segments in memory at a time. The
+    /// object becomes visible only when at least the write quorum of shard blobs is durable;
+    /// shards that failed are recorded for repair. On any failure nothing is visible and the
+    /// blobs written so far are deleted (or left to `gc` through the write intent).
+    ///
+    /// - Parameters:
+    ///   - metadata: stored headers (content type, `x-amz-meta-*`, …), returned as given.
+    ///   - etag: the ETag to record; defaults to a unique token for this version.
+    /// - Throws: `invalidName`, `noSuchBucket`, `invalidArgument` (a body shorter or longer than
+    ///   `size`), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
+    ///   providers that failed.
+    @discardableResult
+    public func put(bucket: String, key: String, size: Int64, body: some ObjectBody,
+                    metadata: [String: String] = [:], etag: String? = nil,
+                    condition: PutCondition = .none) async throws -> ObjectRecord {
+        try ObjectNames.validateKey(key)
+        guard size >= 0 else { throw NuageError(.invalidArgument, "negative object size") }
+        guard try await catalog.bucket(bucket) != nil else {
+            throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
+        }
+        let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
+
+        let policy = placement.policy
+        let k = policy.dataShards, n = policy.totalShards
+        let codec = try codec(dataShards: k, parityShards: policy.parityShards)
+        let layout = ShardLayout(size: size, segmentSize: segmentSize, dataShards: k)
+        let versionID = [UInt8].random(count: 16)
+        let dataKey = DataKey.random()
+        let wrappedKey = try masterKey.wrap(dataKey, context: versionID)
+        let targets = try placement.choose(for: versionID)
+        let refs = targets.map { BlobRef(provider: $0.name, blob: [UInt8].random(count: 16).hex) }
+        let created = Date()
+        let headers = try (0..<n).map { index in
+            ByteBlock(try ShardHeader(versionID: versionID, shardIndex: index, dataShards: k,
+                                      parityShards: policy.parityShards, segmentSize: segmentSize, objectSize: size,
+                                      createdMilliseconds: Int64(created.timeIntervalSince1970 * 1000),
+                                      keyID: masterKey.id, wrappedKey: wrappedKey, bucket: bucket, key: key)
+                .sealed(with: masterKey))
+        }
+
+        let intent = WriteIntent(id: versionID.hex, created: created, blobs: refs)
+        try await catalog.recordIntent(intent)
+        let failures = ShardFailures()
+        do {
+            let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let channels = (0..<n).map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
+                for index in 0..<n {
+                    let provider = try provider(named: refs[index].provider)
+                    group.addTask {
+                        do {
+                            try await provider.put(refs[index].blob, length: layout.blobLength, body: channels[index])
+                        } catch {
+                            failures.record(index, error)
+                            channels[index].close()
+                        }
+                    }
+                }
+                do {
+                    try await writer.write(from: body, headers: headers, to: channels) {
+                        try self.requireQuorum(failures.all, refs: refs)
+                    }
+                    for channel in channels { channel.finish() }
+                } catch {
+                    for channel in channels { channel.finish(throwing: error) }
+                    throw error
+                }
+                try await group.waitForAll()
+            }
+            try requireQuorum(failures.all, refs: refs)
+        } catch {
+            try? await catalog.abandonIntent(intent.id)
+            await collect(refs)
+            throw error
+        }
+
+        let failed = failures.all
+        let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
+                                dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
+                                wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
+        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? versionID.hex, modified: created,
+                                  metadata: metadata, manifest: manifest)
+        do {
+            if let replaced = try await catalog.commit(record, intent: intent.id, expectedVersion: expected) {
+                await collect(replaced.manifest.blobs)
+            }
+        } catch {
+            try? await catalog.abandonIntent(intent.id)
+            await collect(refs)
+            throw error
+        }
+        if !failed.isEmpty {
+            try? await catalog.noteRepair(versionID: versionID, shards: failed.keys.sorted(),
+                                          reason: "write failed: " + failed.sorted { $0.key < $1.key }.map { "\($0.value)" }.joined(separator: "; "))
+        }
+        return record
+    }
+
+    private func expectedVersion(bucket: String, key: String, condition: PutCondition) async throws -> [UInt8]? {
+        switch condition {
+        case .none: return nil
+        case .mustNotExist:
+            if try await catalog.object(bucket: bucket, key: key) != nil {
+                throw NuageError(.preconditionFailed, "object \(key) already exists")
+            }
+            return []
+        case .etagMatches(let etag):
+            guard let current = try await catalog.object(bucket: bucket, key: key) else {
+                throw NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
+            }
+            guard current.etag == etag else { throw NuageError(.preconditionFailed, "ETag of \(key) does not match") }
+            return current.versionID
+        }
+    }
+
+    /// Throws once so many shard writes failed that the write quorum is out of reach.
+    func requireQuorum(_ failures: [Int: any Error], refs: [BlobRef]) throws {
+        let quorum = placement.policy.writeQuorum
+        guard refs.count - failures.count < quorum else { return }
+        let detail = failures.sorted { $0.key < $1.key }.map { "shard \($0.key) on \(refs[$0.key].provider): \($0.value)" }
+        throw NuageError(.insufficientShards,
+                         "only \(refs.count - failures.count) of \(refs.count) shard writes can succeed, \(quorum) needed: \(detail.joined(separator: "; "))")
+    }
+}
+
+/// Turns plaintext into shard records, segment by segment: seal, split, encode parity, tag.
+struct StripeWriter: Sendable {
+    let codec: ReedSolomon
+    let layout: ShardLayout
+    let dataKey: DataKey
+    let versionID: [UInt8]
+
+    /// Reads the body, sends each shard its header then one record per segment. `check` runs
+    /// after every segment and may abort the write.
+    func write(from body: some ObjectBody, headers: [ByteBlock], to channels: [BoundedChannel<ByteBlock>],
+               check: () throws -> Void) async throws {
+        let plaintext = ByteBlock(uninitializedCount: layout.segmentSize)
+        try await send(headers, to: channels)
+        for segment in 0..<layout.segmentCount {
+            let length = layout.plaintextLength(ofSegment: segment)
+            try await readFully(body, into: plaintext, count: length, segment: segment)
+            let records = try plaintext.withUnsafeBytes { buffer in
+                try encode(segment: segment, plaintext: UnsafeRawBufferPointer(rebasing: buffer[..<length]))
+            }
+            try await send(records, to: channels)
+            try check()
+        }
+        let probe = ByteBlock(count: 1)
+        let more = try await body.read(into: probe.unsafeMutableBytes)
+        withExtendedLifetime(probe) {}
+        guard more == 0 else {
+            throw NuageError(.invalidArgument, "the body is longer than the declared \(layout.size) bytes")
+        }
+    }
+
+    /// One segment's `n` records: chunk `i` and its tag.
+    func encode(segment: Int, plaintext: UnsafeRawBufferPointer) throws -> [ByteBlock] {
+        let k = codec.dataShards, n = codec.totalShards
+        let chunk = layout.chunkLength(ofSegment: segment)
+        let index = UInt64(segment)
+        let sealed = try dataKey.seal(segment: plaintext, index: index, isLast: segment == layout.segmentCount - 1,
+                                      versionID: versionID)
+        let records = (0..<n).map { _ in ByteBlock(uninitializedCount: chunk + ShardLayout.tagSize) }
+        // Scatter ciphertext ‖ tag over the k data chunks; zero the padding of the last ones.
+        var position = 0
+        for piece in [sealed.ciphertext, sealed.tag] {
+            piece.withUnsafeBytes { source in
+                var offset = 0
+                while offset < source.count {
+                    let shard = position / chunk, within = position % chunk
+                    let n = min(chunk - within, source.count - offset)
+                    records[shard].withUnsafeMutableBytes { target in
+                        (target.baseAddress! + within).copyMemory(from: source.baseAddress! + offset, byteCount: n)
+                    }
+                    offset += n
+                    position += n
+                }
+            }
+        }
+        while position < k * chunk {
+            let shard = position / chunk, within = position % chunk
+            records[shard].withUnsafeMutableBytes { target in
+                (target.baseAddress! + within).initializeMemory(as: UInt8.self, repeating: 0, count: chunk - within)
+            }
+            position += chunk - within
+        }
+        let pointers = records.map { $0.withUnsafeMutableBytes { $0.baseAddress! } }
+        withExtendedLifetime(records) {
+            codec.encode(length: chunk, data: pointers[..<k].map { UnsafeRawPointer($0) }, parity: Array(pointers[k...]))
+            for shard in 0..<n {
+                dataKey.tag(chunk: UnsafeRawBufferPointer(start: pointers[shard], count: chunk), shard: shard, segment: index,
+                            into: UnsafeMutableRawBufferPointer(start: pointers[shard] + chunk, count: ShardLayout.tagSize))
+            }
+        }
+        return records
+    }
+
+    /// Sends record `i` to channel `i`; a channel whose provider failed is skipped.
+    private func send(_ records: [ByteBlock], to channels: [BoundedChannel<ByteBlock>]) async throws {
+        for (record, channel) in zip(records, channels) {
+            do { try await channel.send(record) } catch is BoundedChannel<ByteBlock>.Closed { continue }
+        }
+    }
+
+    private func readFully(_ body: some ObjectBody, into block: ByteBlock, count: Int, segment: Int) async throws {
+        var done = 0
+        let buffer = block.unsafeMutableBytes
+        while done < count {
+            let n = try await body.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done..<count]))
+            withExtendedLifetime(block) {}
+            guard n > 0 else {
+                let received = Int64(segment) * Int64(layout.segmentSize) + Int64(done)
+                throw NuageError(.invalidArgument, "the body ended after \(received) of the declared \(layout.size) bytes")
+            }
+            done += n
+        }
+    }
+}
+
+/// Shard writes that failed, by shard index, shared between the writer tasks and the producer.
+final class ShardFailures: Sendable {
+    private let failures = Mutex<[Int: any Error]>([:])
+    func record(_ shard: Int, _ error: any Error) { failures.withLock { $0[shard] = error } }
+    var all: [Int: any Error] { failures.withLock { $0 } }
+}

@@ -1,0 +1,111 @@
+import NuageCatalog
+import NuageCore
+import NuageProviders
+
+extension Engine {
+    /// Health of one shard blob.
+    public enum ShardHealth: Sendable, Hashable, CustomStringConvertible {
+        case healthy
+        /// Never written (the put committed with the quorum without it).
+        case notWritten
+        case missing
+        /// Present with the wrong size.
+        case wrongSize(Int64)
+        /// The provider could not be asked.
+        case unreachable(String)
+
+        public var description: String {
+            switch self {
+            case .healthy: "healthy"
+            case .notWritten: "not written (pending repair)"
+            case .missing: "missing"
+            case .wrongSize(let size): "wrong size (\(size) bytes)"
+            case .unreachable(let why): "unreachable: \(why)"
+            }
+        }
+    }
+
+    /// Where each shard of an object is and how it is doing, and whether its placement meets
+    /// the current policy.
+    public struct ObjectStatus: Sendable {
+        public struct Shard: Sendable {
+            public var index: Int
+            public var provider: ProviderDescriptor?
+            public var providerName: String?
+            public var health: ShardHealth
+        }
+        public var record: ObjectRecord
+        public var shards: [Shard]
+        /// Rule name and whether this object's placement passes it, with the reason.
+        public var verdict: [Placement.Rule]
+    }
+
+    /// Checks every shard blob of an object (a `head` per provider) and the placement rules.
+    public func status(bucket: String, key: String) async throws -> ObjectStatus {
+        let record = try await head(bucket: bucket, key: key)
+        let manifest = record.manifest
+        let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
+        let descriptors = Dictionary(uniqueKeysWithValues: placement.providers.map { ($0.name, $0) })
+        var shards: [ObjectStatus.Shard] = []
+        for (index, ref) in manifest.shards.enumerated() {
+            guard let ref else {
+                shards.append(.init(index: index, provider: nil, providerName: nil, health: .notWritten))
+                continue
+            }
+            let health: ShardHealth
+            do {
+                let info = try await provider(named: ref.provider).head(ref.blob)
+                health = info.size == layout.blobLength ? .healthy : .wrongSize(info.size)
+            } catch let error as ProviderError where error.kind == .notFound {
+                health = .missing
+            } catch {
+                health = .unreachable("\(error)")
+            }
+            shards.append(.init(index: index, provider: descriptors[ref.provider], providerName: ref.provider, health: health))
+        }
+        return ObjectStatus(record: record, shards: shards, verdict: verdict(for: manifest))
+    }
+
+    /// This object's placement against the current policy.
+    func verdict(for manifest: Manifest) -> [Placement.Rule] {
+        let names = manifest.blobs.map(\.provider)
+        let held = placement.providers.filter { names.contains($0.name) }
+        var rules: [Placement.Rule] = []
+        let denied = held.filter { placement.exclusions[$0.name] != nil }
+        rules.append(Placement.Rule(name: "deny", passed: denied.isEmpty,
+                                    detail: denied.isEmpty ? "no shard on a denied provider"
+                                        : "shards on " + denied.map { "\($0.name) (\(placement.exclusions[$0.name]!))" }.joined(separator: ", ")))
+        let distinct = Set(names).count == names.count
+        rules.append(Placement.Rule(name: "distinct-providers", passed: distinct && names.count == manifest.shards.count,
+                                    detail: "\(Set(names).count) distinct providers hold \(names.count) of \(manifest.shards.count) shards"))
+        let worst = placement.worstLoss(held)
+        let remaining = names.count - worst.lost
+        rules.append(Placement.Rule(name: "survive-jurisdiction-loss",
+                                    passed: remaining >= manifest.dataShards,
+                                    detail: worst.jurisdictions.isEmpty ? "no jurisdiction loss required"
+                                        : "losing \(worst.jurisdictions.joined(separator: "+")) takes \(worst.lost) shard(s), leaving \(remaining) of the \(manifest.dataShards) needed"))
+        return rules
+    }
+
+    /// One configured provider with its placement state and usage.
+    public struct ProviderStatus: Sendable {
+        public var descriptor: ProviderDescriptor
+        /// `active`, or why the policy excludes it.
+        public var state: String
+        /// Bytes in its blobs, or nil when it could not be listed.
+        public var bytesStored: Int64?
+        public var blobs: Int?
+    }
+
+    /// Every configured provider, its state and what it stores.
+    public func providerStatus() async -> [ProviderStatus] {
+        var result: [ProviderStatus] = []
+        for descriptor in placement.providers {
+            let state = placement.exclusions[descriptor.name].map { "excluded by policy: \($0)" } ?? "active"
+            let blobs = try? await providers[descriptor.name]?.listAll()
+            result.append(ProviderStatus(descriptor: descriptor, state: state,
+                                         bytesStored: blobs.map { $0.reduce(0) { $0 + $1.size } }, blobs: blobs?.count))
+        }
+        return result
+    }
+}

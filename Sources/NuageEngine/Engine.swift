@@ -1,0 +1,127 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageErasure
+import NuageProviders
+import Synchronization
+
+/// The storage engine: turns objects into sealed, erasure-coded shard blobs on providers and
+/// back, with the catalog as the single source of truth for what is visible.
+///
+/// Put: segments of plaintext are sealed (AES-256-GCM), split into `k` data chunks, `m` parity
+/// chunks are computed, every chunk gets a keyed tag, and chunk `i` is appended to shard blob
+/// `i` on provider `i`, all providers in parallel; the manifest commits once the write quorum is
+/// durable. Get: data shards first (no decoding when they are healthy); a missing or bad chunk is
+/// fetched from a parity shard and decoded.
+public final class Engine: Sendable {
+    public let catalog: any Catalog
+    public let placement: Placement
+    public let masterKey: MasterKey
+    /// Plaintext bytes per sealed segment for new objects.
+    public let segmentSize: Int
+    public let kernel: Kernel
+    let providers: [String: any Provider]
+    private let codecs = Mutex<[Int: ReedSolomon]>([:])
+
+    /// Providers keyed by descriptor, in configuration order.
+    public struct ProviderEntry: Sendable {
+        public var descriptor: ProviderDescriptor
+        public var provider: any Provider
+        public init(descriptor: ProviderDescriptor, provider: any Provider) {
+            self.descriptor = descriptor
+            self.provider = provider
+        }
+    }
+
+    /// Builds an engine and runs the codec self-test.
+    /// - Throws: `NuageError.integrity` when the codec self-test fails (the engine refuses to run),
+    ///   `NuageError.configuration` for a bad policy or segment size.
+    public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
+                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest) throws {
+        guard (4096...(64 << 20)).contains(segmentSize) else {
+            throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
+        }
+        try ReedSolomon.selfTest()
+        self.catalog = catalog
+        self.placement = try Placement(policy: policy, providers: providers.map(\.descriptor))
+        self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.descriptor.name, $0.provider) })
+        self.masterKey = masterKey
+        self.segmentSize = segmentSize
+        self.kernel = kernel
+    }
+
+    /// The codec for `k + m`, built once.
+    func codec(dataShards k: Int, parityShards m: Int) throws -> ReedSolomon {
+        let key = k << 16 | m
+        if let codec = codecs.withLock({ $0[key] }) { return codec }
+        let codec = try ReedSolomon(dataShards: k, parityShards: m, kernel: kernel)
+        codecs.withLock { $0[key] = codec }
+        return codec
+    }
+
+    func provider(named name: String) throws -> any Provider {
+        guard let provider = providers[name] else {
+            throw NuageError(.configuration, "provider \(name) is referenced by the catalog but not configured")
+        }
+        return provider
+    }
+
+    // MARK: Buckets
+
+    public func createBucket(_ name: String) async throws {
+        try ObjectNames.validateBucket(name)
+        try await catalog.createBucket(name)
+    }
+
+    public func deleteBucket(_ name: String) async throws {
+        try await catalog.deleteBucket(name)
+    }
+
+    public func listBuckets() async throws -> [BucketRecord] {
+        try await catalog.listBuckets()
+    }
+
+    // MARK: Objects
+
+    /// The current version's record.
+    /// - Throws: `noSuchBucket` or `noSuchKey`.
+    public func head(bucket: String, key: String) async throws -> ObjectRecord {
+        guard let record = try await catalog.object(bucket: bucket, key: key) else {
+            guard try await catalog.bucket(bucket) != nil else {
+                throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
+            }
+            throw NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
+        }
+        return record
+    }
+
+    /// Deletes the current version; deleting a missing key succeeds (as in S3).
+    /// - Throws: `noSuchBucket`.
+    public func delete(bucket: String, key: String) async throws {
+        if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
+            await collect(removed.manifest.blobs)
+        }
+    }
+
+    /// Deletes blobs that the catalog has already moved to the garbage list, forgetting those
+    /// that are gone; failures stay listed for `gc`.
+    @discardableResult
+    func collect(_ blobs: [BlobRef]) async -> Int {
+        let deleted = await withTaskGroup(of: BlobRef?.self) { group in
+            for ref in blobs {
+                group.addTask {
+                    do {
+                        try await self.provider(named: ref.provider).delete(ref.blob)
+                        return ref
+                    } catch { return nil }
+                }
+            }
+            var deleted: [BlobRef] = []
+            for await ref in group { if let ref { deleted.append(ref) } }
+            return deleted
+        }
+        try? await catalog.removeGarbage(deleted)
+        return deleted.count
+    }
+}

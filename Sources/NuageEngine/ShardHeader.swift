@@ -1,0 +1,129 @@
+import NuageCore
+import NuageCrypto
+
+/// The first ``size`` bytes of every shard blob: enough, sealed under a key derived from the
+/// master key, to rebuild the catalog entry of the object from the providers alone.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `NUAGESHD` |
+/// | 8 | 2 | format version, big-endian (1) |
+/// | 10 | 2 | reserved, zero |
+/// | 12 | 12 | nonce |
+/// | 24 | 2008 | body, AES-256-GCM ciphertext (layout below) |
+/// | 2032 | 16 | GCM tag; the first 12 bytes are associated data |
+///
+/// Body, zero-padded to 2008 bytes: version id (16), shard index (1), k (1), m (1), zero (1),
+/// segment size (4), object size (8), created ms since 1970 (8), master key id (4), wrapped
+/// data key length (2) and bytes, bucket length (2) and bytes, key length (2) and bytes. All
+/// integers big-endian. The fixed size hides the lengths of names from the provider.
+public struct ShardHeader: Hashable, Sendable {
+    public static let size = 2048
+    public static let magic = Array("NUAGESHD".utf8)
+    public static let format: UInt16 = 1
+    static let bodySize = size - 12 - 12 - 16
+
+    public var versionID: [UInt8]
+    public var shardIndex: Int
+    public var dataShards: Int
+    public var parityShards: Int
+    public var segmentSize: Int
+    public var objectSize: Int64
+    public var createdMilliseconds: Int64
+    public var keyID: UInt32
+    public var wrappedKey: [UInt8]
+    public var bucket: String
+    public var key: String
+
+    public init(versionID: [UInt8], shardIndex: Int, dataShards: Int, parityShards: Int, segmentSize: Int,
+                objectSize: Int64, createdMilliseconds: Int64, keyID: UInt32, wrappedKey: [UInt8],
+                bucket: String, key: String) {
+        self.versionID = versionID
+        self.shardIndex = shardIndex
+        self.dataShards = dataShards
+        self.parityShards = parityShards
+        self.segmentSize = segmentSize
+        self.objectSize = objectSize
+        self.createdMilliseconds = createdMilliseconds
+        self.keyID = keyID
+        self.wrappedKey = wrappedKey
+        self.bucket = bucket
+        self.key = key
+    }
+
+    /// The sealed header, exactly ``size`` bytes.
+    public func sealed(with master: MasterKey) throws -> [UInt8] {
+        var body: [UInt8] = versionID
+        body += [UInt8(shardIndex), UInt8(dataShards), UInt8(parityShards), 0]
+        body.appendBigEndian(UInt32(segmentSize))
+        body.appendBigEndian(UInt64(objectSize))
+        body.appendBigEndian(UInt64(bitPattern: createdMilliseconds))
+        body.appendBigEndian(keyID)
+        for field in [wrappedKey, Array(bucket.utf8), Array(key.utf8)] {
+            body.appendBigEndian(UInt16(field.count))
+            body += field
+        }
+        guard body.count <= Self.bodySize else {
+            throw NuageError(.invalidArgument, "shard header body of \(body.count) bytes exceeds \(Self.bodySize)")
+        }
+        body += [UInt8](repeating: 0, count: Self.bodySize - body.count)
+        let prefix = Self.prefix
+        return prefix + (try master.sealHeader(body, context: prefix))
+    }
+
+    /// Opens a sealed header.
+    /// - Throws: `NuageError.integrity` when the bytes are not a header sealed by this master key.
+    public static func open(_ bytes: [UInt8], with master: MasterKey) throws -> ShardHeader {
+        guard bytes.count == size, Array(bytes[0..<8]) == magic else {
+            throw NuageError(.integrity, "not a Nuage shard blob header")
+        }
+        guard Array(bytes[8..<12]) == Array(prefix[8..<12]) else {
+            throw NuageError(.integrity, "shard blob format \(Int(bytes[8]) << 8 | Int(bytes[9])) is not supported")
+        }
+        var reader = ByteReader(try master.openHeader(Array(bytes[12...]), context: Array(bytes[0..<12])))
+        let versionID = try reader.bytes(16)
+        let fields = try reader.bytes(4)
+        let segmentSize = Int(try reader.integer(UInt32.self))
+        let objectSize = Int64(try reader.integer(UInt64.self))
+        let created = Int64(bitPattern: try reader.integer(UInt64.self))
+        let keyID = try reader.integer(UInt32.self)
+        let wrapped = try reader.bytes(Int(try reader.integer(UInt16.self)))
+        let bucket = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
+        let key = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
+        return ShardHeader(versionID: versionID, shardIndex: Int(fields[0]), dataShards: Int(fields[1]),
+                           parityShards: Int(fields[2]), segmentSize: segmentSize, objectSize: objectSize,
+                           createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, bucket: bucket, key: key)
+    }
+
+    private static var prefix: [UInt8] {
+        var prefix = magic
+        prefix.appendBigEndian(format)
+        prefix += [0, 0]
+        return prefix
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+}
+
+/// Reads big-endian fields from bytes, throwing instead of trapping past the end.
+struct ByteReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func bytes(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, offset + count <= bytes.count else {
+            throw NuageError(.integrity, "record ends early")
+        }
+        defer { offset += count }
+        return Array(bytes[offset..<(offset + count)])
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
+        try bytes(MemoryLayout<T>.size).reduce(T.zero) { $0 << 8 | T($1) }
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import NuageCore
+import NuageEngine
+
+struct Initialize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a data directory: nuage.toml, master.key (0600), catalog.sqlite and the demo providers.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let directory = global.directory.directory
+        try directory.initialize()
+        print("initialised \(directory.path)")
+        print("  configuration  \(directory.configurationPath)")
+        print("  master key     \(directory.masterKeyPath)  (keep it safe: without it no object can be read)")
+        print("  catalog        \(directory.catalogPath)")
+    }
+}
+
+struct BucketCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bucket", abstract: "Create, remove and list buckets.",
+        subcommands: [Create.self, Remove.self, ListBuckets.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a bucket.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        func run() async throws { try await global.directory.engine().createBucket(name) }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an empty bucket.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        func run() async throws { try await global.directory.engine().deleteBucket(name) }
+    }
+
+    struct ListBuckets: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List buckets.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            for bucket in try await global.directory.engine().listBuckets() {
+                print("\(ISO8601DateFormatter().string(from: bucket.created))  \(bucket.name)")
+            }
+        }
+    }
+}
+
+struct Providers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List providers: kind, jurisdiction, operator, state and bytes stored.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        print("name            kind       location  operator                          state    bytes stored")
+        for status in await engine.providerStatus() {
+            let d = status.descriptor
+            let bytes = status.bytesStored.map { "\($0) in \(status.blobs ?? 0) blobs" } ?? "unavailable"
+            let state = status.state == "active" ? "active" : "excluded"
+            print("\(d.name.rightPadded(14))  \(d.kind.rightPadded(9))  \(d.jurisdiction.code.rightPadded(8))  \("\(d.operatorName) (\(d.operatorJurisdiction))".rightPadded(32))  \(state.rightPadded(7))  \(bytes)")
+            if status.state != "active" { print("                \(status.state)") }
+        }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Check the placement policy against the providers.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each rule, pass or fail, and why; exit 1 if any fails.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let engine = try global.directory.engine()
+            let (rules, failures) = engine.placement.check()
+            for rule in rules { print("\(rule.passed ? "pass" : "FAIL")  \(rule.name): \(rule.detail)") }
+            if !failures.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+struct GarbageCollect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Delete blobs of replaced, deleted and crashed writes, and orphans on providers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Seconds a write may run before its blobs count as abandoned.") var grace: Int = 3600
+
+    func run() async throws {
+        guard grace >= 0 else { throw NuageError(.invalidArgument, "--grace must not be negative") }
+        let report = try await global.directory.engine().collectGarbage(grace: .seconds(grace))
+        print("abandoned writes \(report.abandonedIntents), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import NuageConfig
+import NuageCore
+import NuageCrypto
+import NuageEngine
+import NuageErasure
+
+/// Encode and decode of one hot 1 MiB stripe, measured like ISA-L's `isal-ec.sh`.
+struct CodecBenchmark {
+    let dataShards: Int
+    let parityShards: Int
+    let kernel: Kernel
+
+    func run() throws -> (encode: Double, decode: Double) {
+        let codec = try ReedSolomon(dataShards: dataShards, parityShards: parityShards, kernel: kernel)
+        let length = ((1 << 20) / dataShards) & ~63
+        let shards = (0..<codec.totalShards).map { _ in ByteBlock(uninitializedCount: length) }
+        for block in shards { block.withUnsafeMutableBytes { for i in $0.indices { $0[i] = UInt8.random(in: 0...255) } } }
+        let pointers = shards.map { $0.unsafeMutableBytes.baseAddress! }
+        let data = pointers[..<dataShards].map { UnsafeRawPointer($0) }
+        let parity = Array(pointers[dataShards...])
+        let bytes = Double(dataShards * length)
+        return try withExtendedLifetime(shards) {
+            let encode = medianRate(bytesPerCall: bytes) { codec.encode(length: length, data: data, parity: parity) }
+            // Decode with the first m data shards missing: rebuild them from the rest.
+            let missing = Array(0..<min(parityShards, dataShards))
+            var present: [UnsafeRawPointer?] = pointers.map { UnsafeRawPointer($0) }
+            for index in missing { present[index] = nil }
+            let outputs = missing.map { _ in ByteBlock(uninitializedCount: length) }
+            let outs = outputs.map { $0.unsafeMutableBytes.baseAddress! }
+            let decode = try withExtendedLifetime(outputs) {
+                try medianRate(bytesPerCall: bytes) {
+                    try codec.reconstruct(length: length, shards: present, wanted: missing, into: outs)
+                }
+            }
+            for (index, out) in zip(missing, outputs) where out.bytes != shards[index].bytes {
+                throw NuageError(.integrity, "benchmark decode produced wrong bytes")
+            }
+            return (encode, decode)
+        }
+    }
+}
+
+/// Sealing throughput on one core.
+struct SealBenchmark {
+    func run() -> (seal16k: Double, seal1m: Double, tag: Double) {
+        let key = DataKey.random()
+        let versionID = [UInt8].random(count: 16)
+        let big = ByteBlock(count: 1 << 20)
+        let rate: (Int) -> Double = { size in
+            var index: UInt64 = 0
+            return medianRate(bytesPerCall: Double(size)) {
+                index += 1
+                _ = try? key.seal(segment: UnsafeRawBufferPointer(rebasing: big.unsafeMutableBytes[..<size]),
+                                  index: index, isLast: false, versionID: versionID)
+            }
+        }
+        var tag = [UInt8](repeating: 0, count: 16)
+        let tagRate = medianRate(bytesPerCall: Double(big.count)) {
+            tag.withUnsafeMutableBytes { key.tag(chunk: UnsafeRawBufferPointer(big.unsafeMutableBytes), shard: 0, segment: 0, into: $0) }
+        }
+        return (rate(16 << 10), rate(1 << 20), tagRate)
+    }
+}
+
+/// One object through the whole engine over the demo providers, beside a plain copy.
+struct PipelineBenchmark {
+    let size: Int64
+    let parent: String?
+
+    func run() async throws -> (put: Double, get: Double, copy: Double, peakRSS: Double) {
+        let base = parent ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let root = "\(base)/nuage-bench-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let source = "\(root)/source", copyTarget = "\(root)/copy", getTarget = "\(root)/got"
+        try writePattern(to: source)
+
+        var start = ContinuousClock.now
+        try copyFile(source, copyTarget)
+        let copy = Double(size) / seconds(since: start) / 1e6
+        try FileManager.default.removeItem(atPath: copyTarget)
+
+        let directory = DataDirectory(path: "\(root)/data")
+        try directory.initialize()
+        let engine = try directory.openEngine()
+        try await engine.createBucket("bench")
+        start = ContinuousClock.now
+        try await engine.put(bucket: "bench", key: "object", size: size, body: try FileDescriptorBody(path: source))
+        let put = Double(size) / seconds(since: start) / 1e6
+
+        start = ContinuousClock.now
+        let output = open(getTarget, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        for try await piece in try await engine.get(bucket: "bench", key: "object") {
+            _ = piece.withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
+        }
+        fsync(output)
+        close(output)
+        let get = Double(size) / seconds(since: start) / 1e6
+        guard try filesEqual(source, getTarget) else {
+            throw NuageError(.integrity, "pipeline benchmark read back different bytes")
+        }
+        return (put, get, copy, peakRSSMiB())
+    }
+
+    /// Deterministic, incompressible-looking bytes, written in 1 MiB pieces.
+    private func writePattern(to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path)") }
+        defer { close(fd) }
+        var buffer = [UInt64](repeating: 0, count: 1 << 17)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var remaining = size
+        while remaining > 0 {
+            for i in buffer.indices {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                buffer[i] = state
+            }
+            let n = Int(min(remaining, Int64(buffer.count * 8)))
+            _ = buffer.withUnsafeBytes { write(fd, $0.baseAddress, n) }
+            remaining -= Int64(n)
+        }
+        fsync(fd)
+    }
+
+    /// read(2)/write(2) in 1 MiB pieces, then fsync: what a careful `cp` does.
+    private func copyFile(_ from: String, _ to: String) throws {
+        let input = open(from, O_RDONLY | O_CLOEXEC), output = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(input); close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(input, &buffer, buffer.count)
+            guard n > 0 else { break }
+            _ = write(output, buffer, n)
+        }
+        fsync(output)
+    }
+
+    private func filesEqual(_ a: String, _ b: String) throws -> Bool {
+        guard let x = FileHandle(forReadingAtPath: a), let y = FileHandle(forReadingAtPath: b) else { return false }
+        while true {
+            let p = x.readData(ofLength: 1 << 20), q = y.readData(ofLength: 1 << 20)
+            if p != q { return false }
+            if p.isEmpty { return true }
+        }
+    }
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kib / 1024
+}

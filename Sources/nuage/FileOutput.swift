@@ -1,0 +1,73 @@
+import Foundation
+import NuageCore
+
+/// Where `get` writes: standard output, or a file written beside its destination and renamed
+/// into place only when the whole object has been read and authenticated.
+final class OutputFile {
+    private let fd: Int32
+    private let temporary: String?
+    private let destination: String?
+
+    init(path: String) throws {
+        if path == "-" {
+            fd = 1
+            temporary = nil
+            destination = nil
+            return
+        }
+        let temporary = "\(path).nuage-partial-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        self.temporary = temporary
+        destination = path
+    }
+
+    func write(_ data: Data) throws {
+        try data.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = Foundation.write(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw NuageError(.invalidArgument, "writing the output failed: \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
+    }
+
+    func commit() throws {
+        guard let temporary, let destination else { return }
+        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, destination) == 0 else {
+            throw NuageError(.invalidArgument, "cannot finish \(destination): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func discard() {
+        guard let temporary else { return }
+        close(fd)
+        unlink(temporary)
+    }
+}
+
+/// Standard input copied to a private temporary file when its length is unknown.
+enum Spool {
+    static func capture(from descriptor: Int32, in directory: String) throws -> String {
+        let path = "\(directory)/.spool-\(UInt64.random(in: 0...UInt64.max))"
+        let out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(descriptor, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                unlink(path)
+                throw NuageError(.invalidArgument, "reading standard input failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return path }
+            guard Foundation.write(out, buffer, n) == n else {
+                unlink(path)
+                throw NuageError(.invalidArgument, "spooling standard input failed: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import NuageCore
+import NuageEngine
+
+struct Put: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Store a file (or standard input, `-`) as BUCKET/KEY.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "BUCKET/KEY") var object: ObjectPath
+    @Argument(help: "File to store, or - for standard input.") var file: String
+    @Option(help: "Content type to record.") var contentType: String?
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        let body: FileDescriptorBody
+        var spooled: String?
+        if file == "-" {
+            let stdin = FileDescriptorBody(descriptor: 0)
+            if stdin.regularFileSize != nil {
+                body = stdin
+            } else {
+                // A pipe has no length; providers need one, so spool it (mode 0600, removed after).
+                let path = try Spool.capture(from: 0, in: global.directory.directory.path)
+                spooled = path
+                body = try FileDescriptorBody(path: path)
+            }
+        } else {
+            body = try FileDescriptorBody(path: file)
+        }
+        defer { if let spooled { unlink(spooled) } }
+        guard let size = body.regularFileSize else {
+            throw NuageError(.invalidArgument, "\(file) is not a regular file")
+        }
+        let progress = Progress(label: "put \(object.bucket)/\(object.key)", total: size)
+        let record = try await engine.put(bucket: object.bucket, key: object.key, size: size,
+                                          body: progress.counting(body),
+                                          metadata: contentType.map { ["content-type": $0] } ?? [:])
+        progress.finish()
+        print("\(object.bucket)/\(object.key)  \(record.size) bytes  etag \(record.etag)")
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write BUCKET/KEY to a file, or to standard output.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "BUCKET/KEY") var object: ObjectPath
+    @Argument(help: "Destination file, or - for standard output (the default).") var file: String = "-"
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        let reader = try await engine.get(bucket: object.bucket, key: object.key)
+        let output = try OutputFile(path: file)
+        let progress = Progress(label: "get \(object.bucket)/\(object.key)", total: reader.record.size)
+        do {
+            for try await piece in reader {
+                try output.write(piece)
+                progress.add(piece.count)
+            }
+            try output.commit()
+        } catch {
+            output.discard()
+            throw error
+        }
+        progress.finish()
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List keys of BUCKET[/PREFIX], one level at a time.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "BUCKET or BUCKET/PREFIX") var location: String
+    @Flag(name: .shortAndLong, help: "List every key under the prefix, not one level.") var recursive = false
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        let bucket = String(location.prefix { $0 != "/" })
+        let prefix = String(location.dropFirst(bucket.count + 1))
+        var after: String?
+        repeat {
+            let page = try await engine.list(bucket: bucket, prefix: prefix, delimiter: recursive ? nil : "/", after: after)
+            var lines: [(String, String)] = page.commonPrefixes.map { ($0, String(repeating: " ", count: 12) + "  \($0)") }
+            lines += page.objects.map { ($0.key, "\(String($0.size).leftPadded(12))  \($0.key)") }
+            for line in lines.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }) { print(line.1) }
+            after = page.isTruncated ? page.nextMarker : nil
+        } while after != nil
+    }
+}
+
+struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete BUCKET/KEY.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "BUCKET/KEY") var object: ObjectPath
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        _ = try await engine.head(bucket: object.bucket, key: object.key)
+        try await engine.delete(bucket: object.bucket, key: object.key)
+    }
+}
+
+struct Stat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an object's size, shards, their health and the policy verdict.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "BUCKET/KEY") var object: ObjectPath
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        let status = try await engine.status(bucket: object.bucket, key: object.key)
+        let record = status.record, manifest = record.manifest
+        print("object   \(record.bucket)/\(record.key)")
+        print("size     \(record.size) bytes, \(manifest.dataShards)+\(manifest.parityShards) shards, segments of \(manifest.segmentSize) bytes")
+        print("etag     \(record.etag)")
+        print("version  \(manifest.versionID.hex)")
+        print("modified \(ISO8601DateFormatter().string(from: record.modified))")
+        print("")
+        print("shard  provider        location  operator                        health")
+        for shard in status.shards {
+            let location = shard.provider?.jurisdiction.code ?? "-"
+            let operatorText = shard.provider.map { "\($0.operatorName) (\($0.operatorJurisdiction))" } ?? "-"
+            print("\(String(shard.index).leftPadded(5))  \((shard.providerName ?? "-").rightPadded(14))  \(location.rightPadded(8))  \(operatorText.rightPadded(30))  \(shard.health)")
+        }
+        print("")
+        for rule in status.verdict {
+            print("\(rule.passed ? "pass" : "FAIL")  \(rule.name): \(rule.detail)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func rightPadded(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
