@@ -1,0 +1,219 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import Testing
+
+/// The catalog contract (see ``Catalog``) as checks that every implementation runs, each on a
+/// fresh, empty catalog.
+public enum CatalogConformance {
+    public typealias Check = @Sendable (any Catalog) async throws -> Void
+
+    public static let checks: [(name: String, run: Check)] = [
+        ("buckets: create, duplicate, list, delete", buckets),
+        ("delete a non-empty bucket is refused", bucketNotEmpty),
+        ("commit makes an object visible and retires the intent", commitVisible),
+        ("overwrite returns the old version and moves its blobs to garbage", overwrite),
+        ("conditional commit", conditionalCommit),
+        ("commit into a missing bucket fails", commitMissingBucket),
+        ("abandoned intent moves its blobs to garbage", abandon),
+        ("delete moves blobs to garbage", deleteObject),
+        ("listing: byte order, prefix, after, limit", listing),
+        ("keys with unicode and high bytes sort by UTF-8", unicodeOrder),
+        ("referenced blobs cover objects, intents and garbage", referenced),
+        ("update manifest only of the current version", updateManifest),
+        ("repair notes", repairs),
+        ("concurrent commits to one key leave one winner", concurrentCommits),
+    ]
+
+    public static var names: [String] { checks.map(\.name) }
+
+    public static func run(_ name: String, on catalog: any Catalog) async throws {
+        guard let check = checks.first(where: { $0.name == name }) else {
+            Issue.record("no conformance check named \(name)")
+            return
+        }
+        try await check.run(catalog)
+    }
+
+    /// A record with `blobs` distinct blob names on providers p0, p1, ….
+    public static func record(bucket: String = "b", key: String, tag: String = "v", blobs: Int = 3, size: Int64 = 10) -> ObjectRecord {
+        let version = Array("\(tag)-\(key)".utf8.prefix(16))
+        let manifest = Manifest(format: 1, versionID: version, size: size, segmentSize: 1 << 20, dataShards: 2,
+                                parityShards: blobs - 2, keyID: 7, wrappedKey: [1, 2, 3],
+                                shards: (0..<blobs).map { BlobRef(provider: "p\($0)", blob: "\(tag)\($0)x\(abs(key.hashValue % 100000))") })
+        return ObjectRecord(bucket: bucket, key: key, size: size, etag: "etag-\(tag)",
+                            modified: Date(timeIntervalSince1970: 1_700_000_000), metadata: ["content-type": "text/plain", "x-amz-meta-a": "b"],
+                            manifest: manifest)
+    }
+
+    /// Records an intent for `record`'s blobs and commits it.
+    @discardableResult
+    public static func put(_ catalog: any Catalog, _ record: ObjectRecord, expected: [UInt8]? = nil) async throws -> ObjectRecord? {
+        let intent = WriteIntent(id: record.versionID.hex, created: Date(), blobs: record.manifest.blobs)
+        try await catalog.recordIntent(intent)
+        return try await catalog.commit(record, intent: intent.id, expectedVersion: expected)
+    }
+
+    static func buckets(_ c: any Catalog) async throws {
+        try await c.createBucket("beta")
+        try await c.createBucket("alpha")
+        await expectCode(.bucketAlreadyExists) { try await c.createBucket("alpha") }
+        #expect(try await c.listBuckets().map(\.name) == ["alpha", "beta"])
+        #expect(try await c.bucket("alpha")?.name == "alpha")
+        #expect(try await c.bucket("gamma") == nil)
+        try await c.deleteBucket("alpha")
+        await expectCode(.noSuchBucket) { try await c.deleteBucket("alpha") }
+        #expect(try await c.listBuckets().map(\.name) == ["beta"])
+    }
+
+    static func bucketNotEmpty(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await put(c, record(key: "k"))
+        await expectCode(.bucketNotEmpty) { try await c.deleteBucket("b") }
+        try await c.deleteObject(bucket: "b", key: "k")
+        try await c.deleteBucket("b")
+    }
+
+    static func commitVisible(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let r = record(key: "dir/file.txt")
+        let intent = WriteIntent(id: "i1", created: Date(), blobs: r.manifest.blobs)
+        try await c.recordIntent(intent)
+        #expect(try await c.object(bucket: "b", key: "dir/file.txt") == nil, "nothing visible before commit")
+        #expect(try await c.intents(before: Date().addingTimeInterval(60)).map(\.id) == ["i1"])
+        #expect(try await c.commit(r, intent: "i1", expectedVersion: nil) == nil)
+        #expect(try await c.object(bucket: "b", key: "dir/file.txt") == r)
+        #expect(try await c.intents(before: Date().addingTimeInterval(60)).isEmpty)
+        #expect(try await c.garbage(limit: 100).isEmpty)
+    }
+
+    static func overwrite(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one"), second = record(key: "k", tag: "two")
+        try await put(c, first)
+        #expect(try await put(c, second) == first)
+        #expect(try await c.object(bucket: "b", key: "k") == second)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(first.manifest.blobs))
+        try await c.removeGarbage(Array(first.manifest.blobs.prefix(2)))
+        #expect(try await c.garbage(limit: 100) == Array(first.manifest.blobs.suffix(1)))
+    }
+
+    static func conditionalCommit(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one")
+        try await put(c, first, expected: [])
+        await expectCode(.preconditionFailed) { try await put(c, record(key: "k", tag: "two"), expected: []) }
+        await expectCode(.preconditionFailed) { try await put(c, record(key: "k", tag: "three"), expected: [9, 9]) }
+        try await put(c, record(key: "k", tag: "four"), expected: first.versionID)
+        #expect(try await c.object(bucket: "b", key: "k")?.etag == "etag-four")
+    }
+
+    static func commitMissingBucket(_ c: any Catalog) async throws {
+        await expectCode(.noSuchBucket) { try await put(c, record(bucket: "nope", key: "k")) }
+    }
+
+    static func abandon(_ c: any Catalog) async throws {
+        let r = record(key: "k")
+        try await c.recordIntent(WriteIntent(id: "lost", created: Date(timeIntervalSince1970: 1000), blobs: r.manifest.blobs))
+        #expect(try await c.intents(before: Date(timeIntervalSince1970: 999)).isEmpty)
+        #expect(try await c.intents(before: Date(timeIntervalSince1970: 1001)).map(\.id) == ["lost"])
+        try await c.abandonIntent("lost")
+        try await c.abandonIntent("lost")
+        #expect(Set(try await c.garbage(limit: 100)) == Set(r.manifest.blobs))
+        #expect(try await c.intents(before: Date()).isEmpty)
+    }
+
+    static func deleteObject(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let r = record(key: "k")
+        try await put(c, r)
+        #expect(try await c.deleteObject(bucket: "b", key: "k") == r)
+        #expect(try await c.deleteObject(bucket: "b", key: "k") == nil)
+        #expect(try await c.object(bucket: "b", key: "k") == nil)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(r.manifest.blobs))
+        await expectCode(.noSuchBucket) { try await c.deleteObject(bucket: "zz", key: "k") }
+    }
+
+    static func listing(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await c.createBucket("other")
+        let keys = ["a", "a/b", "a/c", "a0", "a/", "b", "ab", "a/b/c"]
+        for key in keys { try await put(c, record(key: key, blobs: 2)) }
+        try await put(c, record(bucket: "other", key: "a/x", blobs: 2))
+        let sorted = keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(try await c.listObjects(bucket: "b", prefix: "", after: nil, limit: 100).map(\.key) == sorted)
+        #expect(try await c.listObjects(bucket: "b", prefix: "a/", after: nil, limit: 100).map(\.key) == ["a/", "a/b", "a/b/c", "a/c"])
+        #expect(try await c.listObjects(bucket: "b", prefix: "a/", after: "a/b", limit: 2).map(\.key) == ["a/b/c", "a/c"])
+        #expect(try await c.listObjects(bucket: "b", prefix: "", after: "a0", limit: 1).map(\.key) == ["ab"])
+        #expect(try await c.listObjects(bucket: "b", prefix: "zz", after: nil, limit: 10).isEmpty)
+        await expectCode(.noSuchBucket) { _ = try await c.listObjects(bucket: "none", prefix: "", after: nil, limit: 1) }
+    }
+
+    static func unicodeOrder(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let keys = ["z", "é", "日本", "ａ", "\u{10FFFF}", "A", "a\u{7F}", "😀"]
+        for key in keys { try await put(c, record(key: key, blobs: 2)) }
+        let listed = try await c.listObjects(bucket: "b", prefix: "", after: nil, limit: 100).map(\.key)
+        #expect(listed == keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(try await c.listObjects(bucket: "b", prefix: "日", after: nil, limit: 10).map(\.key) == ["日本"])
+    }
+
+    static func referenced(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let live = record(key: "live", tag: "l"), replaced = record(key: "live", tag: "r")
+        try await put(c, replaced)
+        try await put(c, live)
+        let pending = record(key: "pending", tag: "p")
+        try await c.recordIntent(WriteIntent(id: "p", created: Date(), blobs: pending.manifest.blobs))
+        let onP0 = try await c.referencedBlobs(provider: "p0")
+        let expected = [live, replaced, pending].map { $0.manifest.shards[0]!.blob }
+        #expect(onP0 == Set(expected))
+        #expect(try await c.referencedBlobs(provider: "elsewhere").isEmpty)
+    }
+
+    static func updateManifest(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let r = record(key: "k")
+        try await put(c, r)
+        var changed = r.manifest
+        changed.shards[0] = BlobRef(provider: "p9", blob: "moved")
+        #expect(try await c.updateManifest(bucket: "b", key: "k", versionID: r.versionID, manifest: changed))
+        #expect(try await c.object(bucket: "b", key: "k")?.manifest == changed)
+        #expect(try await !c.updateManifest(bucket: "b", key: "k", versionID: [1, 2, 3], manifest: r.manifest))
+    }
+
+    static func repairs(_ c: any Catalog) async throws {
+        try await c.noteRepair(versionID: [1, 2], shards: [0, 3], reason: "missing")
+        try await c.noteRepair(versionID: [1, 2], shards: [3], reason: "corrupt")
+        let notes = try await c.pendingRepairs()
+        #expect(notes.count == 2)
+        #expect(notes.first { $0.shard == 3 }?.reason == "corrupt")
+    }
+
+    static func concurrentCommits(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    do { try await put(c, record(key: "race", tag: "t\(i)"), expected: []); return true } catch let e as NuageError where e.code == .preconditionFailed {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1, "exactly one If-None-Match commit wins")
+    }
+
+    static func expectCode(_ code: NuageError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+                           _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected \(code)", sourceLocation: sourceLocation)
+        } catch let error as NuageError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected NuageError \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+}
