@@ -21,11 +21,10 @@
  */
 #include "CNuageErasure.h"
 
-#include <stdatomic.h>
-
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 #endif
 
 /* gf_log[a] = log2(a) for a != 0; gf_exp[i] = 2^i, i in 0..511 (period 255, long enough that
@@ -163,8 +162,11 @@ static int cpu_kernels(void) {
     return k;
 }
 
-/* ---- split-nibble tables (avx2, avx512) ---- */
+/* ---- shared by the SIMD kernels ---- */
 
+/* Outputs per group: what fits in registers with two blocks per step (16 ymm, 32 zmm). The group's
+ * tables are on the stack: at most 255 sources * ROWS * 32 (or 8) bytes, i.e. 32 KiB for AVX2,
+ * 64 KiB for AVX-512, 16 KiB for GFNI. */
 #define AVX2_ROWS 4
 #define AVX512_ROWS 8
 #define GFNI_ROWS 8
@@ -173,7 +175,7 @@ static int cpu_kernels(void) {
  * keeps the accumulator arrays in registers. */
 #define UNROLLED(i, n) _Pragma("GCC unroll 8") for (int i = 0; i < (n); i++)
 
-/* t[x] = c * x and t[16 + x] = c * (x << 4), for x in 0..15. */
+/* Split-nibble tables of c (avx2, avx512): t[x] = c * x and t[16 + x] = c * (x << 4), x in 0..15. */
 static void nibble_tables(uint8_t c, uint8_t t[32]) {
     uint8_t c16 = gf_mul2(gf_mul2(gf_mul2(gf_mul2(c))));
     t[0] = t[16] = 0;

@@ -1,0 +1,112 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+@testable import NuageEngine
+import NuageProviders
+
+/// An engine over real directory providers and a real SQLite catalog in a temporary directory.
+struct EngineFixture {
+    let root: String
+    let engine: Engine
+    let providerRoots: [String: String]
+
+    /// Providers named by country code, each located and operated there unless `operators` says otherwise.
+    static let sixCountries = ["US", "CA", "DE", "FR", "CH", "JP"]
+
+    init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
+         segmentSize: Int = 4096, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
+        let root = NSTemporaryDirectory() + "nuage-engine-\(UUID().uuidString)"
+        self.root = root
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var roots: [String: String] = [:]
+        let entries = try countries.enumerated().map { index, country in
+            let name = "\(country.lowercased())-\(index)"
+            let path = "\(root)/providers/\(name)"
+            roots[name] = path
+            let descriptor = ProviderDescriptor(name: name, kind: "directory", jurisdiction: try Jurisdiction(country),
+                                                operatorName: "Operator \(index)",
+                                                operatorJurisdiction: try Jurisdiction(operators[name] ?? country))
+            return Engine.ProviderEntry(descriptor: descriptor, provider: wrap(name, try DirectoryProvider(name: name, root: path)))
+        }
+        providerRoots = roots
+        engine = try Engine(catalog: try SQLiteCatalog(path: "\(root)/catalog.sqlite"), providers: entries,
+                            policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
+                            segmentSize: segmentSize)
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Every regular file under the provider directories.
+    func providerFiles() -> [String] {
+        let base = "\(root)/providers"
+        guard let walker = FileManager.default.enumerator(atPath: base) else { return [] }
+        var files: [String] = []
+        while let relative = walker.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: "\(base)/\(relative)", isDirectory: &isDirectory), !isDirectory.boolValue {
+                files.append("\(base)/\(relative)")
+            }
+        }
+        return files
+    }
+
+    /// Where a shard blob of a version lives on disk.
+    func path(of ref: BlobRef) -> String {
+        "\(providerRoots[ref.provider]!)/\(ref.blob.prefix(2))/\(ref.blob)"
+    }
+}
+
+/// Deterministic bytes.
+func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    var out = [UInt8](repeating: 0, count: count)
+    for i in 0..<count {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        out[i] = UInt8(truncatingIfNeeded: state >> 29)
+    }
+    return out
+}
+
+/// A provider that fails every write: a provider that is down or refuses credentials.
+struct RefusingProvider: Provider {
+    let inner: any Provider
+    var name: String { inner.name }
+    func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
+        throw ProviderError(.unavailable, provider: name, "connection refused (injected)")
+    }
+    func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock { try await inner.get(blob, range: range) }
+    func head(_ blob: String) async throws -> BlobInfo { try await inner.head(blob) }
+    func delete(_ blob: String) async throws { try await inner.delete(blob) }
+    func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
+        try await inner.list(prefix: prefix, after: after, limit: limit)
+    }
+}
+
+/// A body that delivers `count` bytes and then fails, like a client that disconnects.
+struct FailingBody: ObjectBody {
+    struct Disconnected: Error {}
+    let inner: BytesBody
+    let failAfter: Int
+    let served = Counter()
+    init(_ bytes: [UInt8], failAfter: Int) {
+        inner = BytesBody(bytes)
+        self.failAfter = failAfter
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        let allowed = failAfter - served.value
+        guard allowed > 0 else { throw Disconnected() }
+        let n = try await inner.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(allowed)))
+        served.add(n)
+        return n
+    }
+}
+
+import Synchronization
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func add(_ n: Int) { count.withLock { $0 += n } }
+}
