@@ -31,7 +31,8 @@ public protocol Catalog: Sendable {
     /// - Parameter expectedVersion: when set, commit only if the current version is this one
     ///   (`[]` meaning "no current version"); otherwise throws `preconditionFailed`.
     /// - Returns: the replaced version, if any.
-    /// - Throws: `noSuchBucket` when the bucket no longer exists.
+    /// - Throws: `noSuchBucket` when the bucket no longer exists; `preconditionFailed` when the
+    ///   intent is gone (garbage collection gave it up, so its blobs may be deleted).
     @discardableResult
     func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord?
     /// Moves an intent's blobs to the garbage list and forgets the intent.

@@ -107,12 +107,17 @@ public final class SQLiteCatalog: Catalog {
             if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
                 throw NuageError(.preconditionFailed, "object \(object.key) changed")
             }
+            // The intent must still exist: if gc gave it up (the write outlived the grace
+            // period), its blobs may already be deleted and committing would lose data.
+            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
+            guard db.changesCount == 1 else {
+                throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the put outlived gc's grace period)")
+            }
             try db.execute(sql: """
                 INSERT OR REPLACE INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, manifest)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                                  object.etag, Self.ms(object.modified), metadata, manifest])
-            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
             if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
             return previous
         }

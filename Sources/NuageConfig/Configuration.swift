@@ -6,7 +6,7 @@ public struct Configuration: Sendable {
     public struct ProviderConfig: Sendable {
         public var descriptor: ProviderDescriptor
         /// For `kind = "directory"`: the directory, relative to the data directory unless absolute.
-        public var path: String?
+        public var path: String
     }
 
     public var policy: PlacementPolicy
@@ -52,11 +52,12 @@ public struct Configuration: Sendable {
             guard kind == "directory" else {
                 throw NuageError(.configuration, "provider \(name): kind '\(kind)' is not supported (supported: directory)")
             }
-            let jurisdiction = try Jurisdiction(try required("jurisdiction"))
+            // Who controls a provider matters as much as where it is: both are required, so that
+            // a US company's Frankfurt region is never counted as German only by omission.
             let descriptor = ProviderDescriptor(
-                name: name, kind: kind, jurisdiction: jurisdiction,
-                operatorName: try Self.string(entry, "operator", in: place) ?? "unknown",
-                operatorJurisdiction: try Self.string(entry, "operator-jurisdiction", in: place).map(Jurisdiction.init) ?? jurisdiction)
+                name: name, kind: kind, jurisdiction: try Jurisdiction(try required("jurisdiction")),
+                operatorName: try required("operator"),
+                operatorJurisdiction: try Jurisdiction(try required("operator-jurisdiction")))
             return ProviderConfig(descriptor: descriptor, path: try required("path"))
         }
         guard !providers.isEmpty else { throw NuageError(.configuration, "no [[provider]] is configured") }

@@ -40,7 +40,7 @@ public struct DataDirectory: Sendable {
         if !FileManager.default.fileExists(atPath: masterKeyPath) { try MasterKey.create(at: masterKeyPath) }
         _ = try SQLiteCatalog(path: catalogPath)
         for provider in configuration.providers {
-            _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(provider.path ?? provider.descriptor.name))
+            _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(provider.path))
         }
         // The configuration goes last: its presence marks a complete initialisation.
         guard FileManager.default.createFile(atPath: configurationPath, contents: Data(text.utf8)) else {
@@ -67,7 +67,7 @@ public struct DataDirectory: Sendable {
         let providers = try configuration.providers.map { config in
             Engine.ProviderEntry(descriptor: config.descriptor,
                                  provider: try DirectoryProvider(name: config.descriptor.name,
-                                                                 root: resolve(config.path ?? config.descriptor.name)))
+                                                                 root: resolve(config.path)))
         }
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment))

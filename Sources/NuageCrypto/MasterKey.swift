@@ -5,9 +5,9 @@ import NuageCore
 /// The customer's master key: 32 random bytes that never leave the gateway's machine.
 ///
 /// Everything else is derived from it or wrapped under it: data keys are wrapped (AES-256-GCM)
-/// under a key derived for wrapping, shard blob headers are sealed under a key derived for
-/// headers, and S3 secrets under a key derived for secrets. The ``id`` names the key in
-/// manifests so that rotation can tell which key wrapped what.
+/// under a key derived for wrapping, and shard blob headers are sealed under a key derived for
+/// headers (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
+/// rotation can tell which key wrapped what.
 public struct MasterKey: Sendable {
     public static let byteCount = 32
 

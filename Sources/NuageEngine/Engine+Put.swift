@@ -54,7 +54,8 @@ extension Engine {
             ByteBlock(try ShardHeader(versionID: versionID, shardIndex: index, dataShards: k,
                                       parityShards: policy.parityShards, segmentSize: segmentSize, objectSize: size,
                                       createdMilliseconds: Int64(created.timeIntervalSince1970 * 1000),
-                                      keyID: masterKey.id, wrappedKey: wrappedKey, bucket: bucket, key: key)
+                                      keyID: masterKey.id, wrappedKey: wrappedKey, bucket: bucket, key: key,
+                                      metadata: metadata)
                 .sealed(with: masterKey))
         }
 

@@ -83,7 +83,7 @@ extension Engine {
         rules.append(Placement.Rule(name: "survive-jurisdiction-loss",
                                     passed: remaining >= manifest.dataShards,
                                     detail: worst.jurisdictions.isEmpty ? "no jurisdiction loss required"
-                                        : "losing \(worst.jurisdictions.joined(separator: "+")) takes \(worst.lost) shard(s), leaving \(remaining) of the \(manifest.dataShards) needed"))
+                                        : "losing \(worst.jurisdictions.joined(separator: "+")) takes \(worst.lost) shard(s), leaving \(remaining) (\(manifest.dataShards) needed)"))
         return rules
     }
 

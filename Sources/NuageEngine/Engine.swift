@@ -36,6 +36,7 @@ public final class Engine: Sendable {
 
     /// Builds an engine and runs the codec self-test.
     /// - Throws: `NuageError.integrity` when the codec self-test fails (the engine refuses to run),
+    ///   `NuageError.policyUnsatisfiable` when no placement can meet the policy,
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
                 segmentSize: Int = 1 << 20, kernel: Kernel = .fastest) throws {
@@ -45,6 +46,11 @@ public final class Engine: Sendable {
         try ReedSolomon.selfTest()
         self.catalog = catalog
         self.placement = try Placement(policy: policy, providers: providers.map(\.descriptor))
+        // A policy the providers cannot meet is refused now, never weakened at put time.
+        let failures = placement.check().failures
+        guard failures.isEmpty else {
+            throw NuageError(.policyUnsatisfiable, "the providers cannot satisfy the policy: \(failures.joined(separator: "; "))")
+        }
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.descriptor.name, $0.provider) })
         self.masterKey = masterKey
         self.segmentSize = segmentSize

@@ -46,7 +46,10 @@ public struct Placement: Sendable {
     public func choose(for versionID: [UInt8]) throws -> [ProviderDescriptor] {
         let ranked = eligible.sorted { Self.score(versionID, $0.name) > Self.score(versionID, $1.name) }
         if let found = search(ranked, size: policy.totalShards) { return found }
-        throw NuageError(.policyUnsatisfiable, check().failures.joined(separator: "; "))
+        let failures = check().failures
+        throw NuageError(.policyUnsatisfiable, failures.isEmpty
+            ? "no placement found for this object within the search budget (\(eligible.count) eligible providers)"
+            : failures.joined(separator: "; "))
     }
 
     /// Whether shards on `selection` survive the loss of any `s` jurisdictions.
@@ -163,7 +166,7 @@ public struct Placement: Sendable {
                               detail: "\(s): every set of \(s) jurisdiction(s) touches at most m = \(m) shards in a feasible placement (eligible providers per jurisdiction, by location or operator: \(perJurisdiction))"))
         } else {
             rules.append(Rule(name: "survive-jurisdiction-loss", passed: false,
-                              detail: "\(s): losing any \(s) jurisdiction(s) may take at most m = \(m) shards, so at most \(largest) of the \(n) shards can be placed (eligible providers per jurisdiction, by location or operator: \(perJurisdiction)); add providers in other jurisdictions or lower data-shards"))
+                              detail: "\(s): losing any \(s) jurisdiction(s) may take at most m = \(m) shards, so at most \(largest) of the \(n) shards can be placed (eligible providers per jurisdiction, by location or operator: \(perJurisdiction)); add providers in other jurisdictions, raise parity-shards or lower data-shards"))
         }
         rules.append(Rule(name: "write-quorum", passed: true,
                           detail: "\(policy.writeQuorum) of \(n) shard blobs durable before a put commits (between k = \(k) and n = \(n))"))

@@ -1,3 +1,4 @@
+import Foundation
 import NuageCore
 import NuageCrypto
 
@@ -13,10 +14,11 @@ import NuageCrypto
 /// | 24 | 2008 | body, AES-256-GCM ciphertext (layout below) |
 /// | 2032 | 16 | GCM tag; the first 12 bytes are associated data |
 ///
-/// Body, zero-padded to 2008 bytes: version id (16), shard index (1), k (1), m (1), zero (1),
-/// segment size (4), object size (8), created ms since 1970 (8), master key id (4), wrapped
-/// data key length (2) and bytes, bucket length (2) and bytes, key length (2) and bytes. All
-/// integers big-endian. The fixed size hides the lengths of names from the provider.
+/// Body, zero-padded to 2008 bytes: version id (16), shard index (1), k (1), m (1), flags (1:
+/// bit 0 set when the metadata did not fit and was left out), segment size (4), object size
+/// (8), created ms since 1970 (8), master key id (4), then length-prefixed (2 bytes) fields:
+/// wrapped data key, bucket, key, metadata as JSON with sorted keys. All integers big-endian.
+/// The fixed size hides the lengths of names and metadata from the provider.
 public struct ShardHeader: Hashable, Sendable {
     public static let size = 2048
     public static let magic = Array("NUAGESHD".utf8)
@@ -34,10 +36,14 @@ public struct ShardHeader: Hashable, Sendable {
     public var wrappedKey: [UInt8]
     public var bucket: String
     public var key: String
+    /// Stored headers (content type, user metadata); empty when they did not fit.
+    public var metadata: [String: String]
+    /// Whether the metadata was too large for the header and was left out.
+    public var metadataOmitted: Bool
 
     public init(versionID: [UInt8], shardIndex: Int, dataShards: Int, parityShards: Int, segmentSize: Int,
                 objectSize: Int64, createdMilliseconds: Int64, keyID: UInt32, wrappedKey: [UInt8],
-                bucket: String, key: String) {
+                bucket: String, key: String, metadata: [String: String] = [:], metadataOmitted: Bool = false) {
         self.versionID = versionID
         self.shardIndex = shardIndex
         self.dataShards = dataShards
@@ -49,17 +55,26 @@ public struct ShardHeader: Hashable, Sendable {
         self.wrappedKey = wrappedKey
         self.bucket = bucket
         self.key = key
+        self.metadata = metadata
+        self.metadataOmitted = metadataOmitted
     }
 
-    /// The sealed header, exactly ``size`` bytes.
+    /// The sealed header, exactly ``size`` bytes. Metadata that does not fit is left out (and
+    /// flagged); the names always fit (bucket ≤ 63 and key ≤ 1024 bytes).
     public func sealed(with master: MasterKey) throws -> [UInt8] {
         var body: [UInt8] = versionID
-        body += [UInt8(shardIndex), UInt8(dataShards), UInt8(parityShards), 0]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var metadataJSON = metadata.isEmpty ? [] : Array(try encoder.encode(metadata))
+        let fixed = 16 + 4 + 4 + 8 + 8 + 4 + 2 * 4 + wrappedKey.count + bucket.utf8.count + key.utf8.count
+        let omitted = metadataOmitted || fixed + metadataJSON.count > Self.bodySize
+        if omitted { metadataJSON = [] }
+        body += [UInt8(shardIndex), UInt8(dataShards), UInt8(parityShards), omitted ? 1 : 0]
         body.appendBigEndian(UInt32(segmentSize))
         body.appendBigEndian(UInt64(objectSize))
         body.appendBigEndian(UInt64(bitPattern: createdMilliseconds))
         body.appendBigEndian(keyID)
-        for field in [wrappedKey, Array(bucket.utf8), Array(key.utf8)] {
+        for field in [wrappedKey, Array(bucket.utf8), Array(key.utf8), metadataJSON] {
             body.appendBigEndian(UInt16(field.count))
             body += field
         }
@@ -90,9 +105,17 @@ public struct ShardHeader: Hashable, Sendable {
         let wrapped = try reader.bytes(Int(try reader.integer(UInt16.self)))
         let bucket = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
         let key = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
+        let json = try reader.bytes(Int(try reader.integer(UInt16.self)))
+        var metadata: [String: String] = [:]
+        if !json.isEmpty {
+            do { metadata = try JSONDecoder().decode([String: String].self, from: Data(json)) } catch {
+                throw NuageError(.integrity, "shard header metadata is not valid JSON")
+            }
+        }
         return ShardHeader(versionID: versionID, shardIndex: Int(fields[0]), dataShards: Int(fields[1]),
                            parityShards: Int(fields[2]), segmentSize: segmentSize, objectSize: objectSize,
-                           createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, bucket: bucket, key: key)
+                           createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, bucket: bucket, key: key,
+                           metadata: metadata, metadataOmitted: fields[3] & 1 != 0)
     }
 
     private static var prefix: [UInt8] {

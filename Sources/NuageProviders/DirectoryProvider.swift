@@ -23,7 +23,12 @@ public struct DirectoryProvider: Provider {
         self.name = name
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         try Self.makeDirectories(self.root + "/.tmp", provider: name)
+        Self.removeStaleTemporaries(in: self.root + "/.tmp", olderThan: Self.staleTemporaryAge)
     }
+
+    /// Temporary files older than this are left by writes that crashed, and are removed when
+    /// the provider is opened. No put runs this long.
+    public static let staleTemporaryAge: Int = 24 * 3600
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws
         where Body.Element == ByteBlock {
@@ -175,6 +180,16 @@ public struct DirectoryProvider: Provider {
         guard fd >= 0 else { return }
         fsync(fd)
         close(fd)
+    }
+
+    static func removeStaleTemporaries(in directory: String, olderThan seconds: Int) {
+        guard let names = try? entries(of: directory, provider: "") else { return }
+        let cutoff = time(nil) - seconds
+        for name in names {
+            var info = stat()
+            let path = "\(directory)/\(name)"
+            if stat(path, &info) == 0, info.st_mtim.tv_sec < cutoff { unlink(path) }
+        }
     }
 
     static func entries(of path: String, provider: String) throws -> [String] {

@@ -15,6 +15,7 @@ public enum CatalogConformance {
         ("overwrite returns the old version and moves its blobs to garbage", overwrite),
         ("conditional commit", conditionalCommit),
         ("commit into a missing bucket fails", commitMissingBucket),
+        ("commit of an abandoned intent fails", commitAbandonedIntent),
         ("abandoned intent moves its blobs to garbage", abandon),
         ("delete moves blobs to garbage", deleteObject),
         ("listing: byte order, prefix, after, limit", listing),
@@ -110,6 +111,15 @@ public enum CatalogConformance {
 
     static func commitMissingBucket(_ c: any Catalog) async throws {
         await expectCode(.noSuchBucket) { try await put(c, record(bucket: "nope", key: "k")) }
+    }
+
+    static func commitAbandonedIntent(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let r = record(key: "slow")
+        try await c.recordIntent(WriteIntent(id: "slow", created: Date(), blobs: r.manifest.blobs))
+        try await c.abandonIntent("slow")
+        await expectCode(.preconditionFailed) { try await c.commit(r, intent: "slow", expectedVersion: nil) }
+        #expect(try await c.object(bucket: "b", key: "slow") == nil)
     }
 
     static func abandon(_ c: any Catalog) async throws {

@@ -75,8 +75,12 @@ struct PolicyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let engine = try global.directory.engine()
-            let (rules, failures) = engine.placement.check()
+            // From the configuration alone: an engine refuses to open on a failing policy.
+            let handle = global.directory
+            try handle.initializeIfNeeded()
+            let configuration = try handle.directory.configuration()
+            let placement = try Placement(policy: configuration.policy, providers: configuration.providers.map(\.descriptor))
+            let (rules, failures) = placement.check()
             for rule in rules { print("\(rule.passed ? "pass" : "FAIL")  \(rule.name): \(rule.detail)") }
             if !failures.isEmpty { throw ExitCode.failure }
         }

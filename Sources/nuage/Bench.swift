@@ -16,11 +16,11 @@ struct Bench: AsyncParsableCommand {
             abstract: "Reed-Solomon encode and decode (m data shards missing) on one core, GB/s of object data, 1 MiB stripes.")
         @Option var dataShards = 4
         @Option var parityShards = 2
-        @Option(help: "scalar, avx2, avx512 or gfni (default: the fastest this CPU has).") var kernel: String?
+        @Option(help: "scalar, avx2, avx512 or gfni (default: $NUAGE_KERNEL, else the fastest this CPU has).") var kernel: String?
         @Flag var json = false
 
         func run() async throws {
-            let kernel = try kernel.map(Kernel.named) ?? Kernel.fastest
+            let kernel = try kernel.map(Kernel.named) ?? Kernel.selected(environment: ProcessInfo.processInfo.environment)
             let result = try CodecBenchmark(dataShards: dataShards, parityShards: parityShards, kernel: kernel).run()
             if json {
                 printJSON(["kernel": kernel.rawValue, "data_shards": dataShards, "parity_shards": parityShards,

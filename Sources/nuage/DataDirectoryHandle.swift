@@ -10,11 +10,15 @@ struct DataDirectoryHandle {
 
     /// The engine, running `init` first when the directory does not exist yet.
     func engine() throws -> Engine {
-        if !directory.isInitialized {
-            try directory.initialize()
-            note("initialised \(directory.path) with the demo providers")
-        }
+        try initializeIfNeeded()
         return try directory.openEngine()
+    }
+
+    /// Runs `init` when the directory has not been initialised.
+    func initializeIfNeeded() throws {
+        guard !directory.isInitialized else { return }
+        try directory.initialize()
+        note("initialised \(directory.path) with the demo providers")
     }
 }
 

@@ -23,11 +23,18 @@ struct Nuage: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as NuageError {
-            FileHandle.standardError.write(Data("nuage: \(error.description)\n".utf8))
-            Foundation.exit(1)
+            fail(error.description)
         } catch {
-            exit(withError: error)
+            // Help and version requests succeed; any other parse error is a user mistake: one line.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            fail(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) + " (see nuage --help)" : message)
         }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("nuage: \(message)\n".utf8))
+        Foundation.exit(1)
     }
 }
 

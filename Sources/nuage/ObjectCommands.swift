@@ -12,22 +12,22 @@ struct Put: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.directory.engine()
-        let body: FileDescriptorBody
         var spooled: String?
+        defer { if let spooled { unlink(spooled) } }
+        let body: FileDescriptorBody
         if file == "-" {
             let stdin = FileDescriptorBody(descriptor: 0)
             if stdin.regularFileSize != nil {
                 body = stdin
             } else {
-                // A pipe has no length; providers need one, so spool it (mode 0600, removed after).
-                let path = try Spool.capture(from: 0, in: global.directory.directory.path)
-                spooled = path
-                body = try FileDescriptorBody(path: path)
+                // A pipe has no length and providers need one: spool it to a private file
+                // (mode 0600) in the data directory, removed when the put ends.
+                spooled = try Spool.capture(from: 0, in: global.directory.directory.path)
+                body = try FileDescriptorBody(path: spooled!)
             }
         } else {
             body = try FileDescriptorBody(path: file)
         }
-        defer { if let spooled { unlink(spooled) } }
         guard let size = body.regularFileSize else {
             throw NuageError(.invalidArgument, "\(file) is not a regular file")
         }

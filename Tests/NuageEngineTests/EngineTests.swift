@@ -281,7 +281,8 @@ import Testing
         let f = try EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
-        let record = try await f.engine.put(bucket: "bkt", key: "some/key", size: 9000, body: BytesBody(bytes(9000, seed: 2)))
+        let record = try await f.engine.put(bucket: "bkt", key: "some/key", size: 9000, body: BytesBody(bytes(9000, seed: 2)),
+                                            metadata: ["content-type": "text/plain"])
         for (index, ref) in record.manifest.shards.enumerated() {
             let raw = try [UInt8](Data(contentsOf: URL(fileURLWithPath: f.path(of: ref!))).prefix(ShardHeader.size))
             let header = try ShardHeader.open(raw, with: f.engine.masterKey)
@@ -289,6 +290,7 @@ import Testing
             #expect(header.bucket == "bkt" && header.key == "some/key")
             #expect(header.versionID == record.versionID && header.objectSize == 9000)
             #expect(header.wrappedKey == record.manifest.wrappedKey && header.keyID == f.engine.masterKey.id)
+            #expect(header.metadata == ["content-type": "text/plain"])
         }
     }
 
@@ -304,6 +306,8 @@ import Testing
         #expect(header.createdMilliseconds == 1_764_000_000_000 && header.keyID == 0x3729_62BE)
         #expect(header.wrappedKey == Array(0..<60))
         #expect(header.bucket == "photos" && header.key == "2026/report été.pdf")
+        #expect(header.metadata == ["content-type": "application/pdf", "x-amz-meta-owner": "finance"])
+        #expect(!header.metadataOmitted)
         var tampered = raw
         tampered[100] ^= 1
         #expect(throws: NuageError.self) { try ShardHeader.open(tampered, with: master) }

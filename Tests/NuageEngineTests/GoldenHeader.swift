@@ -1,13 +1,14 @@
 /// A format-1 shard header written by an independent implementation of docs/FORMAT.md
 /// (Python `cryptography`), not by Nuage: master key bytes 200…231, nonce 1…12, version id
 /// 100…115, shard 2 of 4+2, segment size 1 MiB, object size 2.5 MiB, created 1764000000000 ms,
-/// key id 0x372962be, wrapped key bytes 0…59, bucket "photos", key "2026/report été.pdf".
+/// key id 0x372962be, wrapped key bytes 0…59, bucket "photos", key "2026/report été.pdf", metadata
+/// {"content-type": "application/pdf", "x-amz-meta-owner": "finance"}.
 /// Format 1 readers must open it forever.
 let goldenHeaderV1: String = [
         "4e55414745534844000100000102030405060708090a0b0ce224ac9623b2bcce9440acf6f28e68d23d14f1918a4d52c0dcd2d783c24304c77a76e0ca8a19c28d",
         "d8d8ab173499e4403e900ccdf035412ae8fded1ab6fe47a81413113e3cafb8e277fe1070345a9fba5f97a2553a5664622bfc0a9cee3e0efb14ead485b9978412",
-        "e35c7d4add189f502aefc33e1d8c87e8a801aac2b35048c3789f7099656b69be954d25de06b575b40a6f553a3d09ae8a2313d2faa4a99386b15a7cdaddbbb459",
-        "cccbc24a6effeff40cddc87cac1a49cb2ee5350f69cc2b7555831aeda92ec22154444d873f90eedfeb35ef477b9cb36ccb443b3f84a9cfb20acac9c56a474a14",
+        "e35c7d4add189f502aefc33e1d8c87e8a801aac2b35048c3789f7099656b69be954d1aa524d61ada7e0a3b4e107dd7fa4631e8d8c5d9e3ead8391daeb4d4da76",
+        "bcafa46842dd97d96db0b251c17f3daa038a42610cbe094f77e57383c840a14476394d873f90eedfeb35ef477b9cb36ccb443b3f84a9cfb20acac9c56a474a14",
         "7a1eefc6c97e8b624ea3985e9fe1ff45416a39a7492a481c3579dc9e7f6b5f4d881639fb4a1f1713c0216f57db666eaaa7f4c7c7f98b0dd0b2cf938b0a494f7b",
         "0b77d7dd37caefd7f5365cbb6356058f1d2101687de5c5f9a222fde2758491e2b8fd95a18212a2ef19eef0bc7ab5d23a37710d21ffa10df24f256da0cb040f6f",
         "2bf907632c5d3c3b02de333375eacc16f03c6bceaf78f43496af002ce2425b24387b02ce949936ee43eb3484541800b001b67b52bd16769b563818168b645f88",
@@ -35,5 +36,5 @@ let goldenHeaderV1: String = [
         "f0c0af182af289e0d73dc97ef7055a76f292f4c4b912e7d1fc312e29e90c4f64b3d548af399aec510c405132456eccacde80e1c80e1580aeaa727236e5a987d7",
         "2e79706c007ef92e5deb27aa85e9d1f6498bad59e8714d8b9e39aaf389adeb47a6e36e31bc2f377d3d709bc3c0e6ab04f4ffeacf8b775a14973824615520ea23",
         "e91e69e12f83084e8aa555aca5815060ba43195490ed2966f06f79cd284619d53c2deb507d012f542206cd87c6103431e4b181f13b0ec5a33c28ba6f8235a372",
-        "e697252e76f6fac1225c93338564a1d3fa4b06b845726d39b251cf02344925778ab49516797818963656fba45b00c1816210fb436af27585cc6effbb0d7b4d44",
+        "e697252e76f6fac1225c93338564a1d3fa4b06b845726d39b251cf02344925778ab49516797818963656fba45b00c181675674dfc71a6b6da9b749025b35ecc9",
 ].joined()

@@ -8,7 +8,7 @@
 extern "C" {
 #endif
 
-/// Dot-product kernels, in increasing order of speed.
+/// Dot-product kernels, picked per call; SIMD ones exist on x86-64 only (see nuage_kernel_available).
 enum { NUAGE_KERNEL_SCALAR = 0, NUAGE_KERNEL_AVX2 = 1, NUAGE_KERNEL_AVX512 = 2, NUAGE_KERNEL_GFNI = 3 };
 
 /// 1 when this CPU (CPUID + XGETBV OS support for ymm/zmm state) can run the kernel, else 0.

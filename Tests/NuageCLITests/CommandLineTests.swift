@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+/// Drives the built `nuage` binary the way a user does.
+struct NuageCommand {
+    let data: String
+    let workdir: String
+
+    static var binary: String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        // The test bundle sits in .build/<triple>/debug/ (or inside a .xctest directory there).
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("nuage").path), directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("nuage").path
+    }
+
+    init() throws {
+        workdir = NSTemporaryDirectory() + "nuage-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        data = workdir + "/data"
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: workdir) }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: Data? = nil) throws -> Result {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw CLIError.missingBinary("the nuage binary was not found next to the tests (\(binary)); run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: workdir)
+        process.environment = ProcessInfo.processInfo.environment.merging(["NUAGE_DATA": data]) { $1 }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    enum CLIError: Error { case missingBinary(String) }
+}
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func initCreatesThePrivateDataDirectory() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let result = try nuage.run(["init"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let key = try FileManager.default.attributesOfItem(atPath: nuage.data + "/master.key")
+        #expect(key[.posixPermissions] as? Int == 0o600)
+        for name in ["nuage.toml", "catalog.sqlite", "providers/us-east", "providers/cn-hangzhou"] {
+            #expect(FileManager.default.fileExists(atPath: nuage.data + "/" + name), "\(name)")
+        }
+        let again = try nuage.run(["init"])
+        #expect(again.status == 1 && again.stderr.contains("already initialised"))
+    }
+
+    @Test func storeAndReadBackFilesAndPipes() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let content = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+        FileManager.default.createFile(atPath: nuage.workdir + "/in.bin", contents: content)
+        #expect(try nuage.run(["bucket", "create", "films"]).status == 0)
+        let put = try nuage.run(["put", "films/2026/a.bin", "in.bin"])
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(put.stdout.contains("3000000 bytes"))
+        #expect(try nuage.run(["get", "films/2026/a.bin", "out.bin"]).status == 0)
+        #expect(FileManager.default.contents(atPath: nuage.workdir + "/out.bin") == content)
+
+        let piped = try nuage.run(["put", "films/notes.txt", "-"], stdin: Data("from a pipe\n".utf8))
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(try nuage.run(["get", "films/notes.txt"]).stdout == "from a pipe\n")
+        let spool = try FileManager.default.contentsOfDirectory(atPath: nuage.data).filter { $0.hasPrefix(".spool") }
+        #expect(spool.isEmpty, "the stdin spool file is removed")
+
+        let listing = try nuage.run(["ls", "films"])
+        #expect(listing.stdout.contains("2026/") && listing.stdout.contains("notes.txt"))
+        #expect(try nuage.run(["ls", "-r", "films"]).stdout.contains("2026/a.bin"))
+        #expect(try nuage.run(["bucket", "ls"]).stdout.contains("films"))
+
+        let stat = try nuage.run(["stat", "films/2026/a.bin"])
+        #expect(stat.status == 0)
+        #expect(stat.stdout.components(separatedBy: "healthy").count - 1 == 6, "\(stat.stdout)")
+        #expect(stat.stdout.contains("pass  survive-jurisdiction-loss"))
+        #expect(!stat.stdout.contains("cn-hangzhou"))
+
+        let providers = try nuage.run(["providers"])
+        #expect(providers.stdout.contains("excluded by policy: located in denied jurisdiction CN"))
+        #expect(providers.stdout.contains("active"))
+
+        #expect(try nuage.run(["rm", "films/2026/a.bin"]).status == 0)
+        let missing = try nuage.run(["get", "films/2026/a.bin", "gone.bin"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "nuage: no object 2026/a.bin in bucket films\n")
+        #expect(!FileManager.default.fileExists(atPath: nuage.workdir + "/gone.bin"))
+        #expect(try nuage.run(["gc"]).stdout.contains("orphans deleted 0"))
+    }
+
+    @Test func userMistakesAreOneLineAndExitOne() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["init"]).status == 0)
+        for arguments in [["put", "nobucketslash", "x"], ["bucket", "create", "Bad_Name"], ["get", "none/x"],
+                          ["bucket", "rm", "none"], ["put", "none/k", "/nonexistent/file"], ["frobnicate"]] {
+            let result = try nuage.run(arguments)
+            #expect(result.status == 1, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("nuage: ") && result.stderr.split(separator: "\n").count == 1,
+                    "\(arguments): \(result.stderr)")
+        }
+        #expect(try nuage.run(["--help"]).status == 0)
+    }
+
+    @Test func policyCheckExplainsAnInfeasiblePolicy() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["policy", "check"]).stdout.contains("pass  survive-jurisdiction-loss"))
+        let path = nuage.data + "/nuage.toml"
+        var config = try String(contentsOfFile: path, encoding: .utf8)
+        config = config.replacingOccurrences(of: "data-shards = 4 ", with: "data-shards = 5 ")
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        let check = try nuage.run(["policy", "check"])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("FAIL  distinct-providers: 7 shards (k = 5, m = 2) need 7 distinct eligible providers; 6 eligible"), "\(check.stdout)")
+        let put = try nuage.run(["bucket", "create", "abc"])
+        #expect(put.status == 1 && put.stderr.contains("cannot satisfy the policy"), "\(put.stderr)")
+    }
+}
