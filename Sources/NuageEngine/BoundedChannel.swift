@@ -9,7 +9,8 @@ final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
     struct Closed: Error {}
 
     private struct State {
-        var buffer: [Element] = []
+        /// Queued elements from `head` on; consumed slots are cleared so they free their memory.
+        var buffer: [Element?] = []
         var head = 0
         var senders: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var receiver: CheckedContinuation<Element?, any Error>?
@@ -20,7 +21,8 @@ final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         var count: Int { buffer.count - head }
 
         mutating func pop() -> Element {
-            let element = buffer[head]
+            let element = buffer[head]!
+            buffer[head] = nil
             head += 1
             if head > 64 && head * 2 > buffer.count {
                 buffer.removeFirst(head)

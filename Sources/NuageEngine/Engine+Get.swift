@@ -94,6 +94,13 @@ struct SegmentReader: Sendable {
         ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
     }
 
+    /// One shard's part of a window, or why it could not be read.
+    struct ShardRead: Sendable {
+        let shard: Int
+        let block: ByteBlock?
+        let problem: String?
+    }
+
     /// Chunks of a window of segments, as read from the shards that were asked.
     struct Window: @unchecked Sendable {
         // Immutable once built; ByteBlocks are shared read-only.
@@ -137,45 +144,48 @@ struct SegmentReader: Sendable {
     /// Reads the window from data shards, then from as many parity shards as erasures need.
     func fetch(_ segments: Range<Int>) async throws -> Window {
         let k = manifest.dataShards, n = codec.totalShards
-        var window = Window(segments: segments, blocks: Array(repeating: nil, count: n),
-                            valid: Array(repeating: Array(repeating: false, count: segments.count), count: n), problems: [:])
+        var blocks = [ByteBlock?](repeating: nil, count: n)
+        var valid = [[Bool]](repeating: [Bool](repeating: false, count: segments.count), count: n)
+        var problems: [Int: String] = [:]
         var untried = Array(0..<n)
         var wanted = k
-        while wanted > 0 {
+        while wanted > 0, !untried.isEmpty {
             let batch = Array(untried.prefix(wanted))
             untried.removeFirst(batch.count)
-            guard !batch.isEmpty else { break }
-            let results = await withTaskGroup(of: (Int, Result<ByteBlock, any Error>).self) { group in
+            let reads = await withTaskGroup(of: ShardRead.self) { group in
                 for shard in batch {
                     group.addTask {
-                        do { return (shard, .success(try await readShard(shard, segments))) } catch { return (shard, .failure(error)) }
+                        do { return ShardRead(shard: shard, block: try await readShard(shard, segments), problem: nil) } catch {
+                            return ShardRead(shard: shard, block: nil, problem: "\(error)")
+                        }
                     }
                 }
-                var results: [(Int, Result<ByteBlock, any Error>)] = []
-                for await result in group { results.append(result) }
-                return results
+                var reads: [ShardRead] = []
+                for await read in group { reads.append(read) }
+                return reads
             }
-            for (shard, result) in results {
-                switch result {
-                case .success(let block):
-                    window.blocks[shard] = block
-                    let bad = verify(block, shard: shard, segments: segments, into: &window.valid[shard])
-                    if !bad.isEmpty { window.problems[shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
-                case .failure(let error):
-                    window.problems[shard] = "\(error)"
+            for read in reads {
+                guard let block = read.block else {
+                    problems[read.shard] = read.problem
+                    continue
                 }
+                let checked = verify(block, shard: read.shard, segments: segments)
+                blocks[read.shard] = block
+                valid[read.shard] = checked
+                let bad = segments.filter { !checked[$0 - segments.lowerBound] }
+                if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
             }
-            let fewest = segments.indices.map { s in (0..<n).filter { window.valid[$0][s - segments.lowerBound] }.count }.min() ?? k
+            let fewest = (0..<segments.count).map { s in valid.filter { $0[s] }.count }.min() ?? k
             wanted = k - fewest
         }
         if wanted > 0 {
-            let detail = window.problems.sorted { $0.key < $1.key }.map { shard, problem in
+            let detail = problems.sorted { $0.key < $1.key }.map { shard, problem in
                 "shard \(shard) on \(manifest.shards[shard]?.provider ?? "nowhere"): \(problem)"
             }
             throw NuageError(.insufficientShards,
                              "object \(record.key) in \(record.bucket): fewer than \(k) of \(n) shards readable for segments \(segments): \(detail.joined(separator: "; "))")
         }
-        return window
+        return Window(segments: segments, blocks: blocks, valid: valid, problems: problems)
     }
 
     private func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {
@@ -188,20 +198,17 @@ struct SegmentReader: Sendable {
         return block
     }
 
-    /// Checks each chunk's tag; returns the segments whose chunk failed.
-    private func verify(_ block: ByteBlock, shard: Int, segments: Range<Int>, into valid: inout [Bool]) -> [Int] {
-        var bad: [Int] = []
-        block.withUnsafeBytes { bytes in
-            for segment in segments {
-                let (offset, chunk) = position(of: segment, in: segments)
-                let ok = dataKey.verify(chunk: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]),
-                                        tag: UnsafeRawBufferPointer(rebasing: bytes[(offset + chunk)..<(offset + chunk + ShardLayout.tagSize)]),
-                                        shard: shard, segment: UInt64(segment))
-                valid[segment - segments.lowerBound] = ok
-                if !ok { bad.append(segment) }
-            }
+    /// Checks each chunk's tag: whether each segment's chunk in `block` is authentic.
+    private func verify(_ block: ByteBlock, shard: Int, segments: Range<Int>) -> [Bool] {
+        let bytes = UnsafeRawBufferPointer(block.unsafeMutableBytes)
+        let valid = segments.map { segment in
+            let (offset, chunk) = position(of: segment, in: segments)
+            return dataKey.verify(chunk: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]),
+                                  tag: UnsafeRawBufferPointer(rebasing: bytes[(offset + chunk)..<(offset + chunk + ShardLayout.tagSize)]),
+                                  shard: shard, segment: UInt64(segment))
         }
-        return bad
+        withExtendedLifetime(block) {}
+        return valid
     }
 
     /// Offset of a segment's chunk within a window block, and the chunk length.
