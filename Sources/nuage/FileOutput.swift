@@ -1,8 +1,9 @@
 import Foundation
 import NuageCore
 
-/// Where `get` writes: standard output, or a file written beside its destination and renamed
-/// into place only when the whole object has been read and authenticated.
+/// Where `get` writes: standard output or a device written in place, or a regular file written
+/// beside its destination and renamed into place only when the whole object has been read and
+/// authenticated (a failed read leaves no partial file).
 final class OutputFile {
     private let fd: Int32
     private let temporary: String?
@@ -11,6 +12,15 @@ final class OutputFile {
     init(path: String) throws {
         if path == "-" {
             fd = 1
+            temporary = nil
+            destination = nil
+            return
+        }
+        // A device or pipe (/dev/null, a FIFO) is written in place: it cannot be replaced by rename.
+        var info = stat()
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot open \(path): \(String(cString: strerror(errno)))") }
             temporary = nil
             destination = nil
             return
@@ -35,7 +45,10 @@ final class OutputFile {
     }
 
     func commit() throws {
-        guard let temporary, let destination else { return }
+        guard let temporary, let destination else {
+            if fd > 2 { close(fd) }
+            return
+        }
         guard fsync(fd) == 0, close(fd) == 0, rename(temporary, destination) == 0 else {
             throw NuageError(.invalidArgument, "cannot finish \(destination): \(String(cString: strerror(errno)))")
         }

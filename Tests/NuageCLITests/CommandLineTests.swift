@@ -88,6 +88,18 @@ struct NuageCommand {
         let piped = try nuage.run(["put", "films/notes.txt", "-"], stdin: Data("from a pipe\n".utf8))
         #expect(piped.status == 0, "\(piped.stderr)")
         #expect(try nuage.run(["get", "films/notes.txt"]).stdout == "from a pipe\n")
+        // A device is written in place, never replaced by a rename.
+        let fifo = nuage.workdir + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/sh")
+        reader.arguments = ["-c", "cat \(fifo) > \(fifo).copy"]
+        try reader.run()
+        #expect(try nuage.run(["get", "films/notes.txt", fifo]).status == 0)
+        reader.waitUntilExit()
+        #expect(FileManager.default.contents(atPath: fifo + ".copy") == Data("from a pipe\n".utf8))
+        var info = stat()
+        #expect(stat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO, "the FIFO is still a FIFO")
         let spool = try FileManager.default.contentsOfDirectory(atPath: nuage.data).filter { $0.hasPrefix(".spool") }
         #expect(spool.isEmpty, "the stdin spool file is removed")
 
