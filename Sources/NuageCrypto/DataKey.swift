@@ -46,15 +46,28 @@ public struct DataKey: Sendable {
     ///   position, a truncated object or altered bytes.
     public func open(segment sealed: UnsafeRawBufferPointer, index: UInt64, isLast: Bool,
                      versionID: [UInt8]) throws -> Data {
-        guard sealed.count >= Self.tagSize else {
+        try open(segmentPieces: [sealed], sealedLength: sealed.count, index: index, isLast: isLast, versionID: versionID)
+    }
+
+    /// Opens a sealed segment stored as consecutive pieces (the data chunks of a stripe),
+    /// taking the first `sealedLength` bytes of their concatenation; copies them once.
+    public func open(segmentPieces pieces: [UnsafeRawBufferPointer], sealedLength: Int, index: UInt64, isLast: Bool,
+                     versionID: [UInt8]) throws -> Data {
+        guard sealedLength >= Self.tagSize, pieces.reduce(0, { $0 + $1.count }) >= sealedLength else {
             throw NuageError(.integrity, "segment \(index) is shorter than its tag")
         }
-        let split = sealed.count - Self.tagSize
+        let nonce = Self.segmentNonce(index)
+        var combined = Data(capacity: 12 + sealedLength)
+        nonce.withUnsafeBytes { combined.append(contentsOf: $0) }
+        var remaining = sealedLength
+        for piece in pieces where remaining > 0 {
+            let count = min(piece.count, remaining)
+            combined.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[..<count]))
+            remaining -= count
+        }
         do {
-            let box = try AES.GCM.SealedBox(nonce: Self.segmentNonce(index),
-                                            ciphertext: UnsafeRawBufferPointer(rebasing: sealed[..<split]),
-                                            tag: UnsafeRawBufferPointer(rebasing: sealed[split...]))
-            return try AES.GCM.open(box, using: key, authenticating: Self.segmentContext(versionID, index, isLast))
+            return try AES.GCM.open(AES.GCM.SealedBox(combined: combined), using: key,
+                                    authenticating: Self.segmentContext(versionID, index, isLast))
         } catch {
             throw NuageError(.integrity, "segment \(index) failed authentication")
         }

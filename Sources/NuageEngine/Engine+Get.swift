@@ -232,19 +232,10 @@ struct SegmentReader: Sendable {
                                   into: rebuilt.map { $0.unsafeMutableBytes.baseAddress! })
             for (shard, block) in zip(missing, rebuilt) { pointers[shard] = UnsafeRawPointer(block.unsafeMutableBytes.baseAddress!) }
         }
-        let sealedLength = layout.sealedLength(ofSegment: segment)
-        let sealed = ByteBlock(uninitializedCount: sealedLength)
         return try withExtendedLifetime((window, rebuilt)) {
-            var position = 0
-            for shard in 0..<k where position < sealedLength {
-                let count = min(chunk, sealedLength - position)
-                (sealed.unsafeMutableBytes.baseAddress! + position).copyMemory(from: pointers[shard]!, byteCount: count)
-                position += count
-            }
-            return try sealed.withUnsafeBytes {
-                try dataKey.open(segment: $0, index: UInt64(segment), isLast: segment == layout.segmentCount - 1,
-                                 versionID: manifest.versionID)
-            }
+            try dataKey.open(segmentPieces: pointers[..<k].map { UnsafeRawBufferPointer(start: $0!, count: chunk) },
+                             sealedLength: layout.sealedLength(ofSegment: segment), index: UInt64(segment),
+                             isLast: segment == layout.segmentCount - 1, versionID: manifest.versionID)
         }
     }
 }

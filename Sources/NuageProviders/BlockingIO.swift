@@ -1,7 +1,7 @@
 import Dispatch
 
-/// Runs blocking system calls (fsync, directory scans) off Swift's cooperative threads, which
-/// are as few as the cores and must not wait on a disk.
+/// Runs blocking system calls (reads, writes, fsync, directory scans) off Swift's cooperative
+/// threads, which are as few as the cores and must not wait on a disk.
 enum BlockingIO {
     private static let queue = DispatchQueue(label: "nuage.blocking-io", qos: .userInitiated, attributes: .concurrent)
 

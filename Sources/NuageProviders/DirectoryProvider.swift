@@ -50,7 +50,8 @@ public struct DirectoryProvider: Provider {
             guard written + Int64(block.count) <= length else {
                 throw ProviderError(.invalidArgument, provider: name, "body of blob \(blob) is longer than its declared \(length) bytes")
             }
-            try block.withUnsafeBytes { try writeAll(fd, $0) }
+            let provider = name
+            try await BlockingIO.run { try block.withUnsafeBytes { try Self.writeAll(fd, $0, provider: provider) } }
             written += Int64(block.count)
         }
         guard written == length else {
@@ -71,29 +72,33 @@ public struct DirectoryProvider: Provider {
 
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try BlobName.validate(blob, provider: name)
-        let path = self.path(of: blob)
+        let path = self.path(of: blob), provider = name
+        return try await BlockingIO.run { try Self.read(path, blob: blob, range: range, provider: provider) }
+    }
+
+    private static func read(_ path: String, blob: String, range: Range<Int64>?, provider: String) throws -> ByteBlock {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw error(errno, "open blob \(blob)") }
+        guard fd >= 0 else { throw error(errno, "open blob \(blob)", provider: provider) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw error(errno, "stat blob \(blob)") }
+        guard fstat(fd, &info) == 0 else { throw error(errno, "stat blob \(blob)", provider: provider) }
         let size = Int64(info.st_size)
         let wanted = range ?? 0..<size
         guard wanted.lowerBound >= 0 else {
-            throw ProviderError(.invalidArgument, provider: name, "negative range start")
+            throw ProviderError(.invalidArgument, provider: provider, "negative range start")
         }
         guard wanted.upperBound <= size else {
-            throw ProviderError(.corrupt, provider: name, "blob \(blob) has \(size) bytes, range \(wanted) asked")
+            throw ProviderError(.corrupt, provider: provider, "blob \(blob) has \(size) bytes, range \(wanted) asked")
         }
-        let block = ByteBlock(count: Int(wanted.count))
+        let block = ByteBlock(uninitializedCount: Int(wanted.count))  // pread fills it, or we throw
         try block.withUnsafeMutableBytes { buffer in
             var done = 0
             while done < buffer.count {
                 let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(wanted.lowerBound) + off_t(done))
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else {
-                    if n == 0 { throw ProviderError(.corrupt, provider: name, "blob \(blob) shrank while being read") }
-                    throw error(errno, "read blob \(blob)")
+                    if n == 0 { throw ProviderError(.corrupt, provider: provider, "blob \(blob) shrank while being read") }
+                    throw error(errno, "read blob \(blob)", provider: provider)
                 }
                 done += n
             }
@@ -144,12 +149,12 @@ public struct DirectoryProvider: Provider {
 
     static func byteOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
-    private func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws {
+    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, provider: String) throws {
         var done = 0
         while done < buffer.count {
             let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw error(errno, "write") }
+            guard n > 0 else { throw error(errno, "write", provider: provider) }
             done += n
         }
     }

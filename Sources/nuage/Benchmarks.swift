@@ -63,10 +63,14 @@ struct SealBenchmark {
     }
 }
 
-/// One object through the whole engine over the demo providers, beside a plain copy.
+/// One object through the whole engine over the demo providers, beside a plain copy of the
+/// same bytes (read, write, fsync: the physical limit here); medians of interleaved rounds.
 struct PipelineBenchmark {
     let size: Int64
     let parent: String?
+
+    /// Rounds of copy, put and get, interleaved so that the disk's mood affects all three alike.
+    static let rounds = 3
 
     func run() async throws -> (put: Double, get: Double, copy: Double, peakRSS: Double) {
         let base = parent ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
@@ -75,32 +79,43 @@ struct PipelineBenchmark {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let source = "\(root)/source", copyTarget = "\(root)/copy", getTarget = "\(root)/got"
         try writePattern(to: source)
-
-        var start = ContinuousClock.now
-        try copyFile(source, copyTarget)
-        let copy = Double(size) / seconds(since: start) / 1e6
-        try FileManager.default.removeItem(atPath: copyTarget)
-
         let directory = DataDirectory(path: "\(root)/data")
         try directory.initialize()
         let engine = try directory.openEngine()
         try await engine.createBucket("bench")
-        start = ContinuousClock.now
-        try await engine.put(bucket: "bench", key: "object", size: size, body: try FileDescriptorBody(path: source))
-        let put = Double(size) / seconds(since: start) / 1e6
 
-        start = ContinuousClock.now
-        let output = open(getTarget, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        for try await piece in try await engine.get(bucket: "bench", key: "object") {
-            _ = piece.withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
+        var copies: [Double] = [], puts: [Double] = [], gets: [Double] = []
+        for _ in 0..<Self.rounds {
+            // Each phase starts with no dirty pages left by the previous one, so that writeback
+            // throttling lands on the phase that caused it.
+            sync()
+            var start = ContinuousClock.now
+            try copyFile(source, copyTarget)
+            copies.append(Double(size) / seconds(since: start) / 1e6)
+            try FileManager.default.removeItem(atPath: copyTarget)
+
+            sync()
+            start = ContinuousClock.now
+            try await engine.put(bucket: "bench", key: "object", size: size, body: try FileDescriptorBody(path: source))
+            puts.append(Double(size) / seconds(since: start) / 1e6)
+
+            sync()
+            start = ContinuousClock.now
+            let output = open(getTarget, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            for try await piece in try await engine.get(bucket: "bench", key: "object") {
+                _ = piece.withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
+            }
+            fsync(output)
+            close(output)
+            gets.append(Double(size) / seconds(since: start) / 1e6)
+            guard try filesEqual(source, getTarget) else {
+                throw NuageError(.integrity, "pipeline benchmark read back different bytes")
+            }
+            try FileManager.default.removeItem(atPath: getTarget)
         }
-        fsync(output)
-        close(output)
-        let get = Double(size) / seconds(since: start) / 1e6
-        guard try filesEqual(source, getTarget) else {
-            throw NuageError(.integrity, "pipeline benchmark read back different bytes")
-        }
-        return (put, get, copy, peakRSSMiB())
+        if ProcessInfo.processInfo.environment["NUAGE_BENCH_VERBOSE"] != nil { note("rounds: copy \(copies) put \(puts) get \(gets)") }
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        return (median(puts), median(gets), median(copies), peakRSSMiB())
     }
 
     /// Deterministic, incompressible-looking bytes, written in 1 MiB pieces.
