@@ -53,10 +53,11 @@ struct Bench: AsyncParsableCommand {
             abstract: "Put and get one object over the demo providers in a temporary directory, beside a plain file copy.")
         @Option(help: "Object size in bytes.") var size: Int64 = 1 << 30
         @Option(help: "Directory for the temporary data (default: $TMPDIR or /tmp).") var directory: String?
+        @Flag(help: "Print each round's figures on stderr.") var verbose = false
         @Flag var json = false
 
         func run() async throws {
-            let result = try await PipelineBenchmark(size: size, parent: directory).run()
+            let result = try await PipelineBenchmark(size: size, parent: directory, verbose: verbose).run()
             if json {
                 printJSON(["size": Double(size), "put_mbps": result.put, "get_mbps": result.get, "copy_mbps": result.copy,
                            "put_ratio": result.put / result.copy, "get_ratio": result.get / result.copy,

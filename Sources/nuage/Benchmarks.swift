@@ -68,6 +68,8 @@ struct SealBenchmark {
 struct PipelineBenchmark {
     let size: Int64
     let parent: String?
+    /// Print each round's figures on stderr.
+    let verbose: Bool
 
     /// Rounds of copy, put and get, interleaved so that the disk's mood affects all three alike.
     static let rounds = 3
@@ -113,7 +115,7 @@ struct PipelineBenchmark {
             }
             try FileManager.default.removeItem(atPath: getTarget)
         }
-        if ProcessInfo.processInfo.environment["NUAGE_BENCH_VERBOSE"] != nil { note("rounds: copy \(copies) put \(puts) get \(gets)") }
+        if verbose { note("rounds (MB/s): copy \(copies.map { Int($0) }) put \(puts.map { Int($0) }) get \(gets.map { Int($0) })") }
         let median = { (values: [Double]) in values.sorted()[values.count / 2] }
         return (median(puts), median(gets), median(copies), peakRSSMiB())
     }
