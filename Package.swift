@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
@@ -40,6 +41,20 @@ let package = Package(
             name: "NuageEngine",
             dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog"],
             swiftSettings: strict),
+        // AWS Signature Version 4: signing, verification, aws-chunked bodies.
+        .target(
+            name: "NuageSigV4",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // The S3 HTTP API: routing, authentication, XML, S3 errors.
+        .target(
+            name: "NuageServer",
+            dependencies: [
+                "NuageEngine", "NuageSigV4",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
         .target(name: "NuageConfig", dependencies: ["NuageEngine"], swiftSettings: strict),
         // The command line.
@@ -51,6 +66,7 @@ let package = Package(
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
+        .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),

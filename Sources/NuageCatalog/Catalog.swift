@@ -59,6 +59,15 @@ public protocol Catalog: Sendable {
     /// The names of every blob on `provider` referenced by an object, an intent or the garbage list.
     func referencedBlobs(provider: String) async throws -> Set<String>
 
+    /// Stores a new access key.
+    /// - Throws: `invalidArgument` when the id exists.
+    func createAccessKey(_ key: AccessKeyRecord) async throws
+    func accessKey(id: String) async throws -> AccessKeyRecord?
+    func listAccessKeys() async throws -> [AccessKeyRecord]
+    /// - Returns: false when there was no such key.
+    @discardableResult
+    func deleteAccessKey(id: String) async throws -> Bool
+
     /// Notes shards of a version that need repair (missing, corrupt or never written).
     func noteRepair(versionID: [UInt8], shards: [Int], reason: String) async throws
     func pendingRepairs() async throws -> [RepairNote]
@@ -119,5 +128,27 @@ public struct RepairNote: Hashable, Sendable {
         self.versionID = versionID
         self.shard = shard
         self.reason = reason
+    }
+}
+
+/// An S3 access key. The secret is stored sealed under the master key (SigV4 needs the secret
+/// itself to verify signatures, so it cannot be a one-way hash).
+public struct AccessKeyRecord: Hashable, Sendable {
+    public var id: String
+    public var name: String
+    public var sealedSecret: [UInt8]
+    /// Only reads (GET, HEAD, listings) are allowed.
+    public var readOnly: Bool
+    /// Buckets the key may use; empty for all.
+    public var buckets: [String]
+    public var created: Date
+
+    public init(id: String, name: String, sealedSecret: [UInt8], readOnly: Bool, buckets: [String], created: Date) {
+        self.id = id
+        self.name = name
+        self.sealedSecret = sealedSecret
+        self.readOnly = readOnly
+        self.buckets = buckets
+        self.created = created
     }
 }

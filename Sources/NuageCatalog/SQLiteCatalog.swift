@@ -50,6 +50,14 @@ public final class SQLiteCatalog: Catalog {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: access keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE access_key (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, sealed_secret BLOB NOT NULL,
+                    read_only INTEGER NOT NULL, buckets TEXT NOT NULL, created_ms INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -180,6 +188,42 @@ public final class SQLiteCatalog: Catalog {
                            arguments: [json, bucket, Data(key.utf8), Data(versionID)])
             return db.changesCount == 1
         }
+    }
+
+    // MARK: Access keys
+
+    public func createAccessKey(_ key: AccessKeyRecord) async throws {
+        let buckets = try Self.json(key.buckets)
+        try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM access_key WHERE id = ?", arguments: [key.id]) == nil else {
+                throw NuageError(.invalidArgument, "access key \(key.id) already exists")
+            }
+            try db.execute(sql: "INSERT INTO access_key (id, name, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [key.id, key.name, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created)])
+        }
+    }
+
+    public func accessKey(id: String) async throws -> AccessKeyRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM access_key WHERE id = ?", arguments: [id]).map(Self.accessKeyRecord)
+        }
+    }
+
+    public func listAccessKeys() async throws -> [AccessKeyRecord] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY created_ms, id").map(Self.accessKeyRecord) }
+    }
+
+    public func deleteAccessKey(id: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM access_key WHERE id = ?", arguments: [id])
+            return db.changesCount == 1
+        }
+    }
+
+    private static func accessKeyRecord(_ row: Row) throws -> AccessKeyRecord {
+        AccessKeyRecord(id: row["id"], name: row["name"], sealedSecret: Array(row["sealed_secret"] as Data),
+                        readOnly: row["read_only"], buckets: try decode([String].self, row["buckets"]),
+                        created: date(row["created_ms"]))
     }
 
     // MARK: Garbage and repairs

@@ -5,14 +5,15 @@ import NuageCore
 /// The customer's master key: 32 random bytes that never leave the gateway's machine.
 ///
 /// Everything else is derived from it or wrapped under it: data keys are wrapped (AES-256-GCM)
-/// under a key derived for wrapping, and shard blob headers are sealed under a key derived for
-/// headers (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
+/// under a key derived for wrapping, shard blob headers under a key derived for headers, and
+/// S3 secret keys under a key derived for secrets (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
 /// rotation can tell which key wrapped what.
 public struct MasterKey: Sendable {
     public static let byteCount = 32
 
     private let wrapKey: SymmetricKey
     private let headerKey: SymmetricKey
+    private let secretKey: SymmetricKey
     /// A short public identifier of this key (not secret: derived one-way).
     public let id: UInt32
 
@@ -25,6 +26,7 @@ public struct MasterKey: Sendable {
         let root = SymmetricKey(data: bytes)
         wrapKey = KeyDerivation.derive(from: root, purpose: "data-key-wrap")
         headerKey = KeyDerivation.derive(from: root, purpose: "shard-header")
+        secretKey = KeyDerivation.derive(from: root, purpose: "access-secret")
         let idKey = KeyDerivation.derive(from: root, purpose: "key-id")
         id = idKey.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).bigEndian }
     }
@@ -72,6 +74,17 @@ public struct MasterKey: Sendable {
     /// - Throws: `NuageError.integrity` when the bytes or the context do not authenticate.
     public func unwrap(_ wrapped: [UInt8], context: [UInt8]) throws -> DataKey {
         try DataKey(bytes: AEAD.open(wrapped, key: wrapKey, context: context, what: "wrapped data key"))
+    }
+
+    /// Seals an S3 secret key for the catalog, bound to its access key id.
+    public func sealSecret(_ secret: String, accessKey: String) throws -> [UInt8] {
+        try AEAD.seal(Array(secret.utf8), key: secretKey, context: Array(accessKey.utf8))
+    }
+
+    /// Opens a sealed S3 secret key.
+    /// - Throws: `NuageError.integrity` when it does not authenticate.
+    public func openSecret(_ sealed: [UInt8], accessKey: String) throws -> String {
+        String(decoding: try AEAD.open(sealed, key: secretKey, context: Array(accessKey.utf8), what: "access secret"), as: UTF8.self)
     }
 
     /// Seals a shard blob header body: `nonce(12) ‖ ciphertext ‖ tag(16)`.

@@ -23,6 +23,7 @@ public enum CatalogConformance {
         ("referenced blobs cover objects, intents and garbage", referenced),
         ("update manifest only of the current version", updateManifest),
         ("repair notes", repairs),
+        ("access keys: create, find, list, delete", accessKeys),
         ("concurrent commits to one key leave one winner", concurrentCommits),
     ]
 
@@ -198,6 +199,19 @@ public enum CatalogConformance {
         let notes = try await c.pendingRepairs()
         #expect(notes.count == 2)
         #expect(notes.first { $0.shard == 3 }?.reason == "corrupt")
+    }
+
+    static func accessKeys(_ c: any Catalog) async throws {
+        let key = AccessKeyRecord(id: "NUAGEKEY1", name: "backup", sealedSecret: [1, 2, 3], readOnly: true,
+                                  buckets: ["a", "b"], created: Date(timeIntervalSince1970: 1_700_000_000))
+        try await c.createAccessKey(key)
+        await expectCode(.invalidArgument) { try await c.createAccessKey(key) }
+        #expect(try await c.accessKey(id: "NUAGEKEY1") == key)
+        #expect(try await c.accessKey(id: "OTHER") == nil)
+        #expect(try await c.listAccessKeys() == [key])
+        #expect(try await c.deleteAccessKey(id: "NUAGEKEY1"))
+        #expect(try await !c.deleteAccessKey(id: "NUAGEKEY1"))
+        #expect(try await c.listAccessKeys().isEmpty)
     }
 
     static func concurrentCommits(_ c: any Catalog) async throws {

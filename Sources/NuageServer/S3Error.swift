@@ -1,0 +1,142 @@
+import NuageCore
+
+/// An S3 error response: a code from the table, the status it maps to, and a message.
+/// The one table of codes lives here (MinIO's `api-errors.go` is the model).
+public struct S3Error: Error, Sendable, CustomStringConvertible {
+    public let code: String
+    public let status: Int
+    public let message: String
+    /// The bucket or key the error is about, if any.
+    public var resource: String?
+
+    public init(_ code: Code, _ message: String? = nil, resource: String? = nil) {
+        self.code = code.rawValue
+        self.status = code.status
+        self.message = message ?? code.defaultMessage
+        self.resource = resource
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// Every S3 error code Nuage answers with.
+    public enum Code: String, Sendable, CaseIterable {
+        case accessDenied = "AccessDenied"
+        case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
+        case authorizationQueryParametersError = "AuthorizationQueryParametersError"
+        case badDigest = "BadDigest"
+        case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
+        case bucketNotEmpty = "BucketNotEmpty"
+        case entityTooLarge = "EntityTooLarge"
+        case entityTooSmall = "EntityTooSmall"
+        case incompleteBody = "IncompleteBody"
+        case internalError = "InternalError"
+        case invalidAccessKeyId = "InvalidAccessKeyId"
+        case invalidArgument = "InvalidArgument"
+        case invalidBucketName = "InvalidBucketName"
+        case invalidDigest = "InvalidDigest"
+        case invalidPart = "InvalidPart"
+        case invalidPartOrder = "InvalidPartOrder"
+        case invalidRange = "InvalidRange"
+        case invalidRequest = "InvalidRequest"
+        case keyTooLong = "KeyTooLongError"
+        case malformedXML = "MalformedXML"
+        case metadataTooLarge = "MetadataTooLarge"
+        case methodNotAllowed = "MethodNotAllowed"
+        case missingContentLength = "MissingContentLength"
+        case missingSecurityHeader = "MissingSecurityHeader"
+        case noSuchBucket = "NoSuchBucket"
+        case noSuchKey = "NoSuchKey"
+        case noSuchUpload = "NoSuchUpload"
+        case notImplemented = "NotImplemented"
+        case preconditionFailed = "PreconditionFailed"
+        case requestTimeTooSkewed = "RequestTimeTooSkewed"
+        case serviceUnavailable = "ServiceUnavailable"
+        case signatureDoesNotMatch = "SignatureDoesNotMatch"
+        case slowDown = "SlowDown"
+        case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+
+        public var status: Int {
+            switch self {
+            case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
+            case .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
+            case .noSuchBucket, .noSuchKey, .noSuchUpload: 404
+            case .internalError: 500
+            case .notImplemented: 501
+            case .methodNotAllowed: 405
+            case .missingContentLength: 411
+            case .preconditionFailed: 412
+            case .invalidRange: 416
+            case .serviceUnavailable, .slowDown: 503
+            default: 400
+            }
+        }
+
+        public var defaultMessage: String {
+            switch self {
+            case .accessDenied: "Access Denied"
+            case .authorizationHeaderMalformed: "The authorization header is malformed."
+            case .authorizationQueryParametersError: "Error parsing the X-Amz-Credential parameter."
+            case .badDigest: "The Content-MD5 or checksum you specified did not match what we received."
+            case .bucketAlreadyOwnedByYou: "Your previous request to create the named bucket succeeded and you already own it."
+            case .bucketNotEmpty: "The bucket you tried to delete is not empty."
+            case .entityTooLarge: "Your proposed upload exceeds the maximum allowed object size."
+            case .entityTooSmall: "Your proposed upload is smaller than the minimum allowed object size."
+            case .incompleteBody: "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            case .internalError: "We encountered an internal error. Please try again."
+            case .invalidAccessKeyId: "The AWS Access Key Id you provided does not exist in our records."
+            case .invalidArgument: "Invalid Argument"
+            case .invalidBucketName: "The specified bucket is not valid."
+            case .invalidDigest: "The Content-MD5 you specified is not valid."
+            case .invalidPart: "One or more of the specified parts could not be found."
+            case .invalidPartOrder: "The list of parts was not in ascending order."
+            case .invalidRange: "The requested range is not satisfiable"
+            case .invalidRequest: "Invalid Request"
+            case .keyTooLong: "Your key is too long"
+            case .malformedXML: "The XML you provided was not well-formed or did not validate against our published schema."
+            case .metadataTooLarge: "Your metadata headers exceed the maximum allowed metadata size."
+            case .methodNotAllowed: "The specified method is not allowed against this resource."
+            case .missingContentLength: "You must provide the Content-Length HTTP header."
+            case .missingSecurityHeader: "Your request was missing a required header."
+            case .noSuchBucket: "The specified bucket does not exist"
+            case .noSuchKey: "The specified key does not exist."
+            case .noSuchUpload: "The specified upload does not exist."
+            case .notImplemented: "A header or query you provided implies functionality that is not implemented."
+            case .preconditionFailed: "At least one of the pre-conditions you specified did not hold"
+            case .requestTimeTooSkewed: "The difference between the request time and the server's time is too large."
+            case .serviceUnavailable: "Please reduce your request rate."
+            case .signatureDoesNotMatch: "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+            case .slowDown: "Please reduce your request rate."
+            case .xAmzContentSHA256Mismatch: "The provided 'x-amz-content-sha256' header does not match what was computed."
+            }
+        }
+    }
+
+    /// The S3 error for an engine error.
+    public init(_ error: NuageError, resource: String?) {
+        let code: Code = switch error.code {
+        case .noSuchBucket: .noSuchBucket
+        case .noSuchKey: .noSuchKey
+        case .bucketAlreadyExists: .bucketAlreadyOwnedByYou
+        case .bucketNotEmpty: .bucketNotEmpty
+        case .invalidName: error.message.contains("bucket") ? .invalidBucketName : (error.message.contains("longer than") ? .keyTooLong : .invalidArgument)
+        case .invalidArgument: .invalidArgument
+        case .preconditionFailed: .preconditionFailed
+        case .insufficientShards, .policyUnsatisfiable: .serviceUnavailable
+        default: .internalError
+        }
+        // Internal details stay in the server log; clients get S3's wording.
+        self.init(code, code == .internalError ? nil : error.message, resource: resource)
+    }
+
+    /// `<Error><Code>…</Code><Message>…</Message><Resource>…</Resource><RequestId>…</RequestId></Error>`.
+    public func xml(requestID: String) -> String {
+        var xml = XMLWriter()
+        xml.open("Error")
+        xml.element("Code", code)
+        xml.element("Message", message)
+        if let resource { xml.element("Resource", resource) }
+        xml.element("RequestId", requestID)
+        xml.close("Error")
+        return xml.document
+    }
+}
