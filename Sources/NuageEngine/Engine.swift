@@ -22,7 +22,7 @@ public final class Engine: Sendable {
     public let segmentSize: Int
     public let kernel: Kernel
     let providers: [String: any Provider]
-    private let codecs = Mutex<[Int: ReedSolomon]>([:])
+    private let codecs = CodecCache()
 
     /// Providers keyed by descriptor, in configuration order.
     public struct ProviderEntry: Sendable {
@@ -43,14 +43,16 @@ public final class Engine: Sendable {
         guard (4096...(64 << 20)).contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
+        // Everything that can throw happens before any stored property is set.
         try ReedSolomon.selfTest()
-        self.catalog = catalog
-        self.placement = try Placement(policy: policy, providers: providers.map(\.descriptor))
+        let placement = try Placement(policy: policy, providers: providers.map(\.descriptor))
         // A policy the providers cannot meet is refused now, never weakened at put time.
         let failures = placement.check().failures
         guard failures.isEmpty else {
             throw NuageError(.policyUnsatisfiable, "the providers cannot satisfy the policy: \(failures.joined(separator: "; "))")
         }
+        self.catalog = catalog
+        self.placement = placement
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.descriptor.name, $0.provider) })
         self.masterKey = masterKey
         self.segmentSize = segmentSize
@@ -59,11 +61,7 @@ public final class Engine: Sendable {
 
     /// The codec for `k + m`, built once.
     func codec(dataShards k: Int, parityShards m: Int) throws -> ReedSolomon {
-        let key = k << 16 | m
-        if let codec = codecs.withLock({ $0[key] }) { return codec }
-        let codec = try ReedSolomon(dataShards: k, parityShards: m, kernel: kernel)
-        codecs.withLock { $0[key] = codec }
-        return codec
+        try codecs.codec(dataShards: k, parityShards: m, kernel: kernel)
     }
 
     func provider(named name: String) throws -> any Provider {
@@ -129,5 +127,18 @@ public final class Engine: Sendable {
         }
         try? await catalog.removeGarbage(deleted)
         return deleted.count
+    }
+}
+
+/// Reed-Solomon codecs by shape, built once each.
+final class CodecCache: Sendable {
+    private let codecs = Mutex<[Int: ReedSolomon]>([:])
+
+    func codec(dataShards k: Int, parityShards m: Int, kernel: Kernel) throws -> ReedSolomon {
+        let key = k << 16 | m
+        if let codec = codecs.withLock({ $0[key] }) { return codec }
+        let codec = try ReedSolomon(dataShards: k, parityShards: m, kernel: kernel)
+        codecs.withLock { $0[key] = codec }
+        return codec
     }
 }
