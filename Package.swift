@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
@@ -52,7 +53,9 @@ let package = Package(
             dependencies: [
                 "NuageEngine", "NuageSigV4",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
@@ -60,7 +63,7 @@ let package = Package(
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NuageConfig", "NuageServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog"], swiftSettings: strict),

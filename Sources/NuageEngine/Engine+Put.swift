@@ -25,7 +25,7 @@ extension Engine {
     ///
     /// - Parameters:
     ///   - metadata: stored headers (content type, `x-amz-meta-*`, …), returned as given.
-    ///   - etag: the ETag to record; defaults to a unique token for this version.
+    ///   - etag: the ETag to record; defaults to the body's computed ETag, else a unique token.
     /// - Throws: `invalidName`, `noSuchBucket`, `invalidArgument` (a body shorter or longer than
     ///   `size`), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
@@ -99,8 +99,9 @@ extension Engine {
         let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? versionID.hex, modified: created,
-                                  metadata: metadata, manifest: manifest)
+        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? body.computedETag ?? versionID.hex, modified: created,
+                                  metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
+                                  manifest: manifest)
         do {
             if let replaced = try await catalog.commit(record, intent: intent.id, expectedVersion: expected) {
                 await collect(replaced.manifest.blobs)

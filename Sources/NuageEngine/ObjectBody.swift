@@ -9,7 +9,21 @@ import NuageCore
 /// segment, straight into its own buffers.
 public protocol ObjectBody: Sendable {
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 only at the end of the body.
+    /// A body that checks digests throws here, at the end, when they do not match: the put
+    /// then stores nothing.
     func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+
+    /// The ETag the body computed (the MD5 of its bytes), asked once the body has ended.
+    var computedETag: String? { get }
+
+    /// Metadata known only at the end of the body (checksums sent in trailers), asked once
+    /// the body has ended and stored with the object.
+    var trailingMetadata: [String: String] { get }
+}
+
+extension ObjectBody {
+    public var computedETag: String? { nil }
+    public var trailingMetadata: [String: String] { [:] }
 }
 
 /// A body read from an open file descriptor (a file, or standard input).

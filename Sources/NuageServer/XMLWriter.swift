@@ -10,6 +10,8 @@ struct XMLWriter {
 
     mutating func close(_ name: String) { body += "</\(name)>" }
 
+    mutating func text(_ text: String) { body += Self.escape(text) }
+
     mutating func element(_ name: String, _ text: String) {
         body += "<\(name)>\(Self.escape(text))</\(name)>"
     }

@@ -1,0 +1,58 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NuageSigV4
+
+/// The parts of an HTTP request that S3 dispatch and authentication need.
+struct S3Request {
+    let method: String
+    /// The decoded request path (what the signature canonicalises).
+    let path: String
+    /// Decoded query parameters, in order.
+    let query: [(name: String, value: String)]
+    let bucket: String?
+    let key: String?
+    let host: String
+
+    /// Parses the raw request target. Path style always; virtual-hosted style when `domain` is
+    /// set and the Host is `BUCKET.domain`.
+    init(_ request: Request, domain: String?) throws {
+        method = request.method.rawValue
+        let target = request.head.path ?? "/"
+        let rawPath = target.prefix { $0 != "?" }
+        let rawQuery = target.dropFirst(rawPath.count + 1)
+        guard let path = SigV4.percentDecode(rawPath) else {
+            throw S3Error(.invalidArgument, "The request path is not valid percent-encoded UTF-8.")
+        }
+        guard let query = SigV4.parseQuery(rawQuery) else {
+            throw S3Error(.invalidArgument, "The query string is not valid percent-encoded UTF-8.")
+        }
+        self.path = path
+        self.query = query
+        host = request.head.authority ?? ""
+        let hostName = host.split(separator: ":").first.map(String.init)?.lowercased() ?? ""
+        var remainder = Substring(path.dropFirst())   // drop the leading "/"
+        if let domain, hostName.hasSuffix("." + domain.lowercased()) {
+            bucket = String(hostName.dropLast(domain.count + 1))
+        } else if remainder.isEmpty {
+            bucket = nil
+        } else {
+            let name = remainder.prefix { $0 != "/" }
+            bucket = String(name)
+            remainder = remainder.dropFirst(name.count + 1)
+        }
+        key = bucket == nil || remainder.isEmpty ? nil : String(remainder)
+    }
+
+    func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
+    func has(_ name: String) -> Bool { query.contains { $0.name == name } }
+}
+
+extension HTTPFields {
+    /// A header's value by name (case-insensitive); repeated fields joined with ",".
+    subscript(named name: String) -> String? {
+        guard let field = HTTPField.Name(name) else { return nil }
+        let values = self[values: field]
+        return values.isEmpty ? nil : values.joined(separator: ",")
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NuageCatalog
+import NuageCore
+import NuageEngine
+import NuageSigV4
+
+extension S3Server {
+    /// Largest single PUT (as S3).
+    static let maximumObjectSize: Int64 = 5 << 30
+    /// Largest total of user metadata (`x-amz-meta-*` names and values), as S3.
+    static let maximumUserMetadata = 2048
+    /// Stored and returned as given.
+    static let storedHeaders = ["content-type", "content-encoding", "content-disposition", "cache-control", "expires", "content-language"]
+
+    // MARK: PUT
+
+    func putObject(_ bucket: String, _ key: String, _ request: Request, _ caller: Caller) async throws -> Response {
+        let headers = request.headers
+        let metadata = try Self.metadata(from: headers)
+        let (body, size) = try objectBody(request, caller)
+        let condition = try putCondition(headers)
+        let record = try await engine.put(bucket: bucket, key: key, size: size, body: body,
+                                          metadata: metadata, condition: condition)
+        var response: HTTPFields = [.eTag: "\"\(record.etag)\"", .contentLength: "0"]
+        for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
+        return Response(status: .ok, headers: response)
+    }
+
+    /// The body reader for a PUT, with its declared plaintext size.
+    func objectBody(_ request: Request, _ caller: Caller) throws -> (RequestObjectBody, Int64) {
+        let headers = request.headers
+        let mode = caller.payloadHash
+        let decoder: AWSChunkedDecoder?
+        var expectedSHA256: String?
+        let sizeText: String?
+        switch mode {
+        case "UNSIGNED-PAYLOAD":
+            decoder = nil
+            sizeText = headers[named: "content-length"]
+        case "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER":
+            decoder = AWSChunkedDecoder(mode: .signed(caller.signing, trailer: mode.hasSuffix("TRAILER")))
+            sizeText = headers[named: "x-amz-decoded-content-length"]
+        case "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+            decoder = AWSChunkedDecoder(mode: .unsigned)
+            sizeText = headers[named: "x-amz-decoded-content-length"]
+        case let hash where hash.count == 64 && hash.allSatisfy(\.isHexDigit):
+            decoder = nil
+            expectedSHA256 = hash
+            sizeText = headers[named: "content-length"]
+        default:
+            throw S3Error(.invalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a streaming mode or a SHA-256 hex digest.")
+        }
+        guard let sizeText else { throw S3Error(.missingContentLength) }
+        guard let size = Int64(sizeText), size >= 0 else { throw S3Error(.invalidArgument, "Invalid Content-Length.") }
+        guard size <= Self.maximumObjectSize else { throw S3Error(.entityTooLarge) }
+        var expectedMD5: String?
+        if let md5 = headers[named: "content-md5"] {
+            guard let digest = Data(base64Encoded: md5), digest.count == 16 else { throw S3Error(.invalidDigest) }
+            expectedMD5 = md5
+        }
+        var checksum: (ChecksumAlgorithm, String?)?
+        for algorithm in ChecksumAlgorithm.allCases {
+            if let value = headers[named: algorithm.headerName] { checksum = (algorithm, value) }
+        }
+        if checksum == nil, let trailer = headers[named: "x-amz-trailer"]?.lowercased() {
+            guard let algorithm = ChecksumAlgorithm.allCases.first(where: { $0.headerName == trailer }) else {
+                throw S3Error(.invalidRequest, "The trailer \(trailer) is not supported.")
+            }
+            guard decoder != nil else { throw S3Error(.invalidRequest, "x-amz-trailer needs an aws-chunked body.") }
+            checksum = (algorithm, nil)
+        }
+        let body = RequestObjectBody(body: request.body, decoder: decoder, expectedSHA256: expectedSHA256,
+                                     expectedMD5: expectedMD5, checksum: checksum)
+        return (body, size)
+    }
+
+    func putCondition(_ headers: HTTPFields) throws -> Engine.PutCondition {
+        if let none = headers[named: "if-none-match"] {
+            guard none.trimmingCharacters(in: .whitespaces) == "*" else {
+                throw S3Error(.notImplemented, "If-None-Match on PUT supports only *.")
+            }
+            return .mustNotExist
+        }
+        if let match = headers[named: "if-match"] { return .etagMatches(Self.unquote(match)) }
+        return .none
+    }
+
+    static func metadata(from headers: HTTPFields) throws -> [String: String] {
+        var metadata: [String: String] = [:]
+        var userBytes = 0
+        for field in headers {
+            let name = field.name.canonicalName
+            if name.hasPrefix("x-amz-meta-") {
+                userBytes += name.utf8.count - 11 + field.value.utf8.count
+                metadata[name] = metadata[name].map { "\($0),\(field.value)" } ?? field.value
+            } else if storedHeaders.contains(name) || name.hasPrefix("x-amz-checksum-") && !name.hasSuffix("-mode") && !name.hasSuffix("-type") {
+                metadata[name] = field.value
+            }
+        }
+        guard userBytes <= maximumUserMetadata else { throw S3Error(.metadataTooLarge) }
+        return metadata
+    }
+
+    // MARK: GET and HEAD
+
+    func getObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, head: Bool) async throws -> Response {
+        let headers = request.headers
+        let record = try await engine.head(bucket: bucket, key: key)
+        if let status = Self.conditionFailure(record, headers) {
+            var fields = Self.objectHeaders(record, checksums: false)
+            fields[.contentLength] = "0"
+            if status == .preconditionFailed { throw S3Error(.preconditionFailed) }
+            return Response(status: status, headers: fields)
+        }
+        var range: Range<Int64>?
+        if let header = headers[named: "range"] {
+            switch Self.parseRange(header, size: record.size) {
+            case .whole: range = nil
+            case .range(let r): range = r
+            case .unsatisfiable:
+                var error = S3Error(.invalidRange)
+                error.resource = "/\(bucket)/\(key)"
+                throw error
+            }
+        }
+        var fields = Self.objectHeaders(record, checksums: range == nil && headers[named: "x-amz-checksum-mode"]?.uppercased() == "ENABLED")
+        for (parameter, header) in [("response-content-type", HTTPField.Name.contentType), ("response-cache-control", .cacheControl),
+                                    ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
+                                    ("response-content-language", .contentLanguage), ("response-expires", .expires)] {
+            if let value = s3.queryValue(parameter) { fields[header] = value }
+        }
+        let length = range.map { Int64($0.count) } ?? record.size
+        fields[.contentLength] = String(length)
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        if let range { fields[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(record.size)" }
+        if head { return Response(status: status, headers: fields) }
+        let reader = try await engine.get(bucket: bucket, key: key, range: range)
+        return Response(status: status, headers: fields, body: ResponseBody(contentLength: Int(length)) { writer in
+            for try await piece in reader { try await writer.write(ByteBuffer(bytes: piece)) }
+            try await writer.finish(nil)
+        })
+    }
+
+    static func objectHeaders(_ record: ObjectRecord, checksums: Bool) -> HTTPFields {
+        var fields: HTTPFields = [
+            .eTag: "\"\(record.etag)\"",
+            .lastModified: httpDate(record.modified),
+            .acceptRanges: "bytes",
+            .contentType: record.metadata["content-type"] ?? "binary/octet-stream",
+        ]
+        for (name, value) in record.metadata where name != "content-type" {
+            if name.hasPrefix("x-amz-checksum-") && !checksums { continue }
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        return fields
+    }
+
+    /// RFC 7232 precedence: If-Match, else If-Unmodified-Since; If-None-Match, else If-Modified-Since.
+    static func conditionFailure(_ record: ObjectRecord, _ headers: HTTPFields) -> HTTPResponse.Status? {
+        let etag = record.etag
+        let modified = record.modified.timeIntervalSince1970.rounded(.down)
+        func matches(_ list: String) -> Bool {
+            list.split(separator: ",").contains { let t = unquote(String($0)); return t == "*" || t == etag }
+        }
+        if let match = headers[named: "if-match"] {
+            if !matches(match) { return .preconditionFailed }
+        } else if let since = headers[named: "if-unmodified-since"].flatMap(parseHTTPDate),
+                  modified > since.timeIntervalSince1970 {
+            return .preconditionFailed
+        }
+        if let none = headers[named: "if-none-match"] {
+            if matches(none) { return .notModified }
+        } else if let since = headers[named: "if-modified-since"].flatMap(parseHTTPDate),
+                  modified <= since.timeIntervalSince1970 {
+            return .notModified
+        }
+        return nil
+    }
+
+    static func unquote(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let weakless = trimmed.hasPrefix("W/") ? String(trimmed.dropFirst(2)) : trimmed
+        return weakless.hasPrefix("\"") && weakless.hasSuffix("\"") && weakless.count >= 2 ? String(weakless.dropFirst().dropLast()) : weakless
+    }
+
+    enum RangeRequest: Equatable {
+        case whole
+        case range(Range<Int64>)
+        case unsatisfiable
+    }
+
+    /// `bytes=a-b`, `bytes=a-`, `bytes=-n`. Malformed or multiple ranges are ignored (the whole
+    /// object is returned), as S3 does.
+    static func parseRange(_ header: String, size: Int64) -> RangeRequest {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
+        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return .whole }
+        if parts[0].isEmpty {
+            guard let suffix = Int64(parts[1]), suffix >= 0 else { return .whole }
+            guard suffix > 0, size > 0 else { return .unsatisfiable }
+            return .range(max(0, size - suffix)..<size)
+        }
+        guard let start = Int64(parts[0]), start >= 0 else { return .whole }
+        let end: Int64
+        if parts[1].isEmpty {
+            end = size - 1
+        } else {
+            guard let last = Int64(parts[1]), last >= start else { return .whole }
+            end = min(last, size - 1)
+        }
+        guard start < size else { return .unsatisfiable }
+        return .range(start..<(end + 1))
+    }
+
+    // MARK: DELETE and COPY
+
+    func deleteObject(_ bucket: String, _ key: String) async throws -> Response {
+        try await engine.delete(bucket: bucket, key: key)
+        return Response(status: .noContent)
+    }
+
+    func copyObject(_ bucket: String, _ key: String, _ request: Request, _ caller: Caller) async throws -> Response {
+        let headers = request.headers
+        guard let source = headers[named: "x-amz-copy-source"].flatMap({ SigV4.percentDecode(Substring($0)) }) else {
+            throw S3Error(.invalidArgument, "Invalid copy source encoding.")
+        }
+        let trimmed = source.hasPrefix("/") ? source.dropFirst() : Substring(source)
+        guard let slash = trimmed.firstIndex(of: "/"), !trimmed[trimmed.index(after: slash)...].isEmpty else {
+            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+        }
+        let sourceBucket = String(trimmed[..<slash])
+        let sourceKey = String(trimmed[trimmed.index(after: slash)...].prefix { $0 != "?" })
+        if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(sourceBucket) { throw S3Error(.accessDenied) }
+        let original = try await engine.head(bucket: sourceBucket, key: sourceKey)
+        if let status = Self.copyConditionFailure(original, headers), status == .preconditionFailed { throw S3Error(.preconditionFailed) }
+        let directive = headers[named: "x-amz-metadata-directive"]?.uppercased() ?? "COPY"
+        let metadata: [String: String]
+        switch directive {
+        case "COPY": metadata = original.metadata
+        case "REPLACE": metadata = try Self.metadata(from: headers)
+        default: throw S3Error(.invalidArgument, "Unknown metadata directive.")
+        }
+        if sourceBucket == bucket && sourceKey == key && directive == "COPY" {
+            throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+        }
+        // The bytes stream from the engine to the engine inside the gateway, never through the client.
+        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey)
+        let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
+                                          metadata: metadata, etag: original.etag)
+        var xml = XMLWriter()
+        xml.open("CopyObjectResult", namespace: true)
+        xml.element("LastModified", Self.iso8601(record.modified))
+        xml.element("ETag", "\"\(record.etag)\"")
+        xml.close("CopyObjectResult")
+        return Self.xmlResponse(xml)
+    }
+
+    static func copyConditionFailure(_ record: ObjectRecord, _ headers: HTTPFields) -> HTTPResponse.Status? {
+        var mapped = HTTPFields()
+        for (source, target) in [("x-amz-copy-source-if-match", "if-match"), ("x-amz-copy-source-if-none-match", "if-none-match"),
+                                 ("x-amz-copy-source-if-modified-since", "if-modified-since"),
+                                 ("x-amz-copy-source-if-unmodified-since", "if-unmodified-since")] {
+            if let value = headers[named: source] { mapped[HTTPField.Name(target)!] = value }
+        }
+        return conditionFailure(record, mapped).map { _ in .preconditionFailed }
+    }
+}
+
+/// An object being read, as the body of another put (server-side copy).
+final class ReaderBody: ObjectBody, @unchecked Sendable {
+    // Read by the one task running the put.
+    private var iterator: ObjectReader.AsyncIterator
+    private var pending = Data()
+    private var offset = 0
+
+    init(_ reader: ObjectReader) { iterator = reader.makeAsyncIterator() }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        while offset == pending.count {
+            guard let next = try await iterator.next() else { return 0 }
+            pending = next
+            offset = 0
+        }
+        let n = min(buffer.count, pending.count - offset)
+        pending.withUnsafeBytes { source in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + n)]))
+        }
+        offset += n
+        return n
+    }
+}

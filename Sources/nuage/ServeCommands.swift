@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import NuageCatalog
+import NuageCore
+import NuageEngine
+import NuageServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the S3 API (path style; virtual-hosted with [server] domain).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:9000"
+    @Option(help: "PEM certificate for HTTPS.") var tlsCert: String?
+    @Option(help: "PEM private key for HTTPS.") var tlsKey: String?
+    @Option(help: "Domain for virtual-hosted style requests (BUCKET.DOMAIN).") var domain: String?
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw NuageError(.invalidArgument, "--listen must be HOST:PORT, not \(listen)")
+        }
+        let host = String(listen[..<colon])
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
+        let engine = try global.directory.engine()
+        let scheme = tlsCert == nil ? "http" : "https"
+        if try await engine.catalog.listAccessKeys().isEmpty {
+            let (key, secret) = try await AccessKeys.create(engine: engine, name: "default", readOnly: false, buckets: [])
+            print("""
+                Created the first access key (the secret is shown only now):
+                  access key  \(key.id)
+                  secret key  \(secret)
+                Try:
+                  AWS_ACCESS_KEY_ID=\(key.id) AWS_SECRET_ACCESS_KEY=\(secret) aws --endpoint-url \(scheme)://\(host):\(port) s3 ls
+                """)
+            fflush(nil)  // stdout is a pipe when scripted: show the key now
+        }
+        let server = S3Server(engine: engine, options: .init(domain: domain))
+        let tls = tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) }
+        let app = try server.application(host: host, port: port, tls: tls) { bound in
+            note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
+        }
+        try await app.runService()
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and remove S3 access keys.", subcommands: [Create.self, ListKeys.self, Remove.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed only now.")
+        @OptionGroup var global: GlobalOptions
+        @Option var name = "key"
+        @Flag(help: "Allow only reads (GET, HEAD, listings).") var readOnly = false
+        @Option(name: .customLong("bucket"), help: "Limit the key to this bucket (repeatable).") var buckets: [String] = []
+        @Flag var json = false
+
+        func run() async throws {
+            let engine = try global.directory.engine()
+            let (key, secret) = try await AccessKeys.create(engine: engine, name: name, readOnly: readOnly, buckets: buckets)
+            if json {
+                printJSON(["access_key": key.id, "secret_key": secret])
+            } else {
+                print("access key  \(key.id)\nsecret key  \(secret)")
+            }
+        }
+    }
+
+    struct ListKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List access keys (never their secrets).")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            for key in try await global.directory.engine().catalog.listAccessKeys() {
+                let scope = key.buckets.isEmpty ? "all buckets" : key.buckets.joined(separator: ",")
+                print("\(key.id)  \(key.name)  \(key.readOnly ? "read-only" : "read-write")  \(scope)")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an access key.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var id: String
+        func run() async throws {
+            guard try await global.directory.engine().catalog.deleteAccessKey(id: id) else {
+                throw NuageError(.invalidArgument, "no access key \(id)")
+            }
+        }
+    }
+}
+
+/// Access key generation: ids like AWS's (20 upper-case characters), 40-character secrets.
+enum AccessKeys {
+    static func create(engine: Engine, name: String, readOnly: Bool, buckets: [String]) async throws -> (AccessKeyRecord, String) {
+        for bucket in buckets { try ObjectNames.validateBucket(bucket) }
+        let idAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        let secretAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var generator = SystemRandomNumberGenerator()
+        let id = "NU" + String((0..<18).map { _ in idAlphabet.randomElement(using: &generator)! })
+        let secret = String((0..<40).map { _ in secretAlphabet.randomElement(using: &generator)! })
+        let record = AccessKeyRecord(id: id, name: name, sealedSecret: try engine.masterKey.sealSecret(secret, accessKey: id),
+                                     readOnly: readOnly, buckets: buckets, created: Date())
+        try await engine.catalog.createAccessKey(record)
+        return (record, secret)
+    }
+}
