@@ -13,6 +13,8 @@ struct S3Request {
     let bucket: String?
     let key: String?
     let host: String
+    /// The path as sent, still percent-encoded (SigV2 signs it as is).
+    let rawPath: String
 
     /// Parses the raw request target. Path style always; virtual-hosted style when `domain` is
     /// set and the Host is `BUCKET.domain`.
@@ -28,6 +30,7 @@ struct S3Request {
             throw S3Error(.invalidArgument, "The query string is not valid percent-encoded UTF-8.")
         }
         self.path = path
+        self.rawPath = String(rawPath)
         self.query = query
         host = request.head.authority ?? ""
         let hostName = host.split(separator: ":").first.map(String.init)?.lowercased() ?? ""

@@ -26,6 +26,7 @@ extension S3Server {
         let server = self
         let responder = CallbackResponder<BasicRequestContext> { request, _ in await server.respond(to: request) }
         let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ExpectContinueHandler()],
             idleTimeout: .seconds(120),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 200))
         var builder: HTTPServerBuilder = .http1(configuration: http)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -26,6 +27,8 @@ extension S3Server {
                     throw S3Error(.invalidRequest, "Missing required header for this request: x-amz-content-sha256")
                 }
                 payloadHash = hash
+            } else if s3.has("AWSAccessKeyId") && s3.has("Signature") && s3.has("Expires") {
+                return try await authenticateV2Presigned(request, s3)
             } else if s3.has("X-Amz-Algorithm") {
                 authorization = try SigV4Authorization.parse(query: s3.query)
                 query.removeAll { $0.name == "X-Amz-Signature" }
@@ -50,6 +53,38 @@ extension S3Server {
         } catch {
             throw Self.s3Error(error, presigned: authorization.expires != nil)
         }
+    }
+
+    /// Presigned URLs of signature version 2, which awscli 1 (`aws s3 presign`) and boto3 still
+    /// make by default: `Base64(HMAC-SHA1(secret, VERB \n Content-MD5 \n Content-Type \n
+    /// Expires \n x-amz-headers resource))`.
+    func authenticateV2Presigned(_ request: Request, _ s3: S3Request) async throws -> Caller {
+        guard let id = s3.queryValue("AWSAccessKeyId"), let signature = s3.queryValue("Signature"),
+              let expiresText = s3.queryValue("Expires"), let expires = Double(expiresText) else {
+            throw S3Error(.authorizationQueryParametersError, "Malformed signature version 2 query.")
+        }
+        let now = options.now()
+        guard now.timeIntervalSince1970 <= expires else { throw S3Error(.accessDenied, "Request has expired") }
+        guard expires - now.timeIntervalSince1970 <= Double(SigV4Authorization.maximumExpiry) else {
+            throw S3Error(.authorizationQueryParametersError, "Presigned URLs may last at most seven days.")
+        }
+        guard let key = try await engine.catalog.accessKey(id: id) else { throw S3Error(.invalidAccessKeyId) }
+        let secret = try engine.masterKey.openSecret(key.sealedSecret, accessKey: key.id)
+        let overrides = s3.query.filter { $0.name.hasPrefix("response-") }.sorted { $0.name < $1.name }
+            .map { "\($0.name)=\($0.value)" }
+        let resource = s3.rawPath + (overrides.isEmpty ? "" : "?" + overrides.joined(separator: "&"))
+        let headers = request.headers
+        let amz = headers.map { ($0.name.canonicalName, $0.value) }.filter { $0.0.hasPrefix("x-amz-") }
+            .sorted { $0.0 < $1.0 }.map { "\($0.0):\($0.1)\n" }.joined()
+        let text = "\(s3.method)\n\(headers[named: "content-md5"] ?? "")\n\(headers[named: "content-type"] ?? "")\n\(expiresText)\n\(amz)\(resource)"
+        let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
+            .base64EncodedString()
+        guard expected.utf8.count == signature.utf8.count,
+              zip(expected.utf8, signature.utf8).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
+            throw S3Error(.signatureDoesNotMatch)
+        }
+        let context = SigV4SigningContext.unsigned
+        return Caller(key: key, signing: context, payloadHash: "UNSIGNED-PAYLOAD")
     }
 
     static func s3Error(_ error: SigV4Error, presigned: Bool) -> S3Error {

@@ -119,13 +119,16 @@ public struct S3Server: Sendable {
     static let getParameters: Set<String> = ["response-content-type", "response-content-language", "response-expires",
                                              "response-cache-control", "response-content-disposition", "response-content-encoding"]
 
+    /// Query parameters of presigned URLs (version 2) and SDK hints, never subresources.
+    static let authenticationParameters: Set<String> = ["x-id", "AWSAccessKeyId", "Signature", "Expires"]
+
     /// True when the query holds only `allowing`, presigned-URL parameters and SDK hints.
     static func plain(_ s3: S3Request, allowing: Set<String>) -> Bool {
-        s3.query.allSatisfy { allowing.contains($0.name) || $0.name.hasPrefix("X-Amz-") || $0.name == "x-id" }
+        s3.query.allSatisfy { allowing.contains($0.name) || $0.name.hasPrefix("X-Amz-") || authenticationParameters.contains($0.name) }
     }
 
     func notImplemented(_ s3: S3Request) -> S3Error {
-        let names = s3.query.map(\.name).filter { !$0.hasPrefix("X-Amz-") }
+        let names = s3.query.map(\.name).filter { !$0.hasPrefix("X-Amz-") && !Self.authenticationParameters.contains($0) }
         return S3Error(.notImplemented, names.isEmpty ? "\(s3.method) on this resource is not implemented."
                                                       : "\(s3.method) with ?\(names.joined(separator: "&")) is not implemented.")
     }

@@ -108,6 +108,9 @@ public struct SigV4SigningContext: @unchecked Sendable {
     public let scope: SigV4.Scope
     public let seedSignature: String
 
+    /// For requests not signed with SigV4 (legacy presigned URLs): their bodies carry no chunk signatures.
+    public static let unsigned = SigV4SigningContext(key: SymmetricKey(size: .bits256), timestamp: "", scope: SigV4.Scope(date: "", region: "", service: ""), seedSignature: "")
+
     init(key: SymmetricKey, timestamp: String, scope: SigV4.Scope, seedSignature: String) {
         self.key = SymmetricKeyBox(key)
         self.timestamp = timestamp
