@@ -9,7 +9,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case invalidArgument, invalidName
             case noSuchBucket, bucketAlreadyExists, bucketNotEmpty, noSuchKey
             case policyUnsatisfiable, insufficientShards, integrity
-            case configuration, preconditionFailed, internalError
+            case configuration, preconditionFailed, incompleteBody, internalError
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -32,6 +32,8 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         public static let configuration = Code(.configuration)
         /// A conditional operation found the state it required had changed.
         public static let preconditionFailed = Code(.preconditionFailed)
+        /// A body ended before the size it declared.
+        public static let incompleteBody = Code(.incompleteBody)
         public static let internalError = Code(.internalError)
 
         public var description: String { String(describing: value) }

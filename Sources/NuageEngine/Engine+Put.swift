@@ -26,8 +26,8 @@ extension Engine {
     /// - Parameters:
     ///   - metadata: stored headers (content type, `x-amz-meta-*`, …), returned as given.
     ///   - etag: the ETag to record; defaults to the body's computed ETag, else a unique token.
-    /// - Throws: `invalidName`, `noSuchBucket`, `invalidArgument` (a body shorter or longer than
-    ///   `size`), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
+    /// - Throws: `invalidName`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
+    ///   `invalidArgument` (longer), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
     @discardableResult
     public func put(bucket: String, key: String, size: Int64, body: some ObjectBody,
@@ -232,7 +232,7 @@ struct StripeWriter: Sendable {
             withExtendedLifetime(block) {}
             guard n > 0 else {
                 let received = Int64(segment) * Int64(layout.segmentSize) + Int64(done)
-                throw NuageError(.invalidArgument, "the body ended after \(received) of the declared \(layout.size) bytes")
+                throw NuageError(.incompleteBody, "the body ended after \(received) of the declared \(layout.size) bytes")
             }
             done += n
         }

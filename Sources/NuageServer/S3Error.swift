@@ -120,6 +120,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .bucketNotEmpty: .bucketNotEmpty
         case .invalidName: error.message.contains("bucket") ? .invalidBucketName : (error.message.contains("longer than") ? .keyTooLong : .invalidArgument)
         case .invalidArgument: .invalidArgument
+        case .incompleteBody: .incompleteBody
         case .preconditionFailed: .preconditionFailed
         case .insufficientShards, .policyUnsatisfiable: .serviceUnavailable
         default: .internalError

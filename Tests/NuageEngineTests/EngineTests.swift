@@ -176,7 +176,7 @@ import Testing
         }
         // Bodies shorter or longer than declared.
         await #expect { try await f.engine.put(bucket: "bkt", key: "short", size: 10_000, body: BytesBody(bytes(9_999, seed: 1))) }
-            throws: { ($0 as? NuageError)?.code == .invalidArgument }
+            throws: { ($0 as? NuageError)?.code == .incompleteBody }
         await #expect { try await f.engine.put(bucket: "bkt", key: "long", size: 10_000, body: BytesBody(bytes(10_001, seed: 1))) }
             throws: { ($0 as? NuageError)?.code == .invalidArgument }
         await #expect { try await f.engine.put(bucket: "nobucket", key: "k", size: 1, body: BytesBody([1])) }
