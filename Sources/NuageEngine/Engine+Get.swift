@@ -9,6 +9,8 @@ import Synchronization
 extension Engine {
     /// Segments fetched per provider request (and kept ahead of the reader).
     static let readWindow = 4
+    /// Windows kept in flight ahead of the reader.
+    static let readAhead = 2
 
     /// Reads an object (or a byte range of it) as a stream of plaintext pieces.
     ///
@@ -124,12 +126,15 @@ struct SegmentReader: Sendable {
                 Task { try? await catalog.noteRepair(versionID: versionID, shards: shards, reason: reason) }
             }
         }
-        var pending: Task<Window, any Error>? = windows.first.map { first in Task { try await fetch(first) } }
-        defer { pending?.cancel() }
-        for (position, _) in windows.enumerated() {
-            guard let current = pending else { break }
-            let window = try await current.value
-            pending = position + 1 < windows.count ? Task { [next = windows[position + 1]] in try await fetch(next) } : nil
+        // Windows fetched ahead of the one being opened, so that provider reads overlap decoding.
+        var pending = windows.prefix(Engine.readAhead).map { next in Task { try await fetch(next) } }
+        defer { for task in pending { task.cancel() } }
+        for position in windows.indices {
+            let window = try await pending.removeFirst().value
+            if position + Engine.readAhead < windows.count {
+                let next = windows[position + Engine.readAhead]
+                pending.append(Task { try await fetch(next) })
+            }
             problems.merge(window.problems) { a, _ in a }
             for segment in window.segments {
                 let plaintext = try open(segment, in: window)
