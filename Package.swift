@@ -47,7 +47,7 @@ let package = Package(
         // AWS Signature Version 4: signing, verification, aws-chunked bodies.
         .target(
             name: "NuageSigV4",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         // The S3 HTTP API: routing, authentication, XML, S3 errors.
         .target(

@@ -1,4 +1,5 @@
 import Crypto
+import NuageCore
 
 /// Decodes an `aws-chunked` request body: `hex-size[;chunk-signature=sig]\r\n data \r\n …
 /// 0[;chunk-signature=sig]\r\n [trailer: value\r\n …] \r\n`, verifying the chained chunk
@@ -130,7 +131,7 @@ public struct AWSChunkedDecoder: Sendable {
     /// Verifies the signature of the chunk that just ended.
     private mutating func endChunk() throws(SigV4Error) {
         guard case .signed(let context, _) = mode else { return }
-        let hash = Array(hasher.finalize()).hexString
+        let hash = Array(hasher.finalize()).hex
         let expected = context.chunkSignature(previous: previousSignature, chunkHash: hash)
         guard ConstantTimeText.equal(expected, chunkSignature.lowercased()) else {
             throw .payloadMismatch("a chunk signature does not match")

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NuageCore
 
 /// AWS Signature Version 4: the canonical request, the string to sign, the signing key and
 /// the signature, shared by the S3 server (to verify) and S3 providers (to sign).
@@ -89,10 +90,10 @@ public enum SigV4 {
 
     /// Hex HMAC-SHA256 of `text` under the signing key.
     public static func signature(key: SymmetricKey, _ text: String) -> String {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)).hexString
+        Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)).hex
     }
 
-    public static func sha256Hex(_ bytes: some DataProtocol) -> String { Array(SHA256.hash(data: bytes)).hexString }
+    public static func sha256Hex(_ bytes: some DataProtocol) -> String { Array(SHA256.hash(data: bytes)).hex }
 
     static func hmac(key: [UInt8], _ text: String) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key)))
@@ -172,18 +173,5 @@ public enum SigV4 {
         }
         let joined = "/" + segments.joined(separator: "/")
         return path.hasSuffix("/") && joined != "/" ? joined + "/" : joined
-    }
-}
-
-extension Array where Element == UInt8 {
-    var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(count * 2)
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NuageCore
 @testable import NuageSigV4
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
 
     @Test func signingKeyMatchesTheSuite() {
         let key = SigV4.signingKey(secret: Self.secret, scope: Self.scope)
-        #expect(key.withUnsafeBytes { Array($0) }.hexString == "938127b5336810ddb6a5d6af445fcac9e371f9ed418ed386b022aed82901be75")
+        #expect(key.withUnsafeBytes { Array($0) }.hex == "938127b5336810ddb6a5d6af445fcac9e371f9ed418ed386b022aed82901be75")
     }
 
     @Test(arguments: vectors)
