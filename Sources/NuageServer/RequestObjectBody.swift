@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import NuageCore
 import NuageEngine
 import NuageSigV4
 
@@ -74,7 +75,7 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
             do { try decoder!.finish() } catch { throw Self.s3Error(error) }
         }
         if let expectedSHA256, let sha256 {
-            guard Array(sha256.finalize()).map({ String(format: "%02x", $0) }).joined() == expectedSHA256.lowercased() else {
+            guard Array(sha256.finalize()).hex == expectedSHA256.lowercased() else {
                 throw S3Error(.xAmzContentSHA256Mismatch)
             }
         }
@@ -93,7 +94,7 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
             }
             verifiedChecksums[checksum.algorithm.headerName] = actual
         }
-        etag = digest.map { String(format: "%02x", $0) }.joined()
+        etag = Array(digest).hex
     }
 
     static func s3Error(_ error: any Error) -> any Error {
