@@ -42,7 +42,8 @@ let package = Package(
         // put/get/list/delete, placement, shard blob format, garbage collection.
         .target(
             name: "NuageEngine",
-            dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog"],
+            dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         // AWS Signature Version 4: signing, verification, aws-chunked bodies.
         .target(

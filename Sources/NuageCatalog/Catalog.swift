@@ -16,9 +16,10 @@ import NuageCore
 ///   transaction.
 /// - Listings are in ascending byte order of the key's UTF-8 bytes (S3's order).
 /// - Errors are `NuageError`s: `noSuchBucket`, `bucketAlreadyExists`, `bucketNotEmpty`,
-///   `preconditionFailed` for a failed condition; anything else is `internalError` with a cause.
+///   `preconditionFailed` for a failed condition, `noSuchUpload`, `invalidPart`; anything else is `internalError` with a cause.
 public protocol Catalog: Sendable {
     func createBucket(_ name: String) async throws
+    /// Uploads in progress in the bucket are aborted with it.
     /// - Throws: `noSuchBucket`, or `bucketNotEmpty` when it holds objects.
     func deleteBucket(_ name: String) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
@@ -48,15 +49,49 @@ public protocol Catalog: Sendable {
     /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
-    /// Replaces the manifest of a version in place (repair, drain), if it is still current.
-    /// - Returns: false when that version is no longer current.
+    /// Replaces, in the current version of a key, the part whose manifest has `versionID`
+    /// (repair, drain).
+    /// - Returns: false when no current part has that version id.
     func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool
+
+    // MARK: Multipart uploads
+    // Parts are written like objects (intent first) but committed to their upload. Completing
+    // an upload makes one object of chosen parts; parts not chosen, and the parts of aborted
+    // uploads, go to the garbage list in the same transaction.
+
+    /// - Throws: `noSuchBucket`.
+    func createUpload(_ upload: UploadRecord) async throws
+    func upload(id: String) async throws -> UploadRecord?
+    /// Uploads in `bucket` whose keys start with `prefix`, ordered by key bytes then id, strictly
+    /// after (`key`, `id`) when `after` is given, at most `limit`.
+    func listUploads(bucket: String, prefix: String, after: (key: String, id: String)?, limit: Int) async throws -> [UploadRecord]
+    /// Uploads created before `date` (for expiry).
+    func uploads(before date: Date) async throws -> [UploadRecord]
+    /// Records a part and retires its intent; a part with the same number is replaced (its
+    /// blobs go to the garbage list).
+    /// - Returns: the replaced part, if any.
+    /// - Throws: `noSuchUpload` when the upload is gone; `preconditionFailed` when the intent is.
+    @discardableResult
+    func commitPart(_ part: PartRecord, intent: String) async throws -> PartRecord?
+    /// The parts of an upload, by number.
+    func parts(uploadID: String) async throws -> [PartRecord]
+    /// Makes `object` (whose parts are manifests of this upload's parts) the current version of
+    /// its key and forgets the upload; its unused parts and the replaced version go to garbage.
+    /// - Parameter expectedVersion: as in ``commit(_:intent:expectedVersion:)``.
+    /// - Returns: the replaced version, if any.
+    /// - Throws: `noSuchUpload`; `invalidPart` when a part of `object` is no longer in the upload.
+    @discardableResult
+    func completeUpload(id: String, object: ObjectRecord, expectedVersion: [UInt8]?) async throws -> ObjectRecord?
+    /// Forgets an upload; its parts go to the garbage list.
+    /// - Throws: `noSuchUpload`.
+    func abortUpload(id: String) async throws
 
     /// Blobs waiting to be deleted.
     func garbage(limit: Int) async throws -> [BlobRef]
     /// Forgets garbage entries once their blobs are deleted.
     func removeGarbage(_ blobs: [BlobRef]) async throws
-    /// The names of every blob on `provider` referenced by an object, an intent or the garbage list.
+    /// The names of every blob on `provider` referenced by an object, an uploaded part, an
+    /// intent or the garbage list.
     func referencedBlobs(provider: String) async throws -> Set<String>
 
     /// Stores a new access key.
@@ -82,29 +117,82 @@ public struct BucketRecord: Hashable, Sendable {
     }
 }
 
-/// One current object version.
+/// One current object version: one part for a plain put, the completed parts of a multipart
+/// upload in order otherwise. Each part is its own sealed stream with its own data key.
 public struct ObjectRecord: Hashable, Sendable {
     public var bucket: String
     public var key: String
+    /// Names this version (conditional writes compare it); for a plain put, its part's version id.
+    public var versionID: [UInt8]
     public var size: Int64
     public var etag: String
     public var modified: Date
     /// Content type, user metadata (`x-amz-meta-*`) and other stored headers.
     public var metadata: [String: String]
-    public var manifest: Manifest
+    /// The object's bytes are the parts' plaintexts, concatenated in this order.
+    public var parts: [Manifest]
 
-    public init(bucket: String, key: String, size: Int64, etag: String, modified: Date,
-                metadata: [String: String], manifest: Manifest) {
+    public init(bucket: String, key: String, versionID: [UInt8], size: Int64, etag: String, modified: Date,
+                metadata: [String: String], parts: [Manifest]) {
         self.bucket = bucket
         self.key = key
+        self.versionID = versionID
         self.size = size
         self.etag = etag
         self.modified = modified
         self.metadata = metadata
-        self.manifest = manifest
+        self.parts = parts
     }
 
-    public var versionID: [UInt8] { manifest.versionID }
+    /// A version stored by one put.
+    public init(bucket: String, key: String, size: Int64, etag: String, modified: Date,
+                metadata: [String: String], manifest: Manifest) {
+        self.init(bucket: bucket, key: key, versionID: manifest.versionID, size: size, etag: etag, modified: modified,
+                  metadata: metadata, parts: [manifest])
+    }
+
+    /// Every blob of every part.
+    public var blobs: [BlobRef] { parts.flatMap(\.blobs) }
+}
+
+/// A multipart upload in progress.
+public struct UploadRecord: Hashable, Sendable {
+    /// Sorts in creation order (a time prefix, then random bytes).
+    public var id: String
+    public var bucket: String
+    public var key: String
+    public var created: Date
+    /// Stored headers given when the upload was created; the completed object gets them.
+    public var metadata: [String: String]
+
+    public init(id: String, bucket: String, key: String, created: Date, metadata: [String: String]) {
+        self.id = id
+        self.bucket = bucket
+        self.key = key
+        self.created = created
+        self.metadata = metadata
+    }
+}
+
+/// One uploaded part of a multipart upload.
+public struct PartRecord: Hashable, Sendable {
+    public var uploadID: String
+    /// 1 to 10,000.
+    public var number: Int
+    public var size: Int64
+    /// The MD5 of the part's bytes, in hex.
+    public var etag: String
+    public var modified: Date
+    public var manifest: Manifest
+
+    public init(uploadID: String, number: Int, size: Int64, etag: String, modified: Date, manifest: Manifest) {
+        self.uploadID = uploadID
+        self.number = number
+        self.size = size
+        self.etag = etag
+        self.modified = modified
+        self.manifest = manifest
+    }
 }
 
 /// Blobs a write is about to create.

@@ -58,6 +58,29 @@ public final class SQLiteCatalog: Catalog {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3: objects of several parts; multipart uploads") { db in
+            try db.execute(sql: """
+                ALTER TABLE object RENAME COLUMN manifest TO parts;
+                UPDATE object SET parts = '[' || parts || ']';
+                CREATE TABLE upload (
+                    id TEXT PRIMARY KEY,
+                    bucket TEXT NOT NULL REFERENCES bucket(name),
+                    key BLOB NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    metadata TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX upload_by_key ON upload (bucket, key, id);
+                CREATE TABLE upload_part (
+                    upload_id TEXT NOT NULL REFERENCES upload(id),
+                    number INTEGER NOT NULL,
+                    size INTEGER NOT NULL,
+                    etag TEXT NOT NULL,
+                    modified_ms INTEGER NOT NULL,
+                    manifest TEXT NOT NULL,
+                    PRIMARY KEY (upload_id, number)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -77,6 +100,9 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, name) else { throw NuageError(.noSuchBucket, "bucket \(name) does not exist") }
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) == nil else {
                 throw NuageError(.bucketNotEmpty, "bucket \(name) is not empty")
+            }
+            for id in try String.fetchAll(db, sql: "SELECT id FROM upload WHERE bucket = ?", arguments: [name]) {
+                try Self.dropUpload(db, id: id, keeping: [])
             }
             try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
         }
@@ -105,30 +131,51 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
-        let metadata = try Self.json(object.metadata)
-        let manifest = try Self.json(object.manifest)
+        let encoded = try EncodedObject(object)
         return try await write { db in
-            guard try Self.bucketExists(db, object.bucket) else {
-                throw NuageError(.noSuchBucket, "bucket \(object.bucket) does not exist")
-            }
-            let previous = try Self.fetchObject(db, bucket: object.bucket, key: object.key)
-            if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
-                throw NuageError(.preconditionFailed, "object \(object.key) changed")
-            }
-            // The intent must still exist: if gc gave it up (the write outlived the grace
-            // period), its blobs may already be deleted and committing would lose data.
-            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
-            guard db.changesCount == 1 else {
-                throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the put outlived gc's grace period)")
-            }
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, manifest)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
-                                 object.etag, Self.ms(object.modified), metadata, manifest])
-            if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
-            return previous
+            try Self.retire(db, intent: intent)
+            return try Self.replaceObject(db, encoded, expectedVersion: expectedVersion)
         }
+    }
+
+    /// Deletes an intent, which must still exist: if gc gave it up (the write outlived the
+    /// grace period), its blobs may already be deleted and committing would lose data.
+    private static func retire(_ db: Database, intent: String) throws {
+        try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
+        guard db.changesCount == 1 else {
+            throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
+        }
+    }
+
+    /// An object record with its JSON columns encoded outside the write transaction.
+    private struct EncodedObject: Sendable {
+        let record: ObjectRecord
+        let metadata: String
+        let parts: String
+        init(_ record: ObjectRecord) throws {
+            self.record = record
+            metadata = try SQLiteCatalog.json(record.metadata)
+            parts = try SQLiteCatalog.json(record.parts)
+        }
+    }
+
+    /// Makes `object` current; the replaced version's blobs go to garbage.
+    private static func replaceObject(_ db: Database, _ encoded: EncodedObject, expectedVersion: [UInt8]?) throws -> ObjectRecord? {
+        let object = encoded.record
+        guard try bucketExists(db, object.bucket) else {
+            throw NuageError(.noSuchBucket, "bucket \(object.bucket) does not exist")
+        }
+        let previous = try fetchObject(db, bucket: object.bucket, key: object.key)
+        if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
+            throw NuageError(.preconditionFailed, "object \(object.key) changed")
+        }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+                             object.etag, ms(object.modified), encoded.metadata, encoded.parts])
+        if let previous { try addGarbage(db, previous.blobs) }
+        return previous
     }
 
     public func abandonIntent(_ id: String) async throws {
@@ -160,7 +207,7 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
-            try Self.addGarbage(db, previous.manifest.blobs)
+            try Self.addGarbage(db, previous.blobs)
             return previous
         }
     }
@@ -182,12 +229,123 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool {
-        let json = try Self.json(manifest)
-        return try await write { db in
-            try db.execute(sql: "UPDATE object SET manifest = ? WHERE bucket = ? AND key = ? AND version_id = ?",
-                           arguments: [json, bucket, Data(key.utf8), Data(versionID)])
-            return db.changesCount == 1
+        try await write { db in
+            guard var object = try Self.fetchObject(db, bucket: bucket, key: key),
+                  let index = object.parts.firstIndex(where: { $0.versionID == versionID }) else { return false }
+            object.parts[index] = manifest
+            try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
+                           arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
+            return true
         }
+    }
+
+    // MARK: Multipart uploads
+
+    public func createUpload(_ upload: UploadRecord) async throws {
+        let metadata = try Self.json(upload.metadata)
+        try await write { db in
+            guard try Self.bucketExists(db, upload.bucket) else { throw NuageError(.noSuchBucket, "bucket \(upload.bucket) does not exist") }
+            try db.execute(sql: "INSERT INTO upload (id, bucket, key, created_ms, metadata) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [upload.id, upload.bucket, Data(upload.key.utf8), Self.ms(upload.created), metadata])
+        }
+    }
+
+    public func upload(id: String) async throws -> UploadRecord? {
+        try await read { db in try Self.fetchUpload(db, id: id) }
+    }
+
+    public func listUploads(bucket: String, prefix: String, after: (key: String, id: String)?, limit: Int) async throws -> [UploadRecord] {
+        let lower = Data(prefix.utf8)
+        let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
+        let after = after.map { (Data($0.key.utf8), $0.id) }
+        return try await read { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            var sql = "SELECT * FROM upload WHERE bucket = ? AND key >= ?"
+            var arguments: StatementArguments = [bucket, lower]
+            if let upper { sql += " AND key < ?"; arguments += [upper] }
+            if let after { sql += " AND (key > ? OR (key = ? AND id > ?))"; arguments += [after.0, after.0, after.1] }
+            sql += " ORDER BY key, id LIMIT ?"
+            arguments += [max(0, limit)]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.uploadRecord)
+        }
+    }
+
+    public func uploads(before date: Date) async throws -> [UploadRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM upload WHERE created_ms < ? ORDER BY created_ms", arguments: [Self.ms(date)])
+                .map(Self.uploadRecord)
+        }
+    }
+
+    public func commitPart(_ part: PartRecord, intent: String) async throws -> PartRecord? {
+        let manifest = try Self.json(part.manifest)
+        return try await write { db in
+            guard try Self.fetchUpload(db, id: part.uploadID) != nil else {
+                throw NuageError(.noSuchUpload, "upload \(part.uploadID) does not exist")
+            }
+            try Self.retire(db, intent: intent)
+            let previous = try Self.fetchParts(db, uploadID: part.uploadID, number: part.number).first
+            if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO upload_part (upload_id, number, size, etag, modified_ms, manifest) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [part.uploadID, part.number, part.size, part.etag, Self.ms(part.modified), manifest])
+            return previous
+        }
+    }
+
+    public func parts(uploadID: String) async throws -> [PartRecord] {
+        try await read { db in try Self.fetchParts(db, uploadID: uploadID) }
+    }
+
+    public func completeUpload(id: String, object: ObjectRecord, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
+        let encoded = try EncodedObject(object)
+        return try await write { db in
+            guard try Self.fetchUpload(db, id: id) != nil else { throw NuageError(.noSuchUpload, "upload \(id) does not exist") }
+            let stored = Set(try Self.fetchParts(db, uploadID: id).map(\.manifest.versionID))
+            let used = Set(object.parts.map(\.versionID))
+            guard used.isSubset(of: stored) else {
+                throw NuageError(.invalidPart, "a part of upload \(id) was replaced while it was being completed")
+            }
+            let replaced = try Self.replaceObject(db, encoded, expectedVersion: expectedVersion)
+            try Self.dropUpload(db, id: id, keeping: used)
+            return replaced
+        }
+    }
+
+    public func abortUpload(id: String) async throws {
+        try await write { db in
+            guard try Self.fetchUpload(db, id: id) != nil else { throw NuageError(.noSuchUpload, "upload \(id) does not exist") }
+            try Self.dropUpload(db, id: id, keeping: [])
+        }
+    }
+
+    /// Forgets an upload; the blobs of its parts not in `keeping` (version ids) go to garbage.
+    private static func dropUpload(_ db: Database, id: String, keeping: Set<[UInt8]>) throws {
+        for part in try fetchParts(db, uploadID: id) where !keeping.contains(part.manifest.versionID) {
+            try addGarbage(db, part.manifest.blobs)
+        }
+        try db.execute(sql: "DELETE FROM upload_part WHERE upload_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM upload WHERE id = ?", arguments: [id])
+    }
+
+    private static func fetchUpload(_ db: Database, id: String) throws -> UploadRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM upload WHERE id = ?", arguments: [id]).map(uploadRecord)
+    }
+
+    private static func fetchParts(_ db: Database, uploadID: String, number: Int? = nil) throws -> [PartRecord] {
+        var sql = "SELECT * FROM upload_part WHERE upload_id = ?"
+        var arguments: StatementArguments = [uploadID]
+        if let number { sql += " AND number = ?"; arguments += [number] }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY number", arguments: arguments).map { row in
+            PartRecord(uploadID: row["upload_id"], number: row["number"], size: row["size"], etag: row["etag"],
+                       modified: date(row["modified_ms"]), manifest: try decode(Manifest.self, row["manifest"]))
+        }
+    }
+
+    private static func uploadRecord(_ row: Row) throws -> UploadRecord {
+        let keyBytes: Data = row["key"]
+        return UploadRecord(id: row["id"], bucket: row["bucket"], key: String(decoding: keyBytes, as: UTF8.self),
+                            created: date(row["created_ms"]), metadata: try decode([String: String].self, row["metadata"]))
     }
 
     // MARK: Access keys
@@ -246,8 +404,14 @@ public final class SQLiteCatalog: Catalog {
     public func referencedBlobs(provider: String) async throws -> Set<String> {
         try await read { db in
             var names = Set<String>()
-            let manifests = try Row.fetchCursor(db, sql: "SELECT manifest FROM object")
-            while let row = try manifests.next() {
+            let objects = try Row.fetchCursor(db, sql: "SELECT parts FROM object")
+            while let row = try objects.next() {
+                for part in try Self.decode([Manifest].self, row["parts"]) {
+                    for ref in part.blobs where ref.provider == provider { names.insert(ref.blob) }
+                }
+            }
+            let parts = try Row.fetchCursor(db, sql: "SELECT manifest FROM upload_part")
+            while let row = try parts.next() {
                 for ref in try Self.decode(Manifest.self, row["manifest"]).blobs where ref.provider == provider { names.insert(ref.blob) }
             }
             let intents = try Row.fetchCursor(db, sql: "SELECT blobs FROM intent")
@@ -312,16 +476,17 @@ public final class SQLiteCatalog: Catalog {
 
     private static func objectRecord(_ row: Row) throws -> ObjectRecord {
         let keyBytes: Data = row["key"]
-        return ObjectRecord(bucket: row["bucket"], key: String(decoding: keyBytes, as: UTF8.self), size: row["size"],
+        return ObjectRecord(bucket: row["bucket"], key: String(decoding: keyBytes, as: UTF8.self),
+                            versionID: Array(row["version_id"] as Data), size: row["size"],
                             etag: row["etag"], modified: date(row["modified_ms"]),
                             metadata: try decode([String: String].self, row["metadata"]),
-                            manifest: try decode(Manifest.self, row["manifest"]))
+                            parts: try decode([Manifest].self, row["parts"]))
     }
 
     private static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
-    private static func json(_ value: some Encodable) throws -> String {
+    fileprivate static func json(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         encoder.dataEncodingStrategy = .base64

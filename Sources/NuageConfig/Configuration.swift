@@ -13,6 +13,17 @@ public struct Configuration: Sendable {
     /// Plaintext bytes per sealed segment (`[storage] segment-size`).
     public var segmentSize: Int
     public var providers: [ProviderConfig]
+    /// `[server]`: how `nuage serve` answers.
+    public var server = Server()
+
+    public struct Server: Sendable {
+        /// `domain`: enables virtual-hosted style requests (`BUCKET.domain`).
+        public var domain: String?
+        /// `max-in-flight`: requests handled at once; more get `503 SlowDown`.
+        public var maxInFlight = 64
+        /// `multipart-expiry-hours`: multipart uploads not completed within this are aborted.
+        public var multipartExpiryHours = 7 * 24
+    }
 
     public static let defaultSegmentSize = 1 << 20
 
@@ -20,7 +31,14 @@ public struct Configuration: Sendable {
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
     public init(toml text: String) throws {
         let root = try TOML.parse(text)
-        try Self.allowOnly(root, ["policy", "storage", "provider"], in: "the top level")
+        try Self.allowOnly(root, ["policy", "storage", "provider", "server"], in: "the top level")
+        let serverTable = try Self.table(root["server"], "server") ?? [:]
+        try Self.allowOnly(serverTable, ["domain", "max-in-flight", "multipart-expiry-hours"], in: "[server]")
+        server.domain = try Self.string(serverTable, "domain", in: "server")
+        server.maxInFlight = try Self.integer(serverTable, "max-in-flight", in: "server") ?? server.maxInFlight
+        server.multipartExpiryHours = try Self.integer(serverTable, "multipart-expiry-hours", in: "server") ?? server.multipartExpiryHours
+        guard server.maxInFlight > 0 else { throw NuageError(.configuration, "server.max-in-flight must be positive") }
+        guard server.multipartExpiryHours > 0 else { throw NuageError(.configuration, "server.multipart-expiry-hours must be positive") }
 
         let policyTable = try Self.table(root["policy"], "policy") ?? [:]
         try Self.allowOnly(policyTable, ["data-shards", "parity-shards", "deny", "survive-jurisdiction-loss", "write-quorum"], in: "[policy]")
@@ -86,6 +104,11 @@ public struct Configuration: Sendable {
 
             [storage]
             segment-size = 1048576         # plaintext bytes per sealed segment
+
+            [server]
+            # domain = "s3.example.com"    # also accept virtual-hosted style, BUCKET.s3.example.com
+            max-in-flight = 64             # requests at once; more get 503 SlowDown
+            multipart-expiry-hours = 168   # abort multipart uploads not completed within a week
 
             """
         for (name, country, company) in providers {

@@ -57,6 +57,27 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The bytes a hex string spells (either case), or nil when it is not hex.
+    public init?(hex text: String) {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 48...57: digit - 48
+            case 97...102: digit - 87
+            case 65...70: digit - 55
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self = bytes
+    }
+
     /// Random bytes from the system generator.
     public static func random(count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()

@@ -6,8 +6,9 @@
 public struct NuageError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case invalidArgument, invalidName
+            case invalidArgument, invalidBucketName, invalidKey, keyTooLong
             case noSuchBucket, bucketAlreadyExists, bucketNotEmpty, noSuchKey
+            case noSuchUpload, invalidPart, invalidPartOrder, entityTooSmall
             case policyUnsatisfiable, insufficientShards, integrity
             case configuration, preconditionFailed, incompleteBody, internalError
         }
@@ -16,12 +17,24 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
 
         /// The caller passed something malformed (a range, a size, an option).
         public static let invalidArgument = Code(.invalidArgument)
-        /// A bucket name or object key breaks the naming rules.
-        public static let invalidName = Code(.invalidName)
+        /// A bucket name breaks the naming rules.
+        public static let invalidBucketName = Code(.invalidBucketName)
+        /// An object key is empty, holds NUL or a `..` segment.
+        public static let invalidKey = Code(.invalidKey)
+        /// An object key is longer than 1024 bytes of UTF-8.
+        public static let keyTooLong = Code(.keyTooLong)
         public static let noSuchBucket = Code(.noSuchBucket)
         public static let bucketAlreadyExists = Code(.bucketAlreadyExists)
         public static let bucketNotEmpty = Code(.bucketNotEmpty)
         public static let noSuchKey = Code(.noSuchKey)
+        /// A multipart upload that does not exist (never created, completed, aborted or expired).
+        public static let noSuchUpload = Code(.noSuchUpload)
+        /// A part named when completing an upload was not uploaded, or its ETag differs.
+        public static let invalidPart = Code(.invalidPart)
+        /// Parts named when completing an upload are not in ascending order.
+        public static let invalidPartOrder = Code(.invalidPartOrder)
+        /// A part other than the last is smaller than the minimum part size.
+        public static let entityTooSmall = Code(.entityTooSmall)
         /// The configured providers cannot satisfy the placement policy.
         public static let policyUnsatisfiable = Code(.policyUnsatisfiable)
         /// Fewer than `k` valid shards could be read, or fewer than the write quorum written.

@@ -2,10 +2,10 @@
 public enum ObjectNames {
     /// Checks a bucket name against S3's rules: 3–63 characters of `a-z 0-9 . -`, starting and
     /// ending with a letter or digit, no `..`, not shaped like an IP address.
-    /// - Throws: `NuageError.invalidName` saying which rule failed.
+    /// - Throws: `NuageError.invalidBucketName` saying which rule failed.
     public static func validateBucket(_ name: String) throws {
         let bytes = Array(name.utf8)
-        func fail(_ why: String) -> NuageError { NuageError(.invalidName, "invalid bucket name '\(name.prefix(80))': \(why)") }
+        func fail(_ why: String) -> NuageError { NuageError(.invalidBucketName, "invalid bucket name '\(name.prefix(80))': \(why)") }
         guard (3...63).contains(bytes.count) else { throw fail("must be 3 to 63 characters long") }
         let allowed: (UInt8) -> Bool = { (97...122).contains($0) || (48...57).contains($0) || $0 == 46 || $0 == 45 }
         guard bytes.allSatisfy(allowed) else { throw fail("only lowercase letters, digits, '.' and '-' are allowed") }
@@ -23,12 +23,14 @@ public enum ObjectNames {
     public static let maxKeyBytes = 1024
 
     /// Checks an object key: 1–1024 bytes of UTF-8, no NUL, no `..` path segment.
-    /// - Throws: `NuageError.invalidName` saying which rule failed.
+    /// - Throws: `NuageError.keyTooLong`, or `NuageError.invalidKey` saying which rule failed.
     public static func validateKey(_ key: String) throws {
         let count = key.utf8.count
-        func fail(_ why: String) -> NuageError { NuageError(.invalidName, "invalid object key: \(why)") }
+        func fail(_ why: String) -> NuageError { NuageError(.invalidKey, "invalid object key: \(why)") }
         guard count > 0 else { throw fail("must not be empty") }
-        guard count <= maxKeyBytes else { throw fail("\(count) bytes is longer than \(maxKeyBytes)") }
+        guard count <= maxKeyBytes else {
+            throw NuageError(.keyTooLong, "invalid object key: \(count) bytes is longer than \(maxKeyBytes)")
+        }
         guard !key.utf8.contains(0) else { throw fail("must not contain NUL") }
         if key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." }) {
             throw fail("must not contain a '..' path segment")

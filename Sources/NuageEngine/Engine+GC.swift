@@ -8,6 +8,8 @@ extension Engine {
     public struct GCReport: Sendable, Hashable {
         /// Write intents older than the grace period, given up (crashed or abandoned puts).
         public var abandonedIntents = 0
+        /// Multipart uploads older than their expiry, aborted.
+        public var expiredUploads = 0
         /// Blobs deleted from the garbage list (replaced, deleted or abandoned versions).
         public var deletedGarbage = 0
         /// Blobs on providers that nothing referenced, deleted.
@@ -18,13 +20,15 @@ extension Engine {
     }
 
     /// Deletes blobs nothing needs: those of versions replaced or deleted, those of writes that
-    /// crashed (intents older than `grace`), and orphans found by listing every provider.
+    /// crashed (intents older than `grace`), the parts of multipart uploads older than
+    /// `uploadExpiry`, and orphans found by listing every provider.
     ///
     /// Safe while puts run, here or in other gateways: an intent is recorded before any blob
     /// is written, and references are read after each provider is listed, so a blob of a write
     /// in progress is always referenced. `grace` must exceed the longest put.
-    public func collectGarbage(grace: Duration = .seconds(3600)) async throws -> GCReport {
+    public func collectGarbage(grace: Duration = .seconds(3600), uploadExpiry: Duration? = nil) async throws -> GCReport {
         var report = GCReport()
+        if let uploadExpiry { report.expiredUploads = try await expireUploads(olderThan: uploadExpiry) }
         let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
         for intent in try await catalog.intents(before: cutoff) {
             try await catalog.abandonIntent(intent.id)

@@ -29,14 +29,24 @@ extension Engine {
         guard wanted.lowerBound >= 0, wanted.upperBound <= record.size, range == nil || !wanted.isEmpty else {
             throw NuageError(.invalidArgument, "range \(wanted) is outside the object's \(record.size) bytes")
         }
-        let manifest = record.manifest
-        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
-        let reader = SegmentReader(engine: self, record: record, dataKey: dataKey,
-                                   codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
+        // The parts the range touches, each with the range within it.
+        var pieces: [(reader: SegmentReader, range: Range<Int64>)] = []
+        var start: Int64 = 0
+        for manifest in record.parts {
+            let end = start + manifest.size
+            let lower = max(wanted.lowerBound, start), upper = min(wanted.upperBound, end)
+            if lower < upper || (wanted.isEmpty && pieces.isEmpty && wanted.lowerBound == start) {
+                let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+                let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey,
+                                           codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
+                pieces.append((reader, (lower - start)..<(upper - start)))
+            }
+            start = end
+        }
         let channel = BoundedChannel<Data>(capacity: 2)
         let task = Task {
             do {
-                try await reader.read(wanted, into: channel)
+                for piece in pieces { try await piece.reader.read(piece.range, into: channel) }
                 channel.finish()
             } catch {
                 channel.finish(throwing: error)
@@ -87,11 +97,11 @@ public final class ObjectReader: AsyncSequence, Sendable {
 /// Fetches, verifies, decodes and opens the segments of one object version.
 struct SegmentReader: Sendable {
     let engine: Engine
-    let record: ObjectRecord
+    let bucket: String
+    let key: String
+    let manifest: Manifest
     let dataKey: DataKey
     let codec: ReedSolomon
-
-    var manifest: Manifest { record.manifest }
     var layout: ShardLayout {
         ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
     }
@@ -188,7 +198,7 @@ struct SegmentReader: Sendable {
                 "shard \(shard) on \(manifest.shards[shard]?.provider ?? "nowhere"): \(problem)"
             }
             throw NuageError(.insufficientShards,
-                             "object \(record.key) in \(record.bucket): fewer than \(k) of \(n) shards readable for segments \(segments): \(detail.joined(separator: "; "))")
+                             "object \(key) in \(bucket): fewer than \(k) of \(n) shards readable for segments \(segments): \(detail.joined(separator: "; "))")
         }
         return Window(segments: segments, blocks: blocks, valid: valid, problems: problems)
     }

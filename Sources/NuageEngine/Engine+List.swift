@@ -62,7 +62,7 @@ extension Engine {
     }
 
     /// The common prefix `key` rolls up into, if the delimiter occurs after the prefix.
-    static func commonPrefix(of key: String, prefix: String, delimiter: String) -> String? {
+    public static func commonPrefix(of key: String, prefix: String, delimiter: String) -> String? {
         // UTF-8 is self-synchronising: a byte match of a valid delimiter is a character match.
         let bytes = Array(key.utf8), needle = Array(delimiter.utf8), start = prefix.utf8.count
         guard !needle.isEmpty, bytes.count >= start + needle.count else { return nil }

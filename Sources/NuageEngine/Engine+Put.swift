@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NuageCatalog
 import NuageCore
@@ -25,8 +26,8 @@ extension Engine {
     ///
     /// - Parameters:
     ///   - metadata: stored headers (content type, `x-amz-meta-*`, …), returned as given.
-    ///   - etag: the ETag to record; defaults to the body's computed ETag, else a unique token.
-    /// - Throws: `invalidName`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
+    ///   - etag: the ETag to record; defaults to the MD5 of the body (S3's ETag for a plain put).
+    /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
     ///   `invalidArgument` (longer), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
     @discardableResult
@@ -39,7 +40,52 @@ extension Engine {
             throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
+        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body, headerMetadata: metadata)
+        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? stream.md5.hex,
+                                  modified: stream.created,
+                                  metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
+                                  manifest: stream.manifest)
+        try await finish(stream) {
+            if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
+                await collect(replaced.blobs)
+            }
+        }
+        return record
+    }
 
+    /// A sealed stream whose shard blobs are durable (at least the write quorum), not yet
+    /// committed: its intent still holds its blobs.
+    struct WrittenStream: Sendable {
+        var manifest: Manifest
+        var intent: String
+        var created: Date
+        /// The MD5 of the plaintext, computed alongside sealing and encoding.
+        var md5: [UInt8]
+        /// Why shards that did not land failed, by shard index.
+        var failed: [Int: String]
+    }
+
+    /// Runs `commit`; on failure gives the stream's blobs up, on success notes the shards that
+    /// did not land for repair.
+    func finish(_ stream: WrittenStream, commit: () async throws -> Void) async throws {
+        do {
+            try await commit()
+        } catch {
+            try? await catalog.abandonIntent(stream.intent)
+            await collect(stream.manifest.blobs)
+            throw error
+        }
+        if !stream.failed.isEmpty {
+            try? await catalog.noteRepair(versionID: stream.manifest.versionID, shards: stream.failed.keys.sorted(),
+                                          reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
+        }
+    }
+
+    /// Seals, encodes and writes `size` bytes of `body` as a new stream under a write intent.
+    /// On failure nothing is left behind but garbage-listed blobs.
+    /// - Parameter headerMetadata: stored in the shard headers (for rebuilding the catalog).
+    func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
+                     headerMetadata: [String: String]) async throws -> WrittenStream {
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
         let codec = try codec(dataShards: k, parityShards: policy.parityShards)
@@ -55,15 +101,15 @@ extension Engine {
                                       parityShards: policy.parityShards, segmentSize: segmentSize, objectSize: size,
                                       createdMilliseconds: Int64(created.timeIntervalSince1970 * 1000),
                                       keyID: masterKey.id, wrappedKey: wrappedKey, bucket: bucket, key: key,
-                                      metadata: metadata)
+                                      metadata: headerMetadata)
                 .sealed(with: masterKey))
         }
 
         let intent = WriteIntent(id: versionID.hex, created: created, blobs: refs)
         try await catalog.recordIntent(intent)
         let failures = ShardFailures()
+        let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID)
         do {
-            let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let channels = (0..<n).map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
                 for index in 0..<n {
@@ -99,26 +145,11 @@ extension Engine {
         let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? body.computedETag ?? versionID.hex, modified: created,
-                                  metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
-                                  manifest: manifest)
-        do {
-            if let replaced = try await catalog.commit(record, intent: intent.id, expectedVersion: expected) {
-                await collect(replaced.manifest.blobs)
-            }
-        } catch {
-            try? await catalog.abandonIntent(intent.id)
-            await collect(refs)
-            throw error
-        }
-        if !failed.isEmpty {
-            try? await catalog.noteRepair(versionID: versionID, shards: failed.keys.sorted(),
-                                          reason: "write failed: " + failed.sorted { $0.key < $1.key }.map { "\($0.value)" }.joined(separator: "; "))
-        }
-        return record
+        return WrittenStream(manifest: manifest, intent: intent.id, created: created, md5: writer.digest.finalize(),
+                             failed: failed.mapValues { "\($0)" })
     }
 
-    private func expectedVersion(bucket: String, key: String, condition: PutCondition) async throws -> [UInt8]? {
+    func expectedVersion(bucket: String, key: String, condition: PutCondition) async throws -> [UInt8]? {
         switch condition {
         case .none: return nil
         case .mustNotExist:
@@ -151,6 +182,8 @@ struct StripeWriter: Sendable {
     let layout: ShardLayout
     let dataKey: DataKey
     let versionID: [UInt8]
+    /// The MD5 of the plaintext written so far.
+    let digest = RunningMD5()
 
     /// Reads the body, sends each shard its header then one record per segment. `check` runs
     /// after every segment and may abort the write.
@@ -161,9 +194,13 @@ struct StripeWriter: Sendable {
         for segment in 0..<layout.segmentCount {
             let length = layout.plaintextLength(ofSegment: segment)
             try await readFully(body, into: plaintext, count: length, segment: segment)
+            // The MD5 (S3's ETag) runs on another core while this one seals and encodes;
+            // both only read the plaintext.
+            async let hashed: Void = digest.update(plaintext, count: length)
             let records = try plaintext.withUnsafeBytes { buffer in
                 try encode(segment: segment, plaintext: UnsafeRawBufferPointer(rebasing: buffer[..<length]))
             }
+            await hashed
             try await send(records, to: channels)
             try check()
         }
@@ -244,4 +281,15 @@ final class ShardFailures: Sendable {
     private let failures = Mutex<[Int: any Error]>([:])
     func record(_ shard: Int, _ error: any Error) { failures.withLock { $0[shard] = error } }
     var all: [Int: any Error] { failures.withLock { $0 } }
+}
+
+/// An MD5 updated by one writer at a time (the stripe writer awaits each update before the next).
+final class RunningMD5: @unchecked Sendable {
+    private var md5 = Insecure.MD5()
+
+    func update(_ block: ByteBlock, count: Int) async {
+        block.withUnsafeBytes { md5.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+    }
+
+    func finalize() -> [UInt8] { Array(md5.finalize()) }
 }

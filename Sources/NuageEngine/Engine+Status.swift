@@ -29,6 +29,8 @@ extension Engine {
     /// the current policy.
     public struct ObjectStatus: Sendable {
         public struct Shard: Sendable {
+            /// The part (0 for an object stored by one put) and the shard's index within it.
+            public var part: Int
             public var index: Int
             public var provider: ProviderDescriptor?
             public var providerName: String?
@@ -36,34 +38,44 @@ extension Engine {
         }
         public var record: ObjectRecord
         public var shards: [Shard]
-        /// Rule name and whether this object's placement passes it, with the reason.
+        /// Rule name and whether this object's placement passes it (for every part), with the reason.
         public var verdict: [Placement.Rule]
     }
 
     /// Checks every shard blob of an object (a `head` per provider) and the placement rules.
     public func status(bucket: String, key: String) async throws -> ObjectStatus {
         let record = try await head(bucket: bucket, key: key)
-        let manifest = record.manifest
-        let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
         let descriptors = Dictionary(uniqueKeysWithValues: placement.providers.map { ($0.name, $0) })
         var shards: [ObjectStatus.Shard] = []
-        for (index, ref) in manifest.shards.enumerated() {
-            guard let ref else {
-                shards.append(.init(index: index, provider: nil, providerName: nil, health: .notWritten))
-                continue
+        for (part, manifest) in record.parts.enumerated() {
+            let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
+            for (index, ref) in manifest.shards.enumerated() {
+                guard let ref else {
+                    shards.append(.init(part: part, index: index, provider: nil, providerName: nil, health: .notWritten))
+                    continue
+                }
+                let health: ShardHealth
+                do {
+                    let info = try await provider(named: ref.provider).head(ref.blob)
+                    health = info.size == layout.blobLength ? .healthy : .wrongSize(info.size)
+                } catch let error as ProviderError where error.kind == .notFound {
+                    health = .missing
+                } catch {
+                    health = .unreachable("\(error)")
+                }
+                shards.append(.init(part: part, index: index, provider: descriptors[ref.provider], providerName: ref.provider, health: health))
             }
-            let health: ShardHealth
-            do {
-                let info = try await provider(named: ref.provider).head(ref.blob)
-                health = info.size == layout.blobLength ? .healthy : .wrongSize(info.size)
-            } catch let error as ProviderError where error.kind == .notFound {
-                health = .missing
-            } catch {
-                health = .unreachable("\(error)")
-            }
-            shards.append(.init(index: index, provider: descriptors[ref.provider], providerName: ref.provider, health: health))
         }
-        return ObjectStatus(record: record, shards: shards, verdict: verdict(for: manifest))
+        // A rule passes when it passes for every part; otherwise the first failing part explains.
+        let verdicts = record.parts.map(verdict(for:))
+        let merged = verdicts[0].indices.map { rule in
+            let failing = verdicts.indices.first { !verdicts[$0][rule].passed }
+            guard let failing else { return verdicts[0][rule] }
+            var failed = verdicts[failing][rule]
+            if verdicts.count > 1 { failed.detail = "part \(failing + 1): " + failed.detail }
+            return failed
+        }
+        return ObjectStatus(record: record, shards: shards, verdict: merged)
     }
 
     /// This object's placement against the current policy.

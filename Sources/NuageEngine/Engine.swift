@@ -104,7 +104,7 @@ public final class Engine: Sendable {
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
         if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
-            await collect(removed.manifest.blobs)
+            await collect(removed.blobs)
         }
     }
 

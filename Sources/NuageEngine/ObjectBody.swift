@@ -13,16 +13,12 @@ public protocol ObjectBody: Sendable {
     /// then stores nothing.
     func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
 
-    /// The ETag the body computed (the MD5 of its bytes), asked once the body has ended.
-    var computedETag: String? { get }
-
     /// Metadata known only at the end of the body (checksums sent in trailers), asked once
     /// the body has ended and stored with the object.
     var trailingMetadata: [String: String] { get }
 }
 
 extension ObjectBody {
-    public var computedETag: String? { nil }
     public var trailingMetadata: [String: String] { [:] }
 }
 

@@ -15,13 +15,12 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
     private var decoder: AWSChunkedDecoder?
     private var pending: [UInt8] = []
     private var pendingOffset = 0
-    private var md5 = Insecure.MD5()
+    private var md5: Insecure.MD5?
     private var sha256: SHA256?
     private let expectedSHA256: String?
     private let expectedMD5: String?
     private var checksum: (algorithm: ChecksumAlgorithm, hasher: any ChecksumHasher, expected: String?)?
     private var finished = false
-    private(set) var etag: String?
     /// Checksums verified at the end, by header name, to store and return.
     private(set) var verifiedChecksums: [String: String] = [:]
 
@@ -32,10 +31,10 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
         self.expectedSHA256 = expectedSHA256
         sha256 = expectedSHA256 == nil ? nil : SHA256()
         self.expectedMD5 = expectedMD5
+        md5 = expectedMD5 == nil ? nil : Insecure.MD5()
         self.checksum = checksum.map { ($0.0, $0.0.hasher(), $0.1) }
     }
 
-    var computedETag: String? { etag }
     var trailingMetadata: [String: String] { verifiedChecksums }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
@@ -61,7 +60,7 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
         pending.withUnsafeBytes { source in
             let piece = UnsafeRawBufferPointer(rebasing: source[pendingOffset..<(pendingOffset + n)])
             buffer.copyMemory(from: piece)
-            md5.update(bufferPointer: piece)
+            md5?.update(bufferPointer: piece)
             sha256?.update(bufferPointer: piece)
             checksum?.hasher.update(piece)
         }
@@ -79,8 +78,7 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
                 throw S3Error(.xAmzContentSHA256Mismatch)
             }
         }
-        let digest = Data(md5.finalize())
-        if let expectedMD5, digest.base64EncodedString() != expectedMD5 {
+        if let expectedMD5, let md5, Data(md5.finalize()).base64EncodedString() != expectedMD5 {
             throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.")
         }
         if let checksum {
@@ -94,7 +92,6 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
             }
             verifiedChecksums[checksum.algorithm.headerName] = actual
         }
-        etag = Array(digest).hex
     }
 
     static func s3Error(_ error: any Error) -> any Error {

@@ -35,6 +35,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case invalidBucketName = "InvalidBucketName"
         case invalidDigest = "InvalidDigest"
         case invalidPart = "InvalidPart"
+        case invalidPartNumber = "InvalidPartNumber"
         case invalidPartOrder = "InvalidPartOrder"
         case invalidRange = "InvalidRange"
         case invalidRequest = "InvalidRequest"
@@ -65,7 +66,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .methodNotAllowed: 405
             case .missingContentLength: 411
             case .preconditionFailed: 412
-            case .invalidRange: 416
+            case .invalidRange, .invalidPartNumber: 416
             case .serviceUnavailable, .slowDown: 503
             default: 400
             }
@@ -88,6 +89,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .invalidBucketName: "The specified bucket is not valid."
             case .invalidDigest: "The Content-MD5 you specified is not valid."
             case .invalidPart: "One or more of the specified parts could not be found."
+            case .invalidPartNumber: "The requested partnumber is not satisfiable"
             case .invalidPartOrder: "The list of parts was not in ascending order."
             case .invalidRange: "The requested range is not satisfiable"
             case .invalidRequest: "Invalid Request"
@@ -118,7 +120,13 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .noSuchKey: .noSuchKey
         case .bucketAlreadyExists: .bucketAlreadyOwnedByYou
         case .bucketNotEmpty: .bucketNotEmpty
-        case .invalidName: error.message.contains("bucket") ? .invalidBucketName : (error.message.contains("longer than") ? .keyTooLong : .invalidArgument)
+        case .invalidBucketName: .invalidBucketName
+        case .keyTooLong: .keyTooLong
+        case .invalidKey: .invalidArgument
+        case .noSuchUpload: .noSuchUpload
+        case .invalidPart: .invalidPart
+        case .invalidPartOrder: .invalidPartOrder
+        case .entityTooSmall: .entityTooSmall
         case .invalidArgument: .invalidArgument
         case .incompleteBody: .incompleteBody
         case .preconditionFailed: .preconditionFailed

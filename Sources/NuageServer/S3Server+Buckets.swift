@@ -31,11 +31,7 @@ extension S3Server {
         // placement, not the region, decides where data lives.
         var request = request
         _ = try? await request.collectBody(upTo: 64 << 10)
-        do {
-            try await engine.createBucket(bucket)
-        } catch let error as NuageError where error.code == .invalidName {
-            throw S3Error(.invalidBucketName, error.message, resource: "/\(bucket)")
-        }
+        try await engine.createBucket(bucket)
         return Response(status: .ok, headers: [.location: "/\(bucket)", .contentLength: "0"])
     }
 

@@ -1,7 +1,5 @@
+import Crypto
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Hummingbird
 import HTTPTypes
 import NuageCore
@@ -12,17 +10,12 @@ extension S3Server {
     static let maximumXMLBody = 1 << 20
 
     func deleteObjects(_ bucket: String, _ request: Request) async throws -> Response {
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: Self.maximumXMLBody) } catch {
-            throw S3Error(.malformedXML, "The XML body is larger than \(Self.maximumXMLBody) bytes.")
-        }
-        let data = Data(buffer: body)
-        if let md5 = request.headers[named: "content-md5"] {
-            guard Data(Insecure.MD5.hash(data: data)).base64EncodedString() == md5 else { throw S3Error(.badDigest) }
-        }
-        let parsed = DeleteRequestParser(data)
-        guard let (keys, quiet) = parsed.result, !keys.isEmpty else { throw S3Error(.malformedXML) }
+        // <Delete><Quiet>true</Quiet><Object><Key>…</Key></Object>…</Delete>
+        let root = try await xmlBody(request, root: "Delete")
+        let objects = root.all("Object")
+        let keys = objects.compactMap { $0.first("Key")?.text }
+        let quiet = root.value("Quiet")?.lowercased() == "true"
+        guard !keys.isEmpty, keys.count == objects.count else { throw S3Error(.malformedXML) }
         guard keys.count <= Self.maximumDeleteKeys else {
             throw S3Error(.malformedXML, "At most \(Self.maximumDeleteKeys) keys may be deleted in one request.")
         }
@@ -50,43 +43,21 @@ extension S3Server {
         xml.close("DeleteResult")
         return Self.xmlResponse(xml)
     }
+
+    /// A request's XML body (at most `maximumXMLBody` bytes, `Content-MD5` checked) whose root
+    /// element is `root`.
+    func xmlBody(_ request: Request, root: String) async throws -> XMLNode {
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: Self.maximumXMLBody) } catch {
+            throw S3Error(.malformedXML, "The XML body is larger than \(Self.maximumXMLBody) bytes.")
+        }
+        let data = Data(buffer: body)
+        if let md5 = request.headers[named: "content-md5"] {
+            guard Data(Insecure.MD5.hash(data: data)).base64EncodedString() == md5 else { throw S3Error(.badDigest) }
+        }
+        guard let node = XMLNode.parse(data), node.name == root else { throw S3Error(.malformedXML) }
+        return node
+    }
 }
 
-import Crypto
-
-/// Reads `<Delete><Quiet>true</Quiet><Object><Key>…</Key></Object>…</Delete>`.
-final class DeleteRequestParser: NSObject, XMLParserDelegate {
-    private var keys: [String] = []
-    private var quiet = false
-    private var text = ""
-    private var path: [String] = []
-    private var valid = true
-
-    init(_ data: Data) {
-        super.init()
-        let parser = XMLParser(data: data)
-        parser.delegate = self
-        parser.shouldResolveExternalEntities = false
-        valid = parser.parse() && valid
-    }
-
-    var result: ([String], Bool)? { valid ? (keys, quiet) : nil }
-
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
-        path.append(name)
-        text = ""
-        if path.count == 1 && name != "Delete" { valid = false }
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-        if path == ["Delete", "Object", "Key"] { keys.append(text) }
-        if path == ["Delete", "Quiet"] { quiet = text.trimmingCharacters(in: .whitespaces).lowercased() == "true" }
-        path.removeLast()
-        text = ""
-    }
-
-    func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) { valid = false }
-}

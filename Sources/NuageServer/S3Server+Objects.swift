@@ -115,7 +115,16 @@ extension S3Server {
             return Response(status: status, headers: fields)
         }
         var range: Range<Int64>?
-        if let header = headers[named: "range"] {
+        if let text = s3.queryValue("partNumber") {
+            // The bytes of one part, as uploaded (a plain put is one part).
+            guard headers[named: "range"] == nil else { throw S3Error(.invalidRequest, "Cannot specify both Range header and partNumber query parameter.") }
+            guard let number = Int(text), Engine.partNumbers.contains(number) else {
+                throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+            }
+            guard number <= record.parts.count else { throw S3Error(.invalidPartNumber) }
+            let start = record.parts[..<(number - 1)].reduce(Int64(0)) { $0 + $1.size }
+            if record.parts.count > 1 { range = start..<(start + record.parts[number - 1].size) }
+        } else if let header = headers[named: "range"] {
             switch Self.parseRange(header, size: record.size) {
             case .whole: range = nil
             case .range(let r): range = r
@@ -131,6 +140,7 @@ extension S3Server {
                                     ("response-content-language", .contentLanguage), ("response-expires", .expires)] {
             if let value = s3.queryValue(parameter) { fields[header] = value }
         }
+        if record.parts.count > 1 { fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(record.parts.count) }
         let length = range.map { Int64($0.count) } ?? record.size
         fields[.contentLength] = String(length)
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
@@ -224,18 +234,7 @@ extension S3Server {
 
     func copyObject(_ bucket: String, _ key: String, _ request: Request, _ caller: Caller) async throws -> Response {
         let headers = request.headers
-        guard let source = headers[named: "x-amz-copy-source"].flatMap({ SigV4.percentDecode(Substring($0)) }) else {
-            throw S3Error(.invalidArgument, "Invalid copy source encoding.")
-        }
-        let trimmed = source.hasPrefix("/") ? source.dropFirst() : Substring(source)
-        guard let slash = trimmed.firstIndex(of: "/"), !trimmed[trimmed.index(after: slash)...].isEmpty else {
-            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-        }
-        let sourceBucket = String(trimmed[..<slash])
-        let sourceKey = String(trimmed[trimmed.index(after: slash)...].prefix { $0 != "?" })
-        if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(sourceBucket) { throw S3Error(.accessDenied) }
-        let original = try await engine.head(bucket: sourceBucket, key: sourceKey)
-        if let status = Self.copyConditionFailure(original, headers), status == .preconditionFailed { throw S3Error(.preconditionFailed) }
+        let (sourceBucket, sourceKey, original) = try await copySource(headers, caller)
         let directive = headers[named: "x-amz-metadata-directive"]?.uppercased() ?? "COPY"
         let metadata: [String: String]
         switch directive {
@@ -249,13 +248,31 @@ extension S3Server {
         // The bytes stream from the engine to the engine inside the gateway, never through the client.
         let reader = try await engine.get(bucket: sourceBucket, key: sourceKey)
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
-                                          metadata: metadata, etag: original.etag)
+                                          metadata: metadata)
         var xml = XMLWriter()
         xml.open("CopyObjectResult", namespace: true)
         xml.element("LastModified", Self.iso8601(record.modified))
         xml.element("ETag", "\"\(record.etag)\"")
         xml.close("CopyObjectResult")
         return Self.xmlResponse(xml)
+    }
+
+    /// The object `x-amz-copy-source` names (`bucket/key`, percent-encoded), once the caller
+    /// may read it and the `x-amz-copy-source-if-*` conditions hold.
+    func copySource(_ headers: HTTPFields, _ caller: Caller) async throws -> (bucket: String, key: String, record: ObjectRecord) {
+        guard let source = headers[named: "x-amz-copy-source"].flatMap({ SigV4.percentDecode(Substring($0)) }) else {
+            throw S3Error(.invalidArgument, "Invalid copy source encoding.")
+        }
+        let trimmed = source.hasPrefix("/") ? source.dropFirst() : Substring(source)
+        guard let slash = trimmed.firstIndex(of: "/"), !trimmed[trimmed.index(after: slash)...].isEmpty else {
+            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+        }
+        let bucket = String(trimmed[..<slash])
+        let key = String(trimmed[trimmed.index(after: slash)...].prefix { $0 != "?" })
+        if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(bucket) { throw S3Error(.accessDenied) }
+        let record = try await engine.head(bucket: bucket, key: key)
+        if Self.copyConditionFailure(record, headers) != nil { throw S3Error(.preconditionFailed) }
+        return (bucket, key, record)
     }
 
     static func copyConditionFailure(_ record: ObjectRecord, _ headers: HTTPFields) -> HTTPResponse.Status? {

@@ -98,12 +98,19 @@ public struct S3Server: Sendable {
             case "GET" where s3.has("versioning"): return try await bucketVersioning(bucket)
             case "GET" where s3.queryValue("list-type") == "2": return try await listObjects(bucket, s3, version: 2)
             case "GET" where Self.plain(s3, allowing: Self.listParameters): return try await listObjects(bucket, s3, version: 1)
+            case "GET" where s3.has("uploads"): return try await listUploads(bucket, s3)
             case "POST" where s3.has("delete"): return try await deleteObjects(bucket, request)
             default: throw notImplemented(s3)
             }
         }
         switch s3.method {
-        case "PUT" where s3.has("partNumber") || s3.has("uploadId"): throw notImplemented(s3)
+        case "POST" where s3.has("uploads"): return try await createUpload(bucket, key, request)
+        case "POST" where s3.has("uploadId"): return try await completeUpload(bucket, key, request, s3)
+        case "PUT" where (s3.has("partNumber") || s3.has("uploadId")) && request.headers[named: "x-amz-copy-source"] != nil:
+            return try await uploadPartCopy(bucket, key, request, s3, caller)
+        case "PUT" where s3.has("partNumber") || s3.has("uploadId"): return try await uploadPart(bucket, key, request, s3, caller)
+        case "GET" where s3.has("uploadId"): return try await listParts(bucket, key, s3)
+        case "DELETE" where s3.has("uploadId"): return try await abortUpload(bucket, key, s3)
         case "PUT" where request.headers[named: "x-amz-copy-source"] != nil && Self.plain(s3, allowing: []):
             return try await copyObject(bucket, key, request, caller)
         case "PUT" where Self.plain(s3, allowing: []): return try await putObject(bucket, key, request, caller)
@@ -116,7 +123,7 @@ public struct S3Server: Sendable {
 
     static let listParameters: Set<String> = ["prefix", "delimiter", "max-keys", "marker", "encoding-type", "list-type",
                                               "continuation-token", "start-after", "fetch-owner"]
-    static let getParameters: Set<String> = ["response-content-type", "response-content-language", "response-expires",
+    static let getParameters: Set<String> = ["partNumber", "response-content-type", "response-content-language", "response-expires",
                                              "response-cache-control", "response-content-disposition", "response-content-encoding"]
 
     /// Query parameters of presigned URLs (version 2) and SDK hints, never subresources.

@@ -25,6 +25,12 @@ public enum CatalogConformance {
         ("repair notes", repairs),
         ("access keys: create, find, list, delete", accessKeys),
         ("concurrent commits to one key leave one winner", concurrentCommits),
+        ("uploads: create, find, list in key then id order", uploads),
+        ("parts: commit, replace, list; a gone upload refuses parts", parts),
+        ("complete: object of chosen parts, unused parts and replaced version to garbage", completeUpload),
+        ("complete refuses a part replaced meanwhile", completeReplacedPart),
+        ("abort and bucket deletion move parts to garbage", abortUpload),
+        ("referenced blobs cover uploaded parts", referencedParts),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -51,7 +57,7 @@ public enum CatalogConformance {
     /// Records an intent for `record`'s blobs and commits it.
     @discardableResult
     public static func put(_ catalog: any Catalog, _ record: ObjectRecord, expected: [UInt8]? = nil) async throws -> ObjectRecord? {
-        let intent = WriteIntent(id: record.versionID.hex, created: Date(), blobs: record.manifest.blobs)
+        let intent = WriteIntent(id: record.versionID.hex, created: Date(), blobs: record.blobs)
         try await catalog.recordIntent(intent)
         return try await catalog.commit(record, intent: intent.id, expectedVersion: expected)
     }
@@ -79,7 +85,7 @@ public enum CatalogConformance {
     static func commitVisible(_ c: any Catalog) async throws {
         try await c.createBucket("b")
         let r = record(key: "dir/file.txt")
-        let intent = WriteIntent(id: "i1", created: Date(), blobs: r.manifest.blobs)
+        let intent = WriteIntent(id: "i1", created: Date(), blobs: r.blobs)
         try await c.recordIntent(intent)
         #expect(try await c.object(bucket: "b", key: "dir/file.txt") == nil, "nothing visible before commit")
         #expect(try await c.intents(before: Date().addingTimeInterval(60)).map(\.id) == ["i1"])
@@ -95,9 +101,9 @@ public enum CatalogConformance {
         try await put(c, first)
         #expect(try await put(c, second) == first)
         #expect(try await c.object(bucket: "b", key: "k") == second)
-        #expect(Set(try await c.garbage(limit: 100)) == Set(first.manifest.blobs))
-        try await c.removeGarbage(Array(first.manifest.blobs.prefix(2)))
-        #expect(try await c.garbage(limit: 100) == Array(first.manifest.blobs.suffix(1)))
+        #expect(Set(try await c.garbage(limit: 100)) == Set(first.blobs))
+        try await c.removeGarbage(Array(first.blobs.prefix(2)))
+        #expect(try await c.garbage(limit: 100) == Array(first.blobs.suffix(1)))
     }
 
     static func conditionalCommit(_ c: any Catalog) async throws {
@@ -117,7 +123,7 @@ public enum CatalogConformance {
     static func commitAbandonedIntent(_ c: any Catalog) async throws {
         try await c.createBucket("b")
         let r = record(key: "slow")
-        try await c.recordIntent(WriteIntent(id: "slow", created: Date(), blobs: r.manifest.blobs))
+        try await c.recordIntent(WriteIntent(id: "slow", created: Date(), blobs: r.blobs))
         try await c.abandonIntent("slow")
         await expectCode(.preconditionFailed) { try await c.commit(r, intent: "slow", expectedVersion: nil) }
         #expect(try await c.object(bucket: "b", key: "slow") == nil)
@@ -125,12 +131,12 @@ public enum CatalogConformance {
 
     static func abandon(_ c: any Catalog) async throws {
         let r = record(key: "k")
-        try await c.recordIntent(WriteIntent(id: "lost", created: Date(timeIntervalSince1970: 1000), blobs: r.manifest.blobs))
+        try await c.recordIntent(WriteIntent(id: "lost", created: Date(timeIntervalSince1970: 1000), blobs: r.blobs))
         #expect(try await c.intents(before: Date(timeIntervalSince1970: 999)).isEmpty)
         #expect(try await c.intents(before: Date(timeIntervalSince1970: 1001)).map(\.id) == ["lost"])
         try await c.abandonIntent("lost")
         try await c.abandonIntent("lost")
-        #expect(Set(try await c.garbage(limit: 100)) == Set(r.manifest.blobs))
+        #expect(Set(try await c.garbage(limit: 100)) == Set(r.blobs))
         #expect(try await c.intents(before: Date()).isEmpty)
     }
 
@@ -141,7 +147,7 @@ public enum CatalogConformance {
         #expect(try await c.deleteObject(bucket: "b", key: "k") == r)
         #expect(try await c.deleteObject(bucket: "b", key: "k") == nil)
         #expect(try await c.object(bucket: "b", key: "k") == nil)
-        #expect(Set(try await c.garbage(limit: 100)) == Set(r.manifest.blobs))
+        #expect(Set(try await c.garbage(limit: 100)) == Set(r.blobs))
         await expectCode(.noSuchBucket) { try await c.deleteObject(bucket: "zz", key: "k") }
     }
 
@@ -175,9 +181,9 @@ public enum CatalogConformance {
         try await put(c, replaced)
         try await put(c, live)
         let pending = record(key: "pending", tag: "p")
-        try await c.recordIntent(WriteIntent(id: "p", created: Date(), blobs: pending.manifest.blobs))
+        try await c.recordIntent(WriteIntent(id: "p", created: Date(), blobs: pending.blobs))
         let onP0 = try await c.referencedBlobs(provider: "p0")
-        let expected = [live, replaced, pending].map { $0.manifest.shards[0]!.blob }
+        let expected = [live, replaced, pending].map { $0.parts[0].shards[0]!.blob }
         #expect(onP0 == Set(expected))
         #expect(try await c.referencedBlobs(provider: "elsewhere").isEmpty)
     }
@@ -186,11 +192,11 @@ public enum CatalogConformance {
         try await c.createBucket("b")
         let r = record(key: "k")
         try await put(c, r)
-        var changed = r.manifest
+        var changed = r.parts[0]
         changed.shards[0] = BlobRef(provider: "p9", blob: "moved")
         #expect(try await c.updateManifest(bucket: "b", key: "k", versionID: r.versionID, manifest: changed))
-        #expect(try await c.object(bucket: "b", key: "k")?.manifest == changed)
-        #expect(try await !c.updateManifest(bucket: "b", key: "k", versionID: [1, 2, 3], manifest: r.manifest))
+        #expect(try await c.object(bucket: "b", key: "k")?.parts == [changed])
+        #expect(try await !c.updateManifest(bucket: "b", key: "k", versionID: [1, 2, 3], manifest: r.parts[0]))
     }
 
     static func repairs(_ c: any Catalog) async throws {
@@ -227,6 +233,110 @@ public enum CatalogConformance {
             return try await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 }.count == 1, "exactly one If-None-Match commit wins")
+    }
+
+    // MARK: Multipart uploads
+
+    static func upload(_ id: String, key: String, bucket: String = "b", at seconds: Double = 1_700_000_000) -> UploadRecord {
+        UploadRecord(id: id, bucket: bucket, key: key, created: Date(timeIntervalSince1970: seconds), metadata: ["content-type": "a/b"])
+    }
+
+    /// Records an intent for a part's blobs and commits the part.
+    @discardableResult
+    static func putPart(_ c: any Catalog, upload: String, number: Int, tag: String, size: Int64 = 5 << 20) async throws -> PartRecord {
+        let manifest = record(key: "\(upload)#\(number)", tag: tag, size: size).parts[0]
+        let part = PartRecord(uploadID: upload, number: number, size: size, etag: "e-\(tag)",
+                              modified: Date(timeIntervalSince1970: 1_700_000_000), manifest: manifest)
+        try await c.recordIntent(WriteIntent(id: "part-\(tag)", created: Date(), blobs: manifest.blobs))
+        try await c.commitPart(part, intent: "part-\(tag)")
+        return part
+    }
+
+    /// An object record made of `parts`.
+    static func object(key: String, of parts: [PartRecord]) -> ObjectRecord {
+        ObjectRecord(bucket: "b", key: key, versionID: Array("mp-\(key)".utf8), size: parts.reduce(0) { $0 + $1.size },
+                     etag: "md5-\(parts.count)", modified: Date(timeIntervalSince1970: 1_700_000_000), metadata: [:],
+                     parts: parts.map(\.manifest))
+    }
+
+    static func uploads(_ c: any Catalog) async throws {
+        await expectCode(.noSuchBucket) { try await c.createUpload(upload("u0", key: "k")) }
+        try await c.createBucket("b")
+        for (id, key, time) in [("u2", "b/x", 3.0), ("u1", "b/x", 2.0), ("u3", "a", 1.0), ("u4", "c", 0.5)] {
+            try await c.createUpload(upload(id, key: key, at: 1_700_000_000 + time))
+        }
+        #expect(try await c.upload(id: "u1") == upload("u1", key: "b/x", at: 1_700_000_002))
+        #expect(try await c.upload(id: "nope") == nil)
+        #expect(try await c.listUploads(bucket: "b", prefix: "", after: nil, limit: 10).map(\.id) == ["u3", "u1", "u2", "u4"])
+        #expect(try await c.listUploads(bucket: "b", prefix: "b/", after: nil, limit: 10).map(\.id) == ["u1", "u2"])
+        #expect(try await c.listUploads(bucket: "b", prefix: "", after: ("b/x", "u1"), limit: 10).map(\.id) == ["u2", "u4"])
+        #expect(try await c.listUploads(bucket: "b", prefix: "", after: nil, limit: 2).map(\.id) == ["u3", "u1"])
+        #expect(try await c.uploads(before: Date(timeIntervalSince1970: 1_700_000_001.5)).map(\.id) == ["u4", "u3"])
+    }
+
+    static func parts(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await c.createUpload(upload("u", key: "k"))
+        let first = try await putPart(c, upload: "u", number: 2, tag: "a")
+        try await putPart(c, upload: "u", number: 1, tag: "b")
+        let replacement = try await putPart(c, upload: "u", number: 2, tag: "c")
+        #expect(try await c.parts(uploadID: "u").map(\.etag) == ["e-b", "e-c"])
+        #expect(try await c.parts(uploadID: "u").last == replacement)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(first.manifest.blobs), "the replaced part's blobs are garbage")
+        await expectCode(.noSuchUpload) { try await putPart(c, upload: "gone", number: 1, tag: "d") }
+    }
+
+    static func completeUpload(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let old = record(key: "k", tag: "old")
+        try await put(c, old)
+        try await c.createUpload(upload("u", key: "k"))
+        let one = try await putPart(c, upload: "u", number: 1, tag: "1")
+        let unused = try await putPart(c, upload: "u", number: 2, tag: "2")
+        let three = try await putPart(c, upload: "u", number: 3, tag: "3")
+        let object = object(key: "k", of: [one, three])
+        await expectCode(.preconditionFailed) { try await c.completeUpload(id: "u", object: object, expectedVersion: []) }
+        #expect(try await c.upload(id: "u") != nil, "a failed completion keeps the upload")
+        let replaced = try await c.completeUpload(id: "u", object: object, expectedVersion: old.versionID)
+        #expect(replaced == old)
+        #expect(try await c.object(bucket: "b", key: "k") == object)
+        #expect(try await c.upload(id: "u") == nil)
+        #expect(try await c.parts(uploadID: "u").isEmpty)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(old.blobs + unused.manifest.blobs))
+        await expectCode(.noSuchUpload) { try await c.completeUpload(id: "u", object: object, expectedVersion: nil) }
+    }
+
+    static func completeReplacedPart(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await c.createUpload(upload("u", key: "k"))
+        let one = try await putPart(c, upload: "u", number: 1, tag: "1")
+        try await putPart(c, upload: "u", number: 1, tag: "1bis")
+        await expectCode(.invalidPart) { try await c.completeUpload(id: "u", object: object(key: "k", of: [one]), expectedVersion: nil) }
+        #expect(try await c.object(bucket: "b", key: "k") == nil)
+    }
+
+    static func abortUpload(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await c.createUpload(upload("u", key: "k"))
+        let part = try await putPart(c, upload: "u", number: 1, tag: "1")
+        try await c.abortUpload(id: "u")
+        #expect(try await c.upload(id: "u") == nil)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(part.manifest.blobs))
+        await expectCode(.noSuchUpload) { try await c.abortUpload(id: "u") }
+        try await c.createUpload(upload("v", key: "k"))
+        let other = try await putPart(c, upload: "v", number: 1, tag: "2")
+        try await c.deleteBucket("b")
+        #expect(try await c.upload(id: "v") == nil, "deleting a bucket aborts its uploads")
+        #expect(Set(try await c.garbage(limit: 100)) == Set(part.manifest.blobs + other.manifest.blobs))
+    }
+
+    static func referencedParts(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        try await c.createUpload(upload("u", key: "k"))
+        let part = try await putPart(c, upload: "u", number: 1, tag: "1")
+        #expect(try await c.referencedBlobs(provider: "p1") == [part.manifest.shards[1]!.blob])
+        try await c.completeUpload(id: "u", object: object(key: "k", of: [part]), expectedVersion: nil)
+        #expect(try await c.referencedBlobs(provider: "p1") == [part.manifest.shards[1]!.blob], "still referenced by the object")
     }
 
     static func expectCode(_ code: NuageError.Code, sourceLocation: SourceLocation = #_sourceLocation,

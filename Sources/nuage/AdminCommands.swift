@@ -89,13 +89,15 @@ struct PolicyCommand: AsyncParsableCommand {
 
 struct GarbageCollect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gc", abstract: "Delete blobs of replaced, deleted and crashed writes, and orphans on providers.")
+        commandName: "gc", abstract: "Delete blobs of replaced, deleted and crashed writes, expired multipart uploads, and orphans on providers.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Seconds a write may run before its blobs count as abandoned.") var grace: Int = 3600
 
     func run() async throws {
         guard grace >= 0 else { throw NuageError(.invalidArgument, "--grace must not be negative") }
-        let report = try await global.directory.engine().collectGarbage(grace: .seconds(grace))
-        print("abandoned writes \(report.abandonedIntents), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
+        let engine = try global.directory.engine()
+        let expiry = try global.directory.directory.configuration().server.multipartExpiryHours
+        let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600))
+        print("abandoned writes \(report.abandonedIntents), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
     }
 }

@@ -106,18 +106,21 @@ struct Stat: AsyncParsableCommand {
     func run() async throws {
         let engine = try global.directory.engine()
         let status = try await engine.status(bucket: object.bucket, key: object.key)
-        let record = status.record, manifest = record.manifest
+        let record = status.record, manifest = record.parts[0]
         print("object   \(record.bucket)/\(record.key)")
         print("size     \(record.size) bytes, \(manifest.dataShards)+\(manifest.parityShards) shards, segments of \(manifest.segmentSize) bytes")
+        if record.parts.count > 1 { print("parts    \(record.parts.count)") }
         print("etag     \(record.etag)")
-        print("version  \(manifest.versionID.hex)")
+        print("version  \(record.versionID.hex)")
         print("modified \(ISO8601DateFormatter().string(from: record.modified))")
         print("")
-        print("shard  provider        location  operator                        health")
+        let multipart = record.parts.count > 1
+        print((multipart ? " part  " : "") + "shard  provider        location  operator                        health")
         for shard in status.shards {
             let location = shard.provider?.jurisdiction.code ?? "-"
             let operatorText = shard.provider.map { "\($0.operatorName) (\($0.operatorJurisdiction))" } ?? "-"
-            print("\(String(shard.index).leftPadded(5))  \((shard.providerName ?? "-").rightPadded(14))  \(location.rightPadded(8))  \(operatorText.rightPadded(30))  \(shard.health)")
+            print((multipart ? String(shard.part + 1).leftPadded(5) + "  " : "")
+                  + "\(String(shard.index).leftPadded(5))  \((shard.providerName ?? "-").rightPadded(14))  \(location.rightPadded(8))  \(operatorText.rightPadded(30))  \(shard.health)")
         }
         print("")
         for rule in status.verdict {

@@ -12,7 +12,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:9000"
     @Option(help: "PEM certificate for HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") var tlsKey: String?
-    @Option(help: "Domain for virtual-hosted style requests (BUCKET.DOMAIN).") var domain: String?
+    @Option(help: "Domain for virtual-hosted style requests (BUCKET.DOMAIN); overrides [server] domain.") var domain: String?
 
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
         let host = String(listen[..<colon])
         guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
         let engine = try global.directory.engine()
+        let settings = try global.directory.directory.configuration().server
         let scheme = tlsCert == nil ? "http" : "https"
         if try await engine.catalog.listAccessKeys().isEmpty {
             let (key, secret) = try await AccessKeys.create(engine: engine, name: "default", readOnly: false, buckets: [])
@@ -33,11 +34,24 @@ struct Serve: AsyncParsableCommand {
                 """)
             fflush(nil)  // stdout is a pipe when scripted: show the key now
         }
-        let server = S3Server(engine: engine, options: .init(domain: domain))
+        let server = S3Server(engine: engine, options: .init(domain: domain ?? settings.domain, maxInFlight: settings.maxInFlight))
         let tls = tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) }
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
+        let expiry = Duration.seconds(settings.multipartExpiryHours * 3600)
+        let sweeper = Task {
+            while !Task.isCancelled {
+                do {
+                    let expired = try await engine.expireUploads(olderThan: expiry)
+                    if expired > 0 { note("nuage: aborted \(expired) multipart upload(s) older than \(settings.multipartExpiryHours) h") }
+                } catch {
+                    note("nuage: expiring multipart uploads failed: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(600))
+            }
+        }
+        defer { sweeper.cancel() }
         try await app.runService()
     }
 }

@@ -1,0 +1,147 @@
+import Crypto
+import Foundation
+import NuageCatalog
+import NuageCore
+
+/// Multipart uploads: each part is written as its own sealed stream (own data key, own shard
+/// blobs) and committed to the upload; completing the upload makes one object of the chosen
+/// parts' manifests. No byte is copied at completion.
+extension Engine {
+    /// S3's limits.
+    public static let minimumPartSize: Int64 = 5 << 20
+    public static let maximumPartSize: Int64 = 5 << 30
+    public static let partNumbers = 1...10_000
+
+    /// Starts an upload; the completed object gets `metadata`.
+    /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`.
+    public func createUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> UploadRecord {
+        try ObjectNames.validateKey(key)
+        let now = Date()
+        // A time prefix makes ids sort in creation order, as S3 lists them.
+        var millis = UInt64(now.timeIntervalSince1970 * 1000).bigEndian
+        let prefix = withUnsafeBytes(of: &millis) { Array($0) }
+        let upload = UploadRecord(id: (prefix + [UInt8].random(count: 16)).hex, bucket: bucket, key: key,
+                                  created: now, metadata: metadata)
+        try await catalog.createUpload(upload)
+        return upload
+    }
+
+    /// The upload `id`, which must belong to `bucket`/`key`.
+    /// - Throws: `noSuchUpload`.
+    public func upload(id: String, bucket: String, key: String) async throws -> UploadRecord {
+        guard let upload = try await catalog.upload(id: id), upload.bucket == bucket, upload.key == key else {
+            throw NuageError(.noSuchUpload, "no upload \(id.prefix(100)) for \(key) in bucket \(bucket)")
+        }
+        return upload
+    }
+
+    /// Stores part `number` of an upload, replacing a part with that number.
+    /// - Parameter etag: the ETag to record; defaults to the MD5 of the body.
+    /// - Throws: `noSuchUpload`, `invalidArgument` for a number outside 1…10,000 or a size
+    ///   above 5 GiB, and what ``put(bucket:key:size:body:metadata:etag:condition:)`` throws for the body.
+    @discardableResult
+    public func uploadPart(uploadID: String, bucket: String, key: String, number: Int, size: Int64,
+                           body: some ObjectBody, etag: String? = nil) async throws -> PartRecord {
+        guard Self.partNumbers.contains(number) else {
+            throw NuageError(.invalidArgument, "part number must be an integer between 1 and 10000, not \(number)")
+        }
+        guard (0...Self.maximumPartSize).contains(size) else {
+            throw NuageError(.invalidArgument, "a part must hold 0 to \(Self.maximumPartSize) bytes, not \(size)")
+        }
+        _ = try await upload(id: uploadID, bucket: bucket, key: key)
+        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
+                                           headerMetadata: ["x-nuage-upload-id": uploadID, "x-nuage-part-number": String(number)])
+        let part = PartRecord(uploadID: uploadID, number: number, size: size,
+                              etag: etag ?? stream.md5.hex,
+                              modified: stream.created, manifest: stream.manifest)
+        try await finish(stream) {
+            if let replaced = try await catalog.commitPart(part, intent: stream.intent) {
+                await collect(replaced.manifest.blobs)
+            }
+        }
+        return part
+    }
+
+    /// The parts uploaded so far, by number.
+    /// - Throws: `noSuchUpload`.
+    public func parts(uploadID: String, bucket: String, key: String) async throws -> [PartRecord] {
+        _ = try await upload(id: uploadID, bucket: bucket, key: key)
+        return try await catalog.parts(uploadID: uploadID)
+    }
+
+    /// Makes the listed parts, in order, the object's new version and ends the upload. Parts
+    /// uploaded but not listed are deleted.
+    ///
+    /// - Parameter parts: part numbers with the ETags the client got for them, ascending.
+    /// - Returns: the object, whose ETag is the MD5 of the parts' binary MD5s, `-`, the count.
+    /// - Throws: `noSuchUpload`; `invalidPartOrder`; `invalidPart` for a part not uploaded or
+    ///   whose ETag differs; `entityTooSmall` for a part other than the last below 5 MiB;
+    ///   `preconditionFailed` when `condition` does not hold.
+    public func completeUpload(uploadID: String, bucket: String, key: String, parts: [(number: Int, etag: String)],
+                               condition: PutCondition = .none) async throws -> ObjectRecord {
+        let upload = try await upload(id: uploadID, bucket: bucket, key: key)
+        guard !parts.isEmpty else { throw NuageError(.invalidPart, "an upload must be completed with at least one part") }
+        for (previous, next) in zip(parts, parts.dropFirst()) where next.number <= previous.number {
+            throw NuageError(.invalidPartOrder, "part \(next.number) is listed after part \(previous.number)")
+        }
+        let stored = Dictionary(uniqueKeysWithValues: try await catalog.parts(uploadID: uploadID).map { ($0.number, $0) })
+        let chosen = try parts.map { wanted in
+            guard let part = stored[wanted.number], part.etag == wanted.etag else {
+                throw NuageError(.invalidPart, "part \(wanted.number) was not uploaded or its ETag is not \(wanted.etag.prefix(64))")
+            }
+            return part
+        }
+        for part in chosen.dropLast() where part.size < Self.minimumPartSize {
+            throw NuageError(.entityTooSmall, "part \(part.number) holds \(part.size) bytes; every part but the last needs at least \(Self.minimumPartSize)")
+        }
+        let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
+        var digests = Insecure.MD5()
+        for part in chosen { digests.update(data: [UInt8](hex: part.etag) ?? Array(part.etag.utf8)) }
+        let record = ObjectRecord(bucket: bucket, key: key, versionID: [UInt8].random(count: 16),
+                                  size: chosen.reduce(0) { $0 + $1.size },
+                                  etag: Array(digests.finalize()).hex + "-\(chosen.count)", modified: Date(),
+                                  metadata: upload.metadata, parts: chosen.map(\.manifest))
+        let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
+        let chosenNumbers = Set(chosen.map(\.number))
+        let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)
+        await collect((replaced?.blobs ?? []) + unused)
+        return record
+    }
+
+    /// Ends an upload and deletes its parts.
+    /// - Throws: `noSuchUpload`.
+    public func abortUpload(uploadID: String, bucket: String, key: String) async throws {
+        _ = try await upload(id: uploadID, bucket: bucket, key: key)
+        try await abort(uploadID)
+    }
+
+    /// Forgets an upload and deletes its parts' blobs.
+    private func abort(_ id: String) async throws {
+        let parts = try await catalog.parts(uploadID: id)
+        try await catalog.abortUpload(id: id)
+        await collect(parts.flatMap(\.manifest.blobs))
+    }
+
+    /// Uploads in progress, by key then creation.
+    public func listUploads(bucket: String, prefix: String = "", after: (key: String, id: String)? = nil,
+                            limit: Int = 1000) async throws -> [UploadRecord] {
+        try await catalog.listUploads(bucket: bucket, prefix: prefix, after: after, limit: limit)
+    }
+
+    /// Aborts uploads started more than `age` ago.
+    /// - Returns: how many were aborted.
+    @discardableResult
+    public func expireUploads(olderThan age: Duration) async throws -> Int {
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        var expired = 0
+        for upload in try await catalog.uploads(before: cutoff) {
+            do {
+                try await abort(upload.id)
+                expired += 1
+            } catch let error as NuageError where error.code == .noSuchUpload {
+                continue  // completed or aborted meanwhile
+            }
+        }
+        return expired
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NuageCatalog
+import NuageCore
+import NuageEngine
+
+/// Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+/// CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+extension S3Server {
+    func createUpload(_ bucket: String, _ key: String, _ request: Request) async throws -> Response {
+        // Checksum headers describe the parts to come, not stored metadata.
+        let metadata = try Self.metadata(from: request.headers).filter { !$0.key.hasPrefix("x-amz-checksum-") }
+        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata)
+        var xml = XMLWriter()
+        xml.open("InitiateMultipartUploadResult", namespace: true)
+        xml.element("Bucket", bucket)
+        xml.element("Key", key)
+        xml.element("UploadId", upload.id)
+        xml.close("InitiateMultipartUploadResult")
+        var response = Self.xmlResponse(xml)
+        if let algorithm = request.headers[named: "x-amz-checksum-algorithm"] {
+            response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm
+        }
+        return response
+    }
+
+    func uploadPart(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
+        let (uploadID, number) = try partTarget(s3)
+        let (body, size) = try objectBody(request, caller)
+        guard size <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
+        let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number, size: size, body: body)
+        var response: HTTPFields = [.eTag: "\"\(part.etag)\"", .contentLength: "0"]
+        for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
+        return Response(status: .ok, headers: response)
+    }
+
+    func uploadPartCopy(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
+        let (uploadID, number) = try partTarget(s3)
+        _ = try await engine.upload(id: uploadID, bucket: bucket, key: key)
+        let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller)
+        var range: Range<Int64> = 0..<original.size
+        if let text = request.headers[named: "x-amz-copy-source-range"] {
+            guard case .range(let wanted) = Self.parseRange(text, size: original.size), text.contains("-"),
+                  !text.hasPrefix("bytes=-"), !text.hasSuffix("-"), wanted.upperBound <= original.size,
+                  Int64(text.split(separator: "-").last ?? "") ?? .max < original.size else {
+                throw S3Error(.invalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the object's \(original.size) bytes.")
+            }
+            range = wanted
+        }
+        guard Int64(range.count) <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
+        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, range: range.isEmpty ? nil : range)
+        guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
+        let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number,
+                                               size: Int64(range.count), body: ReaderBody(reader))
+        var xml = XMLWriter()
+        xml.open("CopyPartResult", namespace: true)
+        xml.element("LastModified", Self.iso8601(part.modified))
+        xml.element("ETag", "\"\(part.etag)\"")
+        xml.close("CopyPartResult")
+        return Self.xmlResponse(xml)
+    }
+
+    func completeUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
+        let uploadID = s3.queryValue("uploadId") ?? ""
+        _ = try await engine.upload(id: uploadID, bucket: bucket, key: key)
+        // <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…
+        let root = try await xmlBody(request, root: "CompleteMultipartUpload")
+        let parts = try root.all("Part").map { part -> (number: Int, etag: String) in
+            guard let number = part.value("PartNumber").flatMap({ Int($0) }), let etag = part.value("ETag") else {
+                throw S3Error(.malformedXML)
+            }
+            return (number, Self.unquote(etag))
+        }
+        guard !parts.isEmpty else { throw S3Error(.malformedXML, "You must specify at least one part.") }
+        let record = try await engine.completeUpload(uploadID: uploadID, bucket: bucket, key: key, parts: parts,
+                                                     condition: try putCondition(request.headers))
+        var xml = XMLWriter()
+        xml.open("CompleteMultipartUploadResult", namespace: true)
+        xml.element("Location", "http://\(s3.host)/\(bucket)/\(key)")
+        xml.element("Bucket", bucket)
+        xml.element("Key", key)
+        xml.element("ETag", "\"\(record.etag)\"")
+        xml.close("CompleteMultipartUploadResult")
+        return Self.xmlResponse(xml)
+    }
+
+    func abortUpload(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
+        try await engine.abortUpload(uploadID: s3.queryValue("uploadId") ?? "", bucket: bucket, key: key)
+        return Response(status: .noContent)
+    }
+
+    func listParts(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
+        let uploadID = s3.queryValue("uploadId") ?? ""
+        let maxParts = try Self.limit(s3, "max-parts")
+        let marker = try s3.queryValue("part-number-marker").map { text in
+            guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "part-number-marker must be a non-negative integer.") }
+            return value
+        } ?? 0
+        let all = try await engine.parts(uploadID: uploadID, bucket: bucket, key: key).filter { $0.number > marker }
+        let page = all.prefix(maxParts)
+        var xml = XMLWriter()
+        xml.open("ListPartsResult", namespace: true)
+        xml.element("Bucket", bucket)
+        xml.element("Key", key)
+        xml.element("UploadId", uploadID)
+        Self.writeOwner(&xml, "Initiator")
+        Self.writeOwner(&xml, "Owner")
+        xml.element("StorageClass", "STANDARD")
+        xml.element("PartNumberMarker", String(marker))
+        if let last = page.last { xml.element("NextPartNumberMarker", String(last.number)) }
+        xml.element("MaxParts", String(maxParts))
+        xml.element("IsTruncated", all.count > page.count ? "true" : "false")
+        for part in page {
+            xml.open("Part")
+            xml.element("PartNumber", String(part.number))
+            xml.element("LastModified", Self.iso8601(part.modified))
+            xml.element("ETag", "\"\(part.etag)\"")
+            xml.element("Size", String(part.size))
+            xml.close("Part")
+        }
+        xml.close("ListPartsResult")
+        return Self.xmlResponse(xml)
+    }
+
+    func listUploads(_ bucket: String, _ s3: S3Request) async throws -> Response {
+        let prefix = s3.queryValue("prefix") ?? ""
+        let delimiter = s3.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
+        let maxUploads = try Self.limit(s3, "max-uploads")
+        let keyMarker = s3.queryValue("key-marker").flatMap { $0.isEmpty ? nil : $0 }
+        let idMarker = s3.queryValue("upload-id-marker").flatMap { $0.isEmpty ? nil : $0 }
+        // Without an upload-id-marker, listing resumes after every upload of key-marker.
+        var after = keyMarker.map { (key: $0, id: idMarker ?? String(repeating: "z", count: 64)) }
+        var uploads: [UploadRecord] = []
+        var prefixes: [String] = []
+        var truncated = false
+        var next: (key: String, id: String)?
+        scan: while true {
+            let batch = try await engine.listUploads(bucket: bucket, prefix: prefix, after: after, limit: 1000)
+            for upload in batch {
+                if let delimiter, let common = Engine.commonPrefix(of: upload.key, prefix: prefix, delimiter: delimiter) {
+                    if prefixes.last == common { after = (upload.key, upload.id); continue }
+                    if uploads.count + prefixes.count == maxUploads { truncated = true; break scan }
+                    prefixes.append(common)
+                } else {
+                    if uploads.count + prefixes.count == maxUploads { truncated = true; break scan }
+                    uploads.append(upload)
+                }
+                next = (upload.key, upload.id)
+                after = next
+            }
+            if batch.count < 1000 { break }
+        }
+        var xml = XMLWriter()
+        xml.open("ListMultipartUploadsResult", namespace: true)
+        xml.element("Bucket", bucket)
+        xml.element("KeyMarker", keyMarker ?? "")
+        xml.element("UploadIdMarker", idMarker ?? "")
+        if truncated, let next {
+            xml.element("NextKeyMarker", next.key)
+            xml.element("NextUploadIdMarker", next.id)
+        }
+        xml.element("Prefix", prefix)
+        if let delimiter { xml.element("Delimiter", delimiter) }
+        xml.element("MaxUploads", String(maxUploads))
+        xml.element("IsTruncated", truncated ? "true" : "false")
+        for upload in uploads {
+            xml.open("Upload")
+            xml.element("Key", upload.key)
+            xml.element("UploadId", upload.id)
+            Self.writeOwner(&xml, "Initiator")
+            Self.writeOwner(&xml, "Owner")
+            xml.element("StorageClass", "STANDARD")
+            xml.element("Initiated", Self.iso8601(upload.created))
+            xml.close("Upload")
+        }
+        for common in prefixes {
+            xml.open("CommonPrefixes")
+            xml.element("Prefix", common)
+            xml.close("CommonPrefixes")
+        }
+        xml.close("ListMultipartUploadsResult")
+        return Self.xmlResponse(xml)
+    }
+
+    // MARK: Helpers
+
+    /// `uploadId` and `partNumber` of an UploadPart request.
+    func partTarget(_ s3: S3Request) throws -> (String, Int) {
+        guard let uploadID = s3.queryValue("uploadId"), let text = s3.queryValue("partNumber") else {
+            throw S3Error(.invalidRequest, "UploadPart needs both uploadId and partNumber.")
+        }
+        guard let number = Int(text), Engine.partNumbers.contains(number) else {
+            throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+        }
+        return (uploadID, number)
+    }
+
+    /// A `max-*` query parameter: 0 to 1000, default 1000.
+    static func limit(_ s3: S3Request, _ name: String) throws -> Int {
+        guard let text = s3.queryValue(name) else { return 1000 }
+        guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "\(name) must be a non-negative integer.") }
+        return min(value, 1000)
+    }
+
+    static func writeOwner(_ xml: inout XMLWriter, _ element: String) {
+        xml.open(element)
+        xml.element("ID", owner.id)
+        xml.element("DisplayName", owner.name)
+        xml.close(element)
+    }
+}
