@@ -80,6 +80,11 @@ let package = Package(
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),
         .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "NuageServerTests",
+            dependencies: ["NuageServer", "NuageConfig", "NuageSigV4",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -117,6 +117,18 @@ import Testing
         #expect(throws: SigV4Error.self) { try SigV4Authorization.parse(query: query(expires: "-1")) }
     }
 
+    /// The GET Object example of the S3 SigV4 documentation, signed by the client-side signer.
+    @Test func signerReproducesTheDocumentedGetObjectSignature() throws {
+        let signer = SigV4Signer(accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: Self.s3Secret)
+        let added = signer.sign(method: "GET", path: "/test.txt",
+                                headers: [("Host", "examplebucket.s3.amazonaws.com"), ("Range", "bytes=0-9")],
+                                payloadHash: SigV4.emptyPayloadHash, date: SigV4Time.parse("20130524T000000Z")!)
+        let authorization = try #require(added.first { $0.name == "authorization" }?.value)
+        #expect(authorization == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+        #expect(added.first { $0.name == "x-amz-date" }?.value == "20130524T000000Z")
+        #expect(SigV4Signer.target(path: "/b/a b+c", query: [("uploadId", "x/y"), ("partNumber", "1")]) == "/b/a%20b%2Bc?uploadId=x%2Fy&partNumber=1")
+    }
+
     @Test func uriEncodingAndDecoding() {
         #expect(SigV4.uriEncode("a b/c+d~é", encodeSlash: false) == "a%20b/c%2Bd~%C3%A9")
         #expect(SigV4.uriEncode("a/b", encodeSlash: true) == "a%2Fb")
