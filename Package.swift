@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -50,6 +51,14 @@ let package = Package(
             name: "NuageSigV4",
             dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // A small S3 client (SigV4-signed, on async-http-client): the load generator's, and
+        // S3-compatible providers'.
+        .target(
+            name: "NuageS3Client",
+            dependencies: ["NuageCore", "NuageSigV4",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
         // The S3 HTTP API: routing, authentication, XML, S3 errors.
         .target(
             name: "NuageServer",
@@ -69,7 +78,8 @@ let package = Package(
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", "NuageServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NuageConfig", "NuageServer", "NuageS3Client",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog"], swiftSettings: strict),

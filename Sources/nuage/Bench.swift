@@ -5,11 +5,13 @@ import NuageCore
 import NuageCrypto
 import NuageEngine
 import NuageErasure
+import NuageS3Client
+import NuageSigV4
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the codec, sealing and the whole pipeline (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self])
+        abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
+        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -66,6 +68,44 @@ struct Bench: AsyncParsableCommand {
                 print(String(format: "size %lld bytes: copy %.0f MB/s, put %.0f MB/s (%.2fx), get %.0f MB/s (%.2fx), peak RSS %.0f MiB",
                              size, result.copy, result.put, result.put / result.copy, result.get, result.get / result.copy,
                              result.peakRSS))
+            }
+        }
+    }
+}
+
+extension Bench {
+    struct S3: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load any S3 endpoint: PUT, GET or mixed objects from concurrent workers; MB/s, ops/s, p50/p99 latency.")
+        @Option(help: "http(s)://HOST:PORT of the S3 endpoint.") var endpoint: String
+        @Option var accessKey: String
+        @Option var secretKey: String
+        @Option var region = "us-east-1"
+        @Option(help: "Bucket to use (created if missing); the objects written are deleted at the end.") var bucket = "nuage-bench"
+        @Option(help: "Object size in bytes.") var size = 64 << 20
+        @Option(help: "Requests in flight.") var concurrency = 4
+        @Option(help: "Seconds per phase.") var duration = 10.0
+        @Option(help: "Phases to run, in order: put, get, mixed (comma-separated).") var phases = "put,get"
+        @Flag var json = false
+
+        func validate() throws {
+            guard size > 0, concurrency > 0, duration > 0 else { throw ValidationError("--size, --concurrency and --duration must be positive") }
+            for phase in phases.split(separator: ",") where S3LoadBenchmark.Phase(rawValue: String(phase)) == nil {
+                throw ValidationError("unknown phase \(phase) (put, get, mixed)")
+            }
+        }
+
+        func run() async throws {
+            let client = try NuageS3Client.S3Client(endpoint: endpoint, signer: SigV4Signer(accessKey: accessKey, secretKey: secretKey, region: region))
+            let benchmark = S3LoadBenchmark(client: client, bucket: bucket, size: size, concurrency: concurrency, duration: duration)
+            let results = try await benchmark.run(phases.split(separator: ",").compactMap { S3LoadBenchmark.Phase(rawValue: String($0)) })
+            if json {
+                var object: [String: Any] = ["endpoint": endpoint, "size": size, "concurrency": concurrency]
+                for result in results { object[result.phase.rawValue] = result.json }
+                printJSON(object)
+            } else {
+                print("\(endpoint): objects of \(size) bytes, \(concurrency) in flight, \(duration) s per phase")
+                for result in results { print(result.line) }
             }
         }
     }

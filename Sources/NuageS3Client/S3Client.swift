@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NuageCore
+import NuageSigV4
+
+/// A minimal S3 client: path-style requests signed with SigV4, bodies streamed both ways.
+/// It speaks to any S3 endpoint (Nuage itself, `rclone serve s3`, moto, Amazon S3).
+public struct S3Client: Sendable {
+    /// `http(s)://host[:port]`, without a path.
+    public let endpoint: String
+    public let signer: SigV4Signer
+    public let http: HTTPClient
+    public var timeout: TimeAmount
+
+    /// - Throws: `NuageError.invalidArgument` for an endpoint that is not `http(s)://host[:port]`.
+    public init(endpoint: String, signer: SigV4Signer, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(300)) throws {
+        let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        guard let url = URL(string: trimmed), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+              url.path.isEmpty, url.query == nil else {
+            throw NuageError(.invalidArgument, "endpoint must be http(s)://HOST[:PORT], not \(endpoint)")
+        }
+        self.endpoint = trimmed
+        self.signer = signer
+        self.http = http
+        self.timeout = timeout
+    }
+
+    /// `host[:port]` as sent in the Host header (and signed).
+    var host: String {
+        let url = URL(string: endpoint)!
+        return url.port.map { "\(url.host!):\($0)" } ?? url.host!
+    }
+
+    /// Sends one signed request. The body is sent unsigned (`UNSIGNED-PAYLOAD`) unless
+    /// `payloadHash` is given. Errors with a status of 300 or more are thrown as
+    /// ``S3ClientError`` (the body is read for S3's error code).
+    public func send(_ method: HTTPMethod, bucket: String? = nil, key: String? = nil,
+                     query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [],
+                     body: HTTPClientRequest.Body? = nil, payloadHash: String? = nil) async throws -> HTTPClientResponse {
+        let path = "/" + (bucket.map { $0 + (key.map { "/" + $0 } ?? "") } ?? "")
+        let hash = payloadHash ?? (body == nil ? SigV4.emptyPayloadHash : "UNSIGNED-PAYLOAD")
+        var request = HTTPClientRequest(url: endpoint + SigV4Signer.target(path: path, query: query))
+        request.method = method
+        let all = [("host", host)] + headers
+        for (name, value) in all + signer.sign(method: method.rawValue, path: path, query: query, headers: all, payloadHash: hash) {
+            request.headers.add(name: name, value: value)
+        }
+        if let body { request.body = body }
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status.code < 300 else {
+            let text = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
+            throw S3ClientError(status: Int(response.status.code), body: text, request: "\(method.rawValue) \(path)")
+        }
+        return response
+    }
+
+    /// Creates a bucket; one that exists and is ours is fine.
+    public func createBucket(_ bucket: String) async throws {
+        do {
+            _ = try await send(.PUT, bucket: bucket, body: .bytes(ByteBuffer()))
+        } catch let error as S3ClientError where error.code == "BucketAlreadyOwnedByYou" || error.code == "BucketAlreadyExists" {
+            return
+        }
+    }
+
+    /// Uploads `length` bytes; returns the ETag without quotes.
+    @discardableResult
+    public func put(bucket: String, key: String, body: HTTPClientRequest.Body, length: Int64,
+                    headers: [(name: String, value: String)] = []) async throws -> String {
+        let response = try await send(.PUT, bucket: bucket, key: key, headers: headers, body: body)
+        return response.headers.first(name: "etag").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? ""
+    }
+
+    /// Starts a download (of `range` when given); the caller reads `response.body`.
+    public func get(bucket: String, key: String, range: Range<Int64>? = nil) async throws -> HTTPClientResponse {
+        let headers = range.map { [("range", "bytes=\($0.lowerBound)-\($0.upperBound - 1)")] } ?? []
+        return try await send(.GET, bucket: bucket, key: key, headers: headers)
+    }
+
+    /// Object size, or nil when the key does not exist.
+    public func head(bucket: String, key: String) async throws -> Int64? {
+        do {
+            let response = try await send(.HEAD, bucket: bucket, key: key)
+            return response.headers.first(name: "content-length").flatMap { Int64($0) }
+        } catch let error as S3ClientError where error.status == 404 {
+            return nil
+        }
+    }
+
+    public func delete(bucket: String, key: String) async throws {
+        _ = try await send(.DELETE, bucket: bucket, key: key)
+    }
+}
+
+/// An S3 error answer: the HTTP status and, when the body is S3's XML, its code and message.
+public struct S3ClientError: Error, CustomStringConvertible, Sendable {
+    public let status: Int
+    public let code: String?
+    public let message: String?
+    public let request: String
+
+    init(status: Int, body: String, request: String) {
+        self.status = status
+        self.request = request
+        func element(_ name: String) -> String? {
+            guard let start = body.range(of: "<\(name)>"), let end = body.range(of: "</\(name)>", range: start.upperBound..<body.endIndex) else { return nil }
+            return String(body[start.upperBound..<end.lowerBound])
+        }
+        code = element("Code")
+        message = element("Message")
+    }
+
+    public var description: String {
+        "\(request): HTTP \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
+    }
+}

@@ -1,0 +1,138 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NuageCore
+import NuageS3Client
+import NuageSigV4
+import Synchronization
+
+/// A load generator for any S3 endpoint: `concurrency` workers PUT (or GET) objects of `size`
+/// bytes for `duration` seconds; reports throughput and latency percentiles. Nuage and other
+/// S3 servers are measured by this same client.
+struct S3LoadBenchmark {
+    enum Phase: String, CaseIterable {
+        case put, get, mixed
+    }
+
+    struct Result {
+        var phase: Phase
+        var operations: Int
+        var bytes: Int64
+        var seconds: Double
+        var latencies: [Double]  // seconds, sorted
+
+        var megabytesPerSecond: Double { Double(bytes) / seconds / 1e6 }
+        var operationsPerSecond: Double { Double(operations) / seconds }
+        func percentile(_ p: Double) -> Double {
+            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
+        }
+        var json: [String: Any] {
+            ["operations": operations, "bytes": bytes, "seconds": seconds, "mbps": megabytesPerSecond,
+             "ops_per_second": operationsPerSecond, "p50_ms": percentile(0.5) * 1000, "p99_ms": percentile(0.99) * 1000]
+        }
+        var line: String {
+            String(format: "%@  %5d ops  %8.1f MB/s  %7.2f ops/s  p50 %8.1f ms  p99 %8.1f ms", phase.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0),
+                   operations, megabytesPerSecond, operationsPerSecond, percentile(0.5) * 1000, percentile(0.99) * 1000)
+        }
+    }
+
+    let client: S3Client
+    let bucket: String
+    let size: Int
+    let concurrency: Int
+    let duration: Double
+
+    /// Runs the phases in order; objects written are deleted at the end.
+    func run(_ phases: [Phase]) async throws -> [Result] {
+        try await client.createBucket(bucket)
+        let prefix = "nuage-bench-\([UInt8].random(count: 4).hex)/"
+        var payload = ByteBuffer()
+        payload.writeBytes([UInt8].random(count: min(size, 1 << 20)))
+        while payload.readableBytes < size {
+            payload.writeImmutableBuffer(payload.getSlice(at: 0, length: min(payload.readableBytes, size - payload.readableBytes))!)
+        }
+        let written = WrittenKeys()
+        var results: [Result] = []
+        do {
+            try await runPhases(phases, prefix: prefix, payload: payload, written: written, into: &results)
+        } catch {
+            await delete(written.all)
+            throw error
+        }
+        await delete(written.all)
+        return results
+    }
+
+    private func delete(_ keys: [String]) async {
+        for key in keys { try? await client.delete(bucket: bucket, key: key) }
+    }
+
+    private func runPhases(_ phases: [Phase], prefix: String, payload: ByteBuffer, written: WrittenKeys,
+                           into results: inout [Result]) async throws {
+        for phase in phases {
+            if phase != .put && written.all.isEmpty {
+                // Something to read: one object per worker.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<concurrency {
+                        group.addTask { try await self.put(prefix + "seed-\(worker)", payload, written) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            results.append(try await measure(phase, prefix: prefix, payload: payload, written: written))
+        }
+    }
+
+    private func measure(_ phase: Phase, prefix: String, payload: ByteBuffer, written: WrittenKeys) async throws -> Result {
+        let readable = written.all
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int(duration * 1000))
+        let samples = try await withThrowingTaskGroup(of: [(Double, Int64)].self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var samples: [(Double, Int64)] = []
+                    var n = 0
+                    repeat {
+                        let began = ContinuousClock.now
+                        let writing = phase == .put || (phase == .mixed && n % 2 == 0)
+                        let bytes: Int64
+                        if writing {
+                            try await self.put(prefix + "\(phase.rawValue)-\(worker)-\(n)", payload, written)
+                            bytes = Int64(payload.readableBytes)
+                        } else {
+                            bytes = try await self.get(readable[(worker + n) % readable.count])
+                        }
+                        samples.append((seconds(since: began), bytes))
+                        n += 1
+                    } while ContinuousClock.now < deadline
+                    return samples
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return Result(phase: phase, operations: samples.count, bytes: samples.reduce(0) { $0 + $1.1 },
+                      seconds: seconds(since: start), latencies: samples.map { $0.0 }.sorted())
+    }
+
+    private func put(_ key: String, _ payload: ByteBuffer, _ written: WrittenKeys) async throws {
+        try await client.put(bucket: bucket, key: key, body: .bytes(payload), length: Int64(payload.readableBytes))
+        written.add(key)
+    }
+
+    private func get(_ key: String) async throws -> Int64 {
+        let response = try await client.get(bucket: bucket, key: key)
+        var count: Int64 = 0
+        for try await buffer in response.body { count += Int64(buffer.readableBytes) }
+        guard count == Int64(size) else {
+            throw NuageError(.integrity, "GET \(key) returned \(count) bytes, not \(size)")
+        }
+        return count
+    }
+}
+
+/// Keys the benchmark wrote, shared by its workers.
+final class WrittenKeys: Sendable {
+    private let keys = Mutex<[String]>([])
+    func add(_ key: String) { keys.withLock { $0.append(key) } }
+    var all: [String] { keys.withLock { $0 } }
+}
