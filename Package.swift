@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
@@ -33,8 +34,11 @@ let package = Package(
             name: "NuageCrypto",
             dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
-        // Provider protocol and the directory provider.
-        .target(name: "NuageProviders", dependencies: ["NuageCore"], swiftSettings: strict),
+        // Provider protocol, the directory and S3-compatible providers.
+        .target(
+            name: "NuageProviders",
+            dependencies: ["NuageCore", "NuageS3Client", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict),
         // Catalog protocol and the SQLite catalog.
         .target(
             name: "NuageCatalog",
@@ -57,7 +61,8 @@ let package = Package(
             name: "NuageS3Client",
             dependencies: ["NuageCore", "NuageSigV4",
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "NIOCore", package: "swift-nio")],
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
             swiftSettings: strict),
         // The S3 HTTP API: routing, authentication, XML, S3 errors.
         .target(
@@ -82,11 +87,12 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
-        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog"], swiftSettings: strict),
+        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageS3Client"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
-        .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport"], swiftSettings: strict),
+        .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],
+                    swiftSettings: strict),
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),
         .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig"], swiftSettings: strict),

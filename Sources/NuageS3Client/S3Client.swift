@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import NuageCore
 import NuageSigV4
 
@@ -15,7 +16,7 @@ public struct S3Client: Sendable {
     public var timeout: TimeAmount
 
     /// - Throws: `NuageError.invalidArgument` for an endpoint that is not `http(s)://host[:port]`.
-    public init(endpoint: String, signer: SigV4Signer, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(300)) throws {
+    public init(endpoint: String, signer: SigV4Signer, http: HTTPClient = S3Client.sharedHTTP, timeout: TimeAmount = .seconds(300)) throws {
         let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         guard let url = URL(string: trimmed), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
               url.path.isEmpty, url.query == nil else {
@@ -25,6 +26,25 @@ public struct S3Client: Sendable {
         self.signer = signer
         self.http = http
         self.timeout = timeout
+    }
+
+    /// The HTTP client S3 clients share unless given their own: connections fail fast (callers
+    /// decide about retries) and up to 64 connections per host are pooled.
+    public static let sharedHTTP: HTTPClient = makeHTTPClient()
+
+    /// An HTTP client for S3 endpoints; `caFile` (PEM) replaces the system's trust roots.
+    public static func makeHTTPClient(caFile: String? = nil, connectTimeout: TimeAmount = .seconds(5)) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: connectTimeout, read: .seconds(120))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        configuration.decompression = .disabled
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
     /// `host[:port]` as sent in the Host header (and signed).
@@ -101,7 +121,7 @@ public struct S3ClientError: Error, CustomStringConvertible, Sendable {
     public let message: String?
     public let request: String
 
-    init(status: Int, body: String, request: String) {
+    public init(status: Int, body: String, request: String) {
         self.status = status
         self.request = request
         func element(_ name: String) -> String? {

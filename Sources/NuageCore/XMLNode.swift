@@ -3,15 +3,15 @@ import Foundation
 import FoundationXML
 #endif
 
-/// A small XML document read into a tree, for S3's request bodies (DeleteObjects,
-/// CompleteMultipartUpload). External entities are never resolved; callers bound the size.
-struct XMLNode {
-    var name: String
-    var text = ""
-    var children: [XMLNode] = []
+/// A small XML document read into a tree, for S3's XML (request bodies the gateway receives,
+/// responses its S3 client reads). External entities are never resolved; callers bound the size.
+public struct XMLNode: Sendable {
+    public var name: String
+    public var text = ""
+    public var children: [XMLNode] = []
 
     /// The document's root element, or nil when the bytes are not well-formed XML.
-    static func parse(_ data: Data) -> XMLNode? {
+    public static func parse(_ data: Data) -> XMLNode? {
         let builder = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
@@ -21,11 +21,11 @@ struct XMLNode {
     }
 
     /// Direct children named `name`.
-    func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
+    public func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
     /// The first direct child named `name`.
-    func first(_ name: String) -> XMLNode? { children.first { $0.name == name } }
+    public func first(_ name: String) -> XMLNode? { children.first { $0.name == name } }
     /// The text of the first direct child named `name`, trimmed.
-    func value(_ name: String) -> String? { first(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+    public func value(_ name: String) -> String? { first(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
     private final class TreeBuilder: NSObject, XMLParserDelegate {
         var stack: [XMLNode] = []

@@ -1,0 +1,57 @@
+import Foundation
+import NuageCore
+import NuageProviders
+import NuageS3Client
+import NuageSigV4
+import NuageTestSupport
+import Testing
+
+/// The S3-compatible provider against real S3 servers: `rclone serve s3` and `moto_server`.
+@Suite struct S3ProviderTests {
+    func provider(_ kind: LocalS3Server.Kind, threshold: Int64 = 256 << 20) async throws -> S3Provider {
+        let server = try await LocalS3Server.shared(kind)
+        return S3Provider(name: "s3-\(kind)", client: try server.client(), bucket: try await server.freshBucket(),
+                          keyPrefix: "nuage/", multipartThreshold: threshold, partSize: 5 << 20)
+    }
+
+    @Test(arguments: LocalS3Server.Kind.allCases, ProviderConformance.names)
+    func conformance(_ kind: LocalS3Server.Kind, _ check: String) async throws {
+        try await ProviderConformance.run(check, on: provider(kind))
+    }
+
+    @Test(arguments: LocalS3Server.Kind.allCases)
+    func largeBlobsGoUpAsMultipartUploads(_ kind: LocalS3Server.Kind) async throws {
+        let p = try await provider(kind, threshold: 6 << 20)
+        let blocks = (0..<13).map { index in ByteBlock((0..<(1 << 20) + index).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) }) }
+        let total = blocks.reduce(0) { $0 + $1.count }
+        try await p.put("large", length: Int64(total), body: blocks.async)
+        #expect(try await p.head("large").size == Int64(total))
+        #expect(try await p.get("large", range: nil).bytes == blocks.flatMap(\.bytes))
+        let tail = Int64(total - 10)..<Int64(total)
+        #expect(try await p.get("large", range: tail).bytes == Array(blocks.flatMap(\.bytes)[Int(tail.lowerBound)...]))
+        // A large body that is short stores nothing.
+        await #expect { try await p.put("large-short", length: Int64(total) + 1, body: blocks.async) }
+            throws: { ($0 as? ProviderError)?.kind == .invalidArgument }
+        #expect(try await p.listAll().map(\.name) == ["large"])
+    }
+
+    @Test(arguments: LocalS3Server.Kind.allCases)
+    func errorsAreClassified(_ kind: LocalS3Server.Kind) async throws {
+        let server = try await LocalS3Server.shared(kind)
+        let bucket = try await server.freshBucket()
+        func kindOf(_ body: () async throws -> Void) async -> ProviderError.Kind? {
+            do { try await body(); return nil } catch { return (error as? ProviderError)?.kind }
+        }
+        if kind == .rclone {  // moto accepts any credentials
+            let wrong = S3Provider(name: "wrong", client: try S3Client(endpoint: server.endpoint,
+                                                                       signer: SigV4Signer(accessKey: server.accessKey, secretKey: "wrong")),
+                                   bucket: bucket)
+            #expect(await kindOf { try await wrong.put("x", bytes: [1]) } == .permissionDenied)
+        }
+        let noBucket = S3Provider(name: "nobucket", client: try server.client(), bucket: "no-such-bucket-\([UInt8].random(count: 4).hex)")
+        #expect(await kindOf { _ = try await noBucket.get("x", range: nil) } != nil)
+        let closed = S3Provider(name: "closed", client: try S3Client(endpoint: "http://127.0.0.1:\(try LocalS3ServerPort.unused())",
+                                                                      signer: SigV4Signer(accessKey: "a", secretKey: "b")), bucket: "b")
+        #expect(await kindOf { _ = try await closed.head("x") } == .unavailable)
+    }
+}
