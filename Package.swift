@@ -79,7 +79,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
-        .target(name: "NuageConfig", dependencies: ["NuageEngine"], swiftSettings: strict),
+        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client"], swiftSettings: strict),
         // The command line.
         .executableTarget(
             name: "nuage",

@@ -5,8 +5,34 @@ public struct Configuration: Sendable {
     /// A configured provider: what placement knows, plus where it stores.
     public struct ProviderConfig: Sendable {
         public var descriptor: ProviderDescriptor
-        /// For `kind = "directory"`: the directory, relative to the data directory unless absolute.
-        public var path: String
+        public var storage: Storage
+    }
+
+    public enum Storage: Sendable, Hashable {
+        /// `kind = "directory"`: the directory, relative to the data directory unless absolute.
+        case directory(path: String)
+        /// `kind = "s3"`: a bucket of an S3-compatible service.
+        case s3(S3Settings)
+    }
+
+    /// Where an S3-compatible provider stores and how to reach it. Credentials are never in the
+    /// file: it names the environment variables (or a credentials file) that hold them.
+    public struct S3Settings: Sendable, Hashable {
+        public var endpoint: String
+        public var bucket: String
+        public var region = "us-east-1"
+        /// Environment variables holding the access key id and the secret.
+        public var accessKeyEnv: String?
+        public var secretKeyEnv: String?
+        /// An AWS-style credentials file (`aws_access_key_id`, `aws_secret_access_key` under `[profile]`).
+        public var credentialsFile: String?
+        public var profile = "default"
+        /// `path` (`host/bucket/key`) or `virtual` (`bucket.host/key`).
+        public var addressing = "path"
+        /// Prepended to blob names within the bucket.
+        public var prefix = ""
+        /// PEM file of the certificate authorities to trust instead of the system's.
+        public var caFile: String?
     }
 
     public var policy: PlacementPolicy
@@ -58,17 +84,43 @@ public struct Configuration: Sendable {
         }
         providers = try entries.enumerated().map { index, entry in
             let place = "[[provider]] #\(index + 1)"
-            try Self.allowOnly(entry, ["name", "kind", "path", "jurisdiction", "operator", "operator-jurisdiction"], in: place)
             func required(_ key: String) throws -> String {
                 guard let value = try Self.string(entry, key, in: place) else {
                     throw NuageError(.configuration, "\(place) needs '\(key)'")
                 }
                 return value
             }
+            let common: Set<String> = ["name", "kind", "jurisdiction", "operator", "operator-jurisdiction"]
             let name = try required("name")
             let kind = try required("kind")
-            guard kind == "directory" else {
-                throw NuageError(.configuration, "provider \(name): kind '\(kind)' is not supported (supported: directory)")
+            let storage: Storage
+            switch kind {
+            case "directory":
+                try Self.allowOnly(entry, common.union(["path"]), in: place)
+                storage = .directory(path: try required("path"))
+            case "s3":
+                let keys: Set<String> = ["endpoint", "bucket", "region", "access-key-env", "secret-key-env", "credentials-file",
+                                         "profile", "addressing", "prefix", "ca-file"]
+                try Self.allowOnly(entry, common.union(keys), in: place)
+                var settings = S3Settings(endpoint: try required("endpoint"), bucket: try required("bucket"))
+                func optional(_ key: String) throws -> String? { try Self.string(entry, key, in: place) }
+                settings.region = try optional("region") ?? settings.region
+                settings.accessKeyEnv = try optional("access-key-env")
+                settings.secretKeyEnv = try optional("secret-key-env")
+                settings.credentialsFile = try optional("credentials-file")
+                settings.profile = try optional("profile") ?? settings.profile
+                settings.addressing = try optional("addressing") ?? settings.addressing
+                settings.prefix = try optional("prefix") ?? settings.prefix
+                settings.caFile = try optional("ca-file")
+                guard ["path", "virtual"].contains(settings.addressing) else {
+                    throw NuageError(.configuration, "provider \(name): addressing must be \"path\" or \"virtual\"")
+                }
+                guard (settings.accessKeyEnv != nil && settings.secretKeyEnv != nil) || settings.credentialsFile != nil else {
+                    throw NuageError(.configuration, "provider \(name): give access-key-env and secret-key-env, or credentials-file")
+                }
+                storage = .s3(settings)
+            default:
+                throw NuageError(.configuration, "provider \(name): kind '\(kind)' is not supported (supported: directory, s3)")
             }
             // Who controls a provider matters as much as where it is: both are required, so that
             // a US company's Frankfurt region is never counted as German only by omission.
@@ -76,7 +128,7 @@ public struct Configuration: Sendable {
                 name: name, kind: kind, jurisdiction: try Jurisdiction(try required("jurisdiction")),
                 operatorName: try required("operator"),
                 operatorJurisdiction: try Jurisdiction(try required("operator-jurisdiction")))
-            return ProviderConfig(descriptor: descriptor, path: try required("path"))
+            return ProviderConfig(descriptor: descriptor, storage: storage)
         }
         guard !providers.isEmpty else { throw NuageError(.configuration, "no [[provider]] is configured") }
     }

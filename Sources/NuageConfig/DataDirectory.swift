@@ -40,7 +40,7 @@ public struct DataDirectory: Sendable {
         if !FileManager.default.fileExists(atPath: masterKeyPath) { try MasterKey.create(at: masterKeyPath) }
         _ = try SQLiteCatalog(path: catalogPath)
         for provider in configuration.providers {
-            _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(provider.path))
+            if case .directory(let path) = provider.storage { _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(path)) }
         }
         // The configuration goes last: its presence marks a complete initialisation.
         guard FileManager.default.createFile(atPath: configurationPath, contents: Data(text.utf8)) else {
@@ -59,15 +59,15 @@ public struct DataDirectory: Sendable {
     }
 
     /// Opens the engine over this directory's configuration, key and catalog.
-    /// - Parameter environment: `NUAGE_KERNEL` selects the codec kernel.
+    /// - Parameter environment: `NUAGE_KERNEL` selects the codec kernel; S3 providers' credentials
+    ///   come from the variables their configuration names.
     public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Engine {
         let configuration = try configuration()
         let master = try MasterKey.load(from: masterKeyPath)
         let catalog = try SQLiteCatalog(path: catalogPath)
         let providers = try configuration.providers.map { config in
             Engine.ProviderEntry(descriptor: config.descriptor,
-                                 provider: try DirectoryProvider(name: config.descriptor.name,
-                                                                 root: resolve(config.path)))
+                                 provider: try ProviderFactory.make(config, resolve: resolve, environment: environment))
         }
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment))

@@ -6,26 +6,38 @@ import NIOSSL
 import NuageCore
 import NuageSigV4
 
-/// A minimal S3 client: path-style requests signed with SigV4, bodies streamed both ways.
-/// It speaks to any S3 endpoint (Nuage itself, `rclone serve s3`, moto, Amazon S3).
+/// A minimal S3 client: requests signed with SigV4, bodies streamed both ways. It speaks to
+/// any S3 endpoint (Nuage itself, `rclone serve s3`, moto, Amazon S3 and its peers).
 public struct S3Client: Sendable {
+    /// Where the bucket goes: in the path (`host/bucket/key`) or in the host (`bucket.host/key`).
+    public enum Addressing: String, Sendable {
+        case path, virtual
+    }
+
     /// `http(s)://host[:port]`, without a path.
     public let endpoint: String
+    public let addressing: Addressing
     public let signer: SigV4Signer
     public let http: HTTPClient
     public var timeout: TimeAmount
+    private let scheme: String
+    private let host: String
 
     /// - Throws: `NuageError.invalidArgument` for an endpoint that is not `http(s)://host[:port]`.
-    public init(endpoint: String, signer: SigV4Signer, http: HTTPClient = S3Client.sharedHTTP, timeout: TimeAmount = .seconds(300)) throws {
+    public init(endpoint: String, signer: SigV4Signer, addressing: Addressing = .path, http: HTTPClient = S3Client.sharedHTTP,
+                timeout: TimeAmount = .seconds(300)) throws {
         let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-        guard let url = URL(string: trimmed), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
-              url.path.isEmpty, url.query == nil else {
+        guard let url = URL(string: trimmed), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host,
+              url.path.isEmpty, url.query == nil, url.user == nil else {
             throw NuageError(.invalidArgument, "endpoint must be http(s)://HOST[:PORT], not \(endpoint)")
         }
         self.endpoint = trimmed
+        self.addressing = addressing
         self.signer = signer
         self.http = http
         self.timeout = timeout
+        self.scheme = scheme
+        self.host = url.port.map { "\(host):\($0)" } ?? host
     }
 
     /// The HTTP client S3 clients share unless given their own: connections fail fast (callers
@@ -47,23 +59,19 @@ public struct S3Client: Sendable {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
-    /// `host[:port]` as sent in the Host header (and signed).
-    var host: String {
-        let url = URL(string: endpoint)!
-        return url.port.map { "\(url.host!):\($0)" } ?? url.host!
-    }
-
     /// Sends one signed request. The body is sent unsigned (`UNSIGNED-PAYLOAD`) unless
     /// `payloadHash` is given. Errors with a status of 300 or more are thrown as
     /// ``S3ClientError`` (the body is read for S3's error code).
     public func send(_ method: HTTPMethod, bucket: String? = nil, key: String? = nil,
                      query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [],
                      body: HTTPClientRequest.Body? = nil, payloadHash: String? = nil) async throws -> HTTPClientResponse {
-        let path = "/" + (bucket.map { $0 + (key.map { "/" + $0 } ?? "") } ?? "")
+        let virtual = addressing == .virtual && bucket != nil
+        let path = virtual ? "/" + (key ?? "") : "/" + (bucket.map { $0 + (key.map { "/" + $0 } ?? "") } ?? "")
+        let requestHost = virtual ? "\(bucket!).\(host)" : host
         let hash = payloadHash ?? (body == nil ? SigV4.emptyPayloadHash : "UNSIGNED-PAYLOAD")
-        var request = HTTPClientRequest(url: endpoint + SigV4Signer.target(path: path, query: query))
+        var request = HTTPClientRequest(url: "\(scheme)://\(requestHost)" + SigV4Signer.target(path: path, query: query))
         request.method = method
-        let all = [("host", host)] + headers
+        let all = [("host", requestHost)] + headers
         for (name, value) in all + signer.sign(method: method.rawValue, path: path, query: query, headers: all, payloadHash: hash) {
             request.headers.add(name: name, value: value)
         }
@@ -107,6 +115,17 @@ public struct S3Client: Sendable {
         } catch let error as S3ClientError where error.status == 404 {
             return nil
         }
+    }
+
+    /// The server's clock, from the `Date` header of a HEAD of the bucket (nil without one).
+    public func serverTime(bucket: String) async throws -> Date? {
+        let response = try await send(.HEAD, bucket: bucket)
+        guard let text = response.headers.first(name: "date") else { return nil }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
     }
 
     public func delete(bucket: String, key: String) async throws {

@@ -1,4 +1,5 @@
-import NuageConfig
+import Foundation
+@testable import NuageConfig
 import NuageCore
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
         #expect(configuration.providers.map(\.descriptor.name) ==
                 ["us-east", "ca-central", "eu-frankfurt", "eu-paris", "ch-zurich", "jp-tokyo", "cn-hangzhou"])
         #expect(configuration.providers.map(\.descriptor.jurisdiction.code) == ["US", "CA", "DE", "FR", "CH", "JP", "CN"])
-        #expect(configuration.providers[2].path == "providers/eu-frankfurt")
+        #expect(configuration.providers[2].storage == .directory(path: "providers/eu-frankfurt"))
     }
 
     @Test func issueExampleParses() throws {
@@ -38,7 +39,7 @@ import Testing
         #expect(configuration.policy.deny == ["us-icts", "RU"])
         #expect(configuration.policy.writeQuorum == 5)
         #expect(configuration.providers.first?.descriptor.operatorName == "Demo Storage GmbH")
-        #expect(configuration.providers.first?.path == "/srv/nuage/frankfurt")
+        #expect(configuration.providers.first?.storage == .directory(path: "/srv/nuage/frankfurt"))
     }
 
     @Test(arguments: [
@@ -52,6 +53,11 @@ import Testing
         ("[policy]\ndata-shards = 4", "no [[provider]]"),
         ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\njurisdiction = \"DE\"\noperator = \"A\"", "needs 'operator-jurisdiction'"),
         ("[[provider]]\nname = \"a\"\nkind = \"ftp\"", "kind 'ftp' is not supported"),
+        ("[[provider]]\nname = \"a\"\nkind = \"s3\"\nendpoint = \"http://x\"\nbucket = \"b\"", "give access-key-env and secret-key-env, or credentials-file"),
+        ("[[provider]]\nname = \"a\"\nkind = \"s3\"\nendpoint = \"http://x\"\nbucket = \"b\"\naddressing = \"dns\"", "addressing must be"),
+        ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\nbucket = \"b\"", "unknown key 'bucket'"),
+        ("[server]\nport = 1", "unknown key 'port' in [server]"),
+        ("[server]\nmax-in-flight = 0", "max-in-flight must be positive"),
         ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\njurisdiction = \"Germany\"\noperator = \"A\"\noperator-jurisdiction = \"DE\"", "not an ISO 3166"),
     ])
     func badConfigurationsAreExplained(text: String, expected: String) {
@@ -76,5 +82,46 @@ import Testing
         #expect(table["e"] == .string("lit # also not"))
         #expect(table["f"] == .array([]))
         #expect(table["t"] == .table(["quoted key": .string("v")]))
+    }
+
+    static let s3Provider = """
+        [[provider]]
+        name = "aws-frankfurt"
+        kind = "s3"
+        endpoint = "https://s3.eu-central-1.amazonaws.com"
+        bucket = "acme-nuage"
+        region = "eu-central-1"
+        access-key-env = "FRA_ACCESS_KEY"
+        secret-key-env = "FRA_SECRET_KEY"
+        addressing = "virtual"
+        jurisdiction = "DE"
+        operator = "Amazon Web Services"
+        operator-jurisdiction = "US"
+        """
+
+    @Test func s3ProvidersTakeCredentialsFromTheEnvironmentOnly() throws {
+        let configuration = try Configuration(toml: Self.s3Provider)
+        let provider = try #require(configuration.providers.first)
+        guard case .s3(let settings) = provider.storage else { Issue.record("not an s3 provider"); return }
+        #expect(settings.bucket == "acme-nuage" && settings.region == "eu-central-1" && settings.addressing == "virtual")
+        #expect(provider.descriptor.operatorJurisdiction.code == "US")
+        #expect { try ProviderFactory.make(provider, resolve: { $0 }, environment: ["FRA_ACCESS_KEY": "AK"]) }
+            throws: { "\($0)".contains("FRA_SECRET_KEY (secret-key-env) is not set") }
+        let made = try ProviderFactory.make(provider, resolve: { $0 }, environment: ["FRA_ACCESS_KEY": "AK", "FRA_SECRET_KEY": "SK"])
+        #expect(made.name == "aws-frankfurt")
+    }
+
+    @Test func s3CredentialsFile() throws {
+        let path = NSTemporaryDirectory() + "nuage-credentials-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n[backup]\naws_access_key_id=A2\naws_secret_access_key=S2\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        var settings = Configuration.S3Settings(endpoint: "http://127.0.0.1:1", bucket: "b")
+        settings.credentialsFile = path
+        settings.profile = "backup"
+        #expect(try ProviderFactory.credentials(settings, provider: "p", resolve: { $0 }, environment: [:]) == ("A2", "S2"))
+        settings.profile = "missing"
+        #expect { try ProviderFactory.credentials(settings, provider: "p", resolve: { $0 }, environment: [:]) }
+            throws: { "\($0)".contains("no aws_access_key_id") }
     }
 }

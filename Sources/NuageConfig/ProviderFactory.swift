@@ -1,0 +1,78 @@
+import AsyncHTTPClient
+import Foundation
+import NuageCore
+import NuageProviders
+import NuageS3Client
+import NuageSigV4
+import Synchronization
+
+/// Builds the provider a `[[provider]]` entry describes.
+public enum ProviderFactory {
+    /// - Parameters:
+    ///   - resolve: turns a configured path into an absolute one (relative to the data directory).
+    ///   - environment: where `access-key-env` and `secret-key-env` are looked up.
+    /// - Throws: `NuageError.configuration` for missing credentials or an unusable endpoint.
+    public static func make(_ config: Configuration.ProviderConfig, resolve: (String) -> String,
+                            environment: [String: String]) throws -> any Provider {
+        let name = config.descriptor.name
+        switch config.storage {
+        case .directory(let path):
+            return try DirectoryProvider(name: name, root: resolve(path))
+        case .s3(let settings):
+            let (access, secret) = try credentials(settings, provider: name, resolve: resolve, environment: environment)
+            let http = try settings.caFile.map { try httpClient(caFile: resolve($0)) } ?? S3Client.sharedHTTP
+            let client: S3Client
+            do {
+                client = try S3Client(endpoint: settings.endpoint,
+                                      signer: SigV4Signer(accessKey: access, secretKey: secret, region: settings.region),
+                                      addressing: settings.addressing == "virtual" ? .virtual : .path, http: http)
+            } catch let error as NuageError {
+                throw NuageError(.configuration, "provider \(name): \(error.message)")
+            }
+            return S3Provider(name: name, client: client, bucket: settings.bucket, keyPrefix: settings.prefix)
+        }
+    }
+
+    /// The access key id and secret, from the named environment variables or the credentials file.
+    static func credentials(_ settings: Configuration.S3Settings, provider: String, resolve: (String) -> String,
+                            environment: [String: String]) throws -> (String, String) {
+        if let accessVariable = settings.accessKeyEnv, let secretVariable = settings.secretKeyEnv {
+            guard let access = environment[accessVariable], !access.isEmpty else {
+                throw NuageError(.configuration, "provider \(provider): environment variable \(accessVariable) (access-key-env) is not set")
+            }
+            guard let secret = environment[secretVariable], !secret.isEmpty else {
+                throw NuageError(.configuration, "provider \(provider): environment variable \(secretVariable) (secret-key-env) is not set")
+            }
+            return (access, secret)
+        }
+        let path = resolve(settings.credentialsFile ?? "")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw NuageError(.configuration, "provider \(provider): cannot read credentials file \(path)")
+        }
+        var section = "", values: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("[") && line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
+            guard section == settings.profile, let equals = line.firstIndex(of: "=") else { continue }
+            values[line[..<equals].trimmingCharacters(in: .whitespaces)] = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+        }
+        guard let access = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else {
+            throw NuageError(.configuration, "provider \(provider): \(path) has no aws_access_key_id and aws_secret_access_key under [\(settings.profile)]")
+        }
+        return (access, secret)
+    }
+
+    /// One HTTP client per CA file, kept for the life of the process.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func httpClient(caFile: String) throws -> HTTPClient {
+        guard FileManager.default.isReadableFile(atPath: caFile) else {
+            throw NuageError(.configuration, "cannot read CA file \(caFile)")
+        }
+        return clients.withLock { clients in
+            if let client = clients[caFile] { return client }
+            let client = S3Client.makeHTTPClient(caFile: caFile)
+            clients[caFile] = client
+            return client
+        }
+    }
+}
