@@ -95,7 +95,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),
-        .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig"], swiftSettings: strict),
+        .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NuageServerTests",
             dependencies: ["NuageServer", "NuageConfig", "NuageSigV4",

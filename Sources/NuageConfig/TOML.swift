@@ -1,3 +1,4 @@
+import Foundation
 import NuageCore
 
 /// A TOML value of the subset `nuage.toml` uses.
@@ -14,6 +15,22 @@ public enum TOMLValue: Equatable, Sendable {
 /// tables]]`, bare or quoted keys, basic and literal strings, integers, booleans and arrays
 /// (which may span lines), and comments. Anything else is an error that names the line.
 public enum TOML {
+    /// `text` as a TOML basic string, quotes included.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20 || c.value == 0x7F: out += String(format: "\\u%04X", c.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     public static func parse(_ text: String) throws -> [String: TOMLValue] {
         var root: [String: TOMLValue] = [:]
         var path: [String] = []

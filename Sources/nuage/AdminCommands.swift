@@ -49,23 +49,6 @@ struct BucketCommand: AsyncParsableCommand {
     }
 }
 
-struct Providers: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List providers: kind, jurisdiction, operator, state and bytes stored.")
-    @OptionGroup var global: GlobalOptions
-
-    func run() async throws {
-        let engine = try global.directory.engine()
-        print("name            kind       location  operator                          state    bytes stored")
-        for status in await engine.providerStatus() {
-            let d = status.descriptor
-            let bytes = status.bytesStored.map { "\($0) in \(status.blobs ?? 0) blobs" } ?? "unavailable"
-            let state = status.state == "active" ? "active" : "excluded"
-            print("\(d.name.rightPadded(14))  \(d.kind.rightPadded(9))  \(d.jurisdiction.code.rightPadded(8))  \("\(d.operatorName) (\(d.operatorJurisdiction))".rightPadded(32))  \(state.rightPadded(7))  \(bytes)")
-            if status.state != "active" { print("                \(status.state)") }
-        }
-    }
-}
-
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy", abstract: "Check the placement policy against the providers.", subcommands: [Check.self])

@@ -31,7 +31,7 @@ struct NuageCommand {
     }
 
     @discardableResult
-    func run(_ arguments: [String], stdin: Data? = nil) throws -> Result {
+    func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
         let binary = Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw CLIError.missingBinary("the nuage binary was not found next to the tests (\(binary)); run `swift build` first")
@@ -40,7 +40,7 @@ struct NuageCommand {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: workdir)
-        process.environment = ProcessInfo.processInfo.environment.merging(["NUAGE_DATA": data]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["NUAGE_DATA": data]) { $1 }.merging(environment) { $1 }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err

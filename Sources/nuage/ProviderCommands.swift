@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import NuageConfig
+import NuageCore
+import NuageEngine
+import NuageProviders
+
+struct Providers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, add and check providers.",
+        subcommands: [ListProviders.self, Add.self, Check.self], defaultSubcommand: ListProviders.self)
+
+    struct ListProviders: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "Each provider: kind, jurisdiction, operator, state and bytes stored.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let engine = try global.directory.engine()
+            print("name            kind       location  operator                          state    bytes stored")
+            for status in await engine.providerStatus() {
+                let d = status.descriptor
+                let bytes = status.bytesStored.map { "\($0) in \(status.blobs ?? 0) blobs" } ?? "unavailable"
+                let state = status.state == "active" ? "active" : "excluded"
+                print("\(d.name.rightPadded(14))  \(d.kind.rightPadded(9))  \(d.jurisdiction.code.rightPadded(8))  \("\(d.operatorName) (\(d.operatorJurisdiction))".rightPadded(32))  \(state.rightPadded(7))  \(bytes)")
+                if status.state != "active" { print("                \(status.state)") }
+            }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe providers: reachability, credentials, write, read, range read, list, delete, latency, clock skew; exit 1 on any failure.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Provider to check (default: all).") var name: String?
+
+        func run() async throws {
+            let handle = global.directory
+            try handle.initializeIfNeeded()
+            let directory = handle.directory
+            let configuration = try directory.configuration()
+            let chosen = configuration.providers.filter { name == nil || $0.descriptor.name == name }
+            guard !chosen.isEmpty else { throw NuageError(.invalidArgument, "no provider named \(name ?? "")") }
+            var failed = false
+            for config in chosen {
+                let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment)
+                failed = try await report(config.descriptor.name, provider) || failed
+            }
+            if failed { throw ExitCode.failure }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a provider to nuage.toml once it passes `providers check` (--force adds it anyway).")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Option(help: "directory or s3.") var kind: String
+        @Option(help: "ISO 3166 code of where the data is.") var jurisdiction: String
+        @Option(help: "The company that runs it.") var `operator`: String
+        @Option(help: "ISO 3166 code of the country controlling that company.") var operatorJurisdiction: String
+        @Option(help: "directory: the directory (relative to the data directory unless absolute).") var path: String?
+        @Option(help: "s3: http(s)://HOST[:PORT].") var endpoint: String?
+        @Option(help: "s3: the bucket.") var bucket: String?
+        @Option(help: "s3: the signing region.") var region: String?
+        @Option(help: "s3: environment variable holding the access key id.") var accessKeyEnv: String?
+        @Option(help: "s3: environment variable holding the secret key.") var secretKeyEnv: String?
+        @Option(help: "s3: AWS-style credentials file (instead of the variables).") var credentialsFile: String?
+        @Option(help: "s3: path or virtual.") var addressing: String?
+        @Option(help: "s3: prefix for blob names in the bucket.") var prefix: String?
+        @Option(help: "s3: PEM file of CAs to trust.") var caFile: String?
+        @Flag(help: "Add even if the check fails.") var force = false
+
+        func run() async throws {
+            let handle = global.directory
+            try handle.initializeIfNeeded()
+            let directory = handle.directory
+            let current = try directory.configuration()
+            guard !current.providers.contains(where: { $0.descriptor.name == name }) else {
+                throw NuageError(.invalidArgument, "a provider named \(name) exists already")
+            }
+            var lines = ["", "[[provider]]", "name = \(TOML.quoted(name))", "kind = \(TOML.quoted(kind))"]
+            let settings: [(String, String?)] = [
+                ("path", path), ("endpoint", endpoint), ("bucket", bucket), ("region", region), ("access-key-env", accessKeyEnv),
+                ("secret-key-env", secretKeyEnv), ("credentials-file", credentialsFile), ("addressing", addressing),
+                ("prefix", prefix), ("ca-file", caFile), ("jurisdiction", jurisdiction), ("operator", `operator`),
+                ("operator-jurisdiction", operatorJurisdiction),
+            ]
+            for case let (key, value?) in settings { lines.append("\(key) = \(TOML.quoted(value))") }
+            let text = try String(contentsOfFile: directory.configurationPath, encoding: .utf8)
+            let updatedText = text + (text.hasSuffix("\n") ? "" : "\n") + lines.joined(separator: "\n") + "\n"
+            // The whole file must still parse, and the policy must still be satisfiable.
+            let updated = try Configuration(toml: updatedText)
+            let failures = try Placement(policy: updated.policy, providers: updated.providers.map(\.descriptor)).check().failures
+            guard failures.isEmpty else {
+                throw NuageError(.policyUnsatisfiable, "with \(name) the policy fails: \(failures.joined(separator: "; "))")
+            }
+            let config = updated.providers.last!
+            let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment)
+            if case .directory(let path) = config.storage {
+                _ = try DirectoryProvider(name: name, root: directory.resolve(path))
+            }
+            let failed = try await report(name, provider)
+            guard !failed || force else {
+                note("not added: the check failed (use --force to add it anyway)")
+                throw ExitCode.failure
+            }
+            let temporary = directory.configurationPath + ".tmp"
+            try Data(updatedText.utf8).write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, directory.configurationPath) == 0 else {
+                throw NuageError(.configuration, "cannot replace \(directory.configurationPath)")
+            }
+            print("added \(name) to \(directory.configurationPath)")
+        }
+    }
+}
+
+/// Prints a provider's check, one line per step; returns whether any step failed.
+private func report(_ name: String, _ provider: any Provider) async throws -> Bool {
+    print("\(name):")
+    let steps = await ProviderCheck.run(provider)
+    for step in steps {
+        let time = step.milliseconds.map { String(format: "%7.1f ms", $0) } ?? "          "
+        print("  \(step.passed ? "pass" : "FAIL")  \(step.name.rightPadded(11))  \(time)  \(step.detail)")
+    }
+    return steps.contains { !$0.passed }
+}
