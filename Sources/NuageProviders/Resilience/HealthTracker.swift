@@ -1,0 +1,141 @@
+import Foundation
+import NuageCore
+import Synchronization
+
+/// What a gateway has seen of one provider lately: healthy, degraded or down, and how long its
+/// reads take. Down after `downAfter` consecutive unavailable failures; while down, calls fail
+/// at once except a probe now and then (backing off to `maximumProbeInterval`), and the first
+/// success brings it back.
+public final class HealthTracker: Sendable {
+    public enum State: String, Sendable, CustomStringConvertible {
+        case healthy, degraded, down
+        public var description: String { rawValue }
+    }
+
+    public let provider: String
+    let downAfter: Int
+    let maximumProbeInterval: Duration
+
+    private struct Memory {
+        var consecutiveFailures = 0
+        /// Outcomes of the last calls (true: success), newest last.
+        var outcomes: [Bool] = []
+        /// Seconds taken by recent successful reads, newest last.
+        var readLatencies: [Double] = []
+        var down = false
+        var nextProbe: ContinuousClock.Instant = .now
+        var probeInterval: Duration = .milliseconds(250)
+        var probing = false
+    }
+    private let memory = Mutex(Memory())
+
+    public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(15)) {
+        self.provider = provider
+        self.downAfter = downAfter
+        self.maximumProbeInterval = maximumProbeInterval
+    }
+
+    public var state: State {
+        memory.withLock { m in
+            if m.down { return .down }
+            let failures = m.outcomes.filter { !$0 }.count
+            return m.outcomes.count >= 5 && failures * 5 > m.outcomes.count ? .degraded : .healthy
+        }
+    }
+
+    /// A read latency that recent reads stayed under (their 90th percentile), if known.
+    public var readLatency: Duration? {
+        memory.withLock { m in
+            guard m.readLatencies.count >= 3 else { return nil }
+            let sorted = m.readLatencies.sorted()
+            return .milliseconds(Int64(sorted[min(sorted.count - 1, sorted.count * 9 / 10)] * 1000))
+        }
+    }
+
+    /// Whether a call should go to the provider now: always unless it is down; when down, one
+    /// probe at a time once its interval has passed.
+    func admit() -> Bool {
+        memory.withLock { m in
+            guard m.down else { return true }
+            guard !m.probing, ContinuousClock.now >= m.nextProbe else { return false }
+            m.probing = true
+            return true
+        }
+    }
+
+    func succeeded(read seconds: Double? = nil) {
+        memory.withLock { m in
+            m.consecutiveFailures = 0
+            m.down = false
+            m.probing = false
+            m.probeInterval = .milliseconds(250)
+            m.outcomes = Array((m.outcomes + [true]).suffix(20))
+            if let seconds { m.readLatencies = Array((m.readLatencies + [seconds]).suffix(32)) }
+        }
+    }
+
+    /// A probe that was cancelled: the next call may probe.
+    func cancelled() { memory.withLock { $0.probing = false } }
+
+    /// Records a failure to answer (an `unavailable` error, a timeout, a lost connection).
+    func failed(_ error: any Error) {
+        memory.withLock { m in
+            m.outcomes = Array((m.outcomes + [false]).suffix(20))
+            m.consecutiveFailures += 1
+            if m.down {
+                m.probing = false
+                m.probeInterval = min(m.probeInterval * 2, maximumProbeInterval)
+                m.nextProbe = .now + m.probeInterval
+            } else if m.consecutiveFailures >= downAfter {
+                m.down = true
+                m.nextProbe = .now + m.probeInterval
+            }
+        }
+    }
+}
+
+/// Feeds a provider's outcomes to its ``HealthTracker`` and refuses calls at once while the
+/// tracker says the provider is down (except its probes).
+public struct HealthTrackingProvider: Provider {
+    public let inner: any Provider
+    public let health: HealthTracker
+    public var name: String { inner.name }
+
+    public init(_ inner: any Provider, health: HealthTracker) {
+        self.inner = inner
+        self.health = health
+    }
+
+    private func tracked<T>(_ operation: String, read: Bool = false, _ body: () async throws -> T) async throws -> T {
+        guard health.admit() else {
+            throw ProviderError(.unavailable, provider: name, "\(operation): provider is down (waiting for a probe to succeed)")
+        }
+        let start = ContinuousClock.now
+        do {
+            let value = try await body()
+            let elapsed = ContinuousClock.now - start
+            health.succeeded(read: read ? Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 : nil)
+            return value
+        } catch {
+            // A call the caller cancelled says nothing about the provider; others may.
+            if let error = error as? ProviderError, error.kind != .unavailable { health.succeeded() } else if !(error is CancellationError) {
+                health.failed(error)
+            } else {
+                health.cancelled()
+            }
+            throw error
+        }
+    }
+
+    public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
+        try await tracked("put \(blob)") { try await inner.put(blob, length: length, body: body) }
+    }
+    public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
+        try await tracked("get \(blob)", read: true) { try await inner.get(blob, range: range) }
+    }
+    public func head(_ blob: String) async throws -> BlobInfo { try await tracked("head \(blob)") { try await inner.head(blob) } }
+    public func delete(_ blob: String) async throws { try await tracked("delete \(blob)") { try await inner.delete(blob) } }
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
+        try await tracked("list \(prefix)") { try await inner.list(prefix: prefix, after: after, limit: limit) }
+    }
+}

@@ -1,0 +1,22 @@
+import NuageCore
+
+/// The resilience stack every configured provider is wrapped in:
+/// retries (outermost), health tracking, per-call timeouts, a concurrency limit (innermost).
+public struct Resilience: Sendable {
+    public var attempts = 3
+    public var timeout: Duration = .seconds(30)
+    public var minimumBandwidth: Int64 = 1 << 20
+    public var concurrency = 16
+    public var downAfter = 3
+
+    public init() {}
+
+    /// `raw` wrapped in the stack, and the health tracker that watches it.
+    public func wrap(_ raw: any Provider) -> (provider: any Provider, health: HealthTracker) {
+        let health = HealthTracker(provider: raw.name, downAfter: downAfter)
+        let limited = ConcurrencyLimitedProvider(raw, limit: concurrency)
+        let bounded = TimeoutProvider(limited, base: timeout, minimumBandwidth: minimumBandwidth)
+        let tracked = HealthTrackingProvider(bounded, health: health)
+        return (RetryingProvider(tracked, attempts: attempts), health)
+    }
+}

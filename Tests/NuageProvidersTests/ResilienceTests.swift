@@ -1,0 +1,117 @@
+import Foundation
+import NuageCore
+import NuageProviders
+import NuageTestSupport
+import Testing
+
+/// The resilience decorators and the fault injector, over real directory providers.
+@Suite struct ResilienceTests {
+    /// A directory provider behind a fault injector, in a temporary directory.
+    struct Fixture {
+        let root = temporaryDirectory()
+        let faulty: FaultInjectingProvider
+        init() throws { faulty = FaultInjectingProvider(try DirectoryProvider(name: "p", root: root + "/p")) }
+        func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    func elapsed(_ body: () async throws -> Void) async rethrows -> Duration {
+        let start = ContinuousClock.now
+        try await body()
+        return ContinuousClock.now - start
+    }
+
+    @Test(arguments: ProviderConformance.names)
+    func theWholeStackKeepsTheContract(_ check: String) async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await ProviderConformance.run(check, on: Resilience().wrap(f.faulty).provider)
+    }
+
+    @Test func retriesOnlyWhatIsWorthRetrying() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        let retrying = RetryingProvider(f.faulty, attempts: 20, baseDelay: .milliseconds(10), maximumDelay: .milliseconds(40))
+        try await f.faulty.put("blob", bytes: [1, 2, 3])
+        f.faulty.set([.down])
+        Task { try await Task.sleep(for: .milliseconds(100)); f.faulty.set([]) }
+        #expect(try await retrying.get("blob", range: nil).bytes == [1, 2, 3], "recovered once the provider came back")
+        // Not found and bad names are answers, not outages: no retry, no delay.
+        let quick = try await elapsed {
+            await #expect(throws: ProviderError.self) { _ = try await retrying.head("missing") }
+            await #expect(throws: ProviderError.self) { _ = try await retrying.get("../x", range: nil) }
+        }
+        #expect(quick < .milliseconds(200))
+        // A put whose body was read cannot be replayed: it fails rather than storing garbage.
+        f.faulty.set([.errorRate(1)])
+        await #expect(throws: ProviderError.self) { try await retrying.put("other", bytes: [9]) }
+    }
+
+    @Test func stalledCallsTimeOut() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await f.faulty.put("blob", bytes: [1])
+        f.faulty.set([.stall])
+        let bounded = TimeoutProvider(f.faulty, base: .milliseconds(200))
+        let took = try await elapsed {
+            await #expect { _ = try await bounded.get("blob", range: nil) } throws: { ($0 as? ProviderError)?.kind == .unavailable }
+        }
+        #expect(took >= .milliseconds(200) && took < .seconds(2), "\(took)")
+    }
+
+    @Test func aProviderThatKeepsFailingIsMarkedDownThenProbedBack() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await f.faulty.put("blob", bytes: [1])
+        let health = HealthTracker(provider: "p", downAfter: 3)
+        let tracked = HealthTrackingProvider(f.faulty, health: health)
+        f.faulty.set([.down])
+        for _ in 0..<3 { _ = try? await tracked.head("blob") }
+        #expect(health.state == .down)
+        f.faulty.set([])
+        // Down: refused at once without asking the provider, until the probe interval passes.
+        await #expect { _ = try await tracked.head("blob") } throws: { "\($0)".contains("provider is down") }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await tracked.head("blob").size == 1, "the probe reaches the provider")
+        #expect(health.state == .healthy)
+        for _ in 0..<3 { _ = try await tracked.get("blob", range: nil) }
+        #expect(health.readLatency != nil)
+    }
+
+    @Test func concurrencyIsLimited() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await f.faulty.put("blob", bytes: [1])
+        f.faulty.set([.latency(.milliseconds(100))])
+        let limited = ConcurrencyLimitedProvider(f.faulty, limit: 2)
+        let took = try await elapsed {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 { group.addTask { _ = try await limited.head("blob") } }
+                try await group.waitForAll()
+            }
+        }
+        #expect(took >= .milliseconds(300), "six calls, two at a time, 100 ms each: \(took)")
+    }
+
+    @Test func injectedFaultsMisbehaveAsAdvertised() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0) }
+        try await f.faulty.put("a", bytes: bytes)
+        try await f.faulty.put("b", bytes: bytes.reversed())
+        f.faulty.set([.flipBytes])
+        let flipped = try await f.faulty.get("a", range: nil).bytes
+        #expect(flipped.count == bytes.count && flipped != bytes)
+        f.faulty.set([.truncatedReads])
+        #expect(try await f.faulty.get("a", range: nil).count < bytes.count)
+        f.faulty.set([.otherBlob])
+        #expect(try await f.faulty.get("a", range: nil).bytes == Array(bytes.reversed()))
+        f.faulty.set([.lostWrites])
+        try await f.faulty.put("c", bytes: [1])
+        f.faulty.set([])
+        await #expect { _ = try await f.faulty.head("c") } throws: { ($0 as? ProviderError)?.kind == .notFound }
+        for text in ["down", "stall", "latency:20ms", "error-rate:0.5", "bandwidth:1000", "flip", "truncate", "other-blob", "lost-writes"] {
+            #expect(FaultInjectingProvider.Fault(text)?.description == text)
+        }
+        #expect(FaultInjectingProvider.Fault("error-rate:2") == nil && FaultInjectingProvider.Fault("slow") == nil)
+    }
+}
