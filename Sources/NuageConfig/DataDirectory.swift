@@ -65,9 +65,10 @@ public struct DataDirectory: Sendable {
         let configuration = try configuration()
         let master = try MasterKey.load(from: masterKeyPath)
         let catalog = try SQLiteCatalog(path: catalogPath)
+        // Every provider goes through the resilience stack: retries, health, timeouts, limits.
         let providers = try configuration.providers.map { config in
-            Engine.ProviderEntry(descriptor: config.descriptor,
-                                 provider: try ProviderFactory.make(config, resolve: resolve, environment: environment))
+            let (provider, health) = Resilience().wrap(try ProviderFactory.make(config, resolve: resolve, environment: environment))
+            return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health)
         }
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment))

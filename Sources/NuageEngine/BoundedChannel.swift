@@ -43,11 +43,20 @@ final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         self.capacity = capacity
     }
 
-    /// Appends `element`, waiting while the channel is full.
-    /// - Throws: ``Closed`` when the consumer has gone, `CancellationError` when cancelled.
-    func send(_ element: Element) async throws {
-        try Task.checkCancellation()
-        let action: SendAction = state.withLock { s in
+    /// Appends `element` if there is room now.
+    /// - Returns: false when the channel is full.
+    /// - Throws: ``Closed`` when the consumer has gone or the channel was finished.
+    func trySend(_ element: Element) throws -> Bool {
+        switch offer(element) {
+        case .done: return true
+        case .wait: return false
+        case .closed: throw Closed()
+        }
+    }
+
+    /// Hands `element` to a waiting consumer or buffers it when there is room.
+    private func offer(_ element: Element) -> SendAction {
+        state.withLock { s in
             if s.closed || s.finished { return .closed }
             if let receiver = s.receiver {
                 s.receiver = nil
@@ -60,7 +69,13 @@ final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
             }
             return .wait
         }
-        switch action {
+    }
+
+    /// Appends `element`, waiting while the channel is full.
+    /// - Throws: ``Closed`` when the consumer has gone, `CancellationError` when cancelled.
+    func send(_ element: Element) async throws {
+        try Task.checkCancellation()
+        switch offer(element) {
         case .done: return
         case .closed: throw Closed()
         case .wait:

@@ -156,44 +156,75 @@ struct SegmentReader: Sendable {
         }
     }
 
-    /// Reads the window from data shards, then from as many parity shards as erasures need.
+    /// What happened while fetching a window: a shard read finished, or the hedge timer fired.
+    enum FetchEvent: Sendable {
+        case read(ShardRead)
+        case hedge
+    }
+
+    /// Reads the window from `k` shards, healthy providers and data shards first, and hedges:
+    /// a failed or invalid read, or a read still running after the hedge delay, brings in the
+    /// next shard; once every segment has `k` valid chunks the other reads are cancelled.
     func fetch(_ segments: Range<Int>) async throws -> Window {
         let k = manifest.dataShards, n = codec.totalShards
         var blocks = [ByteBlock?](repeating: nil, count: n)
         var valid = [[Bool]](repeating: [Bool](repeating: false, count: segments.count), count: n)
         var problems: [Int: String] = [:]
-        var untried = Array(0..<n)
-        var wanted = k
-        while wanted > 0, !untried.isEmpty {
-            let batch = Array(untried.prefix(wanted))
-            untried.removeFirst(batch.count)
-            let reads = await withTaskGroup(of: ShardRead.self) { group in
-                for shard in batch {
-                    group.addTask {
-                        do { return ShardRead(shard: shard, block: try await readShard(shard, segments), problem: nil) } catch {
-                            return ShardRead(shard: shard, block: nil, problem: "\(error)")
-                        }
+        var untried = engine.readOrder(manifest)[...]
+        let hedgeDelay = engine.hedgeDelay(manifest, shards: Array(untried.prefix(k)))
+        func satisfied() -> Bool {
+            (0..<segments.count).allSatisfy { s in valid.reduce(0) { $0 + ($1[s] ? 1 : 0) } >= k }
+        }
+        await withTaskGroup(of: FetchEvent.self) { group in
+            var inFlight = 0, hedging = false
+            func launch() {
+                guard let shard = untried.popFirst() else { return }
+                inFlight += 1
+                group.addTask {
+                    do { return .read(ShardRead(shard: shard, block: try await readShard(shard, segments), problem: nil)) } catch {
+                        return .read(ShardRead(shard: shard, block: nil, problem: "\(error)"))
                     }
                 }
-                var reads: [ShardRead] = []
-                for await read in group { reads.append(read) }
-                return reads
             }
-            for read in reads {
-                guard let block = read.block else {
-                    problems[read.shard] = read.problem
-                    continue
+            func armHedge() {
+                guard !hedging, !untried.isEmpty else { return }
+                hedging = true
+                group.addTask {
+                    try? await Task.sleep(for: hedgeDelay)
+                    return .hedge
                 }
-                let checked = verify(block, shard: read.shard, segments: segments)
-                blocks[read.shard] = block
-                valid[read.shard] = checked
-                let bad = segments.filter { !checked[$0 - segments.lowerBound] }
-                if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
             }
-            let fewest = (0..<segments.count).map { s in valid.filter { $0[s] }.count }.min() ?? k
-            wanted = k - fewest
+            for _ in 0..<k { launch() }
+            armHedge()
+            while inFlight > 0, let event = await group.next() {
+                switch event {
+                case .hedge:
+                    hedging = false
+                    launch()
+                    armHedge()
+                case .read(let read):
+                    inFlight -= 1
+                    if let block = read.block {
+                        let checked = verify(block, shard: read.shard, segments: segments)
+                        blocks[read.shard] = block
+                        valid[read.shard] = checked
+                        let bad = segments.filter { !checked[$0 - segments.lowerBound] }
+                        if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
+                    } else {
+                        problems[read.shard] = read.problem
+                    }
+                    if satisfied() {
+                        group.cancelAll()
+                        return
+                    }
+                    if read.block == nil || problems[read.shard] != nil { launch() }
+                    // Too few reads left in flight to reach k valid chunks: ask more now.
+                    while inFlight < k && !untried.isEmpty && !satisfied() { launch() }
+                }
+            }
+            group.cancelAll()
         }
-        if wanted > 0 {
+        guard satisfied() else {
             let detail = problems.sorted { $0.key < $1.key }.map { shard, problem in
                 "shard \(shard) on \(manifest.shards[shard]?.provider ?? "nowhere"): \(problem)"
             }
@@ -252,5 +283,30 @@ struct SegmentReader: Sendable {
                              sealedLength: layout.sealedLength(ofSegment: segment), index: UInt64(segment),
                              isLast: segment == layout.segmentCount - 1, versionID: manifest.versionID)
         }
+    }
+}
+
+extension Engine {
+    /// The order in which to ask a version's shards: written shards on healthy providers first,
+    /// then degraded, then down; data shards (no decoding) before parity within each.
+    func readOrder(_ manifest: Manifest) -> [Int] {
+        func rank(_ shard: Int) -> Int {
+            guard let ref = manifest.shards[shard] else { return 3 }
+            switch health[ref.provider]?.state {
+            case .down?: return 2
+            case .degraded?: return 1
+            default: return 0
+            }
+        }
+        return manifest.shards.indices.filter { manifest.shards[$0] != nil }
+            .sorted { (rank($0), $0 >= manifest.dataShards ? 1 : 0, $0) < (rank($1), $1 >= manifest.dataShards ? 1 : 0, $1) }
+    }
+
+    /// How long a read may run before another shard is asked too: twice the slowest recent
+    /// read latency of the providers asked first (250 ms when unknown), within 20 ms…5 s.
+    func hedgeDelay(_ manifest: Manifest, shards: [Int]) -> Duration {
+        let latencies = shards.compactMap { manifest.shards[$0].flatMap { health[$0.provider]?.readLatency } }
+        guard latencies.count == shards.count, let slowest = latencies.max() else { return .milliseconds(250) }
+        return min(max(slowest * 2, .milliseconds(20)), .seconds(5))
     }
 }

@@ -63,6 +63,8 @@ extension Engine {
         var md5: [UInt8]
         /// Why shards that did not land failed, by shard index.
         var failed: [Int: String]
+        /// The blobs of those shards, which may still appear (a straggler finishing late).
+        var failedBlobs: [BlobRef]
     }
 
     /// Runs `commit`; on failure gives the stream's blobs up, on success notes the shards that
@@ -78,6 +80,11 @@ extension Engine {
         if !stream.failed.isEmpty {
             try? await catalog.noteRepair(versionID: stream.manifest.versionID, shards: stream.failed.keys.sorted(),
                                           reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
+            // Blobs of failed shards are garbage whether or not they landed.
+            let leftovers = WriteIntent(id: stream.intent + "-failed", created: Date(), blobs: stream.failedBlobs)
+            if (try? await catalog.recordIntent(leftovers)) != nil, (try? await catalog.abandonIntent(leftovers.id)) != nil {
+                await collect(stream.failedBlobs)
+            }
         }
     }
 
@@ -108,9 +115,11 @@ extension Engine {
         let intent = WriteIntent(id: versionID.hex, created: created, blobs: refs)
         try await catalog.recordIntent(intent)
         let failures = ShardFailures()
-        let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID)
+        let quorum = policy.writeQuorum, grace = stragglerGrace
+        let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID,
+                                  patience: grace, quorum: quorum, failures: failures)
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Int.self) { group in
                 let channels = (0..<n).map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
                 for index in 0..<n {
                     let provider = try provider(named: refs[index].provider)
@@ -121,6 +130,7 @@ extension Engine {
                             failures.record(index, error)
                             channels[index].close()
                         }
+                        return index
                     }
                 }
                 do {
@@ -132,7 +142,25 @@ extension Engine {
                     for channel in channels { channel.finish(throwing: error) }
                     throw error
                 }
-                try await group.waitForAll()
+                // Once the quorum is durable, stragglers get `grace` and are then given up.
+                var finished = Set<Int>(), timerStarted = false
+                while finished.count < n, let next = try await group.next() {
+                    guard next >= 0 else {
+                        for index in 0..<n where !finished.contains(index) {
+                            failures.record(index, ProviderError(.unavailable, provider: refs[index].provider,
+                                                                 "put \(refs[index].blob): still writing \(grace) after the write quorum was durable"))
+                            channels[index].finish(throwing: CancellationError())
+                        }
+                        group.cancelAll()
+                        break
+                    }
+                    finished.insert(next)
+                    if !timerStarted, finished.count < n, finished.subtracting(failures.all.keys).count >= quorum {
+                        timerStarted = true
+                        group.addTask { try? await Task.sleep(for: grace); return -1 }
+                    }
+                }
+                group.cancelAll()
             }
             try requireQuorum(failures.all, refs: refs)
         } catch {
@@ -146,7 +174,7 @@ extension Engine {
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
         return WrittenStream(manifest: manifest, intent: intent.id, created: created, md5: writer.digest.finalize(),
-                             failed: failed.mapValues { "\($0)" })
+                             failed: failed.mapValues { "\($0)" }, failedBlobs: failed.keys.sorted().map { refs[$0] })
     }
 
     func expectedVersion(bucket: String, key: String, condition: PutCondition) async throws -> [UInt8]? {
@@ -182,6 +210,10 @@ struct StripeWriter: Sendable {
     let layout: ShardLayout
     let dataKey: DataKey
     let versionID: [UInt8]
+    /// How long a shard may refuse data before it is given up (while the quorum stays reachable).
+    let patience: Duration
+    let quorum: Int
+    let failures: ShardFailures
     /// The MD5 of the plaintext written so far.
     let digest = RunningMD5()
 
@@ -254,11 +286,35 @@ struct StripeWriter: Sendable {
         return records
     }
 
-    /// Sends record `i` to channel `i`; a channel whose provider failed is skipped.
+    /// Sends record `i` to channel `i`; a channel whose provider failed is skipped. A channel
+    /// that stays full for `patience` is given up as a straggler while enough others remain
+    /// for the quorum (else the write waits for it).
     private func send(_ records: [ByteBlock], to channels: [BoundedChannel<ByteBlock>]) async throws {
-        for (record, channel) in zip(records, channels) {
-            do { try await channel.send(record) } catch is BoundedChannel<ByteBlock>.Closed { continue }
+        var full: [Int] = []
+        for (index, (record, channel)) in zip(records, channels).enumerated() {
+            do { if try !channel.trySend(record) { full.append(index) } } catch is BoundedChannel<ByteBlock>.Closed { continue }
         }
+        for index in full {
+            let channel = channels[index], record = records[index]
+            do {
+                if failures.all.count + 1 <= channels.count - quorum {
+                    let patience = patience
+                    try await withDeadline(patience, onTimeout: { Straggling(patience: patience) }) { try await channel.send(record) }
+                } else {
+                    try await channel.send(record)
+                }
+            } catch is BoundedChannel<ByteBlock>.Closed {
+                continue
+            } catch let straggling as Straggling {
+                failures.record(index, straggling)
+                channel.finish(throwing: straggling)
+            }
+        }
+    }
+
+    struct Straggling: Error, CustomStringConvertible {
+        let patience: Duration
+        var description: String { "accepted no data for \(patience) while the other shards did: given up as a straggler" }
     }
 
     private func readFully(_ body: some ObjectBody, into block: ByteBlock, count: Int, segment: Int) async throws {

@@ -22,15 +22,22 @@ public final class Engine: Sendable {
     public let segmentSize: Int
     public let kernel: Kernel
     let providers: [String: any Provider]
+    /// What the engine has seen of each provider (when it is wrapped in ``Resilience``).
+    public let health: [String: HealthTracker]
+    /// How long writes wait for straggling shards once the write quorum is durable, and how
+    /// long a shard may stop accepting data before it is given up mid-write.
+    public let stragglerGrace: Duration
     private let codecs = CodecCache()
 
     /// Providers keyed by descriptor, in configuration order.
     public struct ProviderEntry: Sendable {
         public var descriptor: ProviderDescriptor
         public var provider: any Provider
-        public init(descriptor: ProviderDescriptor, provider: any Provider) {
+        public var health: HealthTracker?
+        public init(descriptor: ProviderDescriptor, provider: any Provider, health: HealthTracker? = nil) {
             self.descriptor = descriptor
             self.provider = provider
+            self.health = health
         }
     }
 
@@ -39,7 +46,7 @@ public final class Engine: Sendable {
     ///   `NuageError.policyUnsatisfiable` when no placement can meet the policy,
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
-                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest) throws {
+                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest, stragglerGrace: Duration = .seconds(2)) throws {
         guard (4096...(64 << 20)).contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
@@ -54,6 +61,8 @@ public final class Engine: Sendable {
         self.catalog = catalog
         self.placement = placement
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.descriptor.name, $0.provider) })
+        self.health = Dictionary(uniqueKeysWithValues: providers.compactMap { entry in entry.health.map { (entry.descriptor.name, $0) } })
+        self.stragglerGrace = stragglerGrace
         self.masterKey = masterKey
         self.segmentSize = segmentSize
         self.kernel = kernel

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Runs `body` and returns its result, or throws `onTimeout()` once `limit` has passed, even if
 /// `body` ignores the cancellation it then receives.
-func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @Sendable () -> any Error,
+public func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @Sendable () -> any Error,
                                _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let once = ResumeOnce<T>()
     let work = Task { once.resume(with: await Result { try await body() }) }
