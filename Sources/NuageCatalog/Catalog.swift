@@ -50,9 +50,10 @@ public protocol Catalog: Sendable {
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
     /// Replaces, in the current version of a key, the part whose manifest has `versionID`
-    /// (repair, drain).
-    /// - Returns: false when no current part has that version id.
-    func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool
+    /// (repair, drain), retiring `intent` (the write of the new blobs) in the same transaction;
+    /// blobs of the old manifest that the new one drops go to the garbage list.
+    /// - Returns: false when no current part has that version id (nothing changes, the intent stays).
+    func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest, retiringIntent intent: String?) async throws -> Bool
 
     // MARK: Multipart uploads
     // Parts are written like objects (intent first) but committed to their upload. Completing
@@ -103,9 +104,13 @@ public protocol Catalog: Sendable {
     @discardableResult
     func deleteAccessKey(id: String) async throws -> Bool
 
-    /// Notes shards of a version that need repair (missing, corrupt or never written).
-    func noteRepair(versionID: [UInt8], shards: [Int], reason: String) async throws
-    func pendingRepairs() async throws -> [RepairNote]
+    /// Notes shards of a version (an object's part) of `bucket`/`key` that need repair
+    /// (missing, corrupt or never written).
+    func noteRepair(bucket: String, key: String, versionID: [UInt8], shards: [Int], reason: String) async throws
+    /// Notes in the order they were taken, at most `limit`.
+    func pendingRepairs(limit: Int) async throws -> [RepairNote]
+    /// Forgets notes once their shards are repaired (or their version is gone).
+    func clearRepairs(versionID: [UInt8], shards: [Int]) async throws
 }
 
 public struct BucketRecord: Hashable, Sendable {
@@ -207,15 +212,26 @@ public struct WriteIntent: Hashable, Sendable {
     }
 }
 
-/// Shards of a version that need repair.
+/// A shard of a version that needs repair.
 public struct RepairNote: Hashable, Sendable {
+    public var bucket: String
+    public var key: String
     public var versionID: [UInt8]
     public var shard: Int
     public var reason: String
-    public init(versionID: [UInt8], shard: Int, reason: String) {
+    public init(bucket: String, key: String, versionID: [UInt8], shard: Int, reason: String) {
+        self.bucket = bucket
+        self.key = key
         self.versionID = versionID
         self.shard = shard
         self.reason = reason
+    }
+}
+
+extension Catalog {
+    /// ``updateManifest(bucket:key:versionID:manifest:retiringIntent:)`` with no intent.
+    public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool {
+        try await updateManifest(bucket: bucket, key: key, versionID: versionID, manifest: manifest, retiringIntent: nil)
     }
 }
 

@@ -81,6 +81,16 @@ public final class SQLiteCatalog: Catalog {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v4: repair notes name their object") { db in
+            try db.execute(sql: """
+                DROP TABLE repair;
+                CREATE TABLE repair (
+                    version_id BLOB NOT NULL, shard INTEGER NOT NULL, bucket TEXT NOT NULL, key BLOB NOT NULL,
+                    reason TEXT NOT NULL, noted_ms INTEGER NOT NULL,
+                    PRIMARY KEY (version_id, shard)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -228,13 +238,17 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool {
+    public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest,
+                               retiringIntent intent: String?) async throws -> Bool {
         try await write { db in
             guard var object = try Self.fetchObject(db, bucket: bucket, key: key),
                   let index = object.parts.firstIndex(where: { $0.versionID == versionID }) else { return false }
+            let dropped = Set(object.parts[index].blobs).subtracting(manifest.blobs)
             object.parts[index] = manifest
             try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
                            arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
+            if let intent { try Self.retire(db, intent: intent) }
+            try Self.addGarbage(db, dropped.sorted { $0.description < $1.description })
             return true
         }
     }
@@ -424,19 +438,29 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func noteRepair(versionID: [UInt8], shards: [Int], reason: String) async throws {
+    public func noteRepair(bucket: String, key: String, versionID: [UInt8], shards: [Int], reason: String) async throws {
         try await write { db in
             for shard in shards {
-                try db.execute(sql: "INSERT OR REPLACE INTO repair (version_id, shard, reason, noted_ms) VALUES (?, ?, ?, ?)",
-                               arguments: [Data(versionID), shard, reason, Self.ms(Date())])
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO repair (version_id, shard, bucket, key, reason, noted_ms) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [Data(versionID), shard, bucket, Data(key.utf8), reason, Self.ms(Date())])
             }
         }
     }
 
-    public func pendingRepairs() async throws -> [RepairNote] {
+    public func pendingRepairs(limit: Int) async throws -> [RepairNote] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT version_id, shard, reason FROM repair ORDER BY noted_ms").map { row in
-                RepairNote(versionID: Array(row["version_id"] as Data), shard: row["shard"], reason: row["reason"])
+            try Row.fetchAll(db, sql: "SELECT * FROM repair ORDER BY noted_ms, version_id, shard LIMIT ?", arguments: [limit]).map { row in
+                RepairNote(bucket: row["bucket"], key: String(decoding: row["key"] as Data, as: UTF8.self),
+                           versionID: Array(row["version_id"] as Data), shard: row["shard"], reason: row["reason"])
+            }
+        }
+    }
+
+    public func clearRepairs(versionID: [UInt8], shards: [Int]) async throws {
+        try await write { db in
+            for shard in shards {
+                try db.execute(sql: "DELETE FROM repair WHERE version_id = ? AND shard = ?", arguments: [Data(versionID), shard])
             }
         }
     }

@@ -131,9 +131,9 @@ struct SegmentReader: Sendable {
         var problems: [Int: String] = [:]
         defer {
             if !problems.isEmpty {
-                let catalog = engine.catalog, versionID = manifest.versionID, shards = problems.keys.sorted()
+                let catalog = engine.catalog, versionID = manifest.versionID, shards = problems.keys.sorted(), bucket = bucket, key = key
                 let reason = problems.sorted { $0.key < $1.key }.map { "shard \($0.key): \($0.value)" }.joined(separator: "; ")
-                Task { try? await catalog.noteRepair(versionID: versionID, shards: shards, reason: reason) }
+                Task { try? await catalog.noteRepair(bucket: bucket, key: key, versionID: versionID, shards: shards, reason: reason) }
             }
         }
         // Windows fetched ahead of the one being opened, so that provider reads overlap decoding.
@@ -165,12 +165,13 @@ struct SegmentReader: Sendable {
     /// Reads the window from `k` shards, healthy providers and data shards first, and hedges:
     /// a failed or invalid read, or a read still running after the hedge delay, brings in the
     /// next shard; once every segment has `k` valid chunks the other reads are cancelled.
-    func fetch(_ segments: Range<Int>) async throws -> Window {
+    /// - Parameter excluding: shards not to read (a repair rebuilding them).
+    func fetch(_ segments: Range<Int>, excluding: Set<Int> = []) async throws -> Window {
         let k = manifest.dataShards, n = codec.totalShards
         var blocks = [ByteBlock?](repeating: nil, count: n)
         var valid = [[Bool]](repeating: [Bool](repeating: false, count: segments.count), count: n)
         var problems: [Int: String] = [:]
-        var untried = engine.readOrder(manifest)[...]
+        var untried = engine.readOrder(manifest).filter { !excluding.contains($0) }[...]
         let hedgeDelay = engine.hedgeDelay(manifest, shards: Array(untried.prefix(k)))
         func satisfied() -> Bool {
             (0..<segments.count).allSatisfy { s in valid.reduce(0) { $0 + ($1[s] ? 1 : 0) } >= k }
@@ -258,7 +259,7 @@ struct SegmentReader: Sendable {
     }
 
     /// Offset of a segment's chunk within a window block, and the chunk length.
-    private func position(of segment: Int, in segments: Range<Int>) -> (offset: Int, length: Int) {
+    func position(of segment: Int, in segments: Range<Int>) -> (offset: Int, length: Int) {
         (Int(layout.offset(ofSegment: segment) - layout.offset(ofSegment: segments.lowerBound)), layout.chunkLength(ofSegment: segment))
     }
 

@@ -56,6 +56,8 @@ extension Engine {
     /// A sealed stream whose shard blobs are durable (at least the write quorum), not yet
     /// committed: its intent still holds its blobs.
     struct WrittenStream: Sendable {
+        var bucket: String
+        var key: String
         var manifest: Manifest
         var intent: String
         var created: Date
@@ -78,7 +80,8 @@ extension Engine {
             throw error
         }
         if !stream.failed.isEmpty {
-            try? await catalog.noteRepair(versionID: stream.manifest.versionID, shards: stream.failed.keys.sorted(),
+            try? await catalog.noteRepair(bucket: stream.bucket, key: stream.key, versionID: stream.manifest.versionID,
+                                          shards: stream.failed.keys.sorted(),
                                           reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
             // Blobs of failed shards are garbage whether or not they landed.
             let leftovers = WriteIntent(id: stream.intent + "-failed", created: Date(), blobs: stream.failedBlobs)
@@ -173,7 +176,7 @@ extension Engine {
         let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        return WrittenStream(manifest: manifest, intent: intent.id, created: created, md5: writer.digest.finalize(),
+        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created, md5: writer.digest.finalize(),
                              failed: failed.mapValues { "\($0)" }, failedBlobs: failed.keys.sorted().map { refs[$0] })
     }
 

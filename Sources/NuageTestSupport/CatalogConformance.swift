@@ -193,18 +193,29 @@ public enum CatalogConformance {
         let r = record(key: "k")
         try await put(c, r)
         var changed = r.parts[0]
+        let old = changed.shards[0]!
         changed.shards[0] = BlobRef(provider: "p9", blob: "moved")
-        #expect(try await c.updateManifest(bucket: "b", key: "k", versionID: r.versionID, manifest: changed))
+        try await c.recordIntent(WriteIntent(id: "repair", created: Date(), blobs: [changed.shards[0]!]))
+        #expect(try await !c.updateManifest(bucket: "b", key: "k", versionID: [1, 2, 3], manifest: r.parts[0], retiringIntent: "repair"))
+        #expect(try await c.intents(before: .distantFuture).map(\.id) == ["repair"], "a refused update keeps the intent")
+        #expect(try await c.updateManifest(bucket: "b", key: "k", versionID: r.versionID, manifest: changed, retiringIntent: "repair"))
         #expect(try await c.object(bucket: "b", key: "k")?.parts == [changed])
-        #expect(try await !c.updateManifest(bucket: "b", key: "k", versionID: [1, 2, 3], manifest: r.parts[0]))
+        #expect(try await c.intents(before: .distantFuture).isEmpty, "the repair's intent is retired with the update")
+        #expect(try await c.garbage(limit: 10) == [old], "the replaced blob is garbage")
+        #expect(try await c.referencedBlobs(provider: "p9") == ["moved"])
     }
 
     static func repairs(_ c: any Catalog) async throws {
-        try await c.noteRepair(versionID: [1, 2], shards: [0, 3], reason: "missing")
-        try await c.noteRepair(versionID: [1, 2], shards: [3], reason: "corrupt")
-        let notes = try await c.pendingRepairs()
-        #expect(notes.count == 2)
+        try await c.noteRepair(bucket: "b", key: "k/é", versionID: [1, 2], shards: [0, 3], reason: "missing")
+        try await c.noteRepair(bucket: "b", key: "k/é", versionID: [1, 2], shards: [3], reason: "corrupt")
+        try await c.noteRepair(bucket: "b", key: "other", versionID: [9], shards: [1], reason: "missing")
+        let notes = try await c.pendingRepairs(limit: 10)
+        #expect(notes.count == 3)
         #expect(notes.first { $0.shard == 3 }?.reason == "corrupt")
+        #expect(notes.first { $0.versionID == [1, 2] }?.key == "k/é")
+        #expect(try await c.pendingRepairs(limit: 1).count == 1)
+        try await c.clearRepairs(versionID: [1, 2], shards: [0, 3])
+        #expect(try await c.pendingRepairs(limit: 10).map(\.versionID) == [[9]])
     }
 
     static func accessKeys(_ c: any Catalog) async throws {

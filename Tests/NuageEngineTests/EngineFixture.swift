@@ -10,16 +10,20 @@ struct EngineFixture {
     let root: String
     let engine: Engine
     let providerRoots: [String: String]
+    /// Each provider's fault switch (no fault unless a test sets one).
+    let faults: [String: FaultInjectingProvider]
 
     /// Providers named by country code, each located and operated there unless `operators` says otherwise.
     static let sixCountries = ["US", "CA", "DE", "FR", "CH", "JP"]
 
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
-         segmentSize: Int = 4096, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
+         segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(2),
+         wrap: (String, any Provider) -> any Provider = { $1 }) throws {
         let root = NSTemporaryDirectory() + "nuage-engine-\(UUID().uuidString)"
         self.root = root
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var roots: [String: String] = [:]
+        var faults: [String: FaultInjectingProvider] = [:]
         let entries = try countries.enumerated().map { index, country in
             let name = "\(country.lowercased())-\(index)"
             let path = "\(root)/providers/\(name)"
@@ -27,12 +31,17 @@ struct EngineFixture {
             let descriptor = ProviderDescriptor(name: name, kind: "directory", jurisdiction: try Jurisdiction(country),
                                                 operatorName: "Operator \(index)",
                                                 operatorJurisdiction: try Jurisdiction(operators[name] ?? country))
-            return Engine.ProviderEntry(descriptor: descriptor, provider: wrap(name, try DirectoryProvider(name: name, root: path)))
+            let faulty = FaultInjectingProvider(wrap(name, try DirectoryProvider(name: name, root: path)))
+            faults[name] = faulty
+            guard let resilience else { return Engine.ProviderEntry(descriptor: descriptor, provider: faulty) }
+            let (provider, health) = resilience.wrap(faulty)
+            return Engine.ProviderEntry(descriptor: descriptor, provider: provider, health: health)
         }
         providerRoots = roots
+        self.faults = faults
         engine = try Engine(catalog: try SQLiteCatalog(path: "\(root)/catalog.sqlite"), providers: entries,
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
-                            segmentSize: segmentSize)
+                            segmentSize: segmentSize, stragglerGrace: stragglerGrace)
     }
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: root) }

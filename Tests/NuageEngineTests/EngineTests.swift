@@ -92,7 +92,7 @@ import Testing
         #expect(try await f.engine.getBytes(bucket: "bkt", key: "k") == data)
         var notes: [RepairNote] = []
         for _ in 0..<50 where notes.isEmpty {
-            notes = try await f.engine.catalog.pendingRepairs()
+            notes = try await f.engine.catalog.pendingRepairs(limit: 100)
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(notes.map(\.shard) == [0])
@@ -239,7 +239,7 @@ import Testing
         let record = try await f.engine.put(bucket: "bkt", key: "k", size: Int64(data.count), body: BytesBody(data))
         let missing = record.parts[0].shards.indices.filter { record.parts[0].shards[$0] == nil }
         #expect(missing.count == 1)
-        #expect(try await f.engine.catalog.pendingRepairs().map(\.shard) == missing)
+        #expect(try await f.engine.catalog.pendingRepairs(limit: 100).map(\.shard) == missing)
         #expect(try await f.engine.getBytes(bucket: "bkt", key: "k") == data)
         let status = try await f.engine.status(bucket: "bkt", key: "k")
         #expect(status.shards.filter { $0.health == .notWritten }.count == 1)

@@ -1,0 +1,181 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageErasure
+import NuageProviders
+
+extension Engine {
+    /// What a repair run did.
+    public struct RepairReport: Sendable, Hashable {
+        /// Shards rebuilt and written to a provider.
+        public var repaired = 0
+        /// Notes about versions that no longer exist, forgotten.
+        public var dropped = 0
+        /// Shards that could not be repaired now (kept for the next run), with why.
+        public var failed: [String] = []
+        public init() {}
+    }
+
+    /// Rebuilds the shards that repair notes name (never written, missing, corrupt): each is
+    /// decoded from `k` valid shards, sealed with its header and chunk tags as at put, written
+    /// as a new blob (on its provider, or another allowed one when that is down), and swapped
+    /// into the manifest in the same transaction that retires the write's intent.
+    public func repair(limit: Int = 1000) async throws -> RepairReport {
+        var report = RepairReport()
+        let notes = try await catalog.pendingRepairs(limit: limit)
+        var groups: [[UInt8]: [RepairNote]] = [:]
+        for note in notes { groups[note.versionID, default: []].append(note) }
+        for (versionID, notes) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            let first = notes[0], shards = Array(Set(notes.map(\.shard))).sorted()
+            guard let record = try await catalog.object(bucket: first.bucket, key: first.key),
+                  let manifest = record.parts.first(where: { $0.versionID == versionID }) else {
+                if try await !isUploadedPart(versionID, bucket: first.bucket, key: first.key) {
+                    try await catalog.clearRepairs(versionID: versionID, shards: shards)
+                    report.dropped += shards.count
+                }
+                continue
+            }
+            do {
+                if try await rebuild(shards, of: manifest, bucket: first.bucket, key: first.key) {
+                    report.repaired += shards.count
+                } else {
+                    report.dropped += shards.count
+                }
+                try await catalog.clearRepairs(versionID: versionID, shards: shards)
+            } catch {
+                report.failed.append("\(first.bucket)/\(first.key) shards \(shards.map(String.init).joined(separator: ",")): \(error)")
+            }
+        }
+        return report
+    }
+
+    /// Whether `versionID` is a part of a multipart upload still in progress (repaired once completed).
+    private func isUploadedPart(_ versionID: [UInt8], bucket: String, key: String) async throws -> Bool {
+        for upload in try await catalog.listUploads(bucket: bucket, prefix: key, after: nil, limit: 1000) where upload.key == key {
+            if try await catalog.parts(uploadID: upload.id).contains(where: { $0.manifest.versionID == versionID }) { return true }
+        }
+        return false
+    }
+
+    /// Writes new blobs for `shards` of a version and swaps them into its manifest.
+    /// - Returns: false when the version was replaced meanwhile (nothing to repair any more).
+    func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String) async throws -> Bool {
+        let k = manifest.dataShards
+        let codec = try codec(dataShards: k, parityShards: manifest.parityShards)
+        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
+        let layout = reader.layout
+        let header = try await readHeader(manifest, excluding: Set(shards))
+        let targets = try repairTargets(shards, of: manifest)
+        let refs = targets.map { BlobRef(provider: $0, blob: [UInt8].random(count: 16).hex) }
+        let intent = WriteIntent(id: "repair-" + [UInt8].random(count: 16).hex, created: Date(), blobs: refs)
+        try await catalog.recordIntent(intent)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let channels = shards.map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
+                for (position, ref) in refs.enumerated() {
+                    let provider = try provider(named: ref.provider)
+                    group.addTask { try await provider.put(ref.blob, length: layout.blobLength, body: channels[position]) }
+                }
+                do {
+                    for (position, shard) in shards.enumerated() {
+                        var shardHeader = header
+                        shardHeader.shardIndex = shard
+                        try await channels[position].send(ByteBlock(try shardHeader.sealed(with: masterKey)))
+                    }
+                    let all = 0..<layout.segmentCount
+                    for start in Swift.stride(from: all.lowerBound, to: all.upperBound, by: Engine.readWindow) {
+                        let window = try await reader.fetch(start..<min(start + Engine.readWindow, all.upperBound), excluding: Set(shards))
+                        for segment in window.segments {
+                            let records = try rebuildChunks(shards, segment: segment, window: window, reader: reader, codec: codec, dataKey: dataKey)
+                            for (position, record) in records.enumerated() { try await channels[position].send(record) }
+                        }
+                    }
+                    for channel in channels { channel.finish() }
+                } catch {
+                    for channel in channels { channel.finish(throwing: error) }
+                    throw error
+                }
+                try await group.waitForAll()
+            }
+        } catch {
+            try? await catalog.abandonIntent(intent.id)
+            await collect(refs)
+            throw error
+        }
+        var repaired = manifest
+        for (position, shard) in shards.enumerated() { repaired.shards[shard] = refs[position] }
+        guard try await catalog.updateManifest(bucket: bucket, key: key, versionID: manifest.versionID, manifest: repaired,
+                                               retiringIntent: intent.id) else {
+            try? await catalog.abandonIntent(intent.id)
+            await collect(refs)
+            return false
+        }
+        await collect(shards.compactMap { manifest.shards[$0] })
+        return true
+    }
+
+    /// One segment's rebuilt chunks (with their tags) for `shards`, from the window's valid chunks.
+    private func rebuildChunks(_ shards: [Int], segment: Int, window: SegmentReader.Window, reader: SegmentReader,
+                               codec: ReedSolomon, dataKey: DataKey) throws -> [ByteBlock] {
+        let (offset, chunk) = reader.position(of: segment, in: window.segments)
+        let index = segment - window.segments.lowerBound
+        let sources: [UnsafeRawPointer?] = (0..<codec.totalShards).map { shard in
+            guard !shards.contains(shard), window.valid[shard][index], let block = window.blocks[shard] else { return nil }
+            return block.withUnsafeBytes { UnsafeRawPointer($0.baseAddress! + offset) }
+        }
+        let records = shards.map { _ in ByteBlock(uninitializedCount: chunk + ShardLayout.tagSize) }
+        let outputs = records.map { $0.unsafeMutableBytes.baseAddress! }
+        try withExtendedLifetime(window) {
+            try codec.reconstruct(length: chunk, shards: sources, wanted: shards, into: outputs)
+        }
+        for (position, shard) in shards.enumerated() {
+            dataKey.tag(chunk: UnsafeRawBufferPointer(start: outputs[position], count: chunk), shard: shard, segment: UInt64(segment),
+                        into: UnsafeMutableRawBufferPointer(start: outputs[position] + chunk, count: ShardLayout.tagSize))
+        }
+        return records
+    }
+
+    /// The version's header, from the first shard (in read order) whose header opens.
+    private func readHeader(_ manifest: Manifest, excluding: Set<Int>) async throws -> ShardHeader {
+        var problems: [String] = []
+        for shard in readOrder(manifest) where !excluding.contains(shard) {
+            guard let ref = manifest.shards[shard] else { continue }
+            do {
+                let bytes = try await provider(named: ref.provider).get(ref.blob, range: 0..<Int64(ShardHeader.size)).bytes
+                let header = try ShardHeader.open(bytes, with: masterKey)
+                guard header.versionID == manifest.versionID else { throw NuageError(.integrity, "header of another version") }
+                return header
+            } catch {
+                problems.append("shard \(shard) on \(ref.provider): \(error)")
+            }
+        }
+        throw NuageError(.insufficientShards, "no readable shard header: \(problems.joined(separator: "; "))")
+    }
+
+    /// Where rebuilt shards go: their own provider unless it is down, else an allowed, healthy
+    /// provider holding no shard of this version with which the placement rules still pass.
+    private func repairTargets(_ shards: [Int], of manifest: Manifest) throws -> [String] {
+        let chosen = try placement.choose(for: manifest.versionID).map(\.name)
+        var planned = manifest
+        for shard in shards { planned.shards[shard] = nil }
+        return try shards.map { shard in
+            let home = manifest.shards[shard]?.provider ?? chosen[shard]
+            let used = Set(planned.blobs.map(\.provider))
+            let candidates = [home] + placement.providers.map(\.name).filter { $0 != home }
+            let target = candidates.first { name in
+                guard placement.exclusions[name] == nil, !used.contains(name), health[name]?.state != .down else { return false }
+                var trial = planned
+                trial.shards[shard] = BlobRef(provider: name, blob: "planned")
+                // Rules can only be judged once every shard has a place: the last one decides.
+                return name == home || shard != shards.last || verdict(for: trial).allSatisfy(\.passed)
+            }
+            guard let target else {
+                throw NuageError(.insufficientShards, "no healthy provider can take shard \(shard) (\(home) is down)")
+            }
+            planned.shards[shard] = BlobRef(provider: target, blob: "planned")
+            return target
+        }
+    }
+}
