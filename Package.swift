@@ -94,7 +94,8 @@ let package = Package(
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],
                     swiftSettings: strict),
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
-        .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig"], swiftSettings: strict),
+        .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],
+                    swiftSettings: strict),
         .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NuageServerTests",

@@ -20,8 +20,10 @@ public final class LocalS3Server: Sendable {
     public let endpoint: String
     public let accessKey = "NUAGETESTKEY"
     public let secretKey = "nuage-test-secret"
-    private let process: Process
+    private let port: Int
     private let directory: String
+    private let current: Mutex<Process>
+    private var process: Process { current.withLock { $0 } }
 
     /// One server of each kind per test process, started on first use.
     public static func shared(_ kind: Kind) async throws -> LocalS3Server {
@@ -40,31 +42,47 @@ public final class LocalS3Server: Sendable {
     public static func start(_ kind: Kind) async throws -> LocalS3Server {
         let directory = NSTemporaryDirectory() + "nuage-s3-\(kind)-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: directory + "/rclone.conf", contents: Data())
         let port = try freePort()
+        let server = LocalS3Server(kind: kind, port: port, process: try launch(kind, port: port, directory: directory), directory: directory)
+        try await server.waitUntilListening()
+        return server
+    }
+
+    /// Starts the server again on the same port over the same data (after it was killed).
+    public func restart() async throws {
+        if process.isRunning { signal(SIGKILL) }
+        process.waitUntilExit()
+        let next = try Self.launch(kind, port: port, directory: directory)
+        current.withLock { $0 = next }
+        try await waitUntilListening()
+    }
+
+    private static func launch(_ kind: Kind, port: Int, directory: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try program(kind))
         switch kind {
         case .rclone:
-            FileManager.default.createFile(atPath: directory + "/rclone.conf", contents: Data())
             process.arguments = ["serve", "s3", directory + "/data", "--addr", "127.0.0.1:\(port)",
                                  "--auth-key", "NUAGETESTKEY,nuage-test-secret", "--config", directory + "/rclone.conf"]
         case .moto:
             process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         }
-        let log = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: directory + "/log", contents: nil); return directory + "/log" }())
+        if !FileManager.default.fileExists(atPath: directory + "/log") { FileManager.default.createFile(atPath: directory + "/log", contents: nil) }
+        let log = FileHandle(forWritingAtPath: directory + "/log")
+        _ = try? log?.seekToEnd()
         process.standardOutput = log
         process.standardError = log
         try process.run()
         running.withLock { $0.insert(process.processIdentifier) }
-        let server = LocalS3Server(kind: kind, endpoint: "http://127.0.0.1:\(port)", process: process, directory: directory)
-        try await server.waitUntilListening(port: port)
-        return server
+        return process
     }
 
-    private init(kind: Kind, endpoint: String, process: Process, directory: String) {
+    private init(kind: Kind, port: Int, process: Process, directory: String) {
         self.kind = kind
-        self.endpoint = endpoint
-        self.process = process
+        self.port = port
+        self.endpoint = "http://127.0.0.1:\(port)"
+        self.current = Mutex(process)
         self.directory = directory
     }
 
@@ -94,7 +112,7 @@ public final class LocalS3Server: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func waitUntilListening(port: Int) async throws {
+    private func waitUntilListening() async throws {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             guard process.isRunning else { break }

@@ -1,8 +1,10 @@
 import NuageCore
 
-/// Bounds every call: `base` plus the time the bytes take at `minimumBandwidth`. A call past
-/// its bound fails as `unavailable` (and is cancelled), so a provider that stalls cannot hold
-/// a read or a write forever.
+/// Bounds every call, so a provider that stalls cannot hold a read or a write forever: a read
+/// gets `base` plus the time its bytes take at `minimumBandwidth`; a write may go `base`
+/// without progress (time spent waiting for its own body does not count, so a slow uploader
+/// is not mistaken for a stalled provider). A call past its bound fails as `unavailable` and
+/// is cancelled.
 public struct TimeoutProvider: Provider {
     public let inner: any Provider
     public let base: Duration
@@ -26,8 +28,30 @@ public struct TimeoutProvider: Provider {
     }
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
-        let inner = inner
-        try await bounded("put \(blob)", bytes: length) { try await inner.put(blob, length: length, body: body) }
+        let inner = inner, base = base, name = name
+        let activity = Activity()
+        let watched = ActivityBody(body: body, activity: activity)
+        let once = ResumeOnce<Void>()
+        let work = Task { once.resume(with: await Result { try await inner.put(blob, length: length, body: watched) }) }
+        let monitor = Task {
+            let tick = min(base / 4, .milliseconds(100))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                if activity.idle(longerThan: base) {
+                    once.resume(with: .failure(ProviderError(.unavailable, provider: name, "put \(blob): no progress for \(base)")))
+                    return
+                }
+            }
+        }
+        defer {
+            monitor.cancel()
+            work.cancel()
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in once.install(continuation) }
+        } onCancel: {
+            once.resume(with: .failure(CancellationError()))
+        }
     }
 
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
@@ -49,4 +73,40 @@ public struct TimeoutProvider: Provider {
         let inner = inner
         return try await bounded("list \(prefix)", bytes: 0) { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
+}
+
+import Synchronization
+
+/// When a write last made progress, and whether it is waiting for its own body.
+final class Activity: Sendable {
+    private struct State {
+        var last = ContinuousClock.now
+        var waitingForBody = false
+    }
+    private let state = Mutex(State())
+
+    func waiting(_ waiting: Bool) { state.withLock { $0 = State(last: .now, waitingForBody: waiting) } }
+
+    func idle(longerThan limit: Duration) -> Bool {
+        state.withLock { !$0.waitingForBody && ContinuousClock.now - $0.last > limit }
+    }
+}
+
+/// A body that reports to an ``Activity`` when the provider asks for the next block and gets it.
+struct ActivityBody<Body: AsyncSequence & Sendable>: AsyncSequence, Sendable where Body.Element == ByteBlock {
+    typealias Element = ByteBlock
+    let body: Body
+    let activity: Activity
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Body.AsyncIterator
+        let activity: Activity
+        mutating func next() async throws -> ByteBlock? {
+            activity.waiting(true)
+            defer { activity.waiting(false) }
+            return try await inner.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator(), activity: activity) }
 }

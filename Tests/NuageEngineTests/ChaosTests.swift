@@ -1,0 +1,98 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+@testable import NuageEngine
+import NuageProviders
+import Testing
+
+/// Providers that fail, stall, lie and corrupt, injected into a running engine with the
+/// resilience stack: every read returns exactly the bytes written, or, with more than `m`
+/// providers faulty, an error naming them. Never wrong bytes, never a hang.
+@Suite struct ChaosTests {
+    static let faults: [FaultInjectingProvider.Fault] = [
+        .down, .errorRate(0.5), .latency(.milliseconds(30)), .stall, .slowBandwidth(2 << 20),
+        .flipBytes, .truncatedReads, .otherBlob, .lostWrites,
+    ]
+
+    /// Quick timeouts so that stalls turn into errors within the test.
+    static var resilience: Resilience {
+        var r = Resilience()
+        r.attempts = 2
+        r.timeout = .milliseconds(400)
+        r.minimumBandwidth = 1 << 20
+        return r
+    }
+
+    /// Fails the test instead of hanging.
+    func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withDeadline(.seconds(30), onTimeout: { NuageError(.internalError, "\(what) hung for 30 s") }, body)
+    }
+
+    @Test(arguments: faults)
+    func mixedWorkloadUnderAFault(_ fault: FaultInjectingProvider.Fault) async throws {
+        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(300))
+        defer { f.cleanUp() }
+        let engine = f.engine
+        var generator = SeededGenerator(seed: UInt64(Self.faults.firstIndex(of: fault)! + 1))
+        try await engine.createBucket("bkt")
+        var written: [String: [UInt8]] = [:]
+        for i in 0..<4 {
+            let data = bytes(Int.random(in: 0...150_000, using: &generator), seed: UInt64(i))
+            try await engine.put(bucket: "bkt", key: "before-\(i)", size: Int64(data.count), body: BytesBody(data))
+            written["before-\(i)"] = data
+        }
+        let names = f.faults.keys.sorted().shuffled(using: &generator)
+
+        // Up to m = 2 providers faulty: everything keeps working.
+        for name in names.prefix(2) { f.faults[name]!.set([fault]) }
+        for step in 0..<12 {
+            let key = written.keys.sorted()[Int.random(in: 0..<written.count, using: &generator)]
+            switch step % 3 {
+            case 0:
+                let data = bytes(Int.random(in: 1...150_000, using: &generator), seed: UInt64(100 + step))
+                try await bounded("put") { try await engine.put(bucket: "bkt", key: "during-\(step)", size: Int64(data.count), body: BytesBody(data)) }
+                written["during-\(step)"] = data
+            case 1:
+                #expect(try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) } == written[key], "\(fault) get \(key)")
+            default:
+                let data = written[key]!
+                guard !data.isEmpty else { continue }
+                let lower = Int.random(in: 0..<data.count, using: &generator), upper = Int.random(in: (lower + 1)...data.count, using: &generator)
+                let got = try await bounded("range get") { try await engine.getBytes(bucket: "bkt", key: key, range: Int64(lower)..<Int64(upper)) }
+                #expect(got == Array(data[lower..<upper]), "\(fault) range \(lower)..<\(upper) of \(key)")
+            }
+        }
+
+        // A third faulty provider: reads return the right bytes or an error naming providers.
+        f.faults[names[2]]!.set([fault])
+        for (key, data) in written.sorted(by: { $0.key < $1.key }) {
+            do {
+                let got = try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) }
+                #expect(got == data, "\(fault): wrong bytes for \(key) with three faulty providers")
+            } catch let error as NuageError where error.code == .insufficientShards {
+                #expect(names.prefix(3).contains { error.message.contains($0) }, "\(error.message)")
+            }
+        }
+    }
+
+    @Test func hedgingKeepsReadsFastWithAStalledProvider() async throws {
+        var resilience = Resilience()
+        resilience.timeout = .seconds(60)  // only hedging can help
+        let f = try EngineFixture(resilience: resilience)
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        let data = bytes(200_000, seed: 7)
+        for i in 0..<4 { try await f.engine.put(bucket: "bkt", key: "k\(i)", size: Int64(data.count), body: BytesBody(data)) }
+        for i in 0..<8 { _ = try await f.engine.getBytes(bucket: "bkt", key: "k\(i % 4)") }  // latencies become known
+        // Stall the provider of data shard 0 of every object: each read must go around it.
+        let stalled = try await f.engine.head(bucket: "bkt", key: "k0").parts[0].shards[0]!.provider
+        f.faults[stalled]!.set([.stall])
+        var slowest = Duration.zero
+        for i in 0..<12 {
+            let start = ContinuousClock.now
+            #expect(try await bounded("get") { try await f.engine.getBytes(bucket: "bkt", key: "k\(i % 4)") } == data)
+            slowest = max(slowest, ContinuousClock.now - start)
+        }
+        #expect(slowest < .seconds(3), "with one provider stalled (timeouts at 60 s) the slowest read took \(slowest)")
+    }
+}
