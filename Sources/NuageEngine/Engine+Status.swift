@@ -1,5 +1,6 @@
 import NuageCatalog
 import NuageCore
+import Foundation
 import NuageProviders
 
 extension Engine {
@@ -119,5 +120,20 @@ extension Engine {
                                          bytesStored: blobs.map { $0.reduce(0) { $0 + $1.size } }, blobs: blobs?.count))
         }
         return result
+    }
+}
+
+extension Engine {
+    /// Each tracked provider's health, after probing those marked down (a cheap listing
+    /// through the resilience stack; a probe is only sent once its backoff has passed).
+    @discardableResult
+    public func probeProviders() async -> [String: HealthTracker.State] {
+        await withTaskGroup(of: Void.self) { group in
+            for (name, tracker) in health where tracker.state == .down {
+                guard let provider = providers[name] else { continue }
+                group.addTask { _ = try? await provider.list(prefix: "", after: nil, limit: 1) }
+            }
+        }
+        return health.mapValues(\.state)
     }
 }

@@ -29,7 +29,7 @@ public final class HealthTracker: Sendable {
     }
     private let memory = Mutex(Memory())
 
-    public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(15)) {
+    public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(5)) {
         self.provider = provider
         self.downAfter = downAfter
         self.maximumProbeInterval = maximumProbeInterval
