@@ -14,11 +14,12 @@ import Testing
         .flipBytes, .truncatedReads, .otherBlob, .lostWrites,
     ]
 
-    /// Quick timeouts so that stalls turn into errors within the test.
+    /// Short timeouts so that stalls turn into errors within the test (long enough for a
+    /// healthy provider on a loaded machine).
     static var resilience: Resilience {
         var r = Resilience()
         r.attempts = 2
-        r.timeout = .milliseconds(400)
+        r.timeout = .seconds(2)
         r.minimumBandwidth = 1 << 20
         return r
     }
@@ -30,7 +31,7 @@ import Testing
 
     @Test(arguments: faults)
     func mixedWorkloadUnderAFault(_ fault: FaultInjectingProvider.Fault) async throws {
-        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(300))
+        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(500))
         defer { f.cleanUp() }
         let engine = f.engine
         var generator = SeededGenerator(seed: UInt64(Self.faults.firstIndex(of: fault)! + 1))
@@ -93,6 +94,6 @@ import Testing
             #expect(try await bounded("get") { try await f.engine.getBytes(bucket: "bkt", key: "k\(i % 4)") } == data)
             slowest = max(slowest, ContinuousClock.now - start)
         }
-        #expect(slowest < .seconds(3), "with one provider stalled (timeouts at 60 s) the slowest read took \(slowest)")
+        #expect(slowest < .seconds(8), "with one provider stalled (timeouts at 60 s) the slowest read took \(slowest)")
     }
 }

@@ -55,7 +55,8 @@ import Testing
         let took = try await elapsed {
             await #expect { _ = try await bounded.get("blob", range: nil) } throws: { ($0 as? ProviderError)?.kind == .unavailable }
         }
-        #expect(took >= .milliseconds(200) && took < .seconds(2), "\(took)")
+        // The stall never ends by itself: any finite time proves the bound (loaded machines are slow).
+        #expect(took >= .milliseconds(200) && took < .seconds(20), "\(took)")
     }
 
     @Test func aProviderThatKeepsFailingIsMarkedDownThenProbedBack() async throws {
