@@ -83,11 +83,13 @@ let package = Package(
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", "NuageServer", "NuageS3Client",
+            dependencies: ["NuageConfig", "NuageServer", "NuageS3Client", "NuageLocalS3",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
-        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageS3Client"], swiftSettings: strict),
+        // Local S3 servers (rclone serve s3, moto_server) as child processes: tests and benchmarks.
+        .target(name: "NuageLocalS3", dependencies: ["NuageCore", "NuageS3Client", "NuageSigV4"], swiftSettings: strict),
+        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),

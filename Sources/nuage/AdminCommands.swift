@@ -84,3 +84,18 @@ struct GarbageCollect: AsyncParsableCommand {
         print("abandoned writes \(report.abandonedIntents), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
     }
 }
+
+struct RepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair", abstract: "Rebuild shards noted as missing, corrupt or never written; exit 1 if some must wait.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let engine = try global.directory.engine()
+        await engine.probeProviders()
+        let report = try await engine.repair()
+        print("repaired \(report.repaired) shard(s), dropped \(report.dropped) note(s) of versions gone, \(report.failed.count) postponed")
+        for failure in report.failed { print("  \(failure)") }
+        if !report.failed.isEmpty { throw ExitCode.failure }
+    }
+}

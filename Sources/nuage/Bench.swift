@@ -52,13 +52,24 @@ struct Bench: AsyncParsableCommand {
 
     struct Pipeline: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put and get one object over the demo providers in a temporary directory, beside a plain file copy.")
-        @Option(help: "Object size in bytes.") var size: Int64 = 1 << 30
+            abstract: "Put and get over the demo providers beside a plain file copy; or, with --providers s3, GET latency over six local rclone serve s3 providers, with and without a fault.")
+        @Option(help: "Object size in bytes (default 1 GiB; 4 MiB with --providers s3).") var size: Int64?
         @Option(help: "Directory for the temporary data (default: $TMPDIR or /tmp).") var directory: String?
+        @Option(help: "directory (the demo providers) or s3 (six local rclone serve s3 processes).") var providers = "directory"
+        @Option(help: "With --providers s3: KIND:PROVIDER, e.g. stall:s3-de or latency:200ms:s3-fr.") var fault: String?
+        @Option(help: "With --providers s3: GETs per phase.") var reads = 100
         @Flag(help: "Print each round's figures on stderr.") var verbose = false
         @Flag var json = false
 
+        func validate() throws {
+            guard ["directory", "s3"].contains(providers) else { throw ValidationError("--providers is directory or s3") }
+            if fault != nil && providers != "s3" { throw ValidationError("--fault needs --providers s3") }
+            if let fault, S3PipelineBenchmark.parseFault(fault) == nil { throw ValidationError("--fault is KIND:PROVIDER, e.g. stall:s3-de") }
+        }
+
         func run() async throws {
+            if providers == "s3" { return try await runS3() }
+            let size = size ?? 1 << 30
             let result = try await PipelineBenchmark(size: size, parent: directory, verbose: verbose).run()
             if json {
                 printJSON(["size": Double(size), "put_mbps": result.put, "get_mbps": result.get, "copy_mbps": result.copy,
@@ -68,6 +79,28 @@ struct Bench: AsyncParsableCommand {
                 print(String(format: "size %lld bytes: copy %.0f MB/s, put %.0f MB/s (%.2fx), get %.0f MB/s (%.2fx), peak RSS %.0f MiB",
                              size, result.copy, result.put, result.put / result.copy, result.get, result.get / result.copy,
                              result.peakRSS))
+            }
+        }
+
+        private func runS3() async throws {
+            let size = Int(size ?? 4 << 20)
+            let benchmark = S3PipelineBenchmark(size: size, objects: 8, reads: reads, fault: fault.flatMap(S3PipelineBenchmark.parseFault))
+            let (putMBps, phases) = try await benchmark.run()
+            let ratio = phases.count > 1 ? phases[1].percentile(0.99) / phases[0].percentile(0.99) : nil
+            if json {
+                var object: [String: Any] = ["size": size, "reads": reads, "put_mbps": putMBps]
+                for (key, phase) in zip(["baseline", "fault"], phases) {
+                    object[key] = ["name": phase.name, "p50_ms": phase.percentile(0.5) * 1000, "p99_ms": phase.percentile(0.99) * 1000]
+                }
+                if let ratio { object["p99_ratio"] = ratio }
+                printJSON(object)
+            } else {
+                print(String(format: "six rclone serve s3 providers, 4+2, objects of %d bytes: put %.0f MB/s", size, putMBps))
+                for phase in phases {
+                    print(String(format: "GET %@  p50 %7.1f ms  p99 %7.1f ms", phase.name.padding(toLength: 22, withPad: " ", startingAt: 0),
+                                 phase.percentile(0.5) * 1000, phase.percentile(0.99) * 1000))
+                }
+                if let ratio { print(String(format: "p99 with the fault / without: %.2fx", ratio)) }
             }
         }
     }

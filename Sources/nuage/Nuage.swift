@@ -10,7 +10,7 @@ struct Nuage: AsyncParsableCommand {
         abstract: "Encrypted, erasure-coded object storage across providers in several jurisdictions.",
         subcommands: [
             Initialize.self, BucketCommand.self, Put.self, Get.self, List.self, Remove.self, Stat.self,
-            Providers.self, PolicyCommand.self, GarbageCollect.self, Serve.self, Keys.self, Bench.self,
+            Providers.self, PolicyCommand.self, GarbageCollect.self, RepairCommand.self, Serve.self, Keys.self, Bench.self,
         ])
 
     /// Runs the command; errors become one line on stderr and exit status 1.

@@ -39,20 +39,45 @@ struct Serve: AsyncParsableCommand {
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
-        let expiry = Duration.seconds(settings.multipartExpiryHours * 3600)
-        let sweeper = Task {
-            while !Task.isCancelled {
+        let maintenance = Maintenance(engine: engine, uploadExpiryHours: settings.multipartExpiryHours).start()
+        defer { for task in maintenance { task.cancel() } }
+        try await app.runService()
+    }
+}
+
+/// What a serving gateway does in the background: probe providers marked down (every 2 s),
+/// repair noted shards (every 30 s), abort expired multipart uploads (every 10 min).
+struct Maintenance {
+    let engine: Engine
+    let uploadExpiryHours: Int
+
+    func start() -> [Task<Void, Never>] {
+        let engine = engine, hours = uploadExpiryHours
+        return [
+            every(.seconds(2)) { await engine.probeProviders() },
+            every(.seconds(30)) {
+                guard let report = try? await engine.repair() else { return }
+                if report.repaired > 0 { note("nuage: repaired \(report.repaired) shard(s)") }
+                for failure in report.failed { note("nuage: repair postponed: \(failure)") }
+            },
+            every(.seconds(600)) {
                 do {
-                    let expired = try await engine.expireUploads(olderThan: expiry)
-                    if expired > 0 { note("nuage: aborted \(expired) multipart upload(s) older than \(settings.multipartExpiryHours) h") }
+                    let expired = try await engine.expireUploads(olderThan: .seconds(hours * 3600))
+                    if expired > 0 { note("nuage: aborted \(expired) multipart upload(s) older than \(hours) h") }
                 } catch {
                     note("nuage: expiring multipart uploads failed: \(error)")
                 }
-                try? await Task.sleep(for: .seconds(600))
+            },
+        ]
+    }
+
+    private func every(_ interval: Duration, _ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                await work()
+                try? await Task.sleep(for: interval)
             }
         }
-        defer { sweeper.cancel() }
-        try await app.runService()
     }
 }
 

