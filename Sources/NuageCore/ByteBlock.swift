@@ -25,10 +25,15 @@ public final class ByteBlock: @unchecked Sendable {
             ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
     }
 
-    /// A block holding a copy of `bytes`.
+    /// A block holding a copy of `bytes` (a memcpy when they are contiguous).
     public convenience init(_ bytes: some Collection<UInt8>) {
         self.init(uninitializedCount: bytes.count)
-        withUnsafeMutableBytes { dst in _ = dst.initializeMemory(as: UInt8.self, from: bytes) }
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+            base.copyMemory(from: UnsafeRawPointer(source.baseAddress ?? UnsafePointer(bitPattern: 1)!), byteCount: source.count)
+        }
+        if copied == nil {
+            withUnsafeMutableBytes { dst in _ = dst.initializeMemory(as: UInt8.self, from: bytes) }
+        }
     }
 
     deinit {

@@ -78,9 +78,18 @@ extension Array where Element == UInt8 {
         self = bytes
     }
 
-    /// Random bytes from the system generator.
+    /// Random bytes from the system generator, eight at a time.
     public static func random(count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var offset = 0
+            while offset < count {
+                var word = generator.next()
+                let n = Swift.min(8, count - offset)
+                Swift.withUnsafeBytes(of: &word) { UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[offset..<(offset + n)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                offset += n
+            }
+            initialized = count
+        }
     }
 }
