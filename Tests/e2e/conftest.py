@@ -22,15 +22,22 @@ def nuage_binary():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, *serve_args):
         self.dir = tempfile.mkdtemp(prefix="nuage-e2e-")
         self.data = os.path.join(self.dir, "data")
         self.binary = nuage_binary()
+        self.serve_args = serve_args
         self.run("init")
         keys = json.loads(self.run("keys", "create", "--name", "e2e", "--json"))
         self.access_key, self.secret_key = keys["access_key"], keys["secret_key"]
         self.log = open(os.path.join(self.dir, "serve.log"), "w+")
-        self.process = subprocess.Popen([self.binary, "serve", "--data", self.data, "--listen", "127.0.0.1:0"],
+        self.start()
+
+    def start(self):
+        """Starts (or restarts) `nuage serve` over the same data directory."""
+        self.log.seek(0)
+        self.log.truncate()
+        self.process = subprocess.Popen([self.binary, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self.serve_args],
                                         stdout=self.log, stderr=subprocess.STDOUT)
         self.endpoint = self.wait_for_port()
 
