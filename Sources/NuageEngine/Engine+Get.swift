@@ -289,18 +289,20 @@ struct SegmentReader: Sendable {
 
 extension Engine {
     /// The order in which to ask a version's shards: written shards on healthy providers first,
-    /// then degraded, then down; data shards (no decoding) before parity within each.
+    /// then degraded, then down; within each, data shards (no decoding) before parity, and
+    /// faster providers (by recent read latency) first.
     func readOrder(_ manifest: Manifest) -> [Int] {
-        func rank(_ shard: Int) -> Int {
-            guard let ref = manifest.shards[shard] else { return 3 }
-            switch health[ref.provider]?.state {
-            case .down?: return 2
-            case .degraded?: return 1
-            default: return 0
+        func key(_ shard: Int) -> (Int, Int, Int64, Int) {
+            let tracker = manifest.shards[shard].flatMap { health[$0.provider] }
+            let rank = switch tracker?.state {
+            case .down?: 2
+            case .degraded?: 1
+            default: 0
             }
+            let latency = tracker?.readLatency.map { $0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000 } ?? 0
+            return (rank, shard >= manifest.dataShards ? 1 : 0, latency, shard)
         }
-        return manifest.shards.indices.filter { manifest.shards[$0] != nil }
-            .sorted { (rank($0), $0 >= manifest.dataShards ? 1 : 0, $0) < (rank($1), $1 >= manifest.dataShards ? 1 : 0, $1) }
+        return manifest.shards.indices.filter { manifest.shards[$0] != nil }.sorted { key($0) < key($1) }
     }
 
     /// How long a read may run before another shard is asked too: twice the slowest recent

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import AsyncHTTPClient
 import NuageCore
 import NuageS3Client
 import NuageSigV4
@@ -22,6 +23,8 @@ public final class LocalS3Server: Sendable {
     public let secretKey = "nuage-test-secret"
     private let port: Int
     private let directory: String
+    /// PEM certificate and key when the server speaks HTTPS (rclone only).
+    private let tls: (certificate: String, key: String)?
     private let current: Mutex<Process>
     private var process: Process { current.withLock { $0 } }
 
@@ -39,12 +42,14 @@ public final class LocalS3Server: Sendable {
     private static let sharedServers = Mutex<[Kind: Task<LocalS3Server, any Error>]>([:])
 
     /// Starts a new server on a free port and waits until it accepts connections.
-    public static func start(_ kind: Kind) async throws -> LocalS3Server {
+    /// - Parameter tls: PEM certificate and key files to serve HTTPS with (rclone only).
+    public static func start(_ kind: Kind, tls: (certificate: String, key: String)? = nil) async throws -> LocalS3Server {
         let directory = NSTemporaryDirectory() + "nuage-s3-\(kind)-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: directory + "/rclone.conf", contents: Data())
         let port = try freePort()
-        let server = LocalS3Server(kind: kind, port: port, process: try launch(kind, port: port, directory: directory), directory: directory)
+        let server = LocalS3Server(kind: kind, port: port, process: try launch(kind, port: port, directory: directory, tls: tls),
+                                   directory: directory, tls: tls)
         try await server.waitUntilListening()
         return server
     }
@@ -53,19 +58,21 @@ public final class LocalS3Server: Sendable {
     public func restart() async throws {
         if process.isRunning { signal(SIGKILL) }
         process.waitUntilExit()
-        let next = try Self.launch(kind, port: port, directory: directory)
+        let next = try Self.launch(kind, port: port, directory: directory, tls: tls)
         current.withLock { $0 = next }
         try await waitUntilListening()
     }
 
-    private static func launch(_ kind: Kind, port: Int, directory: String) throws -> Process {
+    private static func launch(_ kind: Kind, port: Int, directory: String, tls: (certificate: String, key: String)?) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try program(kind))
         switch kind {
         case .rclone:
             process.arguments = ["serve", "s3", directory + "/data", "--addr", "127.0.0.1:\(port)",
                                  "--auth-key", "NUAGETESTKEY,nuage-test-secret", "--config", directory + "/rclone.conf"]
+                + (tls.map { ["--cert", $0.certificate, "--key", $0.key] } ?? [])
         case .moto:
+            guard tls == nil else { throw NuageError(.invalidArgument, "moto_server is started without TLS here") }
             process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         }
         if !FileManager.default.fileExists(atPath: directory + "/log") { FileManager.default.createFile(atPath: directory + "/log", contents: nil) }
@@ -78,17 +85,18 @@ public final class LocalS3Server: Sendable {
         return process
     }
 
-    private init(kind: Kind, port: Int, process: Process, directory: String) {
+    private init(kind: Kind, port: Int, process: Process, directory: String, tls: (certificate: String, key: String)?) {
         self.kind = kind
         self.port = port
-        self.endpoint = "http://127.0.0.1:\(port)"
+        self.tls = tls
+        self.endpoint = "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"
         self.current = Mutex(process)
         self.directory = directory
     }
 
-    /// A client signing with this server's credentials.
-    public func client(timeout: Duration = .seconds(60)) throws -> S3Client {
-        try S3Client(endpoint: endpoint, signer: SigV4Signer(accessKey: accessKey, secretKey: secretKey),
+    /// A client signing with this server's credentials (over `http` when given, e.g. one trusting a CA).
+    public func client(timeout: Duration = .seconds(60), http: HTTPClient = S3Client.sharedHTTP) throws -> S3Client {
+        try S3Client(endpoint: endpoint, signer: SigV4Signer(accessKey: accessKey, secretKey: secretKey), http: http,
                      timeout: .seconds(timeout.components.seconds))
     }
 

@@ -55,3 +55,36 @@ import Testing
         #expect(await kindOf { _ = try await closed.head("x") } == .unavailable)
     }
 }
+
+/// HTTPS providers with a private CA: trusted through `ca-file`, refused without it.
+@Suite struct S3ProviderTLSTests {
+    @Test func aCustomCertificateAuthorityIsTrustedOnlyWhenConfigured() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0, "openssl could not make a test certificate")
+        let server = try await LocalS3Server.start(.rclone, tls: (directory + "/cert.pem", directory + "/key.pem"))
+        defer { server.stop() }
+        #expect(server.endpoint.hasPrefix("https://"))
+        let trusting = S3Client.makeHTTPClient(caFile: directory + "/cert.pem")
+        let bucket = "tls-bucket"
+        do {
+            try await server.client(http: trusting).createBucket(bucket)
+            let provider = S3Provider(name: "tls", client: try server.client(http: trusting), bucket: bucket)
+            try await provider.put("blob", bytes: [1, 2, 3])
+            #expect(try await provider.get("blob", range: nil).bytes == [1, 2, 3])
+        } catch {
+            try await trusting.shutdown()
+            throw error
+        }
+        try await trusting.shutdown()
+        let untrusting = S3Provider(name: "untrusting", client: try server.client(), bucket: bucket)
+        await #expect { _ = try await untrusting.head("blob") } throws: { ($0 as? ProviderError)?.kind == .unavailable }
+    }
+}
