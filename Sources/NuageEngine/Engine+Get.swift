@@ -156,12 +156,6 @@ struct SegmentReader: Sendable {
         }
     }
 
-    /// What happened while fetching a window: a shard read finished, or the hedge timer fired.
-    enum FetchEvent: Sendable {
-        case read(ShardRead)
-        case hedge
-    }
-
     /// Reads the window from `k` shards, healthy providers and data shards first, and hedges:
     /// a failed or invalid read, or a read still running after the hedge delay, brings in the
     /// next shard; once every segment has `k` valid chunks the other reads are cancelled.
@@ -176,14 +170,16 @@ struct SegmentReader: Sendable {
         func satisfied() -> Bool {
             (0..<segments.count).allSatisfy { s in valid.reduce(0) { $0 + ($1[s] ? 1 : 0) } >= k }
         }
-        await withTaskGroup(of: FetchEvent.self) { group in
+        // Children return a plain struct (an enum payload here once came back garbled in
+        // release builds); the hedge timer is the read of shard -1.
+        await withTaskGroup(of: ShardRead.self) { group in
             var inFlight = 0, hedging = false
             func launch() {
                 guard let shard = untried.popFirst() else { return }
                 inFlight += 1
                 group.addTask {
-                    do { return .read(ShardRead(shard: shard, block: try await readShard(shard, segments), problem: nil)) } catch {
-                        return .read(ShardRead(shard: shard, block: nil, problem: "\(error)"))
+                    do { return ShardRead(shard: shard, block: try await readShard(shard, segments), problem: nil) } catch {
+                        return ShardRead(shard: shard, block: nil, problem: "\(error)")
                     }
                 }
             }
@@ -192,36 +188,35 @@ struct SegmentReader: Sendable {
                 hedging = true
                 group.addTask {
                     try? await Task.sleep(for: hedgeDelay)
-                    return .hedge
+                    return ShardRead(shard: -1, block: nil, problem: nil)
                 }
             }
             for _ in 0..<k { launch() }
             armHedge()
-            while inFlight > 0, let event = await group.next() {
-                switch event {
-                case .hedge:
+            while inFlight > 0, let read = await group.next() {
+                guard read.shard >= 0 else {
                     hedging = false
                     launch()
                     armHedge()
-                case .read(let read):
-                    inFlight -= 1
-                    if let block = read.block {
-                        let checked = verify(block, shard: read.shard, segments: segments)
-                        blocks[read.shard] = block
-                        valid[read.shard] = checked
-                        let bad = segments.filter { !checked[$0 - segments.lowerBound] }
-                        if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
-                    } else {
-                        problems[read.shard] = read.problem
-                    }
-                    if satisfied() {
-                        group.cancelAll()
-                        return
-                    }
-                    if read.block == nil || problems[read.shard] != nil { launch() }
-                    // Too few reads left in flight to reach k valid chunks: ask more now.
-                    while inFlight < k && !untried.isEmpty && !satisfied() { launch() }
+                    continue
                 }
+                inFlight -= 1
+                if let block = read.block {
+                    let checked = verify(block, shard: read.shard, segments: segments)
+                    blocks[read.shard] = block
+                    valid[read.shard] = checked
+                    let bad = segments.filter { !checked[$0 - segments.lowerBound] }
+                    if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
+                } else {
+                    problems[read.shard] = read.problem
+                }
+                if satisfied() {
+                    group.cancelAll()
+                    return
+                }
+                if read.block == nil || problems[read.shard] != nil { launch() }
+                // Too few reads left in flight to reach k valid chunks: ask more now.
+                while inFlight < k && !untried.isEmpty && !satisfied() { launch() }
             }
             group.cancelAll()
         }

@@ -224,18 +224,27 @@ struct StripeWriter: Sendable {
     /// after every segment and may abort the write.
     func write(from body: some ObjectBody, headers: [ByteBlock], to channels: [BoundedChannel<ByteBlock>],
                check: () throws -> Void) async throws {
-        let plaintext = ByteBlock(uninitializedCount: layout.segmentSize)
+        // The MD5 (S3's ETag) is its own pipeline stage: a task hashes segments while this one
+        // reads, seals, encodes and hands out the next ones.
+        let hashing = BoundedChannel<(ByteBlock, Int)>(capacity: 4)
+        let digest = self.digest
+        let hasher = Task {
+            do { for try await (block, count) in hashing { await digest.update(block, count: count) } } catch {}
+        }
+        defer {
+            hashing.finish()
+            hasher.cancel()
+        }
         try await send(headers, to: channels)
         for segment in 0..<layout.segmentCount {
             let length = layout.plaintextLength(ofSegment: segment)
+            // A fresh block per segment (from the pool): the hasher may still be reading the last.
+            let plaintext = ByteBlock(uninitializedCount: layout.segmentSize)
             try await readFully(body, into: plaintext, count: length, segment: segment)
-            // The MD5 (S3's ETag) runs on another core while this one seals and encodes;
-            // both only read the plaintext.
-            async let hashed: Void = digest.update(plaintext, count: length)
+            try await hashing.send((plaintext, length))
             let records = try plaintext.withUnsafeBytes { buffer in
                 try encode(segment: segment, plaintext: UnsafeRawBufferPointer(rebasing: buffer[..<length]))
             }
-            await hashed
             try await send(records, to: channels)
             try check()
         }
@@ -245,6 +254,8 @@ struct StripeWriter: Sendable {
         guard more == 0 else {
             throw NuageError(.invalidArgument, "the body is longer than the declared \(layout.size) bytes")
         }
+        hashing.finish()
+        await hasher.value
     }
 
     /// One segment's `n` records: chunk `i` and its tag.
