@@ -221,7 +221,8 @@ struct SegmentReader: Sendable {
             group.cancelAll()
         }
         guard satisfied() else {
-            let detail = problems.sorted { $0.key < $1.key }.map { shard, problem in
+            let unwritten = manifest.shards.indices.filter { manifest.shards[$0] == nil }.map { "shard \($0): never written (pending repair)" }
+            let detail = unwritten + problems.sorted { $0.key < $1.key }.map { shard, problem in
                 "shard \(shard) on \(manifest.shards[shard]?.provider ?? "nowhere"): \(problem)"
             }
             throw NuageError(.insufficientShards,

@@ -42,6 +42,10 @@ import Testing
             try await engine.put(bucket: "bkt", key: "before-\(i)", size: Int64(data.count), body: BytesBody(data))
             written["before-\(i)"] = data
         }
+        // Under load a healthy but slow shard may have been given up as a straggler: repair
+        // first, so that these objects start with all n shards.
+        #expect(try await engine.repair().failed.isEmpty)
+        let complete = Set(written.keys)
         let names = f.faults.keys.sorted().shuffled(using: &generator)
 
         // Up to m = 2 providers faulty: everything keeps working.
@@ -54,13 +58,23 @@ import Testing
                 try await bounded("put") { try await engine.put(bucket: "bkt", key: "during-\(step)", size: Int64(data.count), body: BytesBody(data)) }
                 written["during-\(step)"] = data
             case 1:
-                #expect(try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) } == written[key], "\(fault) get \(key)")
+                // Objects written before the faults read back; those written during them too,
+                // unless a healthy shard also straggled (an error naming the providers then).
+                do {
+                    #expect(try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) } == written[key], "\(fault) get \(key)")
+                } catch let error as NuageError where error.code == .insufficientShards && !complete.contains(key) {
+                    #expect(names.contains { error.message.contains($0) }, "\(error.message)")
+                }
             default:
                 let data = written[key]!
                 guard !data.isEmpty else { continue }
                 let lower = Int.random(in: 0..<data.count, using: &generator), upper = Int.random(in: (lower + 1)...data.count, using: &generator)
-                let got = try await bounded("range get") { try await engine.getBytes(bucket: "bkt", key: key, range: Int64(lower)..<Int64(upper)) }
-                #expect(got == Array(data[lower..<upper]), "\(fault) range \(lower)..<\(upper) of \(key)")
+                do {
+                    let got = try await bounded("range get") { try await engine.getBytes(bucket: "bkt", key: key, range: Int64(lower)..<Int64(upper)) }
+                    #expect(got == Array(data[lower..<upper]), "\(fault) range \(lower)..<\(upper) of \(key)")
+                } catch let error as NuageError where error.code == .insufficientShards && !complete.contains(key) {
+                    #expect(names.contains { error.message.contains($0) }, "\(error.message)")
+                }
             }
         }
 
