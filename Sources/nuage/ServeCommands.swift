@@ -58,7 +58,10 @@ struct Maintenance {
             every(.seconds(30)) {
                 guard let report = try? await engine.repair() else { return }
                 if report.repaired > 0 { note("nuage: repaired \(report.repaired) shard(s)") }
-                for failure in report.failed { note("nuage: repair postponed: \(failure)") }
+                // One line per run, not per shard: a provider that stays down would flood the log.
+                if let first = report.failed.first {
+                    note("nuage: \(report.failed.count) repair(s) postponed, e.g. \(first)")
+                }
             },
             every(.seconds(600)) {
                 do {
