@@ -8,8 +8,9 @@ import NuageCore
 /// - Each method is atomic: it happens entirely or not at all, and concurrent callers (in this
 ///   process or in other gateways sharing the catalog) see it entirely or not at all.
 /// - Crash safety of puts rests on intents: the engine records an intent naming every blob it
-///   is about to write *before* writing any. ``commit(_:intent:)`` makes the object visible and
-///   retires the intent in one transaction; ``abandonIntent(_:)`` moves an intent's blobs to the
+///   is about to write *before* writing any. ``commit(_:intent:expectedVersion:)`` makes the
+///   object visible and retires the intent in one transaction (the intent's blobs the object
+///   leaves out, shards that did not land, go to the garbage list); ``abandonIntent(_:)`` moves an intent's blobs to the
 ///   garbage list. So every blob on a provider is referenced by an object, an intent or the
 ///   garbage list, and ``gc`` can tell an orphan from a write in progress.
 /// - Replacing or deleting an object moves its blobs to the garbage list in the same

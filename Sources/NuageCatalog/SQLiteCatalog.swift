@@ -143,18 +143,22 @@ public final class SQLiteCatalog: Catalog {
     public func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
         let encoded = try EncodedObject(object)
         return try await write { db in
-            try Self.retire(db, intent: intent)
+            try Self.retire(db, intent: intent, keeping: object.blobs)
             return try Self.replaceObject(db, encoded, expectedVersion: expectedVersion)
         }
     }
 
     /// Deletes an intent, which must still exist: if gc gave it up (the write outlived the
     /// grace period), its blobs may already be deleted and committing would lose data.
-    private static func retire(_ db: Database, intent: String) throws {
-        try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
-        guard db.changesCount == 1 else {
+    /// Its blobs that the committed record does not keep (shards that did not land) go to the
+    /// garbage list.
+    private static func retire(_ db: Database, intent: String, keeping: [BlobRef]) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT blobs FROM intent WHERE id = ?", arguments: [intent]) else {
             throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
         }
+        try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
+        let kept = Set(keeping)
+        try addGarbage(db, try decode([BlobRef].self, row["blobs"]).filter { !kept.contains($0) })
     }
 
     /// An object record with its JSON columns encoded outside the write transaction.
@@ -247,7 +251,7 @@ public final class SQLiteCatalog: Catalog {
             object.parts[index] = manifest
             try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
                            arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
-            if let intent { try Self.retire(db, intent: intent) }
+            if let intent { try Self.retire(db, intent: intent, keeping: manifest.blobs) }
             try Self.addGarbage(db, dropped.sorted { $0.description < $1.description })
             return true
         }
@@ -297,7 +301,7 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.fetchUpload(db, id: part.uploadID) != nil else {
                 throw NuageError(.noSuchUpload, "upload \(part.uploadID) does not exist")
             }
-            try Self.retire(db, intent: intent)
+            try Self.retire(db, intent: intent, keeping: part.manifest.blobs)
             let previous = try Self.fetchParts(db, uploadID: part.uploadID, number: part.number).first
             if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
             try db.execute(sql: """

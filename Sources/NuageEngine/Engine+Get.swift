@@ -170,8 +170,7 @@ struct SegmentReader: Sendable {
         func satisfied() -> Bool {
             (0..<segments.count).allSatisfy { s in valid.reduce(0) { $0 + ($1[s] ? 1 : 0) } >= k }
         }
-        // Children return a plain struct (an enum payload here once came back garbled in
-        // release builds); the hedge timer is the read of shard -1.
+        // The hedge timer is the "read" of shard -1.
         await withTaskGroup(of: ShardRead.self) { group in
             var inFlight = 0, hedging = false
             func launch() {
@@ -288,15 +287,14 @@ extension Engine {
     /// then degraded, then down; within each, data shards (no decoding) before parity, and
     /// faster providers (by recent read latency) first.
     func readOrder(_ manifest: Manifest) -> [Int] {
-        func key(_ shard: Int) -> (Int, Int, Int64, Int) {
+        func key(_ shard: Int) -> (Int, Int, Duration, Int) {
             let tracker = manifest.shards[shard].flatMap { health[$0.provider] }
             let rank = switch tracker?.state {
             case .down?: 2
             case .degraded?: 1
             default: 0
             }
-            let latency = tracker?.readLatency.map { $0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000 } ?? 0
-            return (rank, shard >= manifest.dataShards ? 1 : 0, latency, shard)
+            return (rank, shard >= manifest.dataShards ? 1 : 0, tracker?.readLatency ?? .zero, shard)
         }
         return manifest.shards.indices.filter { manifest.shards[$0] != nil }.sorted { key($0) < key($1) }
     }

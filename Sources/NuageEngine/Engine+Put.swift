@@ -83,11 +83,8 @@ extension Engine {
             try? await catalog.noteRepair(bucket: stream.bucket, key: stream.key, versionID: stream.manifest.versionID,
                                           shards: stream.failed.keys.sorted(),
                                           reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
-            // Blobs of failed shards are garbage whether or not they landed.
-            let leftovers = WriteIntent(id: stream.intent + "-failed", created: Date(), blobs: stream.failedBlobs)
-            if (try? await catalog.recordIntent(leftovers)) != nil, (try? await catalog.abandonIntent(leftovers.id)) != nil {
-                await collect(stream.failedBlobs)
-            }
+            // The commit garbage-listed the failed shards' blobs (a straggler may still land one).
+            await collect(stream.failedBlobs)
         }
     }
 

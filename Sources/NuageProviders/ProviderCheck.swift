@@ -75,8 +75,7 @@ public enum ProviderCheck {
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        (ContinuousClock.now - start).inSeconds * 1000
     }
 
     /// What an error means for the operator.

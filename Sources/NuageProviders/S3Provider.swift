@@ -40,7 +40,7 @@ public final class S3Provider: Provider {
             return
         }
         do {
-            try await client.put(bucket: bucket, key: keyPrefix + blob, body: .stream(checked, length: .known(length)), length: length)
+            try await client.put(bucket: bucket, key: keyPrefix + blob, body: .stream(checked, length: .known(length)))
         } catch {
             // A body that broke the length contract is the caller's error, whatever the HTTP layer made of it.
             throw checked.violation ?? classify(error, "put \(blob)")
@@ -156,7 +156,7 @@ struct LengthCheckedBody<Body: AsyncSequence & Sendable>: AsyncSequence, Sendabl
     let body: Body
     let length: Int64
     let provider: String
-    private let state = ViolationBox()
+    private let state = Locked<ProviderError?>(nil)
 
     init(body: Body, length: Int64, provider: String) {
         self.body = body
@@ -170,32 +170,28 @@ struct LengthCheckedBody<Body: AsyncSequence & Sendable>: AsyncSequence, Sendabl
         var inner: Body.AsyncIterator
         let length: Int64
         let provider: String
-        let state: ViolationBox
+        let state: Locked<ProviderError?>
         var sent: Int64 = 0
+
+        /// Records the violation for the provider and returns it to throw.
+        func violated(_ message: String) -> ProviderError {
+            let error = ProviderError(.invalidArgument, provider: provider, message)
+            state.withLock { $0 = error }
+            return error
+        }
 
         mutating func next() async throws -> ByteBuffer? {
             guard let block = try await inner.next() else {
-                guard sent == length else { throw state.record(ProviderError(.invalidArgument, provider: provider, "the body ended after \(sent) of \(length) bytes")) }
+                guard sent == length else { throw violated("the body ended after \(sent) of \(length) bytes") }
                 return nil
             }
             sent += Int64(block.count)
-            guard sent <= length else { throw state.record(ProviderError(.invalidArgument, provider: provider, "the body is longer than \(length) bytes")) }
+            guard sent <= length else { throw violated("the body is longer than \(length) bytes") }
             return block.withUnsafeBytes { ByteBuffer(bytes: $0) }
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(inner: body.makeAsyncIterator(), length: length, provider: provider, state: state)
-    }
-}
-
-import Synchronization
-
-final class ViolationBox: Sendable {
-    private let stored = Mutex<ProviderError?>(nil)
-    var value: ProviderError? { stored.withLock { $0 } }
-    func record(_ error: ProviderError) -> ProviderError {
-        stored.withLock { $0 = error }
-        return error
     }
 }

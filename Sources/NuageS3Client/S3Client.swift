@@ -93,9 +93,9 @@ public struct S3Client: Sendable {
         }
     }
 
-    /// Uploads `length` bytes; returns the ETag without quotes.
+    /// Uploads `body` (whose length it declares); returns the ETag without quotes.
     @discardableResult
-    public func put(bucket: String, key: String, body: HTTPClientRequest.Body, length: Int64,
+    public func put(bucket: String, key: String, body: HTTPClientRequest.Body,
                     headers: [(name: String, value: String)] = []) async throws -> String {
         let response = try await send(.PUT, bucket: bucket, key: key, headers: headers, body: body)
         return response.headers.first(name: "etag").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? ""

@@ -41,9 +41,7 @@ extension S3Server {
         let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller)
         var range: Range<Int64> = 0..<original.size
         if let text = request.headers[named: "x-amz-copy-source-range"] {
-            guard case .range(let wanted) = Self.parseRange(text, size: original.size), text.contains("-"),
-                  !text.hasPrefix("bytes=-"), !text.hasSuffix("-"), wanted.upperBound <= original.size,
-                  Int64(text.split(separator: "-").last ?? "") ?? .max < original.size else {
+            guard let wanted = Self.parseCopyRange(text, size: original.size) else {
                 throw S3Error(.invalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the object's \(original.size) bytes.")
             }
             range = wanted
@@ -53,12 +51,7 @@ extension S3Server {
         guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
         let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number,
                                                size: Int64(range.count), body: ReaderBody(reader))
-        var xml = XMLWriter()
-        xml.open("CopyPartResult", namespace: true)
-        xml.element("LastModified", Self.iso8601(part.modified))
-        xml.element("ETag", "\"\(part.etag)\"")
-        xml.close("CopyPartResult")
-        return Self.xmlResponse(xml)
+        return Self.copyResult("CopyPartResult", modified: part.modified, etag: part.etag)
     }
 
     func completeUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
@@ -194,6 +187,15 @@ extension S3Server {
             throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
         }
         return (uploadID, number)
+    }
+
+    /// `bytes=first-last`, both given, `first ≤ last < size` (stricter than a GET's Range, as S3).
+    static func parseCopyRange(_ text: String, size: Int64) -> Range<Int64>? {
+        guard text.hasPrefix("bytes=") else { return nil }
+        let bounds = text.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]),
+              first >= 0, first <= last, last < size else { return nil }
+        return first..<(last + 1)
     }
 
     /// A `max-*` query parameter: 0 to 1000, default 1000.

@@ -249,12 +249,17 @@ extension S3Server {
         let reader = try await engine.get(bucket: sourceBucket, key: sourceKey)
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
                                           metadata: metadata)
+        return Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
+    }
+
+    /// `<CopyObjectResult>` or `<CopyPartResult>`: when the copy was made and its ETag.
+    static func copyResult(_ root: String, modified: Date, etag: String) -> Response {
         var xml = XMLWriter()
-        xml.open("CopyObjectResult", namespace: true)
-        xml.element("LastModified", Self.iso8601(record.modified))
-        xml.element("ETag", "\"\(record.etag)\"")
-        xml.close("CopyObjectResult")
-        return Self.xmlResponse(xml)
+        xml.open(root, namespace: true)
+        xml.element("LastModified", iso8601(modified))
+        xml.element("ETag", "\"\(etag)\"")
+        xml.close(root)
+        return xmlResponse(xml)
     }
 
     /// The object `x-amz-copy-source` names (`bucket/key`, percent-encoded), once the caller

@@ -12,6 +12,7 @@ public enum CatalogConformance {
         ("buckets: create, duplicate, list, delete", buckets),
         ("delete a non-empty bucket is refused", bucketNotEmpty),
         ("commit makes an object visible and retires the intent", commitVisible),
+        ("commit garbage-lists the intent's blobs the object leaves out", commitGarbageListsShardsLeftOut),
         ("overwrite returns the old version and moves its blobs to garbage", overwrite),
         ("conditional commit", conditionalCommit),
         ("commit into a missing bucket fails", commitMissingBucket),
@@ -93,6 +94,17 @@ public enum CatalogConformance {
         #expect(try await c.object(bucket: "b", key: "dir/file.txt") == r)
         #expect(try await c.intents(before: Date().addingTimeInterval(60)).isEmpty)
         #expect(try await c.garbage(limit: 100).isEmpty)
+    }
+
+    static func commitGarbageListsShardsLeftOut(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        var r = record(key: "k")
+        let lost = r.parts[0].shards[1]!
+        try await c.recordIntent(WriteIntent(id: "i", created: Date(), blobs: r.blobs))
+        r.parts[0].shards[1] = nil  // that shard did not land
+        try await c.commit(r, intent: "i", expectedVersion: nil)
+        #expect(try await c.garbage(limit: 100) == [lost])
+        #expect(try await c.object(bucket: "b", key: "k")?.blobs == r.blobs)
     }
 
     static func overwrite(_ c: any Catalog) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import NuageCore
 import NuageEngine
 import Synchronization
 
@@ -41,7 +42,7 @@ final class Progress: Sendable {
     }
 
     private func render(_ done: Int64, elapsed: Duration) -> String {
-        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-3)
+        let seconds = max(elapsed.inSeconds, 1e-3)
         let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
         return String(format: "%@  %5.1f%%  %.0f / %.0f MiB  %.0f MiB/s", label, percent,
                       Double(done) / 1_048_576, Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)

@@ -95,10 +95,8 @@ struct Providers: AsyncParsableCommand {
                 throw NuageError(.policyUnsatisfiable, "with \(name) the policy fails: \(failures.joined(separator: "; "))")
             }
             let config = updated.providers.last!
+            // (A directory provider's root is created here, as at `init`.)
             let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment)
-            if case .directory(let path) = config.storage {
-                _ = try DirectoryProvider(name: name, root: directory.resolve(path))
-            }
             let failed = try await report(name, provider)
             guard !failed || force else {
                 note("not added: the check failed (use --force to add it anyway)")

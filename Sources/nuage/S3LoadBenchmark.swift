@@ -4,7 +4,6 @@ import NIOCore
 import NuageCore
 import NuageS3Client
 import NuageSigV4
-import Synchronization
 
 /// A load generator for any S3 endpoint: `concurrency` workers PUT (or GET) objects of `size`
 /// bytes for `duration` seconds; reports throughput and latency percentiles. Nuage and other
@@ -51,15 +50,15 @@ struct S3LoadBenchmark {
         while payload.readableBytes < size {
             payload.writeImmutableBuffer(payload.getSlice(at: 0, length: min(payload.readableBytes, size - payload.readableBytes))!)
         }
-        let written = WrittenKeys()
+        let written = Locked<[String]>([])
         var results: [Result] = []
         do {
             try await runPhases(phases, prefix: prefix, payload: payload, written: written, into: &results)
         } catch {
-            await delete(written.all)
+            await delete(written.value)
             throw error
         }
-        await delete(written.all)
+        await delete(written.value)
         return results
     }
 
@@ -67,10 +66,10 @@ struct S3LoadBenchmark {
         for key in keys { try? await client.delete(bucket: bucket, key: key) }
     }
 
-    private func runPhases(_ phases: [Phase], prefix: String, payload: ByteBuffer, written: WrittenKeys,
+    private func runPhases(_ phases: [Phase], prefix: String, payload: ByteBuffer, written: Locked<[String]>,
                            into results: inout [Result]) async throws {
         for phase in phases {
-            if phase != .put && written.all.isEmpty {
+            if phase != .put && written.value.isEmpty {
                 // Something to read: one object per worker.
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in 0..<concurrency {
@@ -83,8 +82,8 @@ struct S3LoadBenchmark {
         }
     }
 
-    private func measure(_ phase: Phase, prefix: String, payload: ByteBuffer, written: WrittenKeys) async throws -> Result {
-        let readable = written.all
+    private func measure(_ phase: Phase, prefix: String, payload: ByteBuffer, written: Locked<[String]>) async throws -> Result {
+        let readable = written.value
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int(duration * 1000))
         let samples = try await withThrowingTaskGroup(of: [(Double, Int64)].self) { group in
@@ -114,9 +113,9 @@ struct S3LoadBenchmark {
                       seconds: seconds(since: start), latencies: samples.map { $0.0 }.sorted())
     }
 
-    private func put(_ key: String, _ payload: ByteBuffer, _ written: WrittenKeys) async throws {
-        try await client.put(bucket: bucket, key: key, body: .bytes(payload), length: Int64(payload.readableBytes))
-        written.add(key)
+    private func put(_ key: String, _ payload: ByteBuffer, _ written: Locked<[String]>) async throws {
+        try await client.put(bucket: bucket, key: key, body: .bytes(payload))
+        written.withLock { $0.append(key) }
     }
 
     private func get(_ key: String) async throws -> Int64 {
@@ -128,11 +127,4 @@ struct S3LoadBenchmark {
         }
         return count
     }
-}
-
-/// Keys the benchmark wrote, shared by its workers.
-final class WrittenKeys: Sendable {
-    private let keys = Mutex<[String]>([])
-    func add(_ key: String) { keys.withLock { $0.append(key) } }
-    var all: [String] { keys.withLock { $0 } }
 }

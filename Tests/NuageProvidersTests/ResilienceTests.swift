@@ -41,9 +41,34 @@ import Testing
             await #expect(throws: ProviderError.self) { _ = try await retrying.get("../x", range: nil) }
         }
         #expect(quick < .milliseconds(200))
-        // A put whose body was read cannot be replayed: it fails rather than storing garbage.
-        f.faulty.set([.errorRate(1)])
-        await #expect(throws: ProviderError.self) { try await retrying.put("other", bytes: [9]) }
+        // A put refused before reading its body is retried with the same body.
+        f.faulty.set([.down])
+        Task { try await Task.sleep(for: .milliseconds(100)); f.faulty.set([]) }
+        try await retrying.put("other", bytes: [9, 8])
+        #expect(try await f.faulty.get("other", range: nil).bytes == [9, 8])
+        // One that failed after reading it cannot be replayed: it fails after one attempt.
+        let failing = ReadsThenFails(inner: f.faulty)
+        await #expect(throws: ProviderError.self) {
+            try await RetryingProvider(failing, attempts: 5, baseDelay: .milliseconds(1)).put("third", bytes: [7])
+        }
+        #expect(failing.attempts == 1)
+    }
+
+    /// Reads a put's body, then fails as unavailable (a connection lost mid-upload).
+    final class ReadsThenFails: Provider, @unchecked Sendable {
+        let inner: any Provider
+        private(set) var attempts = 0  // one put at a time in the test
+        init(inner: any Provider) { self.inner = inner }
+        var name: String { inner.name }
+        func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
+            attempts += 1
+            for try await _ in body {}
+            throw ProviderError(.unavailable, provider: name, "connection reset after the body (test)")
+        }
+        func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock { try await inner.get(blob, range: range) }
+        func head(_ blob: String) async throws -> BlobInfo { try await inner.head(blob) }
+        func delete(_ blob: String) async throws { try await inner.delete(blob) }
+        func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
 
     @Test func stalledCallsTimeOut() async throws {

@@ -30,12 +30,8 @@ struct ServerFixture {
 
     /// A new access key's signer.
     static func createKey(_ engine: Engine, readOnly: Bool, buckets: [String]) async throws -> SigV4Signer {
-        let id = "NUTEST" + [UInt8].random(count: 7).hex.uppercased()
-        let secret = [UInt8].random(count: 20).hex
-        try await engine.catalog.createAccessKey(AccessKeyRecord(
-            id: id, name: "test", sealedSecret: try engine.masterKey.sealSecret(secret, accessKey: id),
-            readOnly: readOnly, buckets: buckets, created: Date()))
-        return SigV4Signer(accessKey: id, secretKey: secret)
+        let (key, secret) = try await AccessKeys.create(engine: engine, name: "test", readOnly: readOnly, buckets: buckets)
+        return SigV4Signer(accessKey: key.id, secretKey: secret)
     }
 
     /// Runs `body` with a client of a server over this fixture's engine.

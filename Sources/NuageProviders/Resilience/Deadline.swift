@@ -1,17 +1,17 @@
 import Synchronization
 
-/// Runs `body` and returns its result, or throws `onTimeout()` once `limit` has passed, even if
-/// `body` ignores the cancellation it then receives.
-public func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @Sendable () -> any Error,
-                               _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `body` and returns its result, unless `watchdog` returns an error first: that error is
+/// thrown at once and `body` is cancelled, even if it ignores the cancellation. The watchdog is
+/// cancelled when `body` finishes (it should then return nil).
+public func withWatchdog<T: Sendable>(_ watchdog: @escaping @Sendable () async -> (any Error)?,
+                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let once = ResumeOnce<T>()
     let work = Task { once.resume(with: await Result { try await body() }) }
-    let timer = Task {
-        try? await Task.sleep(for: limit)
-        if !Task.isCancelled { once.resume(with: .failure(onTimeout())) }
+    let watcher = Task {
+        if let error = await watchdog(), !Task.isCancelled { once.resume(with: .failure(error)) }
     }
     defer {
-        timer.cancel()
+        watcher.cancel()
         work.cancel()
     }
     return try await withTaskCancellationHandler {
@@ -19,6 +19,15 @@ public func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @S
     } onCancel: {
         once.resume(with: .failure(CancellationError()))
     }
+}
+
+/// Runs `body` and returns its result, or throws `onTimeout()` once `limit` has passed.
+public func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @Sendable () -> any Error,
+                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withWatchdog({
+        guard (try? await Task.sleep(for: limit)) != nil else { return nil }
+        return onTimeout()
+    }, body)
 }
 
 /// A continuation resumed by whichever of several racers finishes first.

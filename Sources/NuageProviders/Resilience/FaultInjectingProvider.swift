@@ -49,7 +49,7 @@ public final class FaultInjectingProvider: Provider {
             switch self {
             case .down: "down"
             case .errorRate(let p): "error-rate:\(p)"
-            case .latency(let d): "latency:\(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)ms"
+            case .latency(let d): "latency:\(Int((d.inSeconds * 1000).rounded()))ms"
             case .stall: "stall"
             case .slowBandwidth(let b): "bandwidth:\(b)"
             case .flipBytes: "flip"

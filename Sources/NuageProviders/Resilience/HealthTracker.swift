@@ -20,8 +20,8 @@ public final class HealthTracker: Sendable {
         var consecutiveFailures = 0
         /// Outcomes of the last calls (true: success), newest last.
         var outcomes: [Bool] = []
-        /// Seconds taken by recent successful reads, newest last.
-        var readLatencies: [Double] = []
+        /// Time taken by recent successful reads, newest last.
+        var readLatencies: [Duration] = []
         var down = false
         var nextProbe: ContinuousClock.Instant = .now
         var probeInterval: Duration = .milliseconds(250)
@@ -48,7 +48,7 @@ public final class HealthTracker: Sendable {
         memory.withLock { m in
             guard m.readLatencies.count >= 3 else { return nil }
             let sorted = m.readLatencies.sorted()
-            return .milliseconds(Int64(sorted[min(sorted.count - 1, sorted.count * 9 / 10)] * 1000))
+            return sorted[min(sorted.count - 1, sorted.count * 9 / 10)]
         }
     }
 
@@ -63,14 +63,14 @@ public final class HealthTracker: Sendable {
         }
     }
 
-    func succeeded(read seconds: Double? = nil) {
+    func succeeded(read latency: Duration? = nil) {
         memory.withLock { m in
             m.consecutiveFailures = 0
             m.down = false
             m.probing = false
             m.probeInterval = .milliseconds(250)
             m.outcomes = Array((m.outcomes + [true]).suffix(20))
-            if let seconds { m.readLatencies = Array((m.readLatencies + [seconds]).suffix(32)) }
+            if let latency { m.readLatencies = Array((m.readLatencies + [latency]).suffix(32)) }
         }
     }
 
@@ -78,7 +78,7 @@ public final class HealthTracker: Sendable {
     func cancelled() { memory.withLock { $0.probing = false } }
 
     /// Records a failure to answer (an `unavailable` error, a timeout, a lost connection).
-    func failed(_ error: any Error) {
+    func failed() {
         memory.withLock { m in
             m.outcomes = Array((m.outcomes + [false]).suffix(20))
             m.consecutiveFailures += 1
@@ -113,16 +113,16 @@ public struct HealthTrackingProvider: Provider {
         let start = ContinuousClock.now
         do {
             let value = try await body()
-            let elapsed = ContinuousClock.now - start
-            health.succeeded(read: read ? Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 : nil)
+            health.succeeded(read: read ? ContinuousClock.now - start : nil)
             return value
+        } catch let error as ProviderError where error.kind != .unavailable {
+            health.succeeded()  // an answer (not found, corrupt…): the provider is there
+            throw error
+        } catch is CancellationError {
+            health.cancelled()  // the caller gave up: says nothing about the provider
+            throw CancellationError()
         } catch {
-            // A call the caller cancelled says nothing about the provider; others may.
-            if let error = error as? ProviderError, error.kind != .unavailable { health.succeeded() } else if !(error is CancellationError) {
-                health.failed(error)
-            } else {
-                health.cancelled()
-            }
+            health.failed()
             throw error
         }
     }

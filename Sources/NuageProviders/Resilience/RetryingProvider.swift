@@ -1,5 +1,4 @@
 import NuageCore
-import Synchronization
 
 /// Retries calls that failed as `unavailable` (and only those), with exponential backoff and
 /// full jitter. A put is retried only when its body was not read yet: a body is a stream that
@@ -25,8 +24,7 @@ public struct RetryingProvider: Provider {
                 return try await body()
             } catch let error as ProviderError where error.isRetryable && attempt < attempts && retryable() {
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 20)))
-                let ms = ceiling.components.seconds * 1000 + ceiling.components.attoseconds / 1_000_000_000_000_000
-                try await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, ms))))
+                try await Task.sleep(for: .seconds(Double.random(in: 0...ceiling.inSeconds)))
                 attempt += 1
             }
         }
@@ -50,21 +48,17 @@ public struct RetryingProvider: Provider {
 struct WatchedBody<Body: AsyncSequence & Sendable>: AsyncSequence, Sendable where Body.Element == ByteBlock {
     typealias Element = ByteBlock
     let body: Body
-    private let flag = StartedFlag()
+    private let flag = Locked(false)
     init(body: Body) { self.body = body }
-    var started: Bool { flag.value.withLock { $0 } }
+    var started: Bool { flag.value }
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var inner: Body.AsyncIterator
         let owner: WatchedBody
         mutating func next() async throws -> ByteBlock? {
-            owner.flag.value.withLock { $0 = true }
+            owner.flag.withLock { $0 = true }
             return try await inner.next()
         }
     }
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator(), owner: self) }
-}
-
-final class StartedFlag: Sendable {
-    let value = Mutex(false)
 }

@@ -1,4 +1,5 @@
 import NuageCore
+import Synchronization
 
 /// Bounds every call, so a provider that stalls cannot hold a read or a write forever: a read
 /// gets `base` plus the time its bytes take at `minimumBandwidth`; a write may go `base`
@@ -31,27 +32,13 @@ public struct TimeoutProvider: Provider {
         let inner = inner, base = base, name = name
         let activity = Activity()
         let watched = ActivityBody(body: body, activity: activity)
-        let once = ResumeOnce<Void>()
-        let work = Task { once.resume(with: await Result { try await inner.put(blob, length: length, body: watched) }) }
-        let monitor = Task {
+        try await withWatchdog({
             let tick = min(base / 4, .milliseconds(100))
-            while !Task.isCancelled {
-                try? await Task.sleep(for: tick)
-                if activity.idle(longerThan: base) {
-                    once.resume(with: .failure(ProviderError(.unavailable, provider: name, "put \(blob): no progress for \(base)")))
-                    return
-                }
+            while (try? await Task.sleep(for: tick)) != nil {
+                if activity.idle(longerThan: base) { return ProviderError(.unavailable, provider: name, "put \(blob): no progress for \(base)") }
             }
-        }
-        defer {
-            monitor.cancel()
-            work.cancel()
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in once.install(continuation) }
-        } onCancel: {
-            once.resume(with: .failure(CancellationError()))
-        }
+            return nil
+        }) { try await inner.put(blob, length: length, body: watched) }
     }
 
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
@@ -74,8 +61,6 @@ public struct TimeoutProvider: Provider {
         return try await bounded("list \(prefix)", bytes: 0) { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
 }
-
-import Synchronization
 
 /// When a write last made progress, and whether it is waiting for its own body.
 final class Activity: Sendable {
