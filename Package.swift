@@ -37,7 +37,8 @@ let package = Package(
         // Provider protocol, the directory and S3-compatible providers.
         .target(
             name: "NuageProviders",
-            dependencies: ["NuageCore", "NuageS3Client", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["NuageCore", "NuageS3Client", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // Catalog protocol and the SQLite catalog.
         .target(

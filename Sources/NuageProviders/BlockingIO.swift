@@ -1,13 +1,20 @@
-import Dispatch
+import NIOPosix
 
 /// Runs blocking system calls (reads, writes, fsync, directory scans) off Swift's cooperative
 /// threads, which are as few as the cores and must not wait on a disk.
+///
+/// The threads are its own and many: every shard of a put writes and then `fsync`s at once,
+/// and one blob's `fsync` must not hold up another's writes. (Dispatch's concurrent queues
+/// run about as many blocked calls at once as there are cores.)
 enum BlockingIO {
-    private static let queue = DispatchQueue(label: "nuage.blocking-io", qos: .userInitiated, attributes: .concurrent)
+    static let threads = 16
+    private static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: threads)
+        pool.start()
+        return pool
+    }()
 
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
+        try await pool.runIfActive(body)
     }
 }

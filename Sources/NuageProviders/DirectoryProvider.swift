@@ -9,7 +9,9 @@ import NuageCore
 ///
 /// Layout: `ROOT/<first two characters of the name>/<name>`, so that no directory grows past
 /// a few thousand entries; writes go to `ROOT/.tmp/` first and are renamed into place after
-/// `fsync`, then the directory is synced, so a blob is either absent or complete. Blob names
+/// `fsync`, then the directory is synced, so a blob is either absent or complete. Write-back
+/// starts every few MiB while a blob is written (``FileWriter``), so the disk works alongside
+/// the encoder and the closing `fsync` is short. Blob names
 /// are checked (``BlobName``) before any path is built: none can leave the root.
 public struct DirectoryProvider: Provider {
     public let name: String
@@ -44,6 +46,7 @@ public struct DirectoryProvider: Provider {
                 unlink(temporary)
             }
         }
+        let writer = FileWriter(descriptor: fd)
         var written: Int64 = 0
         for try await block in body {
             try Task.checkCancellation()
@@ -51,7 +54,11 @@ public struct DirectoryProvider: Provider {
                 throw ProviderError(.invalidArgument, provider: name, "body of blob \(blob) is longer than its declared \(length) bytes")
             }
             let provider = name
-            try await BlockingIO.run { try block.withUnsafeBytes { try Self.writeAll(fd, $0, provider: provider) } }
+            try await BlockingIO.run {
+                do { try block.withUnsafeBytes { try writer.write($0) } } catch let failed as SystemCallError {
+                    throw Self.error(failed.errno, "write \(blob)", provider: provider)
+                }
+            }
             written += Int64(block.count)
         }
         guard written == length else {
@@ -61,7 +68,9 @@ public struct DirectoryProvider: Provider {
         let final = "\(directory)/\(blob)"
         let provider = name
         try await BlockingIO.run {
-            guard fsync(fd) == 0 else { throw Self.error(errno, "fsync \(temporary)", provider: provider) }
+            do { try writer.sync() } catch let failed as SystemCallError {
+                throw Self.error(failed.errno, "fsync \(temporary)", provider: provider)
+            }
             try Self.makeDirectories(directory, provider: provider)
             guard rename(temporary, final) == 0 else { throw Self.error(errno, "rename to \(final)", provider: provider) }
             Self.syncDirectory(directory)
@@ -115,7 +124,11 @@ public struct DirectoryProvider: Provider {
 
     public func delete(_ blob: String) async throws {
         try BlobName.validate(blob, provider: name)
-        guard unlink(path(of: blob)) == 0 || errno == ENOENT else { throw error(errno, "delete blob \(blob)") }
+        // Freeing a large file's blocks can take a while: not on a cooperative thread.
+        let path = self.path(of: blob), provider = name
+        try await BlockingIO.run {
+            guard unlink(path) == 0 || errno == ENOENT else { throw Self.error(errno, "delete blob \(blob)", provider: provider) }
+        }
     }
 
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
@@ -148,16 +161,6 @@ public struct DirectoryProvider: Provider {
     static func shardDirectory(_ blob: String) -> String { String(blob.prefix(2)) }
 
     static func byteOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
-
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, provider: String) throws {
-        var done = 0
-        while done < buffer.count {
-            let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw error(errno, "write", provider: provider) }
-            done += n
-        }
-    }
 
     private func error(_ code: Int32, _ what: String) -> ProviderError { Self.error(code, what, provider: name) }
 

@@ -73,12 +73,12 @@ struct Bench: AsyncParsableCommand {
             let result = try await PipelineBenchmark(size: size, parent: directory, verbose: verbose).run()
             if json {
                 printJSON(["size": Double(size), "put_mbps": result.put, "get_mbps": result.get, "copy_mbps": result.copy,
-                           "put_ratio": result.put / result.copy, "get_ratio": result.get / result.copy,
-                           "peak_rss_mib": result.peakRSS])
+                           "plain_copy_mbps": result.plainCopy, "put_ratio": result.put / result.copy,
+                           "get_ratio": result.get / result.copy, "peak_rss_mib": result.peakRSS])
             } else {
-                print(String(format: "size %lld bytes: copy %.0f MB/s, put %.0f MB/s (%.2fx), get %.0f MB/s (%.2fx), peak RSS %.0f MiB",
-                             size, result.copy, result.put, result.put / result.copy, result.get, result.get / result.copy,
-                             result.peakRSS))
+                print(String(format: "size %lld bytes: copy %.0f MB/s (plain copy %.0f), put %.0f MB/s (%.2fx), get %.0f MB/s (%.2fx), peak RSS %.0f MiB",
+                             size, result.copy, result.plainCopy, result.put, result.put / result.copy, result.get,
+                             result.get / result.copy, result.peakRSS))
             }
         }
 

@@ -6,12 +6,14 @@ import NuageCore
 /// authenticated (a failed read leaves no partial file).
 final class OutputFile {
     private let fd: Int32
+    private let writer: FileWriter
     private let temporary: String?
     private let destination: String?
 
     init(path: String) throws {
         if path == "-" {
             fd = 1
+            writer = FileWriter(descriptor: fd, writeBehind: false)
             temporary = nil
             destination = nil
             return
@@ -21,6 +23,7 @@ final class OutputFile {
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
             fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot open \(path): \(String(cString: strerror(errno)))") }
+            writer = FileWriter(descriptor: fd, writeBehind: false)
             temporary = nil
             destination = nil
             return
@@ -28,19 +31,14 @@ final class OutputFile {
         let temporary = "\(path).nuage-partial-\(UInt32.random(in: 0...UInt32.max))"
         fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        writer = FileWriter(descriptor: fd)
         self.temporary = temporary
         destination = path
     }
 
     func write(_ data: Data) throws {
-        try data.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = Foundation.write(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw NuageError(.invalidArgument, "writing the output failed: \(String(cString: strerror(errno)))") }
-                done += n
-            }
+        do { try data.withUnsafeBytes { try writer.write($0) } } catch {
+            throw NuageError(.invalidArgument, "writing the output failed: \(error)")
         }
     }
 
@@ -49,7 +47,7 @@ final class OutputFile {
             if fd > 2 { close(fd) }
             return
         }
-        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, destination) == 0 else {
+        guard (try? writer.sync()) != nil, close(fd) == 0, rename(temporary, destination) == 0 else {
             throw NuageError(.invalidArgument, "cannot finish \(destination): \(String(cString: strerror(errno)))")
         }
     }
