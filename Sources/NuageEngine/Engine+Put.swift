@@ -116,6 +116,7 @@ extension Engine {
         try await catalog.recordIntent(intent)
         let failures = ShardFailures()
         let quorum = policy.writeQuorum, grace = stragglerGrace
+        var md5: [UInt8] = []
         let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID,
                                   patience: grace, quorum: quorum, failures: failures)
         do {
@@ -163,6 +164,8 @@ extension Engine {
                 group.cancelAll()
             }
             try requireQuorum(failures.all, refs: refs)
+            md5 = writer.digest.finalize()
+            try body.verify(md5: md5)
         } catch {
             try? await catalog.abandonIntent(intent.id)
             await collect(refs)
@@ -173,7 +176,7 @@ extension Engine {
         let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created, md5: writer.digest.finalize(),
+        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created, md5: md5,
                              failed: failed.mapValues { "\($0)" }, failedBlobs: failed.keys.sorted().map { refs[$0] })
     }
 

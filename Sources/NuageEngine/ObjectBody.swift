@@ -16,10 +16,16 @@ public protocol ObjectBody: Sendable {
     /// Metadata known only at the end of the body (checksums sent in trailers), asked once
     /// the body has ended and stored with the object.
     var trailingMetadata: [String: String] { get }
+
+    /// Checks the body's MD5, which the engine computes anyway (it is S3's ETag), against one
+    /// the sender declared; called once, after the body has ended and before anything commits.
+    /// Throwing stores nothing.
+    func verify(md5: [UInt8]) throws
 }
 
 extension ObjectBody {
     public var trailingMetadata: [String: String] { [:] }
+    public func verify(md5: [UInt8]) throws {}
 }
 
 /// A body read from an open file descriptor (a file, or standard input).

@@ -1,21 +1,25 @@
 import Crypto
 import Foundation
 import Hummingbird
+import NIOCore
 import NuageCore
 import NuageEngine
 import NuageSigV4
 
 /// An S3 request body as the engine reads it: aws-chunked framing removed (and chunk
 /// signatures checked), and, at the end, every digest the client sent checked: the payload
-/// SHA-256, `Content-MD5`, and `x-amz-checksum-*` from a header or a trailer. A mismatch
-/// throws at the end of the body, before the engine commits, so nothing is stored.
+/// SHA-256 and `x-amz-checksum-*` from a header or a trailer when the body ends, `Content-MD5`
+/// against the MD5 the engine computes for the ETag. A mismatch throws before the engine
+/// commits, so nothing is stored.
 final class RequestObjectBody: ObjectBody, @unchecked Sendable {
     // Read by the one task running the put; never shared.
     private var iterator: RequestBody.AsyncIterator
     private var decoder: AWSChunkedDecoder?
+    /// The last buffer received of a plain body, consumed from its reader index.
+    private var received = ByteBuffer()
+    /// Decoded bytes of an aws-chunked body.
     private var pending: [UInt8] = []
     private var pendingOffset = 0
-    private var md5: Insecure.MD5?
     private var sha256: SHA256?
     private let expectedSHA256: String?
     private let expectedMD5: String?
@@ -31,41 +35,50 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
         self.expectedSHA256 = expectedSHA256
         sha256 = expectedSHA256 == nil ? nil : SHA256()
         self.expectedMD5 = expectedMD5
-        md5 = expectedMD5 == nil ? nil : Insecure.MD5()
         self.checksum = checksum.map { ($0.0, $0.0.hasher(), $0.1) }
     }
 
     var trailingMetadata: [String: String] { verifiedChecksums }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        while pendingOffset == pending.count {
+        while true {
+            // A plain body is copied straight from the buffer NIO received it in.
+            if received.readableBytes > 0 {
+                let n = min(buffer.count, received.readableBytes)
+                received.withUnsafeReadableBytes { consume(UnsafeRawBufferPointer(rebasing: $0[..<n]), into: buffer) }
+                received.moveReaderIndex(forwardBy: n)
+                return n
+            }
+            if pendingOffset < pending.count {
+                let n = min(buffer.count, pending.count - pendingOffset)
+                pending.withUnsafeBytes { consume(UnsafeRawBufferPointer(rebasing: $0[pendingOffset..<(pendingOffset + n)]), into: buffer) }
+                pendingOffset += n
+                return n
+            }
             if finished { return 0 }
             guard let next = try await iterator.next() else {
                 try finish()
                 return 0
             }
+            guard decoder != nil else {
+                received = next
+                continue
+            }
             pending.removeAll(keepingCapacity: true)
             pendingOffset = 0
-            if decoder != nil {
-                do {
-                    try next.withUnsafeReadableBytes { try decoder!.decode($0, into: &pending) }
-                } catch {
-                    throw Self.s3Error(error)
-                }
-            } else {
-                next.withUnsafeReadableBytes { pending.append(contentsOf: $0) }
+            do {
+                try next.withUnsafeReadableBytes { try decoder!.decode($0, into: &pending) }
+            } catch {
+                throw Self.s3Error(error)
             }
         }
-        let n = min(buffer.count, pending.count - pendingOffset)
-        pending.withUnsafeBytes { source in
-            let piece = UnsafeRawBufferPointer(rebasing: source[pendingOffset..<(pendingOffset + n)])
-            buffer.copyMemory(from: piece)
-            md5?.update(bufferPointer: piece)
-            sha256?.update(bufferPointer: piece)
-            checksum?.hasher.update(piece)
-        }
-        pendingOffset += n
-        return n
+    }
+
+    /// Copies decoded body bytes out, through every digest being checked.
+    private func consume(_ piece: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) {
+        buffer.copyMemory(from: piece)
+        sha256?.update(bufferPointer: piece)
+        checksum?.hasher.update(piece)
     }
 
     private func finish() throws {
@@ -78,9 +91,6 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
                 throw S3Error(.xAmzContentSHA256Mismatch)
             }
         }
-        if let expectedMD5, let md5, Data(md5.finalize()).base64EncodedString() != expectedMD5 {
-            throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.")
-        }
         if let checksum {
             let actual = checksum.hasher.finalBase64()
             let expected = checksum.expected ?? decoder?.trailers[checksum.algorithm.headerName]
@@ -91,6 +101,13 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
                 throw S3Error(.badDigest, "The \(checksum.algorithm.rawValue.uppercased()) checksum you specified did not match the calculated checksum.")
             }
             verifiedChecksums[checksum.algorithm.headerName] = actual
+        }
+    }
+
+    /// `Content-MD5`, checked against the engine's own MD5 of the body (no second pass).
+    func verify(md5: [UInt8]) throws {
+        if let expectedMD5, Data(md5).base64EncodedString() != expectedMD5 {
+            throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.")
         }
     }
 
