@@ -119,6 +119,7 @@ extension Bench {
         @Option(help: "Requests in flight.") var concurrency = 4
         @Option(help: "Seconds per phase.") var duration = 10.0
         @Option(help: "Phases to run, in order: put, get, mixed (comma-separated).") var phases = "put,get"
+        @Option(help: "The server's process id on this machine: its CPU time per GB is reported beside the client's.") var serverPid: Int32?
         @Flag var json = false
 
         func validate() throws {
@@ -130,7 +131,8 @@ extension Bench {
 
         func run() async throws {
             let client = try NuageS3Client.S3Client(endpoint: endpoint, signer: SigV4Signer(accessKey: accessKey, secretKey: secretKey, region: region))
-            let benchmark = S3LoadBenchmark(client: client, bucket: bucket, size: size, concurrency: concurrency, duration: duration)
+            let benchmark = S3LoadBenchmark(client: client, bucket: bucket, size: size, concurrency: concurrency, duration: duration,
+                                            serverPID: serverPid)
             let results = try await benchmark.run(phases.split(separator: ",").compactMap { S3LoadBenchmark.Phase(rawValue: String($0)) })
             if json {
                 var object: [String: Any] = ["endpoint": endpoint, "size": size, "concurrency": concurrency]

@@ -19,19 +19,43 @@ struct S3LoadBenchmark {
         var bytes: Int64
         var seconds: Double
         var latencies: [Double]  // seconds, sorted
+        /// CPU seconds (user + system) this load generator spent during the phase.
+        var clientCPU: Double
+        /// CPU seconds the server process spent, when its pid was given.
+        var serverCPU: Double?
 
         var megabytesPerSecond: Double { Double(bytes) / seconds / 1e6 }
         var operationsPerSecond: Double { Double(operations) / seconds }
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
         }
+        /// CPU seconds per GB moved: the client's, and the server's when known.
+        var clientCPUPerGB: Double { clientCPU / (Double(bytes) / 1e9) }
+        var serverCPUPerGB: Double? { serverCPU.map { $0 / (Double(bytes) / 1e9) } }
+        /// The throughput at which server and client together would use every core of this
+        /// machine: the ceiling for this pair when they share it.
+        var cpuBoundMegabytesPerSecond: Double? {
+            serverCPUPerGB.map { Double(ProcessInfo.processInfo.activeProcessorCount) / ($0 + clientCPUPerGB) * 1000 }
+        }
         var json: [String: Any] {
-            ["operations": operations, "bytes": bytes, "seconds": seconds, "mbps": megabytesPerSecond,
-             "ops_per_second": operationsPerSecond, "p50_ms": percentile(0.5) * 1000, "p99_ms": percentile(0.99) * 1000]
+            var object: [String: Any] = [
+                "operations": operations, "bytes": bytes, "seconds": seconds, "mbps": megabytesPerSecond,
+                "ops_per_second": operationsPerSecond, "p50_ms": percentile(0.5) * 1000, "p99_ms": percentile(0.99) * 1000,
+                "client_cpu_s_per_gb": clientCPUPerGB]
+            if let serverCPUPerGB, let cpuBoundMegabytesPerSecond {
+                object["server_cpu_s_per_gb"] = serverCPUPerGB
+                object["cpu_bound_mbps"] = cpuBoundMegabytesPerSecond
+            }
+            return object
         }
         var line: String {
-            String(format: "%@  %5d ops  %8.1f MB/s  %7.2f ops/s  p50 %8.1f ms  p99 %8.1f ms", phase.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0),
-                   operations, megabytesPerSecond, operationsPerSecond, percentile(0.5) * 1000, percentile(0.99) * 1000)
+            var line = String(format: "%@  %5d ops  %8.1f MB/s  %7.2f ops/s  p50 %8.1f ms  p99 %8.1f ms  client %.2f CPU s/GB",
+                              phase.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0), operations, megabytesPerSecond,
+                              operationsPerSecond, percentile(0.5) * 1000, percentile(0.99) * 1000, clientCPUPerGB)
+            if let serverCPUPerGB, let cpuBoundMegabytesPerSecond {
+                line += String(format: "  server %.2f CPU s/GB  (all cores busy at %.0f MB/s)", serverCPUPerGB, cpuBoundMegabytesPerSecond)
+            }
+            return line
         }
     }
 
@@ -40,6 +64,8 @@ struct S3LoadBenchmark {
     let size: Int
     let concurrency: Int
     let duration: Double
+    /// The server's process, whose CPU time is measured beside the client's (same machine).
+    var serverPID: Int32?
 
     /// Runs the phases in order; objects written are deleted at the end.
     func run(_ phases: [Phase]) async throws -> [Result] {
@@ -84,6 +110,7 @@ struct S3LoadBenchmark {
 
     private func measure(_ phase: Phase, prefix: String, payload: ByteBuffer, written: Locked<[String]>) async throws -> Result {
         let readable = written.value
+        let clientStart = CPUTime.ofThisProcess(), serverStart = serverPID.flatMap(CPUTime.ofProcess)
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int(duration * 1000))
         let samples = try await withThrowingTaskGroup(of: [(Double, Int64)].self) { group in
@@ -109,8 +136,11 @@ struct S3LoadBenchmark {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
+        let elapsed = seconds(since: start)
+        let serverCPU = serverStart.flatMap { before in serverPID.flatMap(CPUTime.ofProcess).map { $0 - before } }
         return Result(phase: phase, operations: samples.count, bytes: samples.reduce(0) { $0 + $1.1 },
-                      seconds: seconds(since: start), latencies: samples.map { $0.0 }.sorted())
+                      seconds: elapsed, latencies: samples.map { $0.0 }.sorted(),
+                      clientCPU: CPUTime.ofThisProcess() - clientStart, serverCPU: serverCPU)
     }
 
     private func put(_ key: String, _ payload: ByteBuffer, _ written: Locked<[String]>) async throws {
@@ -126,5 +156,24 @@ struct S3LoadBenchmark {
             throw NuageError(.integrity, "GET \(key) returned \(count) bytes, not \(size)")
         }
         return count
+    }
+}
+
+/// CPU time (user + system), in seconds.
+enum CPUTime {
+    static func ofThisProcess() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Another process's, from `/proc/PID/stat` (Linux); nil when it cannot be read.
+    static func ofProcess(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3, utime 14 and stime 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
