@@ -10,7 +10,7 @@ import Darwin
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux, which does not wait), so the disk works
 /// while the writer computes the next bytes, dirty pages do not pile up, and the final
 /// ``sync()`` finds little left to flush. Where the call does not exist it is plain
-/// `write` + `fsync`. Used by one thread at a time.
+/// `write` + `fsync`. The descriptor is a new file, written from offset 0, by one thread at a time.
 public final class FileWriter: @unchecked Sendable {
     /// The descriptor written; the caller opens and closes it.
     public let descriptor: Int32
