@@ -65,8 +65,9 @@ public protocol Catalog: Sendable {
     func createUpload(_ upload: UploadRecord) async throws
     func upload(id: String) async throws -> UploadRecord?
     /// Uploads in `bucket` whose keys start with `prefix`, ordered by key bytes then id, strictly
-    /// after (`key`, `id`) when `after` is given, at most `limit`.
-    func listUploads(bucket: String, prefix: String, after: (key: String, id: String)?, limit: Int) async throws -> [UploadRecord]
+    /// after (`key`, `id`) when `after` is given (after every upload of `key` when its `id` is
+    /// nil), at most `limit`.
+    func listUploads(bucket: String, prefix: String, after: (key: String, id: String?)?, limit: Int) async throws -> [UploadRecord]
     /// Uploads created before `date` (for expiry).
     func uploads(before date: Date) async throws -> [UploadRecord]
     /// Records a part and retires its intent; a part with the same number is replaced (its

@@ -272,7 +272,7 @@ public final class SQLiteCatalog: Catalog {
         try await read { db in try Self.fetchUpload(db, id: id) }
     }
 
-    public func listUploads(bucket: String, prefix: String, after: (key: String, id: String)?, limit: Int) async throws -> [UploadRecord] {
+    public func listUploads(bucket: String, prefix: String, after: (key: String, id: String?)?, limit: Int) async throws -> [UploadRecord] {
         let lower = Data(prefix.utf8)
         let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
         let after = after.map { (Data($0.key.utf8), $0.id) }
@@ -281,7 +281,15 @@ public final class SQLiteCatalog: Catalog {
             var sql = "SELECT * FROM upload WHERE bucket = ? AND key >= ?"
             var arguments: StatementArguments = [bucket, lower]
             if let upper { sql += " AND key < ?"; arguments += [upper] }
-            if let after { sql += " AND (key > ? OR (key = ? AND id > ?))"; arguments += [after.0, after.0, after.1] }
+            if let (key, id) = after {
+                if let id {
+                    sql += " AND (key > ? OR (key = ? AND id > ?))"
+                    arguments += [key, key, id]
+                } else {
+                    sql += " AND key > ?"
+                    arguments += [key]
+                }
+            }
             sql += " ORDER BY key, id LIMIT ?"
             arguments += [max(0, limit)]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.uploadRecord)

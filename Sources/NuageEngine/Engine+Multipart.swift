@@ -123,7 +123,8 @@ extension Engine {
     }
 
     /// Uploads in progress, by key then creation.
-    public func listUploads(bucket: String, prefix: String = "", after: (key: String, id: String)? = nil,
+    /// - Parameter after: (key, id) to resume strictly after; a nil id resumes after every upload of key.
+    public func listUploads(bucket: String, prefix: String = "", after: (key: String, id: String?)? = nil,
                             limit: Int = 1000) async throws -> [UploadRecord] {
         try await catalog.listUploads(bucket: bucket, prefix: prefix, after: after, limit: limit)
     }

@@ -123,7 +123,7 @@ extension S3Server {
         let keyMarker = s3.queryValue("key-marker").flatMap { $0.isEmpty ? nil : $0 }
         let idMarker = s3.queryValue("upload-id-marker").flatMap { $0.isEmpty ? nil : $0 }
         // Without an upload-id-marker, listing resumes after every upload of key-marker.
-        var after = keyMarker.map { (key: $0, id: idMarker ?? String(repeating: "z", count: 64)) }
+        var after: (key: String, id: String?)? = keyMarker.map { (key: $0, id: idMarker) }
         var uploads: [UploadRecord] = []
         var prefixes: [String] = []
         var truncated = false
@@ -140,7 +140,7 @@ extension S3Server {
                     uploads.append(upload)
                 }
                 next = (upload.key, upload.id)
-                after = next
+                after = (upload.key, upload.id)
             }
             if batch.count < 1000 { break }
         }

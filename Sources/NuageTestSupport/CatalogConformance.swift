@@ -293,6 +293,7 @@ public enum CatalogConformance {
         #expect(try await c.listUploads(bucket: "b", prefix: "", after: nil, limit: 10).map(\.id) == ["u3", "u1", "u2", "u4"])
         #expect(try await c.listUploads(bucket: "b", prefix: "b/", after: nil, limit: 10).map(\.id) == ["u1", "u2"])
         #expect(try await c.listUploads(bucket: "b", prefix: "", after: ("b/x", "u1"), limit: 10).map(\.id) == ["u2", "u4"])
+        #expect(try await c.listUploads(bucket: "b", prefix: "", after: ("b/x", nil), limit: 10).map(\.id) == ["u4"])
         #expect(try await c.listUploads(bucket: "b", prefix: "", after: nil, limit: 2).map(\.id) == ["u3", "u1"])
         #expect(try await c.uploads(before: Date(timeIntervalSince1970: 1_700_000_001.5)).map(\.id) == ["u4", "u3"])
     }

@@ -79,4 +79,27 @@ import Testing
             #expect(try await c.send(.get, "/bkt", query: [("uploads", "")]).values("UploadId").isEmpty)
         }
     }
+
+    /// ListMultipartUploads pages by key-marker and upload-id-marker; a key-marker alone skips
+    /// every upload of that key.
+    @Test func listUploadsResumesAfterMarkers() async throws {
+        try await withServer { c in
+            try await c.send(.put, "/bkt")
+            var ids: [String: [String]] = [:]
+            for key in ["a", "b", "b", "c"] {
+                let id = try #require(try await c.send(.post, "/bkt/\(key)", query: [("uploads", "")]).values("UploadId").first)
+                ids[key, default: []].append(id)
+            }
+            let all = try await c.send(.get, "/bkt", query: [("uploads", "")])
+            #expect(all.values("Key") == ["a", "b", "b", "c"])
+            let page = try await c.send(.get, "/bkt", query: [("uploads", ""), ("max-uploads", "2")])
+            #expect(page.values("IsTruncated") == ["true"] && page.values("Key") == ["a", "b"])
+            let marker = try #require(page.values("NextUploadIdMarker").first)
+            let rest = try await c.send(.get, "/bkt", query: [("uploads", ""), ("key-marker", "b"), ("upload-id-marker", marker)])
+            #expect(rest.values("Key") == ["b", "c"])
+            #expect(Set(page.values("UploadId") + rest.values("UploadId")) == Set(ids.values.flatMap { $0 }))
+            let afterKey = try await c.send(.get, "/bkt", query: [("uploads", ""), ("key-marker", "b")])
+            #expect(afterKey.values("Key") == ["c"] && afterKey.values("UploadId") == ids["c"])
+        }
+    }
 }
