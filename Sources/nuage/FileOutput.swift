@@ -5,15 +5,13 @@ import NuageCore
 /// beside its destination and renamed into place only when the whole object has been read and
 /// authenticated (a failed read leaves no partial file).
 final class OutputFile {
-    private let fd: Int32
     private let writer: FileWriter
     private let temporary: String?
     private let destination: String?
 
     init(path: String) throws {
         if path == "-" {
-            fd = 1
-            writer = FileWriter(descriptor: fd, writeBehind: false)
+            writer = FileWriter(descriptor: 1, writeBehind: false)
             temporary = nil
             destination = nil
             return
@@ -21,7 +19,7 @@ final class OutputFile {
         // A device or pipe (/dev/null, a FIFO) is written in place: it cannot be replaced by rename.
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
-            fd = open(path, O_WRONLY | O_CLOEXEC)
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot open \(path): \(String(cString: strerror(errno)))") }
             writer = FileWriter(descriptor: fd, writeBehind: false)
             temporary = nil
@@ -29,7 +27,7 @@ final class OutputFile {
             return
         }
         let temporary = "\(path).nuage-partial-\(UInt32.random(in: 0...UInt32.max))"
-        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))") }
         writer = FileWriter(descriptor: fd)
         self.temporary = temporary
@@ -44,17 +42,17 @@ final class OutputFile {
 
     func commit() throws {
         guard let temporary, let destination else {
-            if fd > 2 { close(fd) }
+            if writer.descriptor > 2 { close(writer.descriptor) }
             return
         }
-        guard (try? writer.sync()) != nil, close(fd) == 0, rename(temporary, destination) == 0 else {
+        guard (try? writer.sync()) != nil, close(writer.descriptor) == 0, rename(temporary, destination) == 0 else {
             throw NuageError(.invalidArgument, "cannot finish \(destination): \(String(cString: strerror(errno)))")
         }
     }
 
     func discard() {
         guard let temporary else { return }
-        close(fd)
+        close(writer.descriptor)
         unlink(temporary)
     }
 }
@@ -66,6 +64,7 @@ enum Spool {
         let out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(out) }
+        let writer = FileWriter(descriptor: out, writeBehind: false)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = read(descriptor, &buffer, buffer.count)
@@ -75,9 +74,9 @@ enum Spool {
                 throw NuageError(.invalidArgument, "reading standard input failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { return path }
-            guard Foundation.write(out, buffer, n) == n else {
+            do { try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) } } catch {
                 unlink(path)
-                throw NuageError(.invalidArgument, "spooling standard input failed: \(String(cString: strerror(errno)))")
+                throw NuageError(.invalidArgument, "spooling standard input failed: \(error)")
             }
         }
     }
