@@ -14,24 +14,25 @@ import Testing
         .flipBytes, .truncatedReads, .otherBlob, .lostWrites,
     ]
 
-    /// Short timeouts so that stalls turn into errors within the test (long enough for a
-    /// healthy provider on a loaded machine).
+    /// Short timeouts so that stalls turn into errors within the test, yet long enough for a
+    /// healthy provider on a loaded machine.
     static var resilience: Resilience {
         var r = Resilience()
         r.attempts = 2
-        r.timeout = .seconds(2)
+        r.timeout = EngineFixture.patience
         r.minimumBandwidth = 1 << 20
         return r
     }
 
     /// Fails the test instead of hanging.
     func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withDeadline(.seconds(30), onTimeout: { NuageError(.internalError, "\(what) hung for 30 s") }, body)
+        let limit = EngineFixture.patience * 5
+        return try await withDeadline(limit, onTimeout: { NuageError(.internalError, "\(what) hung for \(limit)") }, body)
     }
 
     @Test(arguments: faults)
     func mixedWorkloadUnderAFault(_ fault: FaultInjectingProvider.Fault) async throws {
-        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(500))
+        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(500), onTmpfs: true)
         defer { f.cleanUp() }
         let engine = f.engine
         var generator = SeededGenerator(seed: UInt64(Self.faults.firstIndex(of: fault)! + 1))
@@ -79,13 +80,21 @@ import Testing
         }
 
         // A third faulty provider: reads return the right bytes or an error naming providers.
+        // They run at once, so that timeouts of stalled providers overlap.
         try #require(f.faults[names[2]]).set([fault])
-        for (key, data) in written.sorted(by: { $0.key < $1.key }) {
-            do {
-                let got = try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) }
-                #expect(got == data, "\(fault): wrong bytes for \(key) with three faulty providers")
-            } catch let error as NuageError where error.code == .insufficientShards {
-                #expect(names.prefix(3).contains { error.message.contains($0) }, "\(error.message)")
+        let snapshot = written
+        await withTaskGroup(of: Void.self) { group in
+            for (key, data) in snapshot {
+                group.addTask {
+                    do {
+                        let got = try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: key) }
+                        #expect(got == data, "\(fault): wrong bytes for \(key) with three faulty providers")
+                    } catch let error as NuageError where error.code == .insufficientShards {
+                        #expect(names.prefix(3).contains { error.message.contains($0) }, "\(error.message)")
+                    } catch {
+                        Issue.record(error, "\(fault): get \(key) with three faulty providers")
+                    }
+                }
             }
         }
     }
@@ -93,7 +102,7 @@ import Testing
     @Test func hedgingKeepsReadsFastWithAStalledProvider() async throws {
         var resilience = Resilience()
         resilience.timeout = .seconds(60)  // only hedging can help
-        let f = try EngineFixture(resilience: resilience)
+        let f = try EngineFixture(resilience: resilience, onTmpfs: true)
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(200_000, seed: 7)

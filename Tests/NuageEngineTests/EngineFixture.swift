@@ -16,12 +16,22 @@ struct EngineFixture {
     /// Providers named by country code, each located and operated there unless `operators` says otherwise.
     static let sixCountries = ["US", "CA", "DE", "FR", "CH", "JP"]
 
+    /// How long a healthy provider may go without progress here: the tests share 2 cores and a
+    /// disk with each other and, in CI, with other jobs (under a CPU hog a healthy put went more
+    /// than 2 s without progress). Tests of faults set their timeouts to this, so that only an
+    /// injected fault trips them.
+    static let patience: Duration = .seconds(6)
+
     /// A long straggler grace by default: a healthy provider slowed by a loaded machine is not
     /// given up (tests of stragglers set it short).
+    ///
+    /// - Parameter onTmpfs: keep the providers and catalog on `/dev/shm` when it has room, for
+    ///   tests with short timeouts: on a shared disk an `fsync` can wait behind another job's
+    ///   writes (a `dd` elsewhere held every put of the chaos tests for over 6 s).
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
          segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30),
-         wrap: (String, any Provider) -> any Provider = { $1 }) throws {
-        let root = NSTemporaryDirectory() + "nuage-engine-\(UUID().uuidString)"
+         onTmpfs: Bool = false, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
+        let root = ((onTmpfs ? Self.tmpfs : nil) ?? NSTemporaryDirectory()) + "nuage-engine-\(UUID().uuidString)"
         self.root = root
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var roots: [String: String] = [:]
@@ -45,6 +55,14 @@ struct EngineFixture {
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
                             segmentSize: segmentSize, stragglerGrace: stragglerGrace)
     }
+
+    /// `/dev/shm/` (memory on Linux) if it is writable and has at least 1 GiB free.
+    static let tmpfs: String? = {
+        var info = statvfs()
+        guard statvfs("/dev/shm", &info) == 0, access("/dev/shm", W_OK) == 0,
+              UInt64(info.f_bavail) * UInt64(info.f_frsize) >= 1 << 30 else { return nil }
+        return "/dev/shm/"
+    }()
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
 

@@ -24,7 +24,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
 
         var resilience = Resilience()
-        resilience.timeout = .seconds(1)
+        resilience.timeout = EngineFixture.patience
         resilience.attempts = 2
         var entries: [Engine.ProviderEntry] = []
         for (index, country) in ["US", "CA", "DE", "FR", "CH", "JP"].enumerated() {
