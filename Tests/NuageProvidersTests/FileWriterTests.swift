@@ -33,25 +33,4 @@ import Testing
             try [UInt8](repeating: 1, count: 10).withUnsafeBytes { try writer.write($0) }
         } throws: { ($0 as? SystemCallError)?.errno == EBADF }
     }
-
-    /// Every shard of a put writes and syncs at once: that many blocking calls must run
-    /// together, not a core's worth at a time (each call below waits up to 3 s for all the others; Dispatch took 8 s to start that many threads).
-    @Test func blockingCallsRunTogether() async throws {
-        let running = Locked(0)
-        let calls = 8
-        let allMet = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<calls {
-                group.addTask {
-                    try await BlockingIO.run {
-                        running.withLock { $0 += 1 }
-                        let deadline = Date().addingTimeInterval(3)
-                        while running.value < calls && Date() < deadline { usleep(1000) }
-                        return running.value >= calls
-                    }
-                }
-            }
-            return try await group.reduce(true) { $0 && $1 }
-        }
-        #expect(allMet, "fewer than \(calls) blocking calls ran at once (the pool has \(BlockingIO.threads) threads)")
-    }
 }
