@@ -14,14 +14,17 @@ extension Engine {
         public var deletedGarbage = 0
         /// Blobs on providers that nothing referenced, deleted.
         public var deletedOrphans = 0
+        /// Leftovers of puts that never finished (a directory's temporary files), removed.
+        public var removedAbandonedWrites = 0
         /// Blobs that could not be deleted now (provider unavailable), kept for the next run.
         public var failed = 0
         public init() {}
     }
 
     /// Deletes blobs nothing needs: those of versions replaced or deleted, those of writes that
-    /// crashed (intents older than `grace`), the parts of multipart uploads older than
-    /// `uploadExpiry`, and orphans found by listing every provider.
+    /// crashed (intents older than `grace`, and what their unfinished writes left on providers,
+    /// untouched for `grace`), the parts of multipart uploads older than `uploadExpiry`, and
+    /// orphans found by listing every provider.
     ///
     /// Safe while puts run, here or in other gateways: an intent is recorded before any blob
     /// is written, and references are read after each provider is listed, so a blob of a write
@@ -45,6 +48,11 @@ extension Engine {
             }
         }
         for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
+            if let removed = try? await provider.removeAbandonedWrites(olderThan: grace) {
+                report.removedAbandonedWrites += removed
+            } else {
+                report.failed += 1
+            }
             guard let blobs = try? await provider.listAll() else {
                 report.failed += 1
                 continue

@@ -25,12 +25,20 @@ public struct DirectoryProvider: Provider {
         self.name = name
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         try Self.makeDirectories(self.root + "/.tmp", provider: name)
-        Self.removeStaleTemporaries(in: self.root + "/.tmp", olderThan: Self.staleTemporaryAge)
+        Self.removeStaleTemporaries(in: self.root + "/.tmp", olderThan: Double(Self.staleTemporaryAge))
     }
 
     /// Temporary files older than this are left by writes that crashed, and are removed when
     /// the provider is opened. No put runs this long.
     public static let staleTemporaryAge: Int = 24 * 3600
+
+    /// Removes temporary files (of puts that crashed or were killed) not modified for `age`:
+    /// a running put writes its file as its body arrives.
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        let directory = root + "/.tmp"
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        return try await BlockingIO.run { Self.removeStaleTemporaries(in: directory, olderThan: seconds) }
+    }
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws
         where Body.Element == ByteBlock {
@@ -190,14 +198,21 @@ public struct DirectoryProvider: Provider {
         close(fd)
     }
 
-    static func removeStaleTemporaries(in directory: String, olderThan seconds: Int) {
-        guard let names = try? entries(of: directory, provider: "") else { return }
-        let cutoff = time(nil) - seconds
+    @discardableResult
+    static func removeStaleTemporaries(in directory: String, olderThan seconds: Double) -> Int {
+        guard let names = try? entries(of: directory, provider: "") else { return 0 }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let cutoff = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 - seconds
+        var removed = 0
         for name in names {
             var info = stat()
             let path = "\(directory)/\(name)"
-            if stat(path, &info) == 0, info.st_mtim.tv_sec < cutoff { unlink(path) }
+            guard stat(path, &info) == 0 else { continue }
+            let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            if modified < cutoff, unlink(path) == 0 { removed += 1 }
         }
+        return removed
     }
 
     static func entries(of path: String, provider: String) throws -> [String] {

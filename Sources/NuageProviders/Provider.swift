@@ -15,6 +15,8 @@ import NuageCore
 /// - `delete` of a missing blob succeeds (deletes are idempotent).
 /// - `list` returns blobs whose names start with `prefix`, in ascending byte order of name,
 ///   strictly after `after`, at most `limit`.
+/// - `removeAbandonedWrites(olderThan:)` removes what puts that never finished (a crash, a
+///   kill) left behind and did not touch for longer than `age`; it never removes a blob.
 /// - Errors MUST be ``ProviderError``s classified as: `notFound` (the blob does not exist),
 ///   `unavailable` (the provider could not be reached or answered with a transient failure:
 ///   worth retrying), `corrupt` (stored bytes are inconsistent), `permissionDenied`
@@ -39,6 +41,11 @@ public protocol Provider: Sendable {
 
     /// Blobs whose names start with `prefix`, strictly after `after`, ascending, at most `limit`.
     func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo]
+
+    /// Removes leftovers of puts that never finished, untouched for longer than `age`; returns
+    /// how many. (`gc` calls it with its grace period; a put that is still running keeps
+    /// touching its leftovers.)
+    func removeAbandonedWrites(olderThan age: Duration) async throws -> Int
 }
 
 /// What a provider knows about one blob.

@@ -129,6 +129,11 @@ public final class S3Provider: Provider {
         }
     }
 
+    /// Nothing to remove here: a put that fails aborts its multipart upload, and one that was
+    /// killed leaves no object (S3 writes are atomic); the parts of a killed multipart upload
+    /// are left to the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int { 0 }
+
     /// The contract's classification of an error from the S3 client or the HTTP layer.
     func classify(_ error: any Error, _ operation: String) -> ProviderError {
         if let error = error as? ProviderError { return error }

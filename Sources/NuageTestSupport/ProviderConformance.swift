@@ -29,6 +29,7 @@ public enum ProviderConformance {
         ("list by prefix, ordered, paginated", listing),
         ("names that could escape are refused", hostileNames),
         ("concurrent puts of different blobs", concurrentPuts),
+        ("removing abandoned writes keeps blobs and running puts", abandonedWrites),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -111,6 +112,24 @@ public enum ProviderConformance {
         #expect(try await p.get("keep", range: nil).bytes == pattern(500, seed: 3))
         let listed = try await p.listAll()
         #expect(listed.map(\.name) == ["keep"], "no temporary or partial blob is listed")
+    }
+
+    static func abandonedWrites(_ p: any Provider) async throws {
+        try await p.put("kept", bytes: pattern(300))
+        // A put in progress, its body paused half way while the leftovers of others go.
+        let (body, continuation) = AsyncThrowingStream<ByteBlock, any Error>.makeStream()
+        continuation.yield(ByteBlock(pattern(600)))
+        let running = Task { try await p.put("running", length: 1200, body: body) }
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await p.removeAbandonedWrites(olderThan: .seconds(60))
+        continuation.yield(ByteBlock(pattern(600, seed: 2)))
+        continuation.finish()
+        try await running.value
+        #expect(try await p.get("running", range: nil).bytes == pattern(600) + pattern(600, seed: 2))
+        // However old the cut-off, blobs stay.
+        _ = try await p.removeAbandonedWrites(olderThan: .zero)
+        #expect(try await p.listAll().map(\.name) == ["kept", "running"])
+        #expect(try await p.get("kept", range: nil).bytes == pattern(300))
     }
 
     static func head(_ p: any Provider) async throws {

@@ -81,7 +81,7 @@ struct GarbageCollect: AsyncParsableCommand {
         let engine = try global.directory.engine()
         let expiry = try global.directory.directory.configuration().server.multipartExpiryHours
         let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600))
-        print("abandoned writes \(report.abandonedIntents), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
+        print("abandoned puts \(report.abandonedIntents), unfinished files removed \(report.removedAbandonedWrites), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
     }
 }
 

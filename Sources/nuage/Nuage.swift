@@ -8,6 +8,7 @@ struct Nuage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nuage",
         abstract: "Encrypted, erasure-coded object storage across providers in several jurisdictions.",
+        discussion: "--data DIR names the data directory, before the command or after it (default: $NUAGE_DATA, else ./nuage-data).",
         subcommands: [
             Initialize.self, BucketCommand.self, Put.self, Get.self, List.self, Remove.self, Stat.self,
             Providers.self, PolicyCommand.self, GarbageCollect.self, RepairCommand.self, Serve.self, Keys.self, Bench.self,
@@ -16,7 +17,7 @@ struct Nuage: AsyncParsableCommand {
     /// Runs the command; errors become one line on stderr and exit status 1.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try takingLeadingDataOption(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -24,12 +25,35 @@ struct Nuage: AsyncParsableCommand {
             }
         } catch let error as NuageError {
             fail(error.description)
+        } catch let code as ExitCode {
+            // A command that has already said why it failed (`policy check`, `providers check`).
+            Foundation.exit(code.rawValue)
         } catch {
             // Help and version requests succeed; any other parse error is a user mistake: one line.
             if exitCode(for: error) == .success { exit(withError: error) }
             let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             fail(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) + " (see nuage --help)" : message)
         }
+    }
+
+    /// `--data DIR` (or `--data=DIR`) before the command: taken out of the arguments and set as
+    /// `NUAGE_DATA`, which every command reads when it has no `--data` of its own.
+    static func takingLeadingDataOption(_ arguments: [String]) throws -> [String] {
+        var rest = arguments[...]
+        while let first = rest.first, first == "--data" || first.hasPrefix("--data=") {
+            rest = rest.dropFirst()
+            let value: String
+            if first == "--data" {
+                guard let next = rest.first, !next.hasPrefix("-") else { throw ValidationError("--data needs a directory") }
+                value = next
+                rest = rest.dropFirst()
+            } else {
+                value = String(first.dropFirst("--data=".count))
+            }
+            guard !value.isEmpty else { throw ValidationError("--data needs a directory") }
+            setenv("NUAGE_DATA", value, 1)
+        }
+        return Array(rest)
     }
 
     static func fail(_ message: String) -> Never {

@@ -30,8 +30,8 @@ struct NuageCommand {
         var stderr: String
     }
 
-    @discardableResult
-    func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// `nuage ARGUMENTS` in the work directory on this data directory, not started yet.
+    func process(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let binary = Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw CLIError.missingBinary("the nuage binary was not found next to the tests (\(binary)); run `swift build` first")
@@ -41,6 +41,12 @@ struct NuageCommand {
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: workdir)
         process.environment = ProcessInfo.processInfo.environment.merging(["NUAGE_DATA": data]) { $1 }.merging(environment) { $1 }
+        return process
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
+        let process = try process(arguments, environment: environment)
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -140,6 +146,71 @@ struct NuageCommand {
         #expect(try nuage.run(["--help"]).status == 0)
     }
 
+    /// Every file under the providers' directories (blobs and temporary files), with its size.
+    func providerFiles(_ nuage: NuageCommand) -> [String: Int] {
+        let base = nuage.data + "/providers"
+        var files: [String: Int] = [:]
+        for case let relative as String in FileManager.default.enumerator(atPath: base)?.allObjects ?? [] {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: "\(base)/\(relative)"),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            files[relative] = (attributes[.size] as? Int) ?? 0
+        }
+        return files
+    }
+
+    /// A `nuage put` killed (SIGKILL) while its shards are being written: no object is visible,
+    /// and `gc --grace 0` leaves no file on any provider. If the put won the race and finished
+    /// first, the object reads back whole.
+    @Test func killedPutIsInvisibleAndGCRemovesWhatItLeft() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "crash"]).status == 0)
+        let source = nuage.workdir + "/big.bin"
+        let mebibyte = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 12)) }
+        var content = Data()
+        for i in 0..<96 { content.append(contentsOf: mebibyte.map { $0 ^ UInt8(i) }) }
+        try content.write(to: URL(fileURLWithPath: source))
+        let put = try nuage.process(["put", "crash/big", source])
+        put.standardOutput = FileHandle.nullDevice
+        put.standardError = FileHandle.nullDevice
+        try put.run()
+        // Kill once several MiB of shards are on the providers' disks.
+        let deadline = Date().addingTimeInterval(120)
+        while put.isRunning, providerFiles(nuage).values.reduce(0, +) < 8 << 20, Date() < deadline { usleep(2000) }
+        let leftBehind = providerFiles(nuage)
+        kill(put.processIdentifier, SIGKILL)
+        put.waitUntilExit()
+
+        if put.terminationReason == .uncaughtSignal {
+            #expect(!leftBehind.isEmpty, "the put was killed after it wrote shards")
+            #expect(try nuage.run(["get", "crash/big", "out.bin"]).stderr == "nuage: no object big in bucket crash\n")
+            #expect(try nuage.run(["ls", "crash"]).stdout.isEmpty)
+            let gc = try nuage.run(["gc", "--grace", "0"])
+            #expect(gc.status == 0 && gc.stdout.contains("abandoned puts 1"), "\(gc.stdout)\(gc.stderr)")
+            #expect(providerFiles(nuage).isEmpty, "left after gc: \(providerFiles(nuage))")
+            #expect(try nuage.run(["bucket", "rm", "crash"]).status == 0, "the bucket is empty")
+        } else {
+            #expect(put.terminationStatus == 0)
+            #expect(try nuage.run(["get", "crash/big", "out.bin"]).status == 0)
+            #expect(FileManager.default.contents(atPath: nuage.workdir + "/out.bin") == content)
+        }
+    }
+
+    /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
+    @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let before = nuage.workdir + "/before", after = nuage.workdir + "/after"
+        #expect(try nuage.run(["--data", before, "bucket", "create", "one"]).status == 0)
+        #expect(try nuage.run(["--data=\(after)", "bucket", "create", "two"]).status == 0)
+        #expect(try nuage.run(["bucket", "ls", "--data", before]).stdout.contains("one"))
+        let listed = try nuage.run(["--data", after, "bucket", "ls"]).stdout
+        #expect(listed.hasSuffix("  two\n") && !listed.contains("one"), "\(listed)")
+        #expect(!FileManager.default.fileExists(atPath: nuage.data), "NUAGE_DATA was not used")
+        let missing = try nuage.run(["--data"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("nuage: --data needs a directory"), "\(missing.stderr)")
+    }
+
     @Test func policyCheckExplainsAnInfeasiblePolicy() throws {
         let nuage = try NuageCommand()
         defer { nuage.cleanUp() }
@@ -150,6 +221,7 @@ struct NuageCommand {
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let check = try nuage.run(["policy", "check"])
         #expect(check.status == 1)
+        #expect(check.stderr.isEmpty, "the report says why; nothing more on stderr: \(check.stderr)")
         #expect(check.stdout.contains("FAIL  distinct-providers: 7 shards (k = 5, m = 2) need 7 distinct eligible providers; 6 eligible"), "\(check.stdout)")
         let put = try nuage.run(["bucket", "create", "abc"])
         #expect(put.status == 1 && put.stderr.contains("cannot satisfy the policy"), "\(put.stderr)")

@@ -112,6 +112,9 @@ struct RefusingProvider: Provider {
     func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
         try await inner.list(prefix: prefix, after: after, limit: limit)
     }
+    func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        try await inner.removeAbandonedWrites(olderThan: age)
+    }
 }
 
 /// A body that delivers `count` bytes and then fails, like a client that disconnects.

@@ -119,8 +119,9 @@ func combinations(_ n: Int, _ size: Int) -> [[Int]] {
         }
     }
 
-    @Test func tooManyErasuresIsAnError() throws {
-        let codec = try ReedSolomon(dataShards: 4, parityShards: 2)
+    @Test(arguments: kernels)
+    func tooManyErasuresIsAnError(_ kernel: Kernel) throws {
+        let codec = try ReedSolomon(dataShards: 4, parityShards: 2, kernel: kernel)
         let data = (0..<4).map { noise(10, seed: UInt64($0)) }
         var shards: [[UInt8]?] = data + codec.encode(data)
         shards[0] = nil
@@ -129,15 +130,17 @@ func combinations(_ n: Int, _ size: Int) -> [[Int]] {
         #expect { try codec.reconstruct(&shards) } throws: { ($0 as? NuageError)?.code == .insufficientShards }
     }
 
-    @Test func invalidShapesAreRefused() {
+    @Test(arguments: kernels)
+    func invalidShapesAreRefused(_ kernel: Kernel) {
         for (k, m) in [(0, 1), (-1, 2), (1, -1), (200, 57), (256, 1)] {
-            #expect(throws: NuageError.self) { try ReedSolomon(dataShards: k, parityShards: m) }
+            #expect(throws: NuageError.self) { try ReedSolomon(dataShards: k, parityShards: m, kernel: kernel) }
         }
-        #expect(throws: Never.self) { try ReedSolomon(dataShards: 255, parityShards: 1) }
+        #expect(throws: Never.self) { try ReedSolomon(dataShards: 255, parityShards: 1, kernel: kernel) }
     }
 
-    @Test func decodeMatricesAreCachedByErasurePattern() throws {
-        let codec = try ReedSolomon(dataShards: 4, parityShards: 2)
+    @Test(arguments: kernels)
+    func decodeMatricesAreCachedByErasurePattern(_ kernel: Kernel) throws {
+        let codec = try ReedSolomon(dataShards: 4, parityShards: 2, kernel: kernel)
         let data = (0..<4).map { noise(64, seed: UInt64($0)) }
         let full = data + codec.encode(data)
         for _ in 0..<3 {

@@ -40,4 +40,21 @@ func temporaryDirectory() -> String {
         let attributes = try FileManager.default.attributesOfItem(atPath: root + "/se/secret")
         #expect((attributes[.posixPermissions] as? Int ?? 0o777) & 0o077 == 0)
     }
+
+    /// Temporary files of killed puts go once untouched for the age given, and only those.
+    @Test func abandonedTemporariesAreRemovedByAge() async throws {
+        let root = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let provider = try DirectoryProvider(name: "dir", root: root)
+        try await provider.put("blob", bytes: [1, 2, 3])
+        let old = root + "/.tmp/killed.1", recent = root + "/.tmp/running.2"
+        #expect(FileManager.default.createFile(atPath: old, contents: Data([9])))
+        #expect(FileManager.default.createFile(atPath: recent, contents: Data([8])))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: old)
+        #expect(try await provider.removeAbandonedWrites(olderThan: .seconds(3600)) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.tmp") == ["running.2"])
+        #expect(try await provider.removeAbandonedWrites(olderThan: .zero) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.tmp").isEmpty)
+        #expect(try await provider.get("blob", range: nil).bytes == [1, 2, 3])
+    }
 }

@@ -69,6 +69,7 @@ import Testing
         func head(_ blob: String) async throws -> BlobInfo { try await inner.head(blob) }
         func delete(_ blob: String) async throws { try await inner.delete(blob) }
         func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] { try await inner.list(prefix: prefix, after: after, limit: limit) }
+        func removeAbandonedWrites(olderThan age: Duration) async throws -> Int { try await inner.removeAbandonedWrites(olderThan: age) }
     }
 
     @Test func stalledCallsTimeOut() async throws {

@@ -29,6 +29,10 @@ public struct ConcurrencyLimitedProvider: Provider {
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
         try await limited { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
+
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        try await limited { try await inner.removeAbandonedWrites(olderThan: age) }
+    }
 }
 
 /// A counting semaphore for tasks; a waiter that is cancelled leaves the queue.

@@ -138,6 +138,11 @@ public final class FaultInjectingProvider: Provider {
         try await before("list \(prefix)")
         return try await inner.list(prefix: prefix, after: after, limit: limit)
     }
+
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        try await before("remove abandoned writes")
+        return try await inner.removeAbandonedWrites(olderThan: age)
+    }
 }
 
 /// A body whose blocks are delayed by a throttle.

@@ -138,4 +138,7 @@ public struct HealthTrackingProvider: Provider {
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
         try await tracked("list \(prefix)") { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        try await tracked("remove abandoned writes") { try await inner.removeAbandonedWrites(olderThan: age) }
+    }
 }

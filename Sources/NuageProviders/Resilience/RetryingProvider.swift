@@ -42,6 +42,10 @@ public struct RetryingProvider: Provider {
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
         try await retrying { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
+
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        try await retrying { try await inner.removeAbandonedWrites(olderThan: age) }
+    }
 }
 
 /// A body that knows whether anyone asked it for an element yet.

@@ -60,6 +60,11 @@ public struct TimeoutProvider: Provider {
         let inner = inner
         return try await bounded("list \(prefix)", bytes: 0) { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
+
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        let inner = inner
+        return try await bounded("remove abandoned writes", bytes: 0) { try await inner.removeAbandonedWrites(olderThan: age) }
+    }
 }
 
 /// When a write last made progress, and whether it is waiting for its own body.
