@@ -78,6 +78,9 @@ public struct Configuration: Sendable {
         let storage = try Self.table(root["storage"], "storage") ?? [:]
         try Self.allowOnly(storage, ["segment-size"], in: "[storage]")
         segmentSize = try Self.integer(storage, "segment-size", in: "storage") ?? Self.defaultSegmentSize
+        guard Manifest.segmentSizes.contains(segmentSize) else {
+            throw NuageError(.configuration, "[storage] segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not \(segmentSize)")
+        }
 
         guard case .tableArray(let entries)? = root["provider"] ?? .tableArray([]) else {
             throw NuageError(.configuration, "'provider' must be an array of tables ([[provider]])")

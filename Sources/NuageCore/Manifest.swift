@@ -7,6 +7,8 @@ public struct Manifest: Codable, Hashable, Sendable {
     public var versionID: [UInt8]
     public var size: Int64
     public var segmentSize: Int
+    /// Segment sizes a new object may use (4 KiB to 64 MiB of plaintext).
+    public static let segmentSizes = 4096...(64 << 20)
     public var dataShards: Int
     public var parityShards: Int
     /// Which master key wrapped the data key.

@@ -47,7 +47,7 @@ public final class Engine: Sendable {
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
                 segmentSize: Int = 1 << 20, kernel: Kernel = .fastest, stragglerGrace: Duration = .seconds(2)) throws {
-        guard (4096...(64 << 20)).contains(segmentSize) else {
+        guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
         // Everything that can throw happens before any stored property is set.

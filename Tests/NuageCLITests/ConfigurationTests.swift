@@ -58,6 +58,7 @@ import Testing
         ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\nbucket = \"b\"", "unknown key 'bucket'"),
         ("[server]\nport = 1", "unknown key 'port' in [server]"),
         ("[server]\nmax-in-flight = 0", "max-in-flight must be positive"),
+        ("[storage]\nsegment-size = 1000", "segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not 1000"),
         ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\njurisdiction = \"Germany\"\noperator = \"A\"\noperator-jurisdiction = \"DE\"", "not an ISO 3166"),
     ])
     func badConfigurationsAreExplained(text: String, expected: String) {
