@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
-        .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],
+        .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4", .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],

@@ -129,10 +129,21 @@ public final class S3Provider: Provider {
         }
     }
 
-    /// Nothing to remove here: a put that fails aborts its multipart upload, and one that was
-    /// killed leaves no object (S3 writes are atomic); the parts of a killed multipart upload
-    /// are left to the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
-    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int { 0 }
+    /// Aborts multipart uploads under this provider's prefix created more than `age` ago: those
+    /// of puts killed before they completed or aborted them (their parts are stored, and billed,
+    /// until then). Uploads without a readable creation time are left alone.
+    public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
+        let cutoff = Date().addingTimeInterval(-(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18))
+        do {
+            var aborted = 0
+            for upload in try await client.listUploads(bucket: bucket, prefix: keyPrefix) {
+                guard let initiated = upload.initiated, initiated < cutoff else { continue }
+                try await client.abortUpload(bucket: bucket, key: upload.key, uploadID: upload.id)
+                aborted += 1
+            }
+            return aborted
+        } catch { throw classify(error, "remove abandoned uploads") }
+    }
 
     /// The contract's classification of an error from the S3 client or the HTTP layer.
     func classify(_ error: any Error, _ operation: String) -> ProviderError {

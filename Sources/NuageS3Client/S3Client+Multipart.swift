@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NuageCore
 import NuageSigV4
 
 extension S3Client {
@@ -43,5 +44,49 @@ extension S3Client {
 
     public func abortUpload(bucket: String, key: String, uploadID: String) async throws {
         _ = try await send(.DELETE, bucket: bucket, key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// A multipart upload in progress.
+    public struct Upload: Sendable, Hashable {
+        public var key: String
+        public var id: String
+        /// When it was created, if the server said in a form this client reads.
+        public var initiated: Date?
+    }
+
+    /// ListMultipartUploads: every upload in progress whose key starts with `prefix`
+    /// (following the key and upload-id markers).
+    public func listUploads(bucket: String, prefix: String) async throws -> [Upload] {
+        var uploads: [Upload] = []
+        var markers: (key: String, id: String)?
+        while true {
+            var query: [(name: String, value: String)] = [("uploads", ""), ("prefix", prefix)]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.id)] }
+            let root: NuageCore.XMLNode
+            do {
+                root = try await xml(send(.GET, bucket: bucket, query: query), expecting: "ListMultipartUploadsResult")
+            } catch let error as S3ClientError where error.code == "NoSuchUpload" {
+                break  // rclone serve s3 answers so when there are none
+            }
+            for item in root.all("Upload") {
+                guard let key = item.first("Key")?.text, let id = item.value("UploadId") else {
+                    throw S3ClientError(status: 200, body: "", request: "GET /\(bucket)?uploads: an upload lacks Key or UploadId")
+                }
+                uploads.append(Upload(key: key, id: id, initiated: item.value("Initiated").flatMap(Self.timestamp)))
+            }
+            guard root.value("IsTruncated") == "true", let key = root.value("NextKeyMarker"), let id = root.value("NextUploadIdMarker"),
+                  markers.map({ $0 != (key, id) }) ?? true else { break }
+            markers = (key, id)
+        }
+        return uploads
+    }
+
+    /// An S3 timestamp (`2026-12-03T14:05:09.000Z`, fractional seconds optional).
+    static func timestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NuageCore
 import NuageProviders
 import NuageS3Client
@@ -33,6 +34,29 @@ import Testing
         await #expect { try await p.put("large-short", length: Int64(total) + 1, body: blocks.async) }
             throws: { ($0 as? ProviderError)?.kind == .invalidArgument }
         #expect(try await p.listAll().map(\.name) == ["large"])
+    }
+
+    /// A killed put's multipart upload is aborted once older than the age given; uploads
+    /// outside the provider's prefix and recent ones stay.
+    @Test(arguments: LocalS3Server.Kind.allCases)
+    func abandonedMultipartUploadsAreAborted(_ kind: LocalS3Server.Kind) async throws {
+        let p = try await provider(kind)
+        let stale = try await p.client.createUpload(bucket: p.bucket, key: "nuage/killed-blob")
+        _ = try await p.client.uploadPart(bucket: p.bucket, key: "nuage/killed-blob", uploadID: stale, number: 1,
+                                          body: ByteBuffer(bytes: [UInt8](repeating: 7, count: 1000)))
+        let outside = try await p.client.createUpload(bucket: p.bucket, key: "elsewhere/x")
+        let listed = try await p.client.listUploads(bucket: p.bucket, prefix: "nuage/")
+        #expect(listed.map(\.id) == [stale])
+        // moto_server reports every upload as created on 2010-11-10; real servers tell the time.
+        if let initiated = listed.first?.initiated, abs(initiated.timeIntervalSinceNow) < 600 {
+            #expect(try await p.removeAbandonedWrites(olderThan: .seconds(3600)) == 0, "a recent upload stays")
+        } else {
+            #expect(kind == .moto, "\(kind) gave no usable creation time: \(listed)")
+        }
+        try await Task.sleep(for: .milliseconds(1100))  // servers may keep whole seconds
+        #expect(try await p.removeAbandonedWrites(olderThan: .zero) == 1)
+        #expect(try await p.client.listUploads(bucket: p.bucket, prefix: "nuage/").isEmpty)
+        #expect(try await p.client.listUploads(bucket: p.bucket, prefix: "").map(\.id) == [outside])
     }
 
     @Test(arguments: LocalS3Server.Kind.allCases)
