@@ -89,7 +89,7 @@ let package = Package(
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
         // Local S3 servers (rclone serve s3, moto_server) as child processes: tests and benchmarks.
-        .target(name: "NuageLocalS3", dependencies: ["NuageCore", "NuageS3Client", "NuageSigV4",
+        .target(name: "NuageLocalS3", dependencies: ["NuageCore", "NuageS3Client", "NuageSigV4", "NuageProviders",
                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 swiftSettings: strict),
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),

@@ -16,7 +16,6 @@ struct S3PipelineBenchmark {
     /// The fault and the provider it hits (`s3-us`, `s3-ca`, `s3-de`, `s3-fr`, `s3-ch`, `s3-jp`).
     let fault: (FaultInjectingProvider.Fault, String)?
 
-    static let countries = ["US", "CA", "DE", "FR", "CH", "JP"]
 
     struct Phase {
         var name: String
@@ -27,25 +26,14 @@ struct S3PipelineBenchmark {
     }
 
     func run() async throws -> (putMBps: Double, phases: [Phase]) {
-        var servers: [LocalS3Server] = []
-        defer { for server in servers { server.stop() } }
-        for _ in Self.countries { servers.append(try await LocalS3Server.start(.rclone)) }
+        let fleet = try await LocalS3Fleet.start()
+        defer { fleet.stop() }
         let root = NSTemporaryDirectory() + "nuage-bench-s3-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
 
-        var switches: [String: FaultInjectingProvider] = [:]
-        var entries: [Engine.ProviderEntry] = []
-        for (server, country) in zip(servers, Self.countries) {
-            let name = "s3-\(country.lowercased())"
-            let faulty = FaultInjectingProvider(S3Provider(name: name, client: try server.client(), bucket: try await server.freshBucket()))
-            switches[name] = faulty
-            let (provider, health) = Resilience().wrap(faulty)
-            entries.append(Engine.ProviderEntry(
-                descriptor: ProviderDescriptor(name: name, kind: "s3", jurisdiction: try Jurisdiction(country),
-                                               operatorName: "Local rclone \(country)", operatorJurisdiction: try Jurisdiction(country)),
-                provider: provider, health: health))
-        }
+        let switches = Dictionary(uniqueKeysWithValues: fleet.members.map { ($0.descriptor.name, $0.faults) })
+        let entries = fleet.members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) }
         if let fault, switches[fault.1] == nil {
             throw NuageError(.invalidArgument, "no provider \(fault.1) (they are \(switches.keys.sorted().joined(separator: ", ")))")
         }

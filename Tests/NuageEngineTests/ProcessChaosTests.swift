@@ -16,25 +16,16 @@ import Testing
 /// engine notices the return, and the shards they missed are repaired.
 @Suite struct ProcessChaosTests {
     @Test func killedAndFrozenProvidersAreSurvivedThenRepaired() async throws {
-        var servers: [LocalS3Server] = []
-        for _ in 0..<6 { servers.append(try await LocalS3Server.start(.rclone)) }
-        defer { for server in servers { server.signal(SIGCONT); server.stop() } }
-        let root = NSTemporaryDirectory() + "nuage-chaos-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-
         var resilience = Resilience()
         resilience.timeout = EngineFixture.patience
         resilience.attempts = 2
-        var entries: [Engine.ProviderEntry] = []
-        for (index, country) in ["US", "CA", "DE", "FR", "CH", "JP"].enumerated() {
-            let raw = S3Provider(name: "s3-\(country.lowercased())", client: try servers[index].client(timeout: .seconds(30)),
-                                 bucket: try await servers[index].freshBucket())
-            let (provider, health) = resilience.wrap(raw)
-            entries.append(Engine.ProviderEntry(descriptor: ProviderDescriptor(name: raw.name, kind: "s3", jurisdiction: try Jurisdiction(country),
-                                                                               operatorName: "Operator \(country)", operatorJurisdiction: try Jurisdiction(country)),
-                                                provider: provider, health: health))
-        }
+        let fleet = try await LocalS3Fleet.start(resilience: resilience, clientTimeout: .seconds(30))
+        defer { fleet.stop() }
+        let servers = fleet.members.map(\.server)
+        let entries = fleet.members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) }
+        let root = NSTemporaryDirectory() + "nuage-chaos-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let engine = try Engine(catalog: try SQLiteCatalog(path: root + "/catalog.sqlite"), providers: entries,
                                 policy: try PlacementPolicy(writeQuorum: 4), masterKey: try MasterKey(bytes: .random(count: 32)),
                                 segmentSize: 64 << 10, stragglerGrace: .seconds(1))
