@@ -1,4 +1,4 @@
-import NuageCore
+@testable import NuageCore
 @testable import NuageEngine
 import Testing
 
@@ -89,13 +89,18 @@ import Testing
         #expect(counts.values.allSatisfy { (200...400).contains($0) }, "\(counts)")
     }
 
-    @Test func policyValuesAreChecked() {
+    @Test func policyValuesAreChecked() throws {
         #expect(throws: NuageError.self) { try PlacementPolicy(deny: ["us-ictz"]) }
         #expect(throws: NuageError.self) { try PlacementPolicy(dataShards: 4, parityShards: 2, writeQuorum: 3) }
         #expect(throws: NuageError.self) { try PlacementPolicy(dataShards: 4, parityShards: 2, writeQuorum: 7) }
         #expect(throws: NuageError.self) { try PlacementPolicy(dataShards: 0) }
         #expect(throws: NuageError.self) { try PlacementPolicy(dataShards: 200, parityShards: 57) }
         #expect(throws: NuageError.self) { try Jurisdiction("USA") }
+        for unassigned in ["ZZ", "EU", "UK", "XK"] {
+            #expect(throws: NuageError.self, "\(unassigned) is not an assigned country code") { try Jurisdiction(unassigned) }
+        }
+        #expect(try Jurisdiction("gb").code == "GB")
+        #expect(Jurisdiction.assigned.count == 249)
         #expect(throws: Never.self) { try PlacementPolicy(dataShards: 32, parityShards: 32, deny: ["RU", "us-icts"]) }
     }
 
