@@ -24,27 +24,21 @@ public struct LocalS3Fleet: Sendable {
     /// Starts one server per country, each with a fresh bucket; on failure none is left running.
     public static func start(countries: [String] = sixCountries, resilience: Resilience = Resilience(),
                              clientTimeout: Duration = .seconds(60)) async throws -> LocalS3Fleet {
-        var members: [Member] = []
+        var members: [Member] = [], started: [LocalS3Server] = []
         do {
             for country in countries {
                 let server = try await LocalS3Server.start(.rclone)
-                do {
-                    let name = "s3-\(country.lowercased())"
-                    let faults = FaultInjectingProvider(S3Provider(name: name, client: try server.client(timeout: clientTimeout),
-                                                                   bucket: try await server.freshBucket()))
-                    let (provider, health) = resilience.wrap(faults)
-                    let place = try Jurisdiction(country)
-                    members.append(Member(server: server, descriptor: ProviderDescriptor(name: name, kind: "s3", jurisdiction: place,
-                                                                                         operatorName: "Local rclone \(country)",
-                                                                                         operatorJurisdiction: place),
-                                          faults: faults, provider: provider, health: health))
-                } catch {
-                    server.stop()
-                    throw error
-                }
+                started.append(server)
+                let name = "s3-\(country.lowercased())", place = try Jurisdiction(country)
+                let faults = FaultInjectingProvider(S3Provider(name: name, client: try server.client(timeout: clientTimeout),
+                                                               bucket: try await server.freshBucket()))
+                let (provider, health) = resilience.wrap(faults)
+                let descriptor = ProviderDescriptor(name: name, kind: "s3", jurisdiction: place,
+                                                    operatorName: "Local rclone \(country)", operatorJurisdiction: place)
+                members.append(Member(server: server, descriptor: descriptor, faults: faults, provider: provider, health: health))
             }
         } catch {
-            LocalS3Fleet(members: members).stop()
+            for server in started { server.stop() }
             throw error
         }
         return LocalS3Fleet(members: members)

@@ -35,8 +35,7 @@ public struct DirectoryProvider: Provider {
     /// Removes temporary files (of puts that crashed or were killed) not modified for `age`:
     /// a running put writes its file as its body arrives.
     public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
-        let directory = root + "/.tmp"
-        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        let directory = root + "/.tmp", seconds = age.inSeconds
         return try await BlockingIO.run { Self.removeStaleTemporaries(in: directory, olderThan: seconds) }
     }
 

@@ -133,7 +133,7 @@ public final class S3Provider: Provider {
     /// of puts killed before they completed or aborted them (their parts are stored, and billed,
     /// until then). Uploads without a readable creation time are left alone.
     public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
-        let cutoff = Date().addingTimeInterval(-(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18))
+        let cutoff = Date().addingTimeInterval(-age.inSeconds)
         do {
             var aborted = 0
             for upload in try await client.listUploads(bucket: bucket, prefix: keyPrefix) {

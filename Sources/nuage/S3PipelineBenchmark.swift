@@ -16,7 +16,6 @@ struct S3PipelineBenchmark {
     /// The fault and the provider it hits (`s3-us`, `s3-ca`, `s3-de`, `s3-fr`, `s3-ch`, `s3-jp`).
     let fault: (FaultInjectingProvider.Fault, String)?
 
-
     struct Phase {
         var name: String
         var latencies: [Double]  // seconds, sorted
