@@ -36,7 +36,7 @@ extension Engine {
     }
 
     /// Stores part `number` of an upload, replacing a part with that number.
-    /// - Parameter etag: the ETag to record; defaults to the MD5 of the body.
+    /// - Parameter etag: the ETag to record; nil records the MD5 of the body, as ``put(bucket:key:size:body:metadata:etag:condition:)`` does.
     /// - Throws: `noSuchUpload`, `invalidArgument` for a number outside 1…10,000 or a size
     ///   above 5 GiB, and what ``put(bucket:key:size:body:metadata:etag:condition:)`` throws for the body.
     @discardableResult
@@ -50,9 +50,10 @@ extension Engine {
         }
         _ = try await upload(id: uploadID, bucket: bucket, key: key)
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
-                                           headerMetadata: ["x-nuage-upload-id": uploadID, "x-nuage-part-number": String(number)])
+                                           headerMetadata: ["x-nuage-upload-id": uploadID, "x-nuage-part-number": String(number)],
+                                           hashing: etag == nil)
         let part = PartRecord(uploadID: uploadID, number: number, size: size,
-                              etag: etag ?? stream.md5.hex,
+                              etag: try stream.etag(etag),
                               modified: stream.created, manifest: stream.manifest)
         try await finish(stream) {
             if let replaced = try await catalog.commitPart(part, intent: stream.intent) {

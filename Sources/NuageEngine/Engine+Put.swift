@@ -26,7 +26,9 @@ extension Engine {
     ///
     /// - Parameters:
     ///   - metadata: stored headers (content type, `x-amz-meta-*`, …), returned as given.
-    ///   - etag: the ETag to record; defaults to the MD5 of the body (S3's ETag for a plain put).
+    ///   - etag: the ETag to record. Nil records the MD5 of the body (S3's ETag for a plain put),
+    ///     computed as a stage of the pipeline; MD5 runs at under 1 GB/s on one core, so it bounds
+    ///     a single stream. A given ETag skips that stage unless the body checks an MD5.
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
     ///   `invalidArgument` (longer), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
@@ -40,8 +42,9 @@ extension Engine {
             throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
-        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body, headerMetadata: metadata)
-        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: etag ?? stream.md5.hex,
+        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body, headerMetadata: metadata,
+                                           hashing: etag == nil)
+        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
                                   modified: stream.created,
                                   metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
                                   manifest: stream.manifest)
@@ -61,12 +64,18 @@ extension Engine {
         var manifest: Manifest
         var intent: String
         var created: Date
-        /// The MD5 of the plaintext, computed alongside sealing and encoding.
-        var md5: [UInt8]
+        /// The MD5 of the plaintext, computed alongside sealing and encoding; nil when not asked for.
+        var md5: [UInt8]?
         /// Why shards that did not land failed, by shard index.
         var failed: [Int: String]
         /// The blobs of those shards, which may still appear (a straggler finishing late).
         var failedBlobs: [BlobRef]
+
+        /// The ETag to record: `given`, else the MD5 of the plaintext (computed when none was given).
+        func etag(_ given: String?) throws -> String {
+            guard let etag = given ?? md5?.hex else { throw NuageError(.internalError, "no ETag given and no MD5 computed") }
+            return etag
+        }
     }
 
     /// Runs `commit`; on failure gives the stream's blobs up, on success notes the shards that
@@ -90,9 +99,11 @@ extension Engine {
 
     /// Seals, encodes and writes `size` bytes of `body` as a new stream under a write intent.
     /// On failure nothing is left behind but garbage-listed blobs.
-    /// - Parameter headerMetadata: stored in the shard headers (for rebuilding the catalog).
+    /// - Parameters:
+    ///   - headerMetadata: stored in the shard headers (for rebuilding the catalog).
+    ///   - hashing: whether to compute the MD5 of the body (always, when the body checks one).
     func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
-                     headerMetadata: [String: String]) async throws -> WrittenStream {
+                     headerMetadata: [String: String], hashing: Bool) async throws -> WrittenStream {
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
         let codec = try codec(dataShards: k, parityShards: policy.parityShards)
@@ -116,9 +127,10 @@ extension Engine {
         try await catalog.recordIntent(intent)
         let failures = ShardFailures()
         let quorum = policy.writeQuorum, grace = stragglerGrace
-        var md5: [UInt8] = []
+        var md5: [UInt8]?
         let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID,
-                                  patience: grace, quorum: quorum, failures: failures)
+                                  patience: grace, quorum: quorum, failures: failures,
+                                  digest: hashing || body.checksMD5 ? RunningMD5() : nil)
         do {
             try await withThrowingTaskGroup(of: Int.self) { group in
                 let channels = (0..<n).map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
@@ -164,8 +176,8 @@ extension Engine {
                 group.cancelAll()
             }
             try requireQuorum(failures.all, refs: refs)
-            md5 = writer.digest.finalize()
-            try body.verify(md5: md5)
+            md5 = writer.digest?.finalize()
+            if let md5 { try body.verify(md5: md5) }
         } catch {
             try? await catalog.abandonIntent(intent.id)
             await collect(refs)
@@ -217,8 +229,8 @@ struct StripeWriter: Sendable {
     let patience: Duration
     let quorum: Int
     let failures: ShardFailures
-    /// The MD5 of the plaintext written so far.
-    let digest = RunningMD5()
+    /// The MD5 of the plaintext written so far, when one is wanted.
+    let digest: RunningMD5?
 
     /// Reads the body, sends each shard its header then one record per segment. `check` runs
     /// after every segment and may abort the write.
@@ -226,14 +238,13 @@ struct StripeWriter: Sendable {
                check: () throws -> Void) async throws {
         // The MD5 (S3's ETag) is its own pipeline stage: a task hashes segments while this one
         // reads, seals, encodes and hands out the next ones.
-        let hashing = BoundedChannel<(ByteBlock, Int)>(capacity: 4)
-        let digest = self.digest
-        let hasher = Task {
-            do { for try await (block, count) in hashing { await digest.update(block, count: count) } } catch {}
+        let hashing = digest.map { _ in BoundedChannel<(ByteBlock, Int)>(capacity: 4) }
+        let hasher = digest.map { digest in
+            Task { do { for try await (block, count) in hashing! { await digest.update(block, count: count) } } catch {} }
         }
         defer {
-            hashing.finish()
-            hasher.cancel()
+            hashing?.finish()
+            hasher?.cancel()
         }
         try await send(headers, to: channels)
         for segment in 0..<layout.segmentCount {
@@ -241,7 +252,7 @@ struct StripeWriter: Sendable {
             // A fresh block per segment (from the pool): the hasher may still be reading the last.
             let plaintext = ByteBlock(uninitializedCount: layout.segmentSize)
             try await readFully(body, into: plaintext, count: length, segment: segment)
-            try await hashing.send((plaintext, length))
+            try await hashing?.send((plaintext, length))
             let records = try plaintext.withUnsafeBytes { buffer in
                 try encode(segment: segment, plaintext: UnsafeRawBufferPointer(rebasing: buffer[..<length]))
             }
@@ -254,8 +265,8 @@ struct StripeWriter: Sendable {
         guard more == 0 else {
             throw NuageError(.invalidArgument, "the body is longer than the declared \(layout.size) bytes")
         }
-        hashing.finish()
-        await hasher.value
+        hashing?.finish()
+        await hasher?.value
     }
 
     /// One segment's `n` records: chunk `i` and its tag.

@@ -17,14 +17,19 @@ public protocol ObjectBody: Sendable {
     /// the body has ended and stored with the object.
     var trailingMetadata: [String: String] { get }
 
-    /// Checks the body's MD5, which the engine computes anyway (it is S3's ETag), against one
-    /// the sender declared; called once, after the body has ended and before anything commits.
-    /// Throwing stores nothing.
+    /// Whether the body checks an MD5 the sender declared: the engine then computes the MD5
+    /// even when it is not the ETag, and calls ``verify(md5:)``.
+    var checksMD5: Bool { get }
+
+    /// Checks the body's MD5, which the engine computes as S3's ETag or because ``checksMD5``,
+    /// against one the sender declared; called once, after the body has ended and before
+    /// anything commits. Throwing stores nothing.
     func verify(md5: [UInt8]) throws
 }
 
 extension ObjectBody {
     public var trailingMetadata: [String: String] { [:] }
+    public var checksMD5: Bool { false }
     public func verify(md5: [UInt8]) throws {}
 }
 

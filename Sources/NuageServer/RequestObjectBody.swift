@@ -104,6 +104,8 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
         }
     }
 
+    var checksMD5: Bool { expectedMD5 != nil }
+
     /// `Content-MD5`, checked against the engine's own MD5 of the body (no second pass).
     func verify(md5: [UInt8]) throws {
         if let expectedMD5, Data(md5).base64EncodedString() != expectedMD5 {

@@ -72,15 +72,17 @@ struct Bench: AsyncParsableCommand {
             let size = size ?? 1 << 30
             let result = try await PipelineBenchmark(size: size, parent: directory, verbose: verbose).run()
             if json {
-                printJSON(["size": Double(size), "put_mbps": result.put, "get_mbps": result.get, "copy_mbps": result.copy,
+                printJSON(["size": Double(size), "put_mbps": result.put, "put_md5_mbps": result.putMD5, "get_mbps": result.get,
+                           "copy_mbps": result.copy, "put_md5_ratio": result.putMD5 / result.copy,
                            "write_behind_copy_mbps": result.writeBehindCopy,
                            "put_ratio": result.put / result.copy, "get_ratio": result.get / result.copy,
                            "put_ratio_write_behind": result.put / result.writeBehindCopy,
                            "get_ratio_write_behind": result.get / result.writeBehindCopy, "peak_rss_mib": result.peakRSS])
             } else {
-                print(String(format: "size %lld bytes: copy %.0f MB/s (with write-behind %.0f), put %.0f MB/s (%.2fx; %.2fx), get %.0f MB/s (%.2fx; %.2fx), peak RSS %.0f MiB",
+                print(String(format: "size %lld bytes: copy %.0f MB/s (with write-behind %.0f), put %.0f MB/s (%.2fx; %.2fx), put with the MD5 ETag %.0f MB/s (%.2fx), get %.0f MB/s (%.2fx; %.2fx), peak RSS %.0f MiB",
                              size, result.copy, result.writeBehindCopy, result.put, result.put / result.copy,
-                             result.put / result.writeBehindCopy, result.get, result.get / result.copy,
+                             result.put / result.writeBehindCopy, result.putMD5, result.putMD5 / result.copy,
+                             result.get, result.get / result.copy,
                              result.get / result.writeBehindCopy, result.peakRSS))
             }
         }

@@ -16,6 +16,7 @@ struct Nuage: AsyncParsableCommand {
 
     /// Runs the command; errors become one line on stderr and exit status 1.
     static func main() async {
+        ProcessMemory.keepFreedBuffers()
         do {
             var command = try parseAsRoot(try takingLeadingDataOption(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {

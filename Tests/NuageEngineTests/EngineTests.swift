@@ -1,7 +1,9 @@
+import Crypto
 import Foundation
 import NuageCatalog
 import NuageCore
 @testable import NuageEngine
+import Synchronization
 import Testing
 
 @Suite struct EngineTests {
@@ -161,6 +163,29 @@ import Testing
         try await f.engine.put(bucket: "bkt", key: "k", size: 1, body: BytesBody([3]), condition: .etagMatches(first.etag))
         #expect(try await f.engine.getBytes(bucket: "bkt", key: "k") == [3])
         #expect(f.providerFiles().count == 6, "refused puts leave no blobs")
+    }
+
+    /// The ETag is the body's MD5 unless one is given; a given ETag skips the MD5, except for a
+    /// body that checks a declared MD5, which is still checked.
+    @Test func etagIsTheMD5UnlessGiven() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        let data = bytes(3 * Self.segment + 7, seed: 11)
+        let hashed = try await f.engine.put(bucket: "bkt", key: "a", size: Int64(data.count), body: BytesBody(data))
+        #expect(hashed.etag == Array(Insecure.MD5.hash(data: data)).hex)
+        let given = try await f.engine.put(bucket: "bkt", key: "b", size: Int64(data.count), body: BytesBody(data), etag: "given")
+        #expect(given.etag == "given")
+        #expect(try await f.engine.head(bucket: "bkt", key: "b").etag == "given")
+        #expect(try await f.engine.getBytes(bucket: "bkt", key: "b") == data)
+
+        let right = MD5CheckingBody(data, declared: Array(Insecure.MD5.hash(data: data)))
+        #expect(try await f.engine.put(bucket: "bkt", key: "c", size: Int64(data.count), body: right, etag: "given").etag == "given")
+        #expect(right.checked.withLock { $0 } == 1)
+        let wrong = MD5CheckingBody(data, declared: [UInt8](repeating: 0, count: 16))
+        await #expect { try await f.engine.put(bucket: "bkt", key: "d", size: Int64(data.count), body: wrong, etag: "given") }
+            throws: { ($0 as? NuageError)?.code == .integrity }
+        #expect(try await f.engine.list(bucket: "bkt").objects.map(\.key) == ["a", "b", "c"])
     }
 
     @Test func badInputIsRefusedAndStoresNothing() async throws {
@@ -354,5 +379,22 @@ struct SeededGenerator: RandomNumberGenerator {
         state ^= state >> 7
         state ^= state << 17
         return state
+    }
+}
+
+/// A body that declared an MD5 (as S3's Content-MD5) and counts the checks.
+final class MD5CheckingBody: ObjectBody {
+    let inner: BytesBody
+    let declared: [UInt8]
+    let checked = Mutex(0)
+    init(_ bytes: [UInt8], declared: [UInt8]) {
+        inner = BytesBody(bytes)
+        self.declared = declared
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int { try await inner.read(into: buffer) }
+    var checksMD5: Bool { true }
+    func verify(md5: [UInt8]) throws {
+        checked.withLock { $0 += 1 }
+        guard md5 == declared else { throw NuageError(.integrity, "MD5 does not match") }
     }
 }
