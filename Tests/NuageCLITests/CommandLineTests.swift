@@ -211,6 +211,23 @@ struct NuageCommand {
         #expect(missing.status == 1 && missing.stderr.hasPrefix("nuage: --data needs a directory"), "\(missing.stderr)")
     }
 
+    /// `bench pipeline` runs every phase on a small object (it checks the bytes it reads back)
+    /// and reports each figure the README names.
+    @Test func pipelineBenchmarkReportsEveryFigure() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let run = try nuage.run(["bench", "pipeline", "--size", "3000001", "--directory", nuage.workdir, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Double] ?? [:]
+        for key in ["put_mbps", "put_md5_mbps", "get_mbps", "copy_mbps", "write_behind_copy_mbps", "put_ratio",
+                    "put_md5_ratio", "get_ratio", "put_ratio_write_behind", "get_ratio_write_behind", "peak_rss_mib"] {
+            #expect((json[key] ?? 0) > 0, "\(key) in \(run.stdout)")
+        }
+        #expect(json["size"] == 3000001)
+        let left = try FileManager.default.contentsOfDirectory(atPath: nuage.workdir).filter { $0.hasPrefix("nuage-bench-") }
+        #expect(left.isEmpty, "the benchmark removes its directory: \(left)")
+    }
+
     @Test func policyCheckExplainsAnInfeasiblePolicy() throws {
         let nuage = try NuageCommand()
         defer { nuage.cleanUp() }
