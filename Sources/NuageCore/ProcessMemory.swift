@@ -7,7 +7,7 @@ public enum ProcessMemory {
     /// Largest allocation served from the allocator's heaps; larger ones get their own mapping.
     public static let mappingThreshold: Int32 = 32 << 20
     /// Free memory an allocator heap keeps before it returns any to the kernel.
-    public static let trimThreshold: Int32 = 256 << 20
+    public static let trimThreshold: Int32 = 64 << 20
 
     /// Keeps freed buffers for reuse instead of returning them to the kernel.
     ///
