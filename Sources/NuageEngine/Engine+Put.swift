@@ -238,13 +238,14 @@ struct StripeWriter: Sendable {
                check: () throws -> Void) async throws {
         // The MD5 (S3's ETag) is its own pipeline stage: a task hashes segments while this one
         // reads, seals, encodes and hands out the next ones.
-        let hashing = digest.map { _ in BoundedChannel<(ByteBlock, Int)>(capacity: 4) }
-        let hasher = digest.map { digest in
-            Task { do { for try await (block, count) in hashing! { await digest.update(block, count: count) } } catch {} }
+        let hashing = digest.map { digest in
+            let segments = BoundedChannel<(ByteBlock, Int)>(capacity: 4)
+            let task = Task { do { for try await (block, count) in segments { await digest.update(block, count: count) } } catch {} }
+            return (segments: segments, task: task)
         }
         defer {
-            hashing?.finish()
-            hasher?.cancel()
+            hashing?.segments.finish()
+            hashing?.task.cancel()
         }
         try await send(headers, to: channels)
         for segment in 0..<layout.segmentCount {
@@ -252,7 +253,7 @@ struct StripeWriter: Sendable {
             // A fresh block per segment (from the pool): the hasher may still be reading the last.
             let plaintext = ByteBlock(uninitializedCount: layout.segmentSize)
             try await readFully(body, into: plaintext, count: length, segment: segment)
-            try await hashing?.send((plaintext, length))
+            try await hashing?.segments.send((plaintext, length))
             let records = try plaintext.withUnsafeBytes { buffer in
                 try encode(segment: segment, plaintext: UnsafeRawBufferPointer(rebasing: buffer[..<length]))
             }
@@ -265,8 +266,8 @@ struct StripeWriter: Sendable {
         guard more == 0 else {
             throw NuageError(.invalidArgument, "the body is longer than the declared \(layout.size) bytes")
         }
-        hashing?.finish()
-        await hasher?.value
+        hashing?.segments.finish()
+        await hashing?.task.value
     }
 
     /// One segment's `n` records: chunk `i` and its tag.
