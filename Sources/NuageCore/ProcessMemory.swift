@@ -15,7 +15,7 @@ public enum ProcessMemory {
     /// allocates and frees (`Data`). glibc's defaults serve such sizes from fresh mappings or
     /// trim its heaps as soon as they shrink, so each segment faulted in new, zero-filled pages:
     /// 230–270 thousand page faults, 0.6–0.7 s of system time, for a 1 GiB `nuage get` to
-    /// `/dev/null`, against about 10 thousand and 0.25 s with these settings (and on a virtual
+    /// `/dev/null`, against about 10 thousand and 0.2 s with these settings (and on a virtual
     /// machine that hands freed memory back to its host, new pages cost ten times more). The
     /// memory kept is what the pipeline's own bounds already allow: a few segments per stream.
     /// Call once, at start-up, before other threads allocate; a no-op where glibc is absent.

@@ -80,14 +80,6 @@ struct PipelineBenchmark {
     /// Rounds of copy, put and get, interleaved so that the disk's mood affects all alike.
     static let rounds = 3
 
-    /// The pause before each phase. A virtual machine that returns free memory to its host
-    /// (virtio-balloon free page reporting) makes writing into pages freed a moment ago up to
-    /// ten times faster than into pages the host has taken back: on the development VM, a
-    /// 1 GiB buffered write ran at 4.8–5.3 GB/s right after deleting a 1 GiB file and at
-    /// 0.58–0.71 GB/s when 0.5 s or more passed in between. Without a pause, whichever phase
-    /// directly follows a delete (the copies did) would write into memory the others pay for.
-    static let settle: Duration = .seconds(2)
-
     struct Result {
         /// `copy`: a plain copy (`read`/`write`, closing `fsync`), as the targets define it;
         /// `writeBehindCopy`: one written as Nuage writes files, the fastest copy here.
@@ -110,8 +102,8 @@ struct PipelineBenchmark {
 
         var copies: [Double] = [], writeBehindCopies: [Double] = [], puts: [Double] = [], md5Puts: [Double] = [], gets: [Double] = []
         // Each phase starts with no dirty pages left by the previous one, so that writeback
-        // throttling lands on the phase that caused it, and after a pause, so that every phase
-        // finds memory in the same state (see ``settle``).
+        // throttling lands on the phase that caused it, and with memory in the same state as
+        // every other phase (see ``releaseRecentlyUsedMemory(in:)``).
         func timed(_ body: () async throws -> Void) async throws -> Double {
             sync()
             try releaseRecentlyUsedMemory(in: root)
@@ -153,21 +145,31 @@ struct PipelineBenchmark {
         return Result(put: median(puts), putMD5: median(md5Puts), get: median(gets), copy: median(copies), writeBehindCopy: median(writeBehindCopies), peakRSS: peakRSSMiB())
     }
 
-    /// Writes and deletes a file of twice the object's size, so that the phase that follows
-    /// finds that much memory just freed, as every phase does.
+    /// Writes and deletes a file of twice the object's size, so that every phase starts right
+    /// after that much memory was freed.
+    ///
+    /// A virtual machine that hands freed memory back to its host (virtio-balloon free page
+    /// reporting) makes writing into pages freed a moment ago up to ten times faster than into
+    /// pages the host took back: on the development VM, a 1 GiB buffered write ran at
+    /// 4.1–5.3 GB/s right after a delete and at 0.36–0.71 GB/s otherwise. Without this, the
+    /// copies, which followed deletes, wrote into warm memory while the get, which followed
+    /// the put, paid for cold pages.
     private func releaseRecentlyUsedMemory(in root: String) throws {
         let path = "\(root)/ballast"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw NuageError(.invalidArgument, "cannot create \(path)") }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let writer = FileWriter(descriptor: fd, writeBehind: false)
         let buffer = [UInt8](repeating: 1, count: 1 << 20)
         var remaining = 2 * size
         while remaining > 0 {
-            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress, Int(min(remaining, Int64($0.count)))) }
-            guard n > 0 else { break }
+            let n = Int(min(remaining, Int64(buffer.count)))
+            try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             remaining -= Int64(n)
         }
-        close(fd)
-        unlink(path)
     }
 
     /// Deterministic, incompressible-looking bytes, written in 1 MiB pieces.
