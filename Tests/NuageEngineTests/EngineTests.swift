@@ -186,6 +186,16 @@ import Testing
         await #expect { try await f.engine.put(bucket: "bkt", key: "d", size: Int64(data.count), body: wrong, etag: "given") }
             throws: { ($0 as? NuageError)?.code == .integrity }
         #expect(try await f.engine.list(bucket: "bkt").objects.map(\.key) == ["a", "b", "c"])
+
+        // The MD5 stage runs only when asked for, or when the body checks an MD5.
+        for (body, hashing, computed) in [(BytesBody(data) as any ObjectBody, false, false), (BytesBody(data), true, true),
+                                          (MD5CheckingBody(data, declared: Array(Insecure.MD5.hash(data: data))), false, true)] {
+            let stream = try await f.engine.writeStream(bucket: "bkt", key: "e", size: Int64(data.count), body: body,
+                                                        headerMetadata: [:], hashing: hashing)
+            #expect((stream.md5 != nil) == computed, "hashing \(hashing), \(type(of: body))")
+            try await f.engine.catalog.abandonIntent(stream.intent)
+            await f.engine.collect(stream.manifest.blobs)
+        }
     }
 
     @Test func badInputIsRefusedAndStoresNothing() async throws {
