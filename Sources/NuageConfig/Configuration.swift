@@ -49,6 +49,8 @@ public struct Configuration: Sendable {
         public var maxInFlight = 64
         /// `multipart-expiry-hours`: multipart uploads not completed within this are aborted.
         public var multipartExpiryHours = 7 * 24
+        /// `region`: the region signatures must be scoped to, and GetBucketLocation's answer.
+        public var region = "us-east-1"
     }
 
     public static let defaultSegmentSize = 1 << 20
@@ -59,10 +61,15 @@ public struct Configuration: Sendable {
         let root = try TOML.parse(text)
         try Self.allowOnly(root, ["policy", "storage", "provider", "server"], in: "the top level")
         let serverTable = try Self.table(root["server"], "server") ?? [:]
-        try Self.allowOnly(serverTable, ["domain", "max-in-flight", "multipart-expiry-hours"], in: "[server]")
+        try Self.allowOnly(serverTable, ["domain", "max-in-flight", "multipart-expiry-hours", "region"], in: "[server]")
         server.domain = try Self.string(serverTable, "domain", in: "server")
         server.maxInFlight = try Self.integer(serverTable, "max-in-flight", in: "server") ?? server.maxInFlight
         server.multipartExpiryHours = try Self.integer(serverTable, "multipart-expiry-hours", in: "server") ?? server.multipartExpiryHours
+        server.region = try Self.string(serverTable, "region", in: "server") ?? server.region
+        guard !server.region.isEmpty, server.region.count <= 32,
+              server.region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            throw NuageError(.configuration, "server.region must be 1 to 32 lower-case letters, digits and '-' (like us-east-1), not '\(server.region)'")
+        }
         guard server.maxInFlight > 0 else { throw NuageError(.configuration, "server.max-in-flight must be positive") }
         guard server.multipartExpiryHours > 0 else { throw NuageError(.configuration, "server.multipart-expiry-hours must be positive") }
 

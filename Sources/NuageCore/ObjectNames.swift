@@ -22,7 +22,9 @@ public enum ObjectNames {
     /// The longest key S3 accepts, in UTF-8 bytes.
     public static let maxKeyBytes = 1024
 
-    /// Checks an object key: 1–1024 bytes of UTF-8, no NUL, no `..` path segment.
+    /// Checks an object key: 1–1024 bytes of UTF-8, no NUL, no `..` path segment, and only
+    /// characters XML 1.0 can carry (listings and errors are XML; AWS accepts control characters in
+    /// keys and then lists them in documents that XML parsers reject).
     /// - Throws: `NuageError.keyTooLong`, or `NuageError.invalidKey` saying which rule failed.
     public static func validateKey(_ key: String) throws {
         let count = key.utf8.count
@@ -32,8 +34,22 @@ public enum ObjectNames {
             throw NuageError(.keyTooLong, "invalid object key: \(count) bytes is longer than \(maxKeyBytes)")
         }
         guard !key.utf8.contains(0) else { throw fail("must not contain NUL") }
+        if let bad = key.unicodeScalars.first(where: { !xmlCanCarry($0) }) {
+            let hex = String(bad.value, radix: 16, uppercase: true)
+            throw fail("must not contain U+\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex), which XML 1.0 cannot carry")
+        }
         if key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." }) {
             throw fail("must not contain a '..' path segment")
+        }
+    }
+
+    /// True when XML 1.0 can carry `scalar` in text (tab, line feed, carriage return, and
+    /// everything from U+0020 but U+FFFE and U+FFFF).
+    public static func xmlCanCarry(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x9, 0xA, 0xD: true
+        case 0..<0x20, 0xFFFE, 0xFFFF: false
+        default: true
         }
     }
 }

@@ -1,11 +1,34 @@
 import Crypto
 import Foundation
+import HTTPTypes
 
 /// The additional checksums S3 clients send (`x-amz-checksum-*`), computed over the body.
 enum ChecksumAlgorithm: String, CaseIterable, Sendable {
     case crc32, crc32c, sha1, sha256
 
     var headerName: String { "x-amz-checksum-\(rawValue)" }
+
+    /// The one checksum a request declares: a header with its value, or a trailer (value nil).
+    /// `x-amz-sdk-checksum-algorithm` and `x-amz-checksum-algorithm`, when sent, must name it.
+    /// - Throws: `InvalidRequest` for two algorithms (S3 takes one per request) or an unknown
+    ///   trailer, so that a checksum is never accepted without being checked.
+    static func declared(in headers: HTTPFields) throws -> (algorithm: ChecksumAlgorithm, value: String?)? {
+        var found: [(algorithm: ChecksumAlgorithm, value: String?)] = allCases.compactMap { algorithm in
+            headers[named: algorithm.headerName].map { (algorithm, $0) }
+        }
+        if let trailer = headers[named: "x-amz-trailer"]?.lowercased().trimmingCharacters(in: .whitespaces) {
+            guard let algorithm = allCases.first(where: { $0.headerName == trailer }) else {
+                throw S3Error(.invalidRequest, "The trailer \(trailer) is not supported: only x-amz-checksum-crc32, -crc32c, -sha1 and -sha256.")
+            }
+            found.append((algorithm, nil))
+        }
+        let named = ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"].compactMap { headers[named: $0] }
+            .compactMap { ChecksumAlgorithm(rawValue: $0.lowercased().trimmingCharacters(in: .whitespaces)) }
+        guard found.count <= 1, named.allSatisfy({ $0 == found.first?.algorithm ?? $0 }) else {
+            throw S3Error(.invalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+        }
+        return found.first
+    }
 
     func hasher() -> any ChecksumHasher {
         switch self {

@@ -15,11 +15,9 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(var head) = unwrapInboundIn(data), head.headerFields[.expect]?.lowercased() == "100-continue" {
-            head.headerFields[.expect] = nil
+        // The header stays: a client may have signed it.
+        if case .head(let head) = unwrapInboundIn(data), head.headerFields[.expect]?.lowercased() == "100-continue" {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            return
         }
         context.fireChannelRead(data)
     }

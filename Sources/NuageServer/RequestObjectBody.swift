@@ -29,13 +29,13 @@ final class RequestObjectBody: ObjectBody, @unchecked Sendable {
     private(set) var verifiedChecksums: [String: String] = [:]
 
     init(body: RequestBody, decoder: AWSChunkedDecoder?, expectedSHA256: String?, expectedMD5: String?,
-         checksum: (ChecksumAlgorithm, String?)?) {
+         checksum: (algorithm: ChecksumAlgorithm, value: String?)?) {
         iterator = body.makeAsyncIterator()
         self.decoder = decoder
         self.expectedSHA256 = expectedSHA256
         sha256 = expectedSHA256 == nil ? nil : SHA256()
         self.expectedMD5 = expectedMD5
-        self.checksum = checksum.map { ($0.0, $0.0.hasher(), $0.1) }
+        self.checksum = checksum.map { ($0.algorithm, $0.algorithm.hasher(), $0.value) }
     }
 
     var trailingMetadata: [String: String] { verifiedChecksums }

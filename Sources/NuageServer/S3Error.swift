@@ -8,18 +8,22 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The bucket or key the error is about, if any.
     public var resource: String?
+    /// Further elements of the error document, as AWS adds them (`Region`, `HeadersNotSigned`).
+    public var details: [(name: String, value: String)] = []
 
-    public init(_ code: Code, _ message: String? = nil, resource: String? = nil) {
+    public init(_ code: Code, _ message: String? = nil, resource: String? = nil, details: [(name: String, value: String)] = []) {
         self.code = code.rawValue
         self.status = code.status
         self.message = message ?? code.defaultMessage
         self.resource = resource
+        self.details = details
     }
 
     public var description: String { "\(code): \(message)" }
 
     /// Every S3 error code Nuage answers with.
     public enum Code: String, Sendable, CaseIterable {
+        case accessControlListNotSupported = "AccessControlListNotSupported"
         case accessDenied = "AccessDenied"
         case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
         case authorizationQueryParametersError = "AuthorizationQueryParametersError"
@@ -28,10 +32,12 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case bucketNotEmpty = "BucketNotEmpty"
         case entityTooLarge = "EntityTooLarge"
         case entityTooSmall = "EntityTooSmall"
+        case illegalLocationConstraint = "IllegalLocationConstraintException"
         case incompleteBody = "IncompleteBody"
         case internalError = "InternalError"
         case invalidAccessKeyId = "InvalidAccessKeyId"
         case invalidArgument = "InvalidArgument"
+        case invalidBucketAclWithObjectOwnership = "InvalidBucketAclWithObjectOwnership"
         case invalidBucketName = "InvalidBucketName"
         case invalidDigest = "InvalidDigest"
         case invalidPart = "InvalidPart"
@@ -39,6 +45,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case invalidPartOrder = "InvalidPartOrder"
         case invalidRange = "InvalidRange"
         case invalidRequest = "InvalidRequest"
+        case invalidStorageClass = "InvalidStorageClass"
         case keyTooLong = "KeyTooLongError"
         case malformedXML = "MalformedXML"
         case metadataTooLarge = "MetadataTooLarge"
@@ -50,6 +57,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case noSuchUpload = "NoSuchUpload"
         case notImplemented = "NotImplemented"
         case preconditionFailed = "PreconditionFailed"
+        case requestTimeout = "RequestTimeout"
         case requestTimeTooSkewed = "RequestTimeTooSkewed"
         case serviceUnavailable = "ServiceUnavailable"
         case signatureDoesNotMatch = "SignatureDoesNotMatch"
@@ -74,6 +82,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
 
         public var defaultMessage: String {
             switch self {
+            case .accessControlListNotSupported: "The bucket does not allow ACLs"
             case .accessDenied: "Access Denied"
             case .authorizationHeaderMalformed: "The authorization header is malformed."
             case .authorizationQueryParametersError: "Error parsing the X-Amz-Credential parameter."
@@ -82,10 +91,12 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .bucketNotEmpty: "The bucket you tried to delete is not empty."
             case .entityTooLarge: "Your proposed upload exceeds the maximum allowed object size."
             case .entityTooSmall: "Your proposed upload is smaller than the minimum allowed object size."
+            case .illegalLocationConstraint: "The location constraint is incompatible with the region of this endpoint."
             case .incompleteBody: "You did not provide the number of bytes specified by the Content-Length HTTP header."
             case .internalError: "We encountered an internal error. Please try again."
             case .invalidAccessKeyId: "The AWS Access Key Id you provided does not exist in our records."
             case .invalidArgument: "Invalid Argument"
+            case .invalidBucketAclWithObjectOwnership: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
             case .invalidBucketName: "The specified bucket is not valid."
             case .invalidDigest: "The Content-MD5 you specified is not valid."
             case .invalidPart: "One or more of the specified parts could not be found."
@@ -93,6 +104,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .invalidPartOrder: "The list of parts was not in ascending order."
             case .invalidRange: "The requested range is not satisfiable"
             case .invalidRequest: "Invalid Request"
+            case .invalidStorageClass: "The storage class you specified is not valid"
             case .keyTooLong: "Your key is too long"
             case .malformedXML: "The XML you provided was not well-formed or did not validate against our published schema."
             case .metadataTooLarge: "Your metadata headers exceed the maximum allowed metadata size."
@@ -104,6 +116,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .noSuchUpload: "The specified upload does not exist."
             case .notImplemented: "A header or query you provided implies functionality that is not implemented."
             case .preconditionFailed: "At least one of the pre-conditions you specified did not hold"
+            case .requestTimeout: "Your socket connection to the server was not read from or written to within the timeout period."
             case .requestTimeTooSkewed: "The difference between the request time and the server's time is too large."
             case .serviceUnavailable: "Please reduce your request rate."
             case .signatureDoesNotMatch: "The request signature we calculated does not match the signature you provided. Check your key and signing method."
@@ -144,6 +157,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         xml.element("Code", code)
         xml.element("Message", message)
         if let resource { xml.element("Resource", resource) }
+        for (name, value) in details { xml.element(name, value) }
         xml.element("RequestId", requestID)
         xml.close("Error")
         return xml.document

@@ -39,6 +39,7 @@ extension S3Server {
         } catch let error as SigV4Error {
             throw Self.s3Error(error, presigned: headers[named: "authorization"] == nil)
         }
+        try checkScope(authorization.scope, presigned: authorization.expires != nil)
         guard let key = try await engine.catalog.accessKey(id: authorization.accessKey) else {
             throw S3Error(.invalidAccessKeyId)
         }
@@ -47,11 +48,44 @@ extension S3Server {
         for field in headers { fields.append((field.name.canonicalName, field.value)) }
         let input = SigV4.CanonicalInput(method: s3.method, path: s3.path, query: query, headers: fields,
                                          signedHeaders: authorization.signedHeaders, payloadHash: payloadHash)
+        let signing: SigV4SigningContext
         do {
-            let signing = try authorization.verify(input, secret: secret, now: options.now())
-            return Caller(key: key, signing: signing, payloadHash: payloadHash)
+            signing = try authorization.verify(input, secret: secret, now: options.now())
         } catch {
             throw Self.s3Error(error, presigned: authorization.expires != nil)
+        }
+        try Self.checkAllSigned(headers, signedHeaders: authorization.signedHeaders)
+        return Caller(key: key, signing: signing, payloadHash: payloadHash)
+    }
+
+    /// A signature is accepted for this server only: service `s3`, the server's region.
+    func checkScope(_ scope: SigV4.Scope, presigned: Bool) throws {
+        let code: S3Error.Code = presigned ? .authorizationQueryParametersError : .authorizationHeaderMalformed
+        let lead = presigned ? "Error parsing the X-Amz-Credential parameter" : "The authorization header is malformed"
+        guard scope.service == "s3" else {
+            throw S3Error(code, "\(lead); incorrect service \"\(scope.service.prefix(40))\". This endpoint belongs to \"s3\".")
+        }
+        guard scope.region == options.region else {
+            throw S3Error(code, "\(lead); the region '\(scope.region.prefix(40))' is wrong; expecting '\(options.region)'",
+                          details: [("Region", options.region)])
+        }
+    }
+
+    /// Every `x-amz-*` header must be signed, or an unsigned one could change what a signed
+    /// request does (a presigned PUT turned into a copy by `x-amz-copy-source`, metadata added).
+    /// `x-amz-content-sha256` is covered anyway: its value is the canonical request's payload hash.
+    static func checkAllSigned(_ headers: HTTPFields, signedHeaders: [String]) throws {
+        let signed = Set(signedHeaders)
+        var unsigned: [String] = []
+        for field in headers {
+            let name = field.name.canonicalName
+            if name.hasPrefix("x-amz-") && name != "x-amz-content-sha256" && !signed.contains(name) && !unsigned.contains(name) {
+                unsigned.append(name)
+            }
+        }
+        guard unsigned.isEmpty else {
+            throw S3Error(.accessDenied, "There were headers present in the request which were not signed",
+                          details: [("HeadersNotSigned", unsigned.joined(separator: ", "))])
         }
     }
 
@@ -70,9 +104,10 @@ extension S3Server {
         }
         guard let key = try await engine.catalog.accessKey(id: id) else { throw S3Error(.invalidAccessKeyId) }
         let secret = try engine.masterKey.openSecret(key.sealedSecret, accessKey: key.id)
-        let overrides = s3.query.filter { $0.name.hasPrefix("response-") }.sorted { $0.name < $1.name }
-            .map { "\($0.name)=\($0.value)" }
-        let resource = s3.rawPath + (overrides.isEmpty ? "" : "?" + overrides.joined(separator: "&"))
+        // Sub-resources and response overrides are signed, so none can be added to a URL.
+        let signed = s3.query.filter { Self.signatureV2Subresources.contains($0.name) }.sorted { $0.name < $1.name }
+            .map { $0.value.isEmpty ? $0.name : "\($0.name)=\($0.value)" }
+        let resource = s3.rawPath + (signed.isEmpty ? "" : "?" + signed.joined(separator: "&"))
         let headers = request.headers
         let amz = headers.map { ($0.name.canonicalName, $0.value) }.filter { $0.0.hasPrefix("x-amz-") }
             .sorted { $0.0 < $1.0 }.map { "\($0.0):\($0.1)\n" }.joined()
@@ -86,6 +121,16 @@ extension S3Server {
         let context = SigV4SigningContext.unsigned
         return Caller(key: key, signing: context, payloadHash: "UNSIGNED-PAYLOAD")
     }
+
+    /// The query parameters signature version 2 signs (botocore's `QSAOfInterest`, which AWS
+    /// checks against). Every parameter that selects an operation here is among them.
+    static let signatureV2Subresources: Set<String> = [
+        "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy", "requestPayment",
+        "torrent", "versioning", "versionId", "versions", "website", "uploads", "uploadId", "response-content-type",
+        "response-content-language", "response-expires", "response-cache-control", "response-content-disposition",
+        "response-content-encoding", "delete", "lifecycle", "tagging", "restore", "storageClass", "notification",
+        "replication", "analytics", "metrics", "inventory", "select", "select-type", "object-lock",
+    ]
 
     static func s3Error(_ error: SigV4Error, presigned: Bool) -> S3Error {
         switch error {

@@ -27,10 +27,19 @@ extension S3Server {
     }
 
     func createBucket(_ bucket: String, _ request: Request) async throws -> Response {
-        // A CreateBucketConfiguration body (location constraint) is accepted and ignored:
-        // placement, not the region, decides where data lives.
-        var request = request
-        _ = try? await request.collectBody(upTo: 64 << 10)
+        // A CreateBucketConfiguration may name the server's region, which changes nothing:
+        // placement, not the region, decides where data lives. Anything else is refused.
+        if let configuration = try await xmlBody(request, root: "CreateBucketConfiguration", optional: true) {
+            for child in configuration.children {
+                guard child.name == "LocationConstraint" else {
+                    throw S3Error(.notImplemented, "CreateBucketConfiguration/\(child.name) is not implemented; the bucket was not created.")
+                }
+                let constraint = child.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard constraint.isEmpty || constraint == options.region else {
+                    throw S3Error(.illegalLocationConstraint, "The \(constraint.prefix(40)) location constraint is incompatible for the region specific endpoint this request was sent to (\(options.region)).")
+                }
+            }
+        }
         try await engine.createBucket(bucket)
         return Response(status: .ok, headers: [.location: "/\(bucket)", .contentLength: "0"])
     }
@@ -72,12 +81,7 @@ extension S3Server {
             guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "max-keys must be a non-negative integer.") }
             maxKeys = min(value, 1000)
         }
-        let urlEncoding: Bool
-        switch s3.queryValue("encoding-type") {
-        case nil: urlEncoding = false
-        case "url": urlEncoding = true
-        default: throw S3Error(.invalidArgument, "Invalid Encoding Method specified in Request")
-        }
+        let urlEncoding = try Self.urlEncoding(s3)
         let token = s3.queryValue("continuation-token")
         var after: String?
         if version == 2 {
@@ -141,6 +145,15 @@ extension S3Server {
     }
 
     // MARK: Helpers
+
+    /// `encoding-type=url`: keys, prefixes and markers in a listing are written percent-encoded.
+    static func urlEncoding(_ s3: S3Request) throws -> Bool {
+        switch s3.queryValue("encoding-type") {
+        case nil: false
+        case "url": true
+        default: throw S3Error(.invalidArgument, "Invalid Encoding Method specified in Request")
+        }
+    }
 
     static func xmlResponse(_ xml: XMLWriter, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/xml"], body: ResponseBody(byteBuffer: ByteBuffer(string: xml.document)))

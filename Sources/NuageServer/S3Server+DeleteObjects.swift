@@ -5,9 +5,8 @@ import HTTPTypes
 import NuageCore
 
 extension S3Server {
-    /// Most keys in one DeleteObjects request, and the largest body accepted.
+    /// Most keys in one DeleteObjects request.
     static let maximumDeleteKeys = 1000
-    static let maximumXMLBody = 1 << 20
 
     func deleteObjects(_ bucket: String, _ request: Request) async throws -> Response {
         // <Delete><Quiet>true</Quiet><Object><Key>…</Key></Object>…</Delete>
@@ -43,21 +42,4 @@ extension S3Server {
         xml.close("DeleteResult")
         return Self.xmlResponse(xml)
     }
-
-    /// A request's XML body (at most `maximumXMLBody` bytes, `Content-MD5` checked) whose root
-    /// element is `root`.
-    func xmlBody(_ request: Request, root: String) async throws -> XMLNode {
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: Self.maximumXMLBody) } catch {
-            throw S3Error(.malformedXML, "The XML body is larger than \(Self.maximumXMLBody) bytes.")
-        }
-        let data = Data(buffer: body)
-        if let md5 = request.headers[named: "content-md5"] {
-            guard Data(Insecure.MD5.hash(data: data)).base64EncodedString() == md5 else { throw S3Error(.badDigest) }
-        }
-        guard let node = XMLNode.parse(data), node.name == root else { throw S3Error(.malformedXML) }
-        return node
-    }
 }
-

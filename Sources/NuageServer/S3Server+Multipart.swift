@@ -9,8 +9,7 @@ import NuageEngine
 /// CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 extension S3Server {
     func createUpload(_ bucket: String, _ key: String, _ request: Request) async throws -> Response {
-        // Checksum headers describe the parts to come, not stored metadata.
-        let metadata = try Self.metadata(from: request.headers).filter { !$0.key.hasPrefix("x-amz-checksum-") }
+        let metadata = try Self.metadata(from: request.headers)
         let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult", namespace: true)
@@ -122,6 +121,8 @@ extension S3Server {
         let maxUploads = try Self.limit(s3, "max-uploads")
         let keyMarker = s3.queryValue("key-marker").flatMap { $0.isEmpty ? nil : $0 }
         let idMarker = s3.queryValue("upload-id-marker").flatMap { $0.isEmpty ? nil : $0 }
+        let urlEncoding = try Self.urlEncoding(s3)
+        let encode: (String) -> String = { urlEncoding ? Self.urlEncode($0) : $0 }
         // Without an upload-id-marker, listing resumes after every upload of key-marker.
         var after: (key: String, id: String?)? = keyMarker.map { (key: $0, id: idMarker) }
         var uploads: [UploadRecord] = []
@@ -147,19 +148,20 @@ extension S3Server {
         var xml = XMLWriter()
         xml.open("ListMultipartUploadsResult", namespace: true)
         xml.element("Bucket", bucket)
-        xml.element("KeyMarker", keyMarker ?? "")
+        xml.element("KeyMarker", encode(keyMarker ?? ""))
         xml.element("UploadIdMarker", idMarker ?? "")
         if truncated, let next {
-            xml.element("NextKeyMarker", next.key)
+            xml.element("NextKeyMarker", encode(next.key))
             xml.element("NextUploadIdMarker", next.id)
         }
-        xml.element("Prefix", prefix)
-        if let delimiter { xml.element("Delimiter", delimiter) }
+        xml.element("Prefix", encode(prefix))
+        if let delimiter { xml.element("Delimiter", encode(delimiter)) }
+        if urlEncoding { xml.element("EncodingType", "url") }
         xml.element("MaxUploads", String(maxUploads))
         xml.element("IsTruncated", truncated ? "true" : "false")
         for upload in uploads {
             xml.open("Upload")
-            xml.element("Key", upload.key)
+            xml.element("Key", encode(upload.key))
             xml.element("UploadId", upload.id)
             Self.writeOwner(&xml, "Initiator")
             Self.writeOwner(&xml, "Owner")
@@ -169,7 +171,7 @@ extension S3Server {
         }
         for common in prefixes {
             xml.open("CommonPrefixes")
-            xml.element("Prefix", common)
+            xml.element("Prefix", encode(common))
             xml.close("CommonPrefixes")
         }
         xml.close("ListMultipartUploadsResult")

@@ -60,33 +60,24 @@ extension S3Server {
             guard let digest = Data(base64Encoded: md5), digest.count == 16 else { throw S3Error(.invalidDigest) }
             expectedMD5 = md5
         }
-        var checksum: (ChecksumAlgorithm, String?)?
-        for algorithm in ChecksumAlgorithm.allCases {
-            if let value = headers[named: algorithm.headerName] { checksum = (algorithm, value) }
-        }
-        if checksum == nil, let trailer = headers[named: "x-amz-trailer"]?.lowercased() {
-            guard let algorithm = ChecksumAlgorithm.allCases.first(where: { $0.headerName == trailer }) else {
-                throw S3Error(.invalidRequest, "The trailer \(trailer) is not supported.")
-            }
-            guard decoder != nil else { throw S3Error(.invalidRequest, "x-amz-trailer needs an aws-chunked body.") }
-            checksum = (algorithm, nil)
+        let checksum = try ChecksumAlgorithm.declared(in: headers)
+        if let checksum, checksum.value == nil, decoder == nil {
+            throw S3Error(.invalidRequest, "x-amz-trailer needs an aws-chunked body.")
         }
         let body = RequestObjectBody(body: request.body, decoder: decoder, expectedSHA256: expectedSHA256,
                                      expectedMD5: expectedMD5, checksum: checksum)
         return (body, size)
     }
 
+    /// `If-None-Match: *` or `If-Match` on a write (S3Compatibility refuses other If-None-Match values).
     func putCondition(_ headers: HTTPFields) throws -> Engine.PutCondition {
-        if let none = headers[named: "if-none-match"] {
-            guard none.trimmingCharacters(in: .whitespaces) == "*" else {
-                throw S3Error(.notImplemented, "If-None-Match on PUT supports only *.")
-            }
-            return .mustNotExist
-        }
+        if headers[named: "if-none-match"] != nil { return .mustNotExist }
         if let match = headers[named: "if-match"] { return .etagMatches(Self.unquote(match)) }
         return .none
     }
 
+    /// User metadata and the standard headers stored with an object. Checksums are stored only
+    /// once verified (`RequestObjectBody.verifiedChecksums`).
     static func metadata(from headers: HTTPFields) throws -> [String: String] {
         var metadata: [String: String] = [:]
         var userBytes = 0
@@ -95,7 +86,12 @@ extension S3Server {
             if name.hasPrefix("x-amz-meta-") {
                 userBytes += name.utf8.count - 11 + field.value.utf8.count
                 metadata[name] = metadata[name].map { "\($0),\(field.value)" } ?? field.value
-            } else if storedHeaders.contains(name) || name.hasPrefix("x-amz-checksum-") && !name.hasSuffix("-mode") && !name.hasSuffix("-type") {
+            } else if name == "content-encoding" {
+                // aws-chunked describes the request's framing, not the object (S3 drops it too).
+                let codings = field.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty && $0.lowercased() != "aws-chunked" }
+                if !codings.isEmpty { metadata[name] = codings.joined(separator: ",") }
+            } else if storedHeaders.contains(name) {
                 metadata[name] = field.value
             }
         }
@@ -248,7 +244,7 @@ extension S3Server {
         // The bytes stream from the engine to the engine inside the gateway, never through the client.
         let reader = try await engine.get(bucket: sourceBucket, key: sourceKey)
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
-                                          metadata: metadata)
+                                          metadata: metadata, condition: try putCondition(headers))
         return Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
     }
 
@@ -265,15 +261,10 @@ extension S3Server {
     /// The object `x-amz-copy-source` names (`bucket/key`, percent-encoded), once the caller
     /// may read it and the `x-amz-copy-source-if-*` conditions hold.
     func copySource(_ headers: HTTPFields, _ caller: Caller) async throws -> (bucket: String, key: String, record: ObjectRecord) {
-        guard let source = headers[named: "x-amz-copy-source"].flatMap({ SigV4.percentDecode(Substring($0)) }) else {
-            throw S3Error(.invalidArgument, "Invalid copy source encoding.")
-        }
-        let trimmed = source.hasPrefix("/") ? source.dropFirst() : Substring(source)
-        guard let slash = trimmed.firstIndex(of: "/"), !trimmed[trimmed.index(after: slash)...].isEmpty else {
-            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-        }
-        let bucket = String(trimmed[..<slash])
-        let key = String(trimmed[trimmed.index(after: slash)...].prefix { $0 != "?" })
+        let source = try CopySource.parse(headers[named: "x-amz-copy-source"] ?? "")
+        let (bucket, key) = (source.bucket, source.key)
+        try ObjectNames.validateBucket(bucket)
+        try ObjectNames.validateKey(key)
         if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(bucket) { throw S3Error(.accessDenied) }
         let record = try await engine.head(bucket: bucket, key: key)
         if Self.copyConditionFailure(record, headers) != nil { throw S3Error(.preconditionFailed) }

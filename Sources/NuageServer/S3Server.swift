@@ -52,8 +52,10 @@ public struct S3Server: Sendable {
             let s3 = try S3Request(request, domain: options.domain)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             let caller = try await authenticate(request, s3)
+            let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             try authorize(caller.key, s3)
-            response = try await dispatch(request, s3, caller)
+            try S3Compatibility.checkHeaders(request.headers, operation)
+            response = try await dispatch(operation, request, s3, caller)
             response = response.holding(permit)
         } catch let error as S3Error {
             response = errorResponse(error, resource: error.resource ?? resource, requestID: requestID, method: request.method)
@@ -84,61 +86,42 @@ public struct S3Server: Sendable {
 
     // MARK: Dispatch
 
-    func dispatch(_ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
-        guard let bucket = s3.bucket else {
-            guard s3.method == "GET" else { throw S3Error(.methodNotAllowed) }
-            return try await listBuckets(caller)
+    func dispatch(_ operation: S3Operation, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
+        let bucket = s3.bucket ?? "", key = s3.key ?? ""
+        var response: Response
+        switch operation {
+        case .listBuckets: response = try await listBuckets(caller)
+        case .createBucket: response = try await createBucket(bucket, request)
+        case .deleteBucket: response = try await deleteBucket(bucket)
+        case .headBucket: response = try await headBucket(bucket)
+        case .getBucketLocation: response = try await bucketLocation(bucket)
+        case .getBucketVersioning: response = try await bucketVersioning(bucket)
+        case .listObjects: response = try await listObjects(bucket, s3, version: 1)
+        case .listObjectsV2: response = try await listObjects(bucket, s3, version: 2)
+        case .listMultipartUploads: response = try await listUploads(bucket, s3)
+        case .deleteObjects: response = try await deleteObjects(bucket, request)
+        case .putObject: response = try await putObject(bucket, key, request, caller)
+        case .copyObject: response = try await copyObject(bucket, key, request, caller)
+        case .getObject: response = try await getObject(bucket, key, request, s3, head: false)
+        case .headObject: response = try await getObject(bucket, key, request, s3, head: true)
+        case .deleteObject: response = try await deleteObject(bucket, key)
+        case .createMultipartUpload: response = try await createUpload(bucket, key, request)
+        case .uploadPart: response = try await uploadPart(bucket, key, request, s3, caller)
+        case .uploadPartCopy: response = try await uploadPartCopy(bucket, key, request, s3, caller)
+        case .completeMultipartUpload: response = try await completeUpload(bucket, key, request, s3)
+        case .abortMultipartUpload: response = try await abortUpload(bucket, key, s3)
+        case .listParts: response = try await listParts(bucket, key, s3)
         }
-        guard let key = s3.key else {
-            switch s3.method {
-            case "PUT" where Self.plain(s3, allowing: []): return try await createBucket(bucket, request)
-            case "DELETE" where Self.plain(s3, allowing: []): return try await deleteBucket(bucket)
-            case "HEAD": return try await headBucket(bucket)
-            case "GET" where s3.has("location"): return try await bucketLocation(bucket)
-            case "GET" where s3.has("versioning"): return try await bucketVersioning(bucket)
-            case "GET" where s3.queryValue("list-type") == "2": return try await listObjects(bucket, s3, version: 2)
-            case "GET" where Self.plain(s3, allowing: Self.listParameters): return try await listObjects(bucket, s3, version: 1)
-            case "GET" where s3.has("uploads"): return try await listUploads(bucket, s3)
-            case "POST" where s3.has("delete"): return try await deleteObjects(bucket, request)
-            default: throw notImplemented(s3)
-            }
+        if Self.encryptedResponses.contains(operation) && response.status.code < 300 {
+            // Every object is sealed with AES-256-GCM under keys the gateway holds: AWS's SSE-S3.
+            response.headers[HTTPField.Name("x-amz-server-side-encryption")!] = "AES256"
         }
-        switch s3.method {
-        case "POST" where s3.has("uploads"): return try await createUpload(bucket, key, request)
-        case "POST" where s3.has("uploadId"): return try await completeUpload(bucket, key, request, s3)
-        case "PUT" where (s3.has("partNumber") || s3.has("uploadId")) && request.headers[named: "x-amz-copy-source"] != nil:
-            return try await uploadPartCopy(bucket, key, request, s3, caller)
-        case "PUT" where s3.has("partNumber") || s3.has("uploadId"): return try await uploadPart(bucket, key, request, s3, caller)
-        case "GET" where s3.has("uploadId"): return try await listParts(bucket, key, s3)
-        case "DELETE" where s3.has("uploadId"): return try await abortUpload(bucket, key, s3)
-        case "PUT" where request.headers[named: "x-amz-copy-source"] != nil && Self.plain(s3, allowing: []):
-            return try await copyObject(bucket, key, request, caller)
-        case "PUT" where Self.plain(s3, allowing: []): return try await putObject(bucket, key, request, caller)
-        case "GET" where Self.plain(s3, allowing: Self.getParameters): return try await getObject(bucket, key, request, s3, head: false)
-        case "HEAD" where Self.plain(s3, allowing: Self.getParameters): return try await getObject(bucket, key, request, s3, head: true)
-        case "DELETE" where Self.plain(s3, allowing: []): return try await deleteObject(bucket, key)
-        default: throw notImplemented(s3)
-        }
+        return response
     }
 
-    static let listParameters: Set<String> = ["prefix", "delimiter", "max-keys", "marker", "encoding-type", "list-type",
-                                              "continuation-token", "start-after", "fetch-owner"]
-    static let getParameters: Set<String> = ["partNumber", "response-content-type", "response-content-language", "response-expires",
-                                             "response-cache-control", "response-content-disposition", "response-content-encoding"]
-
-    /// Query parameters of presigned URLs (version 2) and SDK hints, never subresources.
-    static let authenticationParameters: Set<String> = ["x-id", "AWSAccessKeyId", "Signature", "Expires"]
-
-    /// True when the query holds only `allowing`, presigned-URL parameters and SDK hints.
-    static func plain(_ s3: S3Request, allowing: Set<String>) -> Bool {
-        s3.query.allSatisfy { allowing.contains($0.name) || $0.name.hasPrefix("X-Amz-") || authenticationParameters.contains($0.name) }
-    }
-
-    func notImplemented(_ s3: S3Request) -> S3Error {
-        let names = s3.query.map(\.name).filter { !$0.hasPrefix("X-Amz-") && !Self.authenticationParameters.contains($0) }
-        return S3Error(.notImplemented, names.isEmpty ? "\(s3.method) on this resource is not implemented."
-                                                      : "\(s3.method) with ?\(names.joined(separator: "&")) is not implemented.")
-    }
+    /// Operations whose successful responses say, as AWS's do, how the object is encrypted.
+    static let encryptedResponses: Set<S3Operation> = [.putObject, .copyObject, .getObject, .headObject, .createMultipartUpload,
+                                                       .uploadPart, .uploadPartCopy, .completeMultipartUpload]
 }
 
 /// Limits requests in flight; a permit is released when its response has been written.

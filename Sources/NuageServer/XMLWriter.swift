@@ -1,3 +1,5 @@
+import NuageCore
+
 /// Builds the small XML documents S3 answers with, escaping text.
 struct XMLWriter {
     private(set) var body = ""
@@ -16,6 +18,10 @@ struct XMLWriter {
         body += "<\(name)>\(Self.escape(text))</\(name)>"
     }
 
+    /// Escapes markup characters. XML 1.0 cannot carry most control characters at all, not even as
+    /// references, so they become U+FFFD (keys cannot hold them; an error's `Resource` can);
+    /// a carriage return is written as a reference, which parsers keep (a literal one becomes a
+    /// line feed).
     static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
@@ -26,9 +32,9 @@ struct XMLWriter {
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            case "\u{9}", "\u{A}", "\u{D}": out.unicodeScalars.append(scalar)
-            // Characters XML 1.0 cannot carry are written as references S3 clients decode.
-            case _ where scalar.value < 0x20: out += "&#x\(String(scalar.value, radix: 16));"
+            case "\u{9}", "\u{A}": out.unicodeScalars.append(scalar)
+            case "\u{D}": out += "&#xD;"
+            case _ where !ObjectNames.xmlCanCarry(scalar): out.unicodeScalars.append("\u{FFFD}")
             default: out.unicodeScalars.append(scalar)
             }
         }
