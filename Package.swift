@@ -105,7 +105,9 @@ let package = Package(
         .testTarget(
             name: "NuageServerTests",
             dependencies: ["NuageServer", "NuageConfig", "NuageSigV4",
-                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOHTTPTypes", package: "swift-nio-extras")],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -18,10 +18,24 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
+            try Self.restrictToOwner(path)
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
         } catch {
             throw NuageError(.configuration, "cannot open catalog \(path)", cause: error)
+        }
+    }
+
+    /// Creates the database file readable by its owner only (0600), and takes group and other
+    /// permissions away from an existing one and its journals: SQLite gives `-wal` and `-shm`
+    /// the database file's mode.
+    static func restrictToOwner(_ path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NuageError(.configuration, "cannot open catalog \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            if stat(file, &info) == 0, info.st_mode & 0o077 != 0 { chmod(file, info.st_mode & 0o700) }
         }
     }
 

@@ -47,6 +47,13 @@ public struct Configuration: Sendable {
         public var domain: String?
         /// `max-in-flight`: requests handled at once; more get `503 SlowDown`.
         public var maxInFlight = 64
+        /// `max-in-flight-per-key`: of those, requests one access key may have at once (default:
+        /// half), so that one key cannot take every slot.
+        public var maxInFlightPerKey: Int?
+        /// `body-min-rate`: bytes per second a request body must average while the gateway waits
+        /// for it, after `body-grace-seconds` of slack; slower bodies are cut (400 RequestTimeout).
+        public var bodyMinimumRate = 1024
+        public var bodyGraceSeconds = 20
         /// `multipart-expiry-hours`: multipart uploads not completed within this are aborted.
         public var multipartExpiryHours = 7 * 24
         /// `region`: the region signatures must be scoped to, and GetBucketLocation's answer.
@@ -61,9 +68,13 @@ public struct Configuration: Sendable {
         let root = try TOML.parse(text)
         try Self.allowOnly(root, ["policy", "storage", "provider", "server"], in: "the top level")
         let serverTable = try Self.table(root["server"], "server") ?? [:]
-        try Self.allowOnly(serverTable, ["domain", "max-in-flight", "multipart-expiry-hours", "region"], in: "[server]")
+        try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",
+                                          "multipart-expiry-hours", "region"], in: "[server]")
         server.domain = try Self.string(serverTable, "domain", in: "server")
         server.maxInFlight = try Self.integer(serverTable, "max-in-flight", in: "server") ?? server.maxInFlight
+        server.maxInFlightPerKey = try Self.integer(serverTable, "max-in-flight-per-key", in: "server")
+        server.bodyMinimumRate = try Self.integer(serverTable, "body-min-rate", in: "server") ?? server.bodyMinimumRate
+        server.bodyGraceSeconds = try Self.integer(serverTable, "body-grace-seconds", in: "server") ?? server.bodyGraceSeconds
         server.multipartExpiryHours = try Self.integer(serverTable, "multipart-expiry-hours", in: "server") ?? server.multipartExpiryHours
         server.region = try Self.string(serverTable, "region", in: "server") ?? server.region
         guard !server.region.isEmpty, server.region.count <= 32,
@@ -71,6 +82,13 @@ public struct Configuration: Sendable {
             throw NuageError(.configuration, "server.region must be 1 to 32 lower-case letters, digits and '-' (like us-east-1), not '\(server.region)'")
         }
         guard server.maxInFlight > 0 else { throw NuageError(.configuration, "server.max-in-flight must be positive") }
+        if let perKey = server.maxInFlightPerKey, !(1...server.maxInFlight).contains(perKey) {
+            throw NuageError(.configuration, "server.max-in-flight-per-key must be between 1 and max-in-flight (\(server.maxInFlight))")
+        }
+        guard server.bodyMinimumRate > 0 else { throw NuageError(.configuration, "server.body-min-rate must be positive (bytes per second)") }
+        guard (1...3600).contains(server.bodyGraceSeconds) else {
+            throw NuageError(.configuration, "server.body-grace-seconds must be between 1 and 3600")
+        }
         guard server.multipartExpiryHours > 0 else { throw NuageError(.configuration, "server.multipart-expiry-hours must be positive") }
 
         let policyTable = try Self.table(root["policy"], "policy") ?? [:]
@@ -170,6 +188,9 @@ public struct Configuration: Sendable {
             [server]
             # domain = "s3.example.com"    # also accept virtual-hosted style, BUCKET.s3.example.com
             max-in-flight = 64             # requests at once; more get 503 SlowDown
+            # max-in-flight-per-key = 32   # of those, one access key's (default: half)
+            # body-min-rate = 1024         # bytes/s a request body must average while awaited...
+            # body-grace-seconds = 20      # ...after this much slack; slower: 400 RequestTimeout
             multipart-expiry-hours = 168   # abort multipart uploads not completed within a week
 
             """

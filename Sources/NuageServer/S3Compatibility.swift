@@ -9,7 +9,7 @@ import HTTPTypes
 /// Unknown `x-amz-*` headers are refused (`NotImplemented`); so are the sub-resources of S3 that
 /// the gateway does not implement. When a feature is built, flipping its rows here is the only
 /// change this table needs; `docs/COMPATIBILITY.md` is generated from it (`nuage compatibility`).
-enum S3Compatibility {
+public enum S3Compatibility {
     enum Support: Sendable, Equatable {
         /// The gateway does what the header or parameter asks.
         case honored(String)

@@ -23,10 +23,10 @@ extension S3Server {
     ///   - onRunning: called with the bound port once the server listens.
     public func application(host: String, port: Int, tls: TLSFiles? = nil,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let server = self
+        let server = self, bodyRate = options.bodyRate, logger = logger
         let responder = CallbackResponder<BasicRequestContext> { request, _ in await server.respond(to: request) }
         let http = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ExpectContinueHandler()],
+            additionalChannelHandlers: [ExpectContinueHandler(), RequestBodyRateHandler(limits: bodyRate, logger: logger)],
             idleTimeout: .seconds(120),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 200))
         var builder: HTTPServerBuilder = .http1(configuration: http)

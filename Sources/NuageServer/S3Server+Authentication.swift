@@ -107,17 +107,21 @@ extension S3Server {
         // Sub-resources and response overrides are signed, so none can be added to a URL.
         let signed = s3.query.filter { Self.signatureV2Subresources.contains($0.name) }.sorted { $0.name < $1.name }
             .map { $0.value.isEmpty ? $0.name : "\($0.name)=\($0.value)" }
-        let resource = s3.rawPath + (signed.isEmpty ? "" : "?" + signed.joined(separator: "&"))
+        let subresources = signed.isEmpty ? "" : "?" + signed.joined(separator: "&")
+        // botocore signs a bucket as `/bucket/` and sends `/bucket`: both name the same resource.
+        var paths = [s3.rawPath]
+        if s3.key == nil, s3.bucket != nil, !s3.rawPath.hasSuffix("/") { paths.append(s3.rawPath + "/") }
         let headers = request.headers
         let amz = headers.map { ($0.name.canonicalName, $0.value) }.filter { $0.0.hasPrefix("x-amz-") }
             .sorted { $0.0 < $1.0 }.map { "\($0.0):\($0.1)\n" }.joined()
-        let text = "\(s3.method)\n\(headers[named: "content-md5"] ?? "")\n\(headers[named: "content-type"] ?? "")\n\(expiresText)\n\(amz)\(resource)"
-        let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
-            .base64EncodedString()
-        guard expected.utf8.count == signature.utf8.count,
-              zip(expected.utf8, signature.utf8).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            throw S3Error(.signatureDoesNotMatch)
+        let matches = paths.map { path in
+            let text = "\(s3.method)\n\(headers[named: "content-md5"] ?? "")\n\(headers[named: "content-type"] ?? "")\n\(expiresText)\n\(amz)\(path)\(subresources)"
+            let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
+                .base64EncodedString()
+            return expected.utf8.count == signature.utf8.count
+                && zip(expected.utf8, signature.utf8).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
         }
+        guard matches.contains(true) else { throw S3Error(.signatureDoesNotMatch) }
         let context = SigV4SigningContext.unsigned
         return Caller(key: key, signing: context, payloadHash: "UNSIGNED-PAYLOAD")
     }

@@ -7,7 +7,6 @@ import NuageCatalog
 import NuageCore
 import NuageEngine
 import NuageSigV4
-import Synchronization
 
 /// The S3 API in front of an engine: authentication, dispatch, S3's XML and errors.
 public struct S3Server: Sendable {
@@ -16,15 +15,23 @@ public struct S3Server: Sendable {
         public var domain: String?
         /// Requests handled at once; more get `503 SlowDown`.
         public var maxInFlight: Int
+        /// Requests one access key may have in flight at once; more get `503 SlowDown`.
+        public var maxInFlightPerKey: Int
+        /// How slowly a request body may arrive: see `RequestBodyRateHandler`.
+        public var bodyRate: RequestBodyRateHandler.Limits
         /// The region reported by GetBucketLocation and expected in signatures' scope.
         public var region: String
         /// The server's clock (tests move it).
         public var now: @Sendable () -> Date
 
-        public init(domain: String? = nil, maxInFlight: Int = 64, region: String = "us-east-1",
+        /// - Parameter maxInFlightPerKey: default half of `maxInFlight`.
+        public init(domain: String? = nil, maxInFlight: Int = 64, maxInFlightPerKey: Int? = nil,
+                    bodyRate: RequestBodyRateHandler.Limits = .init(), region: String = "us-east-1",
                     now: @escaping @Sendable () -> Date = { Date() }) {
             self.domain = domain
             self.maxInFlight = maxInFlight
+            self.maxInFlightPerKey = maxInFlightPerKey ?? max(1, (maxInFlight + 1) / 2)
+            self.bodyRate = bodyRate
             self.region = region
             self.now = now
         }
@@ -33,12 +40,14 @@ public struct S3Server: Sendable {
     let engine: Engine
     let options: Options
     let inFlight: InFlightLimiter
+    let inFlightPerKey: InFlightLimiter
     let logger: Logger
 
     public init(engine: Engine, options: Options = Options(), logger: Logger = Logger(label: "nuage.s3")) {
         self.engine = engine
         self.options = options
         inFlight = InFlightLimiter(limit: options.maxInFlight)
+        inFlightPerKey = InFlightLimiter(limit: options.maxInFlightPerKey)
         self.logger = logger
     }
 
@@ -48,15 +57,18 @@ public struct S3Server: Sendable {
         var response: Response
         var resource: String?
         do {
-            guard let permit = inFlight.acquire() else { throw S3Error(.slowDown) }
+            guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
             let s3 = try S3Request(request, domain: options.domain)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             let caller = try await authenticate(request, s3)
+            guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
+                throw S3Error(.slowDown, "This access key has \(options.maxInFlightPerKey) requests in flight, its share of the gateway; retry later.")
+            }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             try authorize(caller.key, s3)
             try S3Compatibility.checkHeaders(request.headers, operation)
             response = try await dispatch(operation, request, s3, caller)
-            response = response.holding(permit)
+            response = response.holding([permit, keyPermit])
         } catch let error as S3Error {
             response = errorResponse(error, resource: error.resource ?? resource, requestID: requestID, method: request.method)
         } catch let error as NuageError {
@@ -122,40 +134,4 @@ public struct S3Server: Sendable {
     /// Operations whose successful responses say, as AWS's do, how the object is encrypted.
     static let encryptedResponses: Set<S3Operation> = [.putObject, .copyObject, .getObject, .headObject, .createMultipartUpload,
                                                        .uploadPart, .uploadPartCopy, .completeMultipartUpload]
-}
-
-/// Limits requests in flight; a permit is released when its response has been written.
-final class InFlightLimiter: Sendable {
-    let limit: Int
-    private let count = Mutex(0)
-    init(limit: Int) { self.limit = limit }
-
-    func acquire() -> Permit? {
-        count.withLock { n in
-            guard n < limit else { return false }
-            n += 1
-            return true
-        } ? Permit(self) : nil
-    }
-
-    fileprivate func release() { count.withLock { $0 -= 1 } }
-
-    final class Permit: Sendable {
-        let owner: InFlightLimiter
-        init(_ owner: InFlightLimiter) { self.owner = owner }
-        deinit { owner.release() }
-    }
-}
-
-extension Response {
-    /// Keeps `permit` until the body has been written (or dropped).
-    func holding(_ permit: InFlightLimiter.Permit) -> Response {
-        var response = self
-        let body = self.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            _ = permit
-            try await body.write(writer)
-        }
-        return response
-    }
 }

@@ -40,8 +40,14 @@ struct Providers: AsyncParsableCommand {
             let configuration = try directory.configuration()
             let chosen = configuration.providers.filter { name == nil || $0.descriptor.name == name }
             guard !chosen.isEmpty else { throw NuageError(.invalidArgument, "no provider named \(name ?? "")") }
+            // A provider the policy denies is never contacted unless the operator names it.
+            let exclusions = try Placement(policy: configuration.policy, providers: configuration.providers.map(\.descriptor)).exclusions
             var failed = false
             for config in chosen {
+                if name == nil, let reason = exclusions[config.descriptor.name] {
+                    print("\(config.descriptor.name): skipped, not contacted: the policy denies it (\(reason)); name it to check it anyway")
+                    continue
+                }
                 let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment)
                 failed = try await report(config.descriptor.name, provider) || failed
             }
@@ -102,11 +108,7 @@ struct Providers: AsyncParsableCommand {
                 note("not added: the check failed (use --force to add it anyway)")
                 throw ExitCode.failure
             }
-            let temporary = directory.configurationPath + ".tmp"
-            try Data(updatedText.utf8).write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, directory.configurationPath) == 0 else {
-                throw NuageError(.configuration, "cannot replace \(directory.configurationPath)")
-            }
+            try directory.writeConfiguration(updatedText)
             print("added \(name) to \(directory.configurationPath)")
         }
     }

@@ -34,8 +34,10 @@ struct Serve: AsyncParsableCommand {
                 """)
             fflush(nil)  // stdout is a pipe when scripted: show the key now
         }
-        let server = S3Server(engine: engine, options: .init(domain: domain ?? settings.domain, maxInFlight: settings.maxInFlight,
-                                                                  region: settings.region))
+        let server = S3Server(engine: engine, options: .init(
+            domain: domain ?? settings.domain, maxInFlight: settings.maxInFlight, maxInFlightPerKey: settings.maxInFlightPerKey,
+            bodyRate: .init(minimumRate: settings.bodyMinimumRate, grace: .seconds(Int64(settings.bodyGraceSeconds))),
+            region: settings.region))
         let tls = tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) }
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")

@@ -1,0 +1,540 @@
+"""Every row of the compatibility table (`nuage compatibility --json`) against a real server.
+
+For each row the test picks an operation and a value that reach it (no earlier case of the same
+header or parameter matches them), sends one signed request carrying that header or sub-resource,
+and checks what the row documents: refused rows get their status and error code and change
+nothing at all; honored and no-op rows succeed and carry the operation out.
+"""
+import base64
+import hashlib
+import http.client
+import itertools
+import json
+import subprocess
+import urllib.parse
+import zlib
+from dataclasses import dataclass, field
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import botocore.exceptions
+import pytest
+
+from conftest import nuage_binary
+
+OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetBucketLocation", "GetBucketVersioning",
+              "ListObjects", "ListObjectsV2", "ListMultipartUploads", "DeleteObjects", "PutObject", "CopyObject",
+              "GetObject", "HeadObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
+              "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"]
+# Writes first: a refusal is best shown by a request that would have changed something.
+PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+              "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
+              "ListObjectsV2", "ListObjects", "ListParts", "ListMultipartUploads", "GetBucketLocation",
+              "GetBucketVersioning", "ListBuckets", "HeadObject", "HeadBucket"]
+assert sorted(PREFERENCE) == sorted(OPERATIONS)
+
+# Operations a real client would use with a header or sub-resource, tried before PREFERENCE
+# (DELETE /bucket?cors is DeleteBucketCors: the bucket must survive it).
+BUCKET_SUBRESOURCES = ["versions", "policy", "policyStatus", "cors", "lifecycle", "encryption", "website", "notification",
+                       "replication", "object-lock", "logging", "accelerate", "requestPayment", "analytics", "metrics",
+                       "inventory", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "metadataTable", "session"]
+PREFERRED = {
+    ("header", "x-amz-checksum-algorithm"): ["CreateMultipartUpload"],
+    ("header", "x-amz-checksum-type"): ["CreateMultipartUpload"],
+    ("header", "x-amz-mfa"): ["DeleteObject"],
+    ("header", "x-amz-bypass-governance-retention"): ["DeleteObject"],
+    ("header", "x-amz-expected-bucket-owner"): ["DeleteBucket"],
+    ("header", "x-amz-source-expected-bucket-owner"): ["CopyObject"],
+    ("header", "x-amz-copy-source-server-side-encryption-customer-algorithm"): ["CopyObject"],
+    ("header", "x-amz-copy-source-server-side-encryption-customer-key"): ["CopyObject"],
+    ("header", "x-amz-copy-source-server-side-encryption-customer-key-md5"): ["CopyObject"],
+    ("parameter", "tagging"): ["DeleteObject"],
+    ("parameter", "versionId"): ["DeleteObject"],
+    **{("parameter", name): ["DeleteBucket"] for name in BUCKET_SUBRESOURCES},
+}
+# Operations that a header or parameter would route elsewhere (PUT with x-amz-copy-source is a
+# copy; GET /bucket?location is GetBucketLocation, not a listing).
+REROUTED = {
+    ("header", "x-amz-copy-source"): {"PutObject", "UploadPart"},
+    ("parameter", "location"): {"GetBucketVersioning", "ListMultipartUploads", "ListObjects", "ListObjectsV2"},
+    ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
+    ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
+}
+
+SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
+CHUNKED = "<aws-chunked body>"   # x-amz-decoded-content-length: the payload length of an aws-chunked body
+PAST, FUTURE = "Sat, 01 Jan 2000 00:00:00 GMT", "Fri, 01 Jan 2100 00:00:00 GMT"
+NO_MATCH = '"0123456789abcdef0123456789abcdef"'
+CUSTOMER_KEY = b"0123456789abcdef0123456789abcdef"
+CUSTOMER_KEY_B64 = base64.b64encode(CUSTOMER_KEY).decode()
+CUSTOMER_KEY_MD5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY).digest()).decode()
+
+# Concrete names for prefix rows.
+PREFIX_EXAMPLES = {"x-amz-meta-": "x-amz-meta-color", "x-amz-sdk-": "x-amz-sdk-invocation-id", "x-amz-grant-": "x-amz-grant-read"}
+# Values for rows that accept any value: the first one no earlier case of the header names is sent.
+# {placeholders} are filled in from the request (checksums of its body, ETags of its objects). A
+# dict picks by the row's support: no-op rows get a value that would stop the operation if it
+# were wrongly honored.
+VALUES = {
+    "x-amz-date": [SIGNER],
+    "x-amz-content-sha256": [SIGNER],
+    "x-amz-decoded-content-length": [CHUNKED],
+    "x-amz-trailer": ["x-amz-checksum-crc32"],
+    "x-amz-user-agent": ["nuage-e2e/1.0"],
+    "x-amz-sdk-": ["3f1c2e4a-9b7d-4c55-8e21-0a6b5d4c3f2e"],
+    "x-amz-security-token": ["IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"],
+    "x-amz-checksum-crc32": ["{crc32}"],
+    "x-amz-checksum-crc32c": ["{crc32c}"],
+    "x-amz-checksum-sha1": ["{sha1}"],
+    "x-amz-checksum-sha256": ["{sha256}"],
+    "x-amz-checksum-crc64nvme": ["AAAAAAAAAAA="],
+    "x-amz-checksum-algorithm": ["MD5"],
+    "x-amz-sdk-checksum-algorithm": ["MD5"],
+    "x-amz-checksum-type": ["PARTIAL"],
+    "x-amz-checksum-mode": ["DISABLED"],
+    "x-amz-meta-": ["blue"],
+    "x-amz-copy-source": ["{bucket}/src"],
+    "x-amz-copy-source-if-match": ["{source_etag}"],
+    "x-amz-copy-source-if-none-match": [NO_MATCH],
+    "x-amz-copy-source-if-modified-since": [PAST],
+    "x-amz-copy-source-if-unmodified-since": [FUTURE],
+    "x-amz-copy-source-range": ["bytes=0-3"],
+    "x-amz-metadata-directive": ["MERGE"],
+    "x-amz-tagging-directive": ["MERGE"],
+    "x-amz-server-side-encryption": ["AES128"],
+    "x-amz-server-side-encryption-aws-kms-key-id": ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    "x-amz-server-side-encryption-context": [base64.b64encode(b'{"project":"nuage"}').decode()],
+    "x-amz-server-side-encryption-bucket-key-enabled": ["true"],
+    "x-amz-server-side-encryption-customer-algorithm": ["AES256"],
+    "x-amz-server-side-encryption-customer-key": [CUSTOMER_KEY_B64],
+    "x-amz-server-side-encryption-customer-key-md5": [CUSTOMER_KEY_MD5],
+    "x-amz-copy-source-server-side-encryption-customer-algorithm": ["AES256"],
+    "x-amz-copy-source-server-side-encryption-customer-key": [CUSTOMER_KEY_B64],
+    "x-amz-copy-source-server-side-encryption-customer-key-md5": [CUSTOMER_KEY_MD5],
+    "x-amz-object-lock-mode": ["GOVERNANCE"],
+    "x-amz-object-lock-retain-until-date": ["2100-01-01T00:00:00.000Z"],
+    "x-amz-object-lock-legal-hold": ["ON"],
+    "x-amz-bucket-object-lock-enabled": ["true"],
+    "x-amz-bypass-governance-retention": ["true"],
+    "x-amz-mfa": ["arn:aws:iam::111122223333:mfa/user 123456"],
+    "x-amz-acl": ["public-read"],
+    "x-amz-grant-": ['id="111122223333"'],
+    "x-amz-object-ownership": ["ObjectWriter"],
+    "x-amz-storage-class": ["GLACIER"],
+    "x-amz-website-redirect-location": ["/elsewhere.html"],
+    "x-amz-tagging": ["project=nuage"],
+    "x-amz-request-payer": ["requester"],
+    "x-amz-expected-bucket-owner": ["111122223333"],
+    "x-amz-source-expected-bucket-owner": ["111122223333"],
+    "x-amz-optional-object-attributes": ["RestoreStatus"],
+    "content-md5": ["{md5}"],
+    "if-match": {"no-op": [NO_MATCH], "default": ["{etag}"]},
+    "if-none-match": {"no-op": ["{etag}"], "default": [NO_MATCH]},
+    "if-modified-since": {"no-op": [FUTURE], "default": [PAST]},
+    "if-unmodified-since": {"no-op": [PAST], "default": [FUTURE]},
+    "range": ["bytes=0-3"],
+    "versionId": ["3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"],
+    "X-Amz-Security-Token": ["IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"],
+}
+
+SOURCE, EXISTING, NEW, PART_ONE, PART_TWO = (b"the copy source\n", b"an existing object\n", b"new content\n",
+                                            b"part one of an upload\n", b"part two\n")
+
+
+def load_rows():
+    result = subprocess.run([nuage_binary(), "compatibility", "--json"], capture_output=True, text=True, timeout=60, check=True)
+    rows, seen = json.loads(result.stdout), {}
+    params = []
+    for row in rows:
+        index = seen.setdefault((row["kind"], row["name"]), itertools.count())
+        params.append(pytest.param(row, id=f"{row['kind']}:{row['name']}:{next(index)}"))
+    return rows, params
+
+
+ROWS, ROW_PARAMS = load_rows()
+
+
+@pytest.fixture(scope="module")
+def s3(server):
+    """One client for the module's many small requests (overrides conftest's per-test client)."""
+    return server.client()
+
+
+def row_named(kind, name):
+    return next(row for row in ROWS if (row["kind"], row["name"]) == (kind, name))
+
+
+# MARK: Signed raw requests
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def checksums(body):
+    """The values of Content-MD5 and x-amz-checksum-* for a body, as S3 writes them (base64)."""
+    b64 = lambda digest: base64.b64encode(digest).decode()
+    return {"md5": b64(hashlib.md5(body).digest()), "crc32": b64(zlib.crc32(body).to_bytes(4, "big")),
+            "crc32c": b64(crc32c(body).to_bytes(4, "big")), "sha1": b64(hashlib.sha1(body).digest()),
+            "sha256": b64(hashlib.sha256(body).digest())}
+
+
+def aws_chunked(payload, trailer_name):
+    """An aws-chunked body of one chunk and a checksum trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER)."""
+    algorithm = trailer_name.removeprefix("x-amz-checksum-")
+    return b"%x\r\n%s\r\n0\r\n%s:%s\r\n\r\n" % (len(payload), payload, trailer_name.encode(), checksums(payload)[algorithm].encode())
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+
+    @property
+    def code(self):
+        text = self.body.decode(errors="replace")
+        return text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in text else None
+
+
+def signed(server, method, path, query="", body=b"", headers=None, unsigned=None, trailer=False):
+    """Sends a SigV4-signed request (every header in `headers` signed; `unsigned` added after signing)."""
+    target = path + ("?" + query if query else "")
+    request = botocore.awsrequest.AWSRequest(method=method, url=server.endpoint + target, data=body, headers=dict(headers or {}))
+    if trailer:
+        # botocore signs STREAMING-UNSIGNED-PAYLOAD-TRAILER for a body whose checksum is a trailer.
+        request.context["checksum"] = {"request_algorithm": {"in": "trailer"}}
+    credentials = botocore.credentials.Credentials(server.access_key, server.secret_key)
+    botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    parsed = urllib.parse.urlsplit(server.endpoint)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True, skip_host=True)
+        connection.putheader("Host", parsed.netloc)
+        for name, value in [*request.headers.items(), *(unsigned or {}).items()]:
+            if name.lower() != "host":
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+# MARK: A bucket with objects and an upload, and its state
+
+@dataclass
+class Scene:
+    bucket: str     # holds src, dst and an upload on mpu with one part
+    empty: str      # an empty bucket (the target of DeleteBucket)
+    absent: str     # a bucket name nobody created (the target of CreateBucket)
+    upload: str = ""
+    part_etag: str = ""
+    etags: dict = field(default_factory=dict)
+
+
+_scenes = itertools.count()
+
+
+@pytest.fixture
+def scene(s3):
+    n = next(_scenes)
+    scene = Scene(f"compat-{n}", f"compat-{n}-empty", f"compat-{n}-new")
+    s3.create_bucket(Bucket=scene.bucket)
+    s3.create_bucket(Bucket=scene.empty)
+    scene.etags["src"] = s3.put_object(Bucket=scene.bucket, Key="src", Body=SOURCE)["ETag"]
+    scene.etags["dst"] = s3.put_object(Bucket=scene.bucket, Key="dst", Body=EXISTING, Metadata={"kept": "yes"})["ETag"]
+    scene.upload = s3.create_multipart_upload(Bucket=scene.bucket, Key="mpu")["UploadId"]
+    scene.part_etag = s3.upload_part(Bucket=scene.bucket, Key="mpu", UploadId=scene.upload, PartNumber=1, Body=PART_ONE)["ETag"]
+    yield scene
+    for name in (scene.bucket, scene.empty, scene.absent):
+        try:
+            for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+                s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+            for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+                s3.delete_object(Bucket=name, Key=item["Key"])
+            s3.delete_bucket(Bucket=name)
+        except botocore.exceptions.ClientError as error:
+            assert error.response["Error"]["Code"] == "NoSuchBucket", error
+
+
+def state(s3, scene):
+    """Everything a request could change: which buckets exist, every object (ETag, body,
+    metadata, content type) and every upload with its parts."""
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]} & {scene.bucket, scene.empty, scene.absent}
+    objects, uploads = {}, {}
+    for name in sorted(names):
+        for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+            got = s3.get_object(Bucket=name, Key=item["Key"])
+            objects[(name, item["Key"])] = (got["ETag"], got["Body"].read(), got["Metadata"], got["ContentType"])
+        for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            parts = s3.list_parts(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+            uploads[(name, upload["Key"], upload["UploadId"])] = [(p["PartNumber"], p["ETag"], p["Size"]) for p in parts]
+    return {"buckets": sorted(names), "objects": objects, "uploads": uploads}
+
+
+# MARK: Choosing a request that reaches a row
+
+def matches(row, operation, value):
+    """Whether a case of the table applies: as the server decides (operations null: any)."""
+    in_operations = row["operations"] is None or operation in row["operations"]
+    in_values = row["values"] is None or value.strip().lower() in [v.lower() for v in row["values"]]
+    return in_operations and in_values
+
+
+def plan(row):
+    """The (operation, value) this row decides: the row matches them and no earlier case does."""
+    key = (row["kind"], row["name"])
+    same = [r for r in ROWS if (r["kind"], r["name"]) == key]
+    earlier = same[:next(i for i, r in enumerate(same) if r is row)]
+    if row["values"] is not None:
+        values = row["values"]
+    else:
+        candidates = VALUES.get(row["name"], [None])
+        if isinstance(candidates, dict):
+            candidates = candidates.get(row["support"], candidates["default"])
+        taken = {v.lower() for r in earlier for v in (r["values"] or [])}
+        values = [v for v in candidates if v is None or v.lower() not in taken]
+    allowed = row["operations"] or [op for op in OPERATIONS if op not in row["otherOperations"]]
+    order = PREFERRED.get(key, []) + PREFERENCE
+    for value in values:
+        for operation in sorted(allowed, key=order.index):
+            if operation in REROUTED.get(key, ()):
+                continue
+            if not any(matches(r, operation, value or "") for r in earlier):
+                return operation, value
+    pytest.fail(f"no operation and value reach {key} {row}: the table has a dead row")
+
+
+@dataclass
+class Request:
+    method: str
+    bucket: str
+    key: str = None
+    query: list = field(default_factory=list)
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def path(self):
+        return "/" + "/".join(urllib.parse.quote(p, safe="") for p in (self.bucket, self.key) if p)
+
+    @property
+    def query_string(self):
+        quote = lambda text: urllib.parse.quote(text, safe="-_.~")
+        return "&".join(quote(n) if v is None else f"{quote(n)}={quote(v)}" for n, v in self.query)
+
+
+def base_request(operation, scene):
+    """The plain request for an operation, on the scene's buckets, objects and upload."""
+    b, upload = scene.bucket, ("uploadId", scene.upload)
+    copy = {"x-amz-copy-source": f"{b}/src"}
+    complete = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{scene.part_etag}</ETag></Part>"
+                "</CompleteMultipartUpload>").encode()
+    return {
+        "ListBuckets": lambda: Request("GET", None),
+        "CreateBucket": lambda: Request("PUT", scene.absent),
+        "DeleteBucket": lambda: Request("DELETE", scene.empty),
+        "HeadBucket": lambda: Request("HEAD", b),
+        "GetBucketLocation": lambda: Request("GET", b, query=[("location", None)]),
+        "GetBucketVersioning": lambda: Request("GET", b, query=[("versioning", None)]),
+        "ListObjects": lambda: Request("GET", b),
+        "ListObjectsV2": lambda: Request("GET", b, query=[("list-type", "2")]),
+        "ListMultipartUploads": lambda: Request("GET", b, query=[("uploads", None)]),
+        "DeleteObjects": lambda: Request("POST", b, query=[("delete", None)], body=b"<Delete><Object><Key>dst</Key></Object></Delete>"),
+        "PutObject": lambda: Request("PUT", b, "dst", body=NEW),
+        "CopyObject": lambda: Request("PUT", b, "dst", headers=dict(copy)),
+        "GetObject": lambda: Request("GET", b, "dst"),
+        "HeadObject": lambda: Request("HEAD", b, "dst"),
+        "DeleteObject": lambda: Request("DELETE", b, "dst"),
+        "CreateMultipartUpload": lambda: Request("POST", b, "dst", query=[("uploads", None)]),
+        "UploadPart": lambda: Request("PUT", b, "mpu", query=[("partNumber", "2"), upload], body=PART_TWO),
+        "UploadPartCopy": lambda: Request("PUT", b, "mpu", query=[("partNumber", "2"), upload], headers=dict(copy)),
+        "CompleteMultipartUpload": lambda: Request("POST", b, "mpu", query=[upload], body=complete),
+        "AbortMultipartUpload": lambda: Request("DELETE", b, "mpu", query=[upload]),
+        "ListParts": lambda: Request("GET", b, "mpu", query=[upload]),
+    }[operation]()
+
+
+def row_request(row, operation, value, scene):
+    """The operation's request carrying the row's header or parameter with `value`."""
+    request = base_request(operation, scene)
+    trailer = False
+    if row["kind"] == "parameter":
+        if row["name"] not in [n for n, _ in request.query] or value is not None:
+            request.query = [(n, v) for n, v in request.query if n != row["name"]] + [(row["name"], value)]
+        return request, trailer
+    name = PREFIX_EXAMPLES.get(row["name"], row["name"]) if row["prefix"] else row["name"]
+    if name == "if-none-match" and value == "*":
+        request.key = "fresh"  # the write happens only if the key does not exist
+    if value == SIGNER:
+        return request, trailer
+    if value == CHUNKED or (name == "x-amz-trailer" and row["support"] != "refused"):
+        payload, trailer_name = request.body, "x-amz-checksum-crc32" if value == CHUNKED else value
+        request.body = aws_chunked(payload, trailer_name)
+        request.headers.update({"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(payload)),
+                                "x-amz-trailer": trailer_name})
+        return request, True
+    if name == "x-amz-sdk-checksum-algorithm" and row["support"] == "honored":
+        # The algorithm names the checksum header the body carries.
+        request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
+    if name == "x-amz-checksum-type" and row["support"] == "honored":
+        request.headers["x-amz-checksum-algorithm"] = "CRC32"
+    etags = {"etag": scene.etags.get(request.key, NO_MATCH), "source_etag": scene.etags["src"], "bucket": scene.bucket}
+    request.headers[name] = value.format(**checksums(request.body), **etags)
+    return request, trailer
+
+
+# MARK: What a successful operation leaves behind
+
+def assert_carried_out(operation, request, response, s3, scene):
+    """The operation really happened (a no-op header must not stop it)."""
+    b = scene.bucket
+    if operation == "PutObject":
+        assert s3.get_object(Bucket=b, Key=request.key)["Body"].read() == NEW
+    elif operation == "CopyObject":
+        assert s3.get_object(Bucket=b, Key=request.key)["Body"].read() == SOURCE
+    elif operation in ("DeleteObject", "DeleteObjects"):
+        assert "Contents" not in s3.list_objects_v2(Bucket=b, Prefix="dst")
+    elif operation == "CreateBucket":
+        s3.head_bucket(Bucket=scene.absent)
+    elif operation == "DeleteBucket":
+        assert scene.empty not in {x["Name"] for x in s3.list_buckets()["Buckets"]}
+    elif operation == "CreateMultipartUpload":
+        assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=b)["Uploads"]] == ["dst", "mpu"]
+    elif operation in ("UploadPart", "UploadPartCopy"):
+        parts = s3.list_parts(Bucket=b, Key="mpu", UploadId=scene.upload)["Parts"]
+        assert [p["PartNumber"] for p in parts] == [1, 2]
+    elif operation == "CompleteMultipartUpload":
+        assert s3.get_object(Bucket=b, Key="mpu")["Body"].read() == PART_ONE
+        assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
+    elif operation == "AbortMultipartUpload":
+        assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
+    elif operation == "GetObject" and "range" not in request.headers:
+        assert response.body == EXISTING
+
+
+def assert_honored(row, operation, request, response, s3, scene):
+    """The effects an honored header promises, where one request shows them."""
+    if "x-amz-trailer" in request.headers:
+        # x-amz-trailer and x-amz-decoded-content-length: the aws-chunked body was decoded and its trailer checked.
+        assert response.headers.get(request.headers["x-amz-trailer"]) == checksums(NEW)["crc32"], response.headers
+        return
+    name = next((n for n in request.headers if n.startswith(row["name"])), None) if row["kind"] == "header" else None
+    if not name:
+        return
+    if name == "x-amz-checksum-algorithm" and operation == "CreateMultipartUpload":
+        assert response.headers.get(name) == request.headers[name], response.headers
+    elif name.startswith("x-amz-checksum-") and name[len("x-amz-checksum-"):] in checksums(b"") and operation != "DeleteObjects":
+        assert response.headers.get(name) == request.headers[name], response.headers
+    elif name == "x-amz-checksum-mode":
+        assert any(h.startswith("x-amz-checksum-") for h in response.headers), response.headers
+    elif name == "range":
+        assert (response.status, response.body) == (206, EXISTING[0:4])
+    elif name.startswith("x-amz-meta-") and operation == "PutObject":
+        assert s3.head_object(Bucket=scene.bucket, Key=request.key)["Metadata"] == {"color": "blue"}
+
+
+# MARK: Tests
+
+@pytest.mark.parametrize("row", ROW_PARAMS)
+def test_row(server, s3, scene, row):
+    """The row's documented behaviour, for an operation and value that reach it."""
+    operation, value = plan(row)
+    request, trailer = row_request(row, operation, value, scene)
+    before = state(s3, scene)
+    response = signed(server, request.method, request.path, request.query_string, request.body, request.headers, trailer=trailer)
+    sent = f"{operation}: {request.method} {request.path}?{request.query_string} {request.headers}"
+    if row["support"] == "refused":
+        assert response.status == row["status"], (sent, response)
+        if request.method != "HEAD":
+            assert response.code == row["code"], (sent, response)
+        assert state(s3, scene) == before, f"a refused request changed something: {sent}"
+        return
+    assert 200 <= response.status < 300, (sent, response)
+    if request.headers.get("x-amz-server-side-encryption", "").upper() == "AES256":
+        assert response.headers.get("x-amz-server-side-encryption") == "AES256", (sent, response.headers)
+    assert_carried_out(operation, request, response, s3, scene)
+    if row["support"] == "honored":
+        assert_honored(row, operation, request, response, s3, scene)
+
+
+def test_every_operation_is_exercised_by_some_row():
+    """The table drives every operation the gateway implements at least once."""
+    assert {plan(p.values[0])[0] for p in ROW_PARAMS} >= {"PutObject", "CopyObject", "DeleteObject", "CreateBucket", "DeleteBucket",
+                                                          "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
+                                                          "CompleteMultipartUpload", "GetObject", "ListObjectsV2"}
+
+
+def test_unknown_amz_header_is_refused(server, s3, scene):
+    """An x-amz-* header outside the table is NotImplemented, on reads and writes alike, and stores nothing."""
+    before = state(s3, scene)
+    put = signed(server, "PUT", f"/{scene.bucket}/dst", body=NEW, headers={"x-amz-foo": "1"})
+    assert (put.status, put.code) == (501, "NotImplemented"), put
+    got = signed(server, "GET", f"/{scene.bucket}/dst", headers={"x-amz-foo": "1"})
+    assert (got.status, got.code) == (501, "NotImplemented"), got
+    assert state(s3, scene) == before
+
+
+def test_unsigned_amz_header_is_refused(server, s3, scene):
+    """An x-amz-meta header added to a signed request after signing is AccessDenied; nothing is stored."""
+    before = state(s3, scene)
+    response = signed(server, "PUT", f"/{scene.bucket}/dst", body=NEW, unsigned={"x-amz-meta-color": "blue"})
+    assert (response.status, response.code) == (403, "AccessDenied"), response
+    assert b"x-amz-meta-color" in response.body
+    assert state(s3, scene) == before
+
+
+def test_sse_s3_is_echoed_by_every_object_write_and_read(s3, bucket):
+    """x-amz-server-side-encryption: AES256 is accepted by each object write and every object
+    write and read answers with it, asked or not."""
+    sse = lambda response: response["ServerSideEncryption"]
+    assert sse(s3.put_object(Bucket=bucket, Key="a", Body=SOURCE, ServerSideEncryption="AES256")) == "AES256"
+    assert sse(s3.put_object(Bucket=bucket, Key="b", Body=SOURCE)) == "AES256"
+    assert sse(s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "a"}, ServerSideEncryption="AES256")) == "AES256"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="m", ServerSideEncryption="AES256")
+    assert sse(upload) == "AES256"
+    part = s3.upload_part(Bucket=bucket, Key="m", UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * (5 << 20))
+    assert sse(part) == "AES256"
+    copied = s3.upload_part_copy(Bucket=bucket, Key="m", UploadId=upload["UploadId"], PartNumber=2,
+                                 CopySource={"Bucket": bucket, "Key": "a"})
+    assert sse(copied) == "AES256"
+    parts = [{"PartNumber": 1, "ETag": part["ETag"]}, {"PartNumber": 2, "ETag": copied["CopyPartResult"]["ETag"]}]
+    assert sse(s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=upload["UploadId"],
+                                            MultipartUpload={"Parts": parts})) == "AES256"
+    for key in ("a", "b", "c", "m"):
+        assert sse(s3.get_object(Bucket=bucket, Key=key)) == "AES256"
+        assert sse(s3.head_object(Bucket=bucket, Key=key)) == "AES256"
+
+
+def test_sse_c_with_boto3(s3, bucket):
+    """SSE-C through boto3's own parameters: refused (nothing stored, nothing read) while the table
+    says so; once it is honored, the object is readable only with its key."""
+    key, wrong = CUSTOMER_KEY, b"another key, also 32 bytes long!"
+    customer = lambda k: {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": k}
+    s3.put_object(Bucket=bucket, Key="plain", Body=EXISTING)
+    if row_named("header", "x-amz-server-side-encryption-customer-algorithm")["support"] == "refused":
+        with pytest.raises(botocore.exceptions.ClientError) as put:
+            s3.put_object(Bucket=bucket, Key="secret", Body=NEW, **customer(key))
+        assert (put.value.response["Error"]["Code"], put.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["plain"]
+        with pytest.raises(botocore.exceptions.ClientError) as get:
+            s3.get_object(Bucket=bucket, Key="plain", **customer(key))
+        assert (get.value.response["Error"]["Code"], get.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
+        with pytest.raises(botocore.exceptions.ClientError) as head:
+            s3.head_object(Bucket=bucket, Key="plain", **customer(key))
+        assert head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+        assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == EXISTING
+        return
+    s3.put_object(Bucket=bucket, Key="secret", Body=NEW, **customer(key))
+    assert s3.get_object(Bucket=bucket, Key="secret", **customer(key))["Body"].read() == NEW
+    for attempt in ({}, customer(wrong)):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            s3.get_object(Bucket=bucket, Key="secret", **attempt)
+        assert 400 <= refused.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500, attempt
