@@ -72,11 +72,22 @@ extension Engine {
         let intent = WriteIntent(id: "repair-" + [UInt8].random(count: 16).hex, created: Date(), blobs: refs)
         try await catalog.recordIntent(intent)
         do {
+            let failures = ShardFailures()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let channels = shards.map { _ in BoundedChannel<ByteBlock>(capacity: 4) }
                 for (position, ref) in refs.enumerated() {
                     let provider = try provider(named: ref.provider)
-                    group.addTask { try await provider.put(ref.blob, length: layout.blobLength, body: channels[position]) }
+                    group.addTask {
+                        do {
+                            try await provider.put(ref.blob, length: layout.blobLength, body: channels[position])
+                        } catch {
+                            // A writer that gave up reads no more: close its channel, or the
+                            // rebuild would wait forever to send it the next record.
+                            failures.record(position, error)
+                            channels[position].close()
+                            throw error
+                        }
+                    }
                 }
                 do {
                     for (position, shard) in shards.enumerated() {
@@ -95,6 +106,12 @@ extension Engine {
                     for channel in channels { channel.finish() }
                 } catch {
                     for channel in channels { channel.finish(throwing: error) }
+                    group.cancelAll()
+                    // A writer that failed closed its channel: its error is the cause, not `Closed`.
+                    if error is BoundedChannel<ByteBlock>.Closed, let (position, cause) = failures.all.min(by: { $0.key < $1.key }) {
+                        throw NuageError(.insufficientShards, "rebuilding shard \(shards[position]) on \(refs[position].provider) failed",
+                                         cause: cause)
+                    }
                     throw error
                 }
                 try await group.waitForAll()

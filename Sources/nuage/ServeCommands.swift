@@ -59,7 +59,11 @@ struct Maintenance {
         return [
             every(.seconds(2)) { await engine.probeProviders() },
             every(.seconds(30)) {
-                guard let report = try? await engine.repair() else { return }
+                let report: Engine.RepairReport
+                do { report = try await engine.repair() } catch {
+                    note("nuage: repair failed: \(error)")
+                    return
+                }
                 if report.repaired > 0 { note("nuage: repaired \(report.repaired) shard(s)") }
                 // One line per run, not per shard: a provider that stays down would flood the log.
                 if let first = report.failed.first {

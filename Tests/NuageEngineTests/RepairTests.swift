@@ -72,4 +72,29 @@ import Testing
         #expect(report.dropped == 1 && report.repaired == 0)
         #expect(try await f.engine.catalog.pendingRepairs(limit: 10).isEmpty)
     }
+
+    /// A repair target that fails partway (a full disk) ends the repair with that error; it used
+    /// to wait forever to hand the failed writer its next record.
+    @Test(arguments: [FaultInjectingProvider.Fault.failWritesAfter(20_000), .down])
+    func aTargetThatFailsEndsTheRepairWithItsError(_ fault: FaultInjectingProvider.Fault) async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        let data = bytes(400_000, seed: 4)  // a shard of many 4 KiB segments: far more records than the channel holds
+        f.faults["de-2"]!.set([.down])
+        try await f.engine.put(bucket: "bkt", key: "k", size: Int64(data.count), body: BytesBody(data))
+        f.faults["de-2"]!.set([fault])
+        let limit = EngineFixture.patience * 5
+        let report = try await withDeadline(limit, onTimeout: { NuageError(.internalError, "repair hung for \(limit)") }) {
+            try await f.engine.repair()
+        }
+        #expect(report.repaired == 0 && report.failed.count == 1, "\(report)")
+        if case .failWritesAfter = fault {
+            #expect(report.failed.first?.contains("No space left on device") == true, "the writer's own error: \(report.failed)")
+        }
+        #expect(try await f.engine.catalog.pendingRepairs(limit: 10).count == 1, "the note stays for the next run")
+        f.faults["de-2"]!.set([])
+        #expect(try await f.engine.repair().repaired == 1)
+        #expect(try await f.engine.getBytes(bucket: "bkt", key: "k") == data)
+    }
 }

@@ -24,9 +24,11 @@ public final class FaultInjectingProvider: Provider {
         case otherBlob
         /// Writes succeed without storing anything.
         case lostWrites
+        /// Writes take this many bytes of the body, then fail as a full disk does (and read no more).
+        case failWritesAfter(Int)
 
         /// `down`, `error-rate:0.3`, `latency:200ms`, `stall`, `bandwidth:1048576`, `flip`,
-        /// `truncate`, `other-blob`, `lost-writes`.
+        /// `truncate`, `other-blob`, `lost-writes`, `fail-writes-after:65536`.
         public init?(_ text: String) {
             let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
             switch (parts.first ?? "", parts.count > 1 ? parts[1] : nil) {
@@ -37,6 +39,7 @@ public final class FaultInjectingProvider: Provider {
             case ("other-blob", nil): self = .otherBlob
             case ("lost-writes", nil): self = .lostWrites
             case ("error-rate", let value?): guard let p = Double(value), (0...1).contains(p) else { return nil }; self = .errorRate(p)
+            case ("fail-writes-after", let value?): guard let b = Int(value), b >= 0 else { return nil }; self = .failWritesAfter(b)
             case ("bandwidth", let value?): guard let b = Int(value), b > 0 else { return nil }; self = .slowBandwidth(b)
             case ("latency", let value?):
                 guard value.hasSuffix("ms"), let ms = Int(value.dropLast(2)), ms >= 0 else { return nil }
@@ -56,6 +59,7 @@ public final class FaultInjectingProvider: Provider {
             case .truncatedReads: "truncate"
             case .otherBlob: "other-blob"
             case .lostWrites: "lost-writes"
+            case .failWritesAfter(let b): "fail-writes-after:\(b)"
             }
         }
     }
@@ -93,6 +97,14 @@ public final class FaultInjectingProvider: Provider {
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
         try await before("put \(blob)")
+        for case .failWritesAfter(let limit) in faults {
+            var taken = 0
+            for try await block in body {
+                taken += block.count
+                if taken >= limit { break }
+            }
+            throw ProviderError(.unavailable, provider: name, "put \(blob): write: No space left on device (injected after \(taken) bytes)")
+        }
         if faults.contains(.lostWrites) {
             for try await block in body { try await throttle(block.count) }
             return
