@@ -87,6 +87,11 @@ let package = Package(
             dependencies: ["NuageConfig", "NuageServer", "NuageS3Client", "NuageLocalS3",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
+        // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
+        // a corpus replayer otherwise.
+        .executableTarget(
+            name: "nuage-fuzz", dependencies: ["NuageConfig", "NuageServer", "NuageSigV4"], path: "Sources/NuageFuzz",
+            swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
         // Local S3 servers (rclone serve s3, moto_server) as child processes: tests and benchmarks.
         .target(name: "NuageLocalS3", dependencies: ["NuageCore", "NuageS3Client", "NuageSigV4", "NuageProviders",

@@ -57,7 +57,7 @@ extension Engine {
                               modified: stream.created, manifest: stream.manifest)
         try await finish(stream) {
             if let replaced = try await catalog.commitPart(part, intent: stream.intent) {
-                await collect(replaced.manifest.blobs)
+                await collectPromptly(replaced.manifest.blobs)
             }
         }
         return part
@@ -105,7 +105,7 @@ extension Engine {
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)
-        await collect((replaced?.blobs ?? []) + unused)
+        await collectPromptly((replaced?.blobs ?? []) + unused)
         return record
     }
 
@@ -120,7 +120,7 @@ extension Engine {
     private func abort(_ id: String) async throws {
         let parts = try await catalog.parts(uploadID: id)
         try await catalog.abortUpload(id: id)
-        await collect(parts.flatMap(\.manifest.blobs))
+        await collectPromptly(parts.flatMap(\.manifest.blobs))
     }
 
     /// Uploads in progress, by key then creation.

@@ -50,7 +50,7 @@ extension Engine {
                                   manifest: stream.manifest)
         try await finish(stream) {
             if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
-                await collect(replaced.blobs)
+                await collectPromptly(replaced.blobs)
             }
         }
         return record
@@ -85,7 +85,7 @@ extension Engine {
             try await commit()
         } catch {
             try? await catalog.abandonIntent(stream.intent)
-            await collect(stream.manifest.blobs)
+            await collectPromptly(stream.manifest.blobs)
             throw error
         }
         if !stream.failed.isEmpty {
@@ -93,7 +93,7 @@ extension Engine {
                                           shards: stream.failed.keys.sorted(),
                                           reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
             // The commit garbage-listed the failed shards' blobs (a straggler may still land one).
-            await collect(stream.failedBlobs)
+            await collectPromptly(stream.failedBlobs)
         }
     }
 
@@ -180,7 +180,7 @@ extension Engine {
             if let md5 { try body.verify(md5: md5) }
         } catch {
             try? await catalog.abandonIntent(intent.id)
-            await collect(refs)
+            await collectPromptly(refs)
             throw error
         }
 

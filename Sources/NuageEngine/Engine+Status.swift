@@ -43,28 +43,39 @@ extension Engine {
         public var verdict: [Placement.Rule]
     }
 
-    /// Checks every shard blob of an object (a `head` per provider) and the placement rules.
-    public func status(bucket: String, key: String) async throws -> ObjectStatus {
+    /// Checks every shard blob of an object (a `head` per provider, all at once, each given at
+    /// most `budget`: a provider that does not answer is reported, not waited for) and the
+    /// placement rules.
+    public func status(bucket: String, key: String, budget: Duration = .seconds(2)) async throws -> ObjectStatus {
         let record = try await head(bucket: bucket, key: key)
         let descriptors = Dictionary(uniqueKeysWithValues: placement.providers.map { ($0.name, $0) })
         var shards: [ObjectStatus.Shard] = []
         for (part, manifest) in record.parts.enumerated() {
             let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
+            let healths = try await withThrowingTaskGroup(of: (Int, ShardHealth).self) { group in
+                for (index, ref) in manifest.shards.enumerated() {
+                    guard let ref else { continue }
+                    let provider = try provider(named: ref.provider)
+                    group.addTask {
+                        do {
+                            let info = try await withDeadline(budget, onTimeout: {
+                                ProviderError.timeout(provider: ref.provider, "head \(ref.blob): no answer within \(budget)")
+                            }) { try await provider.head(ref.blob) }
+                            return (index, info.size == layout.blobLength ? .healthy : .wrongSize(info.size))
+                        } catch let error as ProviderError where error.kind == .notFound {
+                            return (index, .missing)
+                        } catch {
+                            return (index, .unreachable("\(error)"))
+                        }
+                    }
+                }
+                var healths: [Int: ShardHealth] = [:]
+                for try await (index, health) in group { healths[index] = health }
+                return healths
+            }
             for (index, ref) in manifest.shards.enumerated() {
-                guard let ref else {
-                    shards.append(.init(part: part, index: index, provider: nil, providerName: nil, health: .notWritten))
-                    continue
-                }
-                let health: ShardHealth
-                do {
-                    let info = try await provider(named: ref.provider).head(ref.blob)
-                    health = info.size == layout.blobLength ? .healthy : .wrongSize(info.size)
-                } catch let error as ProviderError where error.kind == .notFound {
-                    health = .missing
-                } catch {
-                    health = .unreachable("\(error)")
-                }
-                shards.append(.init(part: part, index: index, provider: descriptors[ref.provider], providerName: ref.provider, health: health))
+                shards.append(.init(part: part, index: index, provider: ref.flatMap { descriptors[$0.provider] }, providerName: ref?.provider,
+                                    health: healths[index] ?? .notWritten))
             }
         }
         // A rule passes when it passes for every part; otherwise the first failing part explains.
@@ -110,16 +121,24 @@ extension Engine {
         public var blobs: Int?
     }
 
-    /// Every configured provider, its state and what it stores.
+    /// Every configured provider, its state and what it stores (all listed at once: one that
+    /// does not answer costs its answer timeout, not the sum of them).
     public func providerStatus() async -> [ProviderStatus] {
-        var result: [ProviderStatus] = []
-        for descriptor in placement.providers {
-            let state = placement.exclusions[descriptor.name].map { "excluded by policy: \($0)" } ?? "active"
-            let blobs = try? await providers[descriptor.name]?.listAll()
-            result.append(ProviderStatus(descriptor: descriptor, state: state,
-                                         bytesStored: blobs.map { $0.reduce(0) { $0 + $1.size } }, blobs: blobs?.count))
+        let listings = await withTaskGroup(of: (String, [BlobInfo]?).self) { group in
+            for descriptor in placement.providers {
+                guard let provider = providers[descriptor.name] else { continue }
+                group.addTask { (descriptor.name, try? await provider.listAll()) }
+            }
+            var listings: [String: [BlobInfo]] = [:]
+            for await (name, blobs) in group { listings[name] = blobs }
+            return listings
         }
-        return result
+        return placement.providers.map { descriptor in
+            let state = placement.exclusions[descriptor.name].map { "excluded by policy: \($0)" } ?? "active"
+            let blobs = listings[descriptor.name]
+            return ProviderStatus(descriptor: descriptor, state: state,
+                                  bytesStored: blobs.map { $0.reduce(0) { $0 + $1.size } }, blobs: blobs?.count)
+        }
     }
 }
 

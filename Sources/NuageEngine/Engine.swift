@@ -113,8 +113,16 @@ public final class Engine: Sendable {
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
         if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
-            await collect(removed.blobs)
+            await collectPromptly(removed.blobs)
         }
+    }
+
+    /// `collect`, for a request: waits at most `stragglerGrace`. Whatever is not deleted by then
+    /// (a provider that stopped answering) stays on the garbage list for `gc`; a request never
+    /// waits on a provider it does not need.
+    func collectPromptly(_ blobs: [BlobRef]) async {
+        guard !blobs.isEmpty else { return }
+        _ = try? await withDeadline(stragglerGrace, onTimeout: { CancellationError() }) { await self.collect(blobs) }
     }
 
     /// Deletes blobs that the catalog has already moved to the garbage list, forgetting those

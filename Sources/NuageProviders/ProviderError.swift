@@ -32,8 +32,19 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
         self.cause = cause
     }
 
+    /// The provider did not answer in time: it is taken as down at once, and not retried (a
+    /// provider that stopped answering would make every attempt wait as long).
+    public var timedOut = false
+
+    /// An `unavailable` error for a call that got no answer in time.
+    public static func timeout(provider: String, _ message: String) -> ProviderError {
+        var error = ProviderError(.unavailable, provider: provider, message)
+        error.timedOut = true
+        return error
+    }
+
     /// Whether trying again may succeed.
-    public var isRetryable: Bool { kind == .unavailable }
+    public var isRetryable: Bool { kind == .unavailable && !timedOut }
 
     public var description: String {
         "provider \(provider): \(kind): \(message)" + (cause.map { " (\($0))" } ?? "")

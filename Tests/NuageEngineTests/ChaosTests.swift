@@ -120,4 +120,37 @@ import Testing
         }
         #expect(slowest < .seconds(8), "with one provider stalled (timeouts at 60 s) the slowest read took \(slowest)")
     }
+
+    /// A provider that accepts calls and never answers (a frozen process) costs a request at
+    /// most the straggler grace: the put does not wait to delete the straggler's blob, a delete
+    /// does not wait for it, and status reports it unreachable after its budget. The provider's
+    /// own timeouts are an hour here, so only that promise can end these calls.
+    @Test func aFrozenProviderCostsRequestsAtMostTheGrace() async throws {
+        var patient = Resilience()
+        patient.timeout = .seconds(3600)
+        patient.answerTimeout = .seconds(3600)
+        let f = try EngineFixture(resilience: patient, stragglerGrace: .milliseconds(500), onTmpfs: true)
+        defer { f.cleanUp() }
+        let engine = f.engine
+        try await engine.createBucket("bkt")
+        let data = bytes(100_000, seed: 9)
+        let before = try await engine.put(bucket: "bkt", key: "before", size: Int64(data.count), body: BytesBody(data))
+        let stored = before.parts[0].shards.compactMap { $0 }  // 6, or 5 when a loaded machine made one straggle
+        let frozen = stored[0].provider
+        f.faults[frozen]!.set([.stall])
+        let status = try await bounded("status") { try await engine.status(bucket: "bkt", key: "before", budget: .milliseconds(300)) }
+        #expect(status.shards.filter { if case .unreachable = $0.health { true } else { false } }.map(\.providerName) == [frozen])
+        #expect(status.shards.filter { $0.health == .healthy }.count == stored.count - 1)
+        // Put: the straggler is cut after the grace and its blob left to gc.
+        let written = try await bounded("put") {
+            try await engine.put(bucket: "bkt", key: "after", size: Int64(data.count), body: BytesBody(data))
+        }
+        #expect(written.parts[0].shards.compactMap { $0 }.count == 5)
+        #expect(try await bounded("get") { try await engine.getBytes(bucket: "bkt", key: "after") } == data)
+        // Delete and overwrite: the blobs on the frozen provider stay on the garbage list.
+        try await bounded("delete") { try await engine.delete(bucket: "bkt", key: "before") }
+        try await bounded("overwrite") { try await engine.put(bucket: "bkt", key: "after", size: 3, body: BytesBody([1, 2, 3])) }
+        f.faults[frozen]!.set([])
+        #expect(try await engine.collectGarbage(grace: .seconds(0)).deletedGarbage >= 1, "gc deletes what was left")
+    }
 }

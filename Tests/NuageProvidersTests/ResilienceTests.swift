@@ -85,6 +85,27 @@ import Testing
         #expect(took >= .milliseconds(200) && took < .seconds(20), "\(took)")
     }
 
+    /// A provider that accepts calls and stops answering is down after one timed-out call, which
+    /// is not retried (each attempt would wait as long); later calls are refused at once.
+    @Test func oneTimeoutMarksAProviderDownAndIsNotRetried() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await f.faulty.put("blob", bytes: [1])
+        var resilience = Resilience()
+        resilience.answerTimeout = .milliseconds(200)
+        let (provider, health) = resilience.wrap(f.faulty)
+        f.faulty.set([.stall])
+        await #expect { _ = try await provider.head("blob") } throws: { error in
+            // Had it been retried, the last attempt would have been refused as down instead.
+            (error as? ProviderError)?.timedOut == true && "\(error)".contains("no answer within")
+        }
+        #expect(health.state == .down, "down after one timeout, not three")
+        f.faulty.set([])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await provider.head("blob").size == 1, "the probe brings it back")
+        #expect(health.state == .healthy)
+    }
+
     @Test func aProviderThatKeepsFailingIsMarkedDownThenProbedBack() async throws {
         let f = try Fixture()
         defer { f.cleanUp() }

@@ -3,7 +3,8 @@ import NuageCore
 import Synchronization
 
 /// What a gateway has seen of one provider lately: healthy, degraded or down, and how long its
-/// reads take. Down after `downAfter` consecutive unavailable failures; while down, calls fail
+/// reads take. Down after `downAfter` consecutive unavailable failures, or at once after a
+/// call that got no answer in time (a stalled provider stalls every call); while down, calls fail
 /// at once except a probe now and then (backing off to `maximumProbeInterval`), and the first
 /// success brings it back.
 public final class HealthTracker: Sendable {
@@ -77,7 +78,15 @@ public final class HealthTracker: Sendable {
     /// A probe that was cancelled: the next call may probe.
     func cancelled() { memory.withLock { $0.probing = false } }
 
-    /// Records a failure to answer (an `unavailable` error, a timeout, a lost connection).
+    /// Records a call that got no answer in time: the provider is down until a probe succeeds.
+    func timedOut() {
+        memory.withLock { m in
+            if !m.down { m.consecutiveFailures = max(m.consecutiveFailures, downAfter - 1) }
+        }
+        failed()
+    }
+
+    /// Records a failure to answer (an `unavailable` error, a lost connection).
     func failed() {
         memory.withLock { m in
             m.outcomes = Array((m.outcomes + [false]).suffix(20))
@@ -117,6 +126,9 @@ public struct HealthTrackingProvider: Provider {
             return value
         } catch let error as ProviderError where error.kind != .unavailable {
             health.succeeded()  // an answer (not found, corrupt…): the provider is there
+            throw error
+        } catch let error as ProviderError where error.timedOut {
+            health.timedOut()
             throw error
         } catch is CancellationError {
             health.cancelled()  // the caller gave up: says nothing about the provider

@@ -5,6 +5,9 @@ import NuageCore
 public struct Resilience: Sendable {
     public var attempts = 3
     public var timeout: Duration = .seconds(30)
+    /// The bound of calls that move no bytes (head, delete, list): a provider that accepts
+    /// connections but stopped answering is found out within this.
+    public var answerTimeout: Duration = .seconds(10)
     public var minimumBandwidth: Int64 = 1 << 20
     public var concurrency = 16
     public var downAfter = 3
@@ -15,7 +18,7 @@ public struct Resilience: Sendable {
     public func wrap(_ raw: any Provider) -> (provider: any Provider, health: HealthTracker) {
         let health = HealthTracker(provider: raw.name, downAfter: downAfter)
         let limited = ConcurrencyLimitedProvider(raw, limit: concurrency)
-        let bounded = TimeoutProvider(limited, base: timeout, minimumBandwidth: minimumBandwidth)
+        let bounded = TimeoutProvider(limited, base: timeout, answer: answerTimeout, minimumBandwidth: minimumBandwidth)
         let tracked = HealthTrackingProvider(bounded, health: health)
         return (RetryingProvider(tracked, attempts: attempts), health)
     }

@@ -1,30 +1,34 @@
 import NuageCore
 import Synchronization
 
-/// Bounds every call, so a provider that stalls cannot hold a read or a write forever: a read
-/// gets `base` plus the time its bytes take at `minimumBandwidth`; a write may go `base`
-/// without progress (time spent waiting for its own body does not count, so a slow uploader
-/// is not mistaken for a stalled provider). A call past its bound fails as `unavailable` and
-/// is cancelled.
+/// Bounds every call, so a provider that stalls cannot hold a read or a write forever: a call
+/// that moves no bytes (head, delete, list) gets `answer`; a read gets `base` plus the time its
+/// bytes take at `minimumBandwidth`; a write may go `base` without progress (time spent waiting
+/// for its own body does not count, so a slow uploader is not mistaken for a stalled provider).
+/// A call past its bound fails as a timeout (`unavailable`, never retried: the health tracker
+/// takes the provider as down at once) and is cancelled.
 public struct TimeoutProvider: Provider {
     public let inner: any Provider
     public let base: Duration
+    /// The bound of calls that move no bytes.
+    public let answer: Duration
     /// Bytes per second below which a transfer counts as stalled.
     public let minimumBandwidth: Int64
     public var name: String { inner.name }
 
-    public init(_ inner: any Provider, base: Duration = .seconds(30), minimumBandwidth: Int64 = 1 << 20) {
+    public init(_ inner: any Provider, base: Duration = .seconds(30), answer: Duration = .seconds(10), minimumBandwidth: Int64 = 1 << 20) {
         self.inner = inner
         self.base = base
+        self.answer = min(answer, base)
         self.minimumBandwidth = minimumBandwidth
     }
 
     func limit(bytes: Int64) -> Duration { base + .milliseconds(bytes * 1000 / max(1, minimumBandwidth)) }
 
-    private func bounded<T: Sendable>(_ operation: String, bytes: Int64, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let limit = limit(bytes: bytes), name = name
+    private func bounded<T: Sendable>(_ operation: String, bytes: Int64?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = bytes.map(limit(bytes:)) ?? answer, name = name
         return try await withDeadline(limit, onTimeout: {
-            ProviderError(.unavailable, provider: name, "\(operation): no answer within \(limit)")
+            ProviderError.timeout(provider: name, "\(operation): no answer within \(limit)")
         }, body)
     }
 
@@ -35,7 +39,7 @@ public struct TimeoutProvider: Provider {
         try await withWatchdog({
             let tick = min(base / 4, .milliseconds(100))
             while (try? await Task.sleep(for: tick)) != nil {
-                if activity.idle(longerThan: base) { return ProviderError(.unavailable, provider: name, "put \(blob): no progress for \(base)") }
+                if activity.idle(longerThan: base) { return ProviderError.timeout(provider: name, "put \(blob): no progress for \(base)") }
             }
             return nil
         }) { try await inner.put(blob, length: length, body: watched) }
@@ -48,17 +52,17 @@ public struct TimeoutProvider: Provider {
 
     public func head(_ blob: String) async throws -> BlobInfo {
         let inner = inner
-        return try await bounded("head \(blob)", bytes: 0) { try await inner.head(blob) }
+        return try await bounded("head \(blob)", bytes: nil) { try await inner.head(blob) }
     }
 
     public func delete(_ blob: String) async throws {
         let inner = inner
-        try await bounded("delete \(blob)", bytes: 0) { try await inner.delete(blob) }
+        try await bounded("delete \(blob)", bytes: nil) { try await inner.delete(blob) }
     }
 
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
         let inner = inner
-        return try await bounded("list \(prefix)", bytes: 0) { try await inner.list(prefix: prefix, after: after, limit: limit) }
+        return try await bounded("list \(prefix)", bytes: nil) { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
 
     public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {

@@ -1,0 +1,52 @@
+import Foundation
+
+#if NUAGE_FUZZER
+/// libFuzzer's entry points; `NUAGE_FUZZ_TARGET` names the harness.
+nonisolated(unsafe) var selected: (@Sendable ([UInt8]) -> Void)?
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
+    let name = ProcessInfo.processInfo.environment["NUAGE_FUZZ_TARGET"] ?? ""
+    guard let harness = Harnesses.all[name] else {
+        FileHandle.standardError.write(Data("NUAGE_FUZZ_TARGET must be one of \(Harnesses.all.keys.sorted().joined(separator: ", "))\n".utf8))
+        exit(2)
+    }
+    selected = harness
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+    selected?(Array(UnsafeBufferPointer(start: data, count: count)))
+    return 0
+}
+#else
+/// Without libFuzzer: `nuage-fuzz replay DIRECTORY` runs every file under `DIRECTORY/NAME/`
+/// through harness NAME, and `nuage-fuzz list` names the harnesses.
+@main struct Replay {
+    static func main() throws {
+        let arguments = CommandLine.arguments.dropFirst()
+        switch (arguments.first, arguments.count) {
+        case ("list", 1):
+            print(Harnesses.all.keys.sorted().joined(separator: "\n"))
+        case ("replay", 2):
+            let root = arguments.last!
+            var total = 0
+            for name in Harnesses.all.keys.sorted() {
+                let directory = "\(root)/\(name)"
+                let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                for file in files.sorted() {
+                    guard let data = FileManager.default.contents(atPath: "\(directory)/\(file)") else { continue }
+                    Harnesses.all[name]!(Array(data))
+                    total += 1
+                }
+                print("\(name): \(files.count) inputs")
+            }
+            print("replayed \(total) inputs, none trapped")
+        default:
+            FileHandle.standardError.write(Data("usage: nuage-fuzz list | nuage-fuzz replay CORPUS\n".utf8))
+            exit(2)
+        }
+    }
+}
+#endif

@@ -1,0 +1,111 @@
+import Foundation
+import NuageConfig
+import NuageCore
+import NuageCrypto
+@testable import NuageEngine
+@testable import NuageServer
+import NuageSigV4
+
+/// Every parser that reads bytes from a client, a provider or an operator, as a function of
+/// arbitrary bytes. A harness may throw (bad input is refused), never trap, hang or grow
+/// without bound. `scripts/fuzz` runs each under libFuzzer; built without it, `nuage-fuzz
+/// replay` runs each file of `Fuzz/corpus` through its harness (a regression run).
+enum Harnesses {
+    static let all: [String: @Sendable ([UInt8]) -> Void] = [
+        "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
+        "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
+    ]
+
+    static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Request bodies: DeleteObjects, CompleteMultipartUpload, CreateBucket.
+    static func xml(_ bytes: [UInt8]) {
+        guard let root = XMLNode.parse(Data(bytes)) else { return }
+        var count = 0
+        func walk(_ node: XMLNode, depth: Int) {
+            precondition(depth <= XMLNode.maximumDepth, "deeper than the limit")
+            count += 1
+            _ = node.text
+            for child in node.children { walk(child, depth: depth + 1) }
+        }
+        walk(root, depth: 1)
+        precondition(count <= XMLNode.maximumElements, "more elements than the limit")
+    }
+
+    /// The Authorization header, then the signing of a request with it (the canonical request
+    /// is built from whatever the header names).
+    static func sigV4Header(_ bytes: [UInt8]) {
+        _ = try? SigV4Authorization.parse(header: text(bytes), timestamp: "20260101T000000Z")
+    }
+
+    /// A presigned URL's query string.
+    static func sigV4Query(_ bytes: [UInt8]) {
+        guard let query = SigV4.parseQuery(Substring(text(bytes))) else { return }
+        _ = try? SigV4Authorization.parse(query: query)
+    }
+
+    /// `aws-chunked` bodies with trailers, fed in pieces whose sizes the input picks.
+    static func awsChunked(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        // Signed chunks fail their signature here, after their framing has been parsed.
+        let modes: [AWSChunkedDecoder.Mode] = [.unsigned, .signed(.unsigned, trailer: false), .signed(.unsigned, trailer: true)]
+        var decoder = AWSChunkedDecoder(mode: modes[Int(first) % modes.count])
+        var output: [UInt8] = []
+        var rest = bytes.dropFirst()
+        var piece = Int(first >> 1) + 1
+        while !rest.isEmpty {
+            let chunk = Array(rest.prefix(piece))
+            rest = rest.dropFirst(chunk.count)
+            do { try chunk.withUnsafeBytes { try decoder.decode($0, into: &output) } } catch { return }
+            precondition(Int64(output.count) == decoder.decodedLength, "decoded length disagrees with the output")
+            piece = piece % 97 + 1
+        }
+    }
+
+    /// `Range` and `x-amz-copy-source-range` against an object size the input picks.
+    static func range(_ bytes: [UInt8]) {
+        guard bytes.count >= 8 else { return }
+        let size = Int64(bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } >> 1)
+        let header = text(Array(bytes[8...]))
+        if case .range(let range) = S3Server.parseRange(header, size: size) {
+            precondition(range.lowerBound >= 0 && range.upperBound <= size && !range.isEmpty, "range outside the object")
+        }
+        if let range = S3Server.parseCopyRange(header, size: size) {
+            precondition(range.lowerBound >= 0 && range.upperBound <= size, "copy range outside the object")
+        }
+    }
+
+    /// `x-amz-copy-source`: a parsed source names a valid bucket and key.
+    static func copySource(_ bytes: [UInt8]) {
+        guard let source = try? CopySource.parse(text(bytes)) else { return }
+        precondition((try? ObjectNames.validateBucket(source.bucket)) != nil, "invalid bucket accepted")
+        precondition((try? ObjectNames.validateKey(source.key)) != nil, "invalid key accepted")
+    }
+
+    /// `If-Modified-Since` and friends.
+    static func httpDate(_ bytes: [UInt8]) { _ = S3Server.parseHTTPDate(text(bytes)) }
+
+    static let master = try! MasterKey(bytes: Array(repeating: 7, count: 32))
+
+    /// Shard blob headers read back from a provider: raw bytes (refused unless sealed), and
+    /// arbitrary bodies sealed with the master key (a header written by a buggy or hostile
+    /// holder of the key), which the field reader must refuse without trapping.
+    static func shardHeader(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let prefix = ShardHeader.magic + [UInt8(ShardHeader.format >> 8), UInt8(ShardHeader.format & 0xFF), 0, 0]
+        var blob: [UInt8]
+        if first & 1 == 0 {
+            blob = Array(bytes.dropFirst())
+            if blob.count < ShardHeader.size { blob = prefix + blob + Array(repeating: 0, count: max(0, ShardHeader.size - 12 - blob.count)) }
+        } else {
+            let body = Array(bytes.dropFirst().prefix(ShardHeader.bodySize))
+            blob = prefix + (try! master.sealHeader(body + Array(repeating: 0, count: ShardHeader.bodySize - body.count), context: prefix))
+        }
+        _ = try? ShardHeader.open(blob, with: master)
+    }
+
+    /// `nuage.toml`: the TOML subset, then the configuration's own checks.
+    static func toml(_ bytes: [UInt8]) {
+        _ = try? Configuration(toml: text(bytes))
+    }
+}
