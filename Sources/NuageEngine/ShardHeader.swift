@@ -99,7 +99,9 @@ public struct ShardHeader: Hashable, Sendable {
         let versionID = try reader.bytes(16)
         let fields = try reader.bytes(4)
         let segmentSize = Int(try reader.integer(UInt32.self))
-        let objectSize = Int64(try reader.integer(UInt64.self))
+        guard let objectSize = Int64(exactly: try reader.integer(UInt64.self)) else {
+            throw NuageError(.integrity, "shard header object size out of range")
+        }
         let created = Int64(bitPattern: try reader.integer(UInt64.self))
         let keyID = try reader.integer(UInt32.self)
         let wrapped = try reader.bytes(Int(try reader.integer(UInt16.self)))

@@ -1,24 +1,35 @@
 import Foundation
 
 #if NUAGE_FUZZER
-/// libFuzzer's entry points; `NUAGE_FUZZ_TARGET` names the harness.
-nonisolated(unsafe) var selected: (@Sendable ([UInt8]) -> Void)?
+/// libFuzzer's driver, which `-sanitize=fuzzer` links in.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+               _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
+/// The harness `NUAGE_FUZZ_TARGET` names.
+let selected: @Sendable ([UInt8]) -> Void = {
     let name = ProcessInfo.processInfo.environment["NUAGE_FUZZ_TARGET"] ?? ""
     guard let harness = Harnesses.all[name] else {
         FileHandle.standardError.write(Data("NUAGE_FUZZ_TARGET must be one of \(Harnesses.all.keys.sorted().joined(separator: ", "))\n".utf8))
         exit(2)
     }
-    selected = harness
+    return harness
+}()
+
+/// One input, for libFuzzer.
+@_cdecl("LLVMFuzzerTestOneInput")
+func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    selected(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
 }
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func testOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
-    selected?(Array(UnsafeBufferPointer(start: data, count: count)))
-    return 0
+/// The executable's entry point (SwiftPM links `main` to it): libFuzzer's driver.
+@_cdecl("nuage_fuzz_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    _ = selected
+    var count = argc
+    var arguments = argv
+    return runDriver(&count, &arguments) { data, size in testOneInput(data, size) }
 }
 #else
 /// Without libFuzzer: `nuage-fuzz replay DIRECTORY` runs every file under `DIRECTORY/NAME/`

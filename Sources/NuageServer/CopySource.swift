@@ -1,4 +1,5 @@
 import Foundation
+import NuageCore
 import NuageSigV4
 
 /// The object an `x-amz-copy-source` header names: `[/]bucket/key[?versionId=id]`, bucket and key
@@ -35,6 +36,13 @@ struct CopySource: Equatable, Sendable {
         guard let slash = trimmed.firstIndex(of: "/"), slash != trimmed.startIndex, trimmed.index(after: slash) != trimmed.endIndex else {
             throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
         }
-        return CopySource(bucket: String(trimmed[..<slash]), key: String(trimmed[trimmed.index(after: slash)...]), versionID: versionID)
+        let source = CopySource(bucket: String(trimmed[..<slash]), key: String(trimmed[trimmed.index(after: slash)...]), versionID: versionID)
+        do {
+            try ObjectNames.validateBucket(source.bucket)
+            try ObjectNames.validateKey(source.key)
+        } catch let error as NuageError {
+            throw S3Error(error, resource: nil)
+        }
+        return source
     }
 }

@@ -38,6 +38,7 @@ extension S3Compatibility {
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
              when(["CRC64NVME"], .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
              when(in: [.putObject, .uploadPart, .createMultipartUpload], .refused(.invalidRequest, "Value for x-amz-checksum-algorithm header is invalid.")),
+             when(in: [.copyObject], .refused(.notImplemented, "Choosing the checksum algorithm of a copy is not implemented; the object was not copied.")),
              otherwise: .refused(.invalidRequest, "x-amz-checksum-algorithm applies only to PutObject, UploadPart and CreateMultipartUpload.")),
         rule("x-amz-sdk-checksum-algorithm",
              when(checksumNames, in: checksummedBodies, .honored("names the checksum header or trailer the body carries; they must agree")),
@@ -119,6 +120,7 @@ extension S3Compatibility {
         rule("x-amz-request-payer", otherwise: .noOp("the bucket owner pays: requester-pays buckets do not exist here")),
         rule("x-amz-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-expected-bucket-owner) are not implemented.")),
         rule("x-amz-source-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-source-expected-bucket-owner) are not implemented.")),
+        rule("x-amz-object-attributes", otherwise: .refused(.notImplemented, "GetObjectAttributes is not implemented.")),
         rule("x-amz-optional-object-attributes", when(in: [.listObjectsV2], .noOp("no object is archived, so there is no restore status to add")),
              otherwise: .refused(.invalidRequest, "x-amz-optional-object-attributes applies only to ListObjectsV2.")),
 

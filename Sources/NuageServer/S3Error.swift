@@ -147,7 +147,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         default: .internalError
         }
         // Internal details stay in the server log; clients get S3's wording.
-        self.init(code, code == .internalError ? nil : error.message, resource: resource)
+        // A failed precondition says so as S3 does, naming no object.
+        self.init(code, code == .internalError || code == .preconditionFailed ? nil : error.message, resource: resource)
     }
 
     /// `<Error><Code>…</Code><Message>…</Message><Resource>…</Resource><RequestId>…</RequestId></Error>`.

@@ -175,12 +175,32 @@ extension S3Server {
         return formatter.string(from: date)
     }
 
+    /// An HTTP date (RFC 9110): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete
+    /// `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. Parsed by hand: these
+    /// bytes come from clients, and Foundation's DateFormatter traps on some of them (found by
+    /// fuzzing).
     static func parseHTTPDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
+        guard text.utf8.count <= 64, text.allSatisfy(\.isASCII) else { return nil }
+        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        var day: Int?, month: Int?, year: Int?, clock: String?
+        switch words.count {
+        case 6 where words[0].hasSuffix(",") && words[5] == "GMT":  // IMF-fixdate
+            (day, month, year, clock) = (Int(words[1]), months.firstIndex(of: words[2]).map { $0 + 1 }, Int(words[3]), words[4])
+        case 4 where words[0].hasSuffix(",") && words[3] == "GMT":  // RFC 850
+            let parts = words[1].split(separator: "-").map(String.init)
+            guard parts.count == 3, let short = Int(parts[2]), parts[2].count == 2 else { return nil }
+            (day, month, year, clock) = (Int(parts[0]), months.firstIndex(of: parts[1]).map { $0 + 1 }, short < 70 ? 2000 + short : 1900 + short, words[2])
+        case 5:  // asctime
+            (day, month, year, clock) = (Int(words[2]), months.firstIndex(of: words[1]).map { $0 + 1 }, Int(words[4]), words[3])
+        default: return nil
+        }
+        let time = clock?.split(separator: ":").compactMap { Int($0) } ?? []
+        guard let day, let month, let year, (1...31).contains(day), (1...9999).contains(year), time.count == 3,
+              (0...23).contains(time[0]), (0...59).contains(time[1]), (0...60).contains(time[2]) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "GMT")!
+        return calendar.date(from: DateComponents(year: year, month: month, day: day, hour: time[0], minute: time[1], second: time[2]))
     }
 
     /// S3's `encoding-type=url`: like form encoding, spaces as `+`.
