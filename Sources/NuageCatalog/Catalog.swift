@@ -89,8 +89,11 @@ public protocol Catalog: Sendable {
     /// - Throws: `noSuchUpload`.
     func abortUpload(id: String) async throws
 
-    /// Blobs waiting to be deleted.
-    func garbage(limit: Int) async throws -> [BlobRef]
+    /// Blobs that may be deleted now: every garbage blob no read can need (of writes that never
+    /// committed, of parts never completed), and those of replaced or deleted versions (or
+    /// swapped-out shards) listed before `readableBefore`, so that a read that started before
+    /// the change can finish.
+    func garbage(limit: Int, readableBefore: Date) async throws -> [BlobRef]
     /// Forgets garbage entries once their blobs are deleted.
     func removeGarbage(_ blobs: [BlobRef]) async throws
     /// The names of every blob on `provider` referenced by an object, an uploaded part, an
@@ -257,4 +260,9 @@ public struct AccessKeyRecord: Hashable, Sendable {
         self.buckets = buckets
         self.created = created
     }
+}
+
+extension Catalog {
+    /// Every blob waiting to be deleted.
+    public func garbage(limit: Int) async throws -> [BlobRef] { try await garbage(limit: limit, readableBefore: .distantFuture) }
 }

@@ -105,6 +105,12 @@ public final class SQLiteCatalog: Catalog {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v5: garbage that reads may still need waits") { db in
+            try db.execute(sql: """
+                ALTER TABLE garbage ADD COLUMN added_ms INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE garbage ADD COLUMN readable INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 
@@ -202,7 +208,7 @@ public final class SQLiteCatalog: Catalog {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                              object.etag, ms(object.modified), encoded.metadata, encoded.parts])
-        if let previous { try addGarbage(db, previous.blobs) }
+        if let previous { try addGarbage(db, previous.blobs, readable: true) }
         return previous
     }
 
@@ -235,7 +241,7 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
-            try Self.addGarbage(db, previous.blobs)
+            try Self.addGarbage(db, previous.blobs, readable: true)
             return previous
         }
     }
@@ -266,7 +272,7 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
                            arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
             if let intent { try Self.retire(db, intent: intent, keeping: manifest.blobs) }
-            try Self.addGarbage(db, dropped.sorted { $0.description < $1.description })
+            try Self.addGarbage(db, dropped.sorted { $0.description < $1.description }, readable: true)
             return true
         }
     }
@@ -426,9 +432,11 @@ public final class SQLiteCatalog: Catalog {
 
     // MARK: Garbage and repairs
 
-    public func garbage(limit: Int) async throws -> [BlobRef] {
+    public func garbage(limit: Int, readableBefore cutoff: Date) async throws -> [BlobRef] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT provider, blob FROM garbage ORDER BY provider, blob LIMIT ?", arguments: [limit])
+            try Row.fetchAll(db, sql: """
+                SELECT provider, blob FROM garbage WHERE readable = 0 OR added_ms < ? ORDER BY provider, blob LIMIT ?
+                """, arguments: [Self.ms(cutoff), limit])
                 .map { BlobRef(provider: $0["provider"], blob: $0["blob"]) }
         }
     }
@@ -514,9 +522,13 @@ public final class SQLiteCatalog: Catalog {
             .map(objectRecord)
     }
 
-    private static func addGarbage(_ db: Database, _ blobs: [BlobRef]) throws {
+    /// Lists blobs as garbage; `readable` ones belonged to a committed version, which reads that
+    /// started before it was replaced may still be reading.
+    private static func addGarbage(_ db: Database, _ blobs: [BlobRef], readable: Bool = false) throws {
+        let now = ms(Date())
         for ref in blobs {
-            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob) VALUES (?, ?)", arguments: [ref.provider, ref.blob])
+            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable) VALUES (?, ?, ?, ?)",
+                           arguments: [ref.provider, ref.blob, now, readable ? 1 : 0])
         }
     }
 

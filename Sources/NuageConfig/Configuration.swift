@@ -6,6 +6,10 @@ public struct Configuration: Sendable {
     public struct ProviderConfig: Sendable {
         public var descriptor: ProviderDescriptor
         public var storage: Storage
+        /// `read = "never"`: the provider is never contacted (a provider that must not be, such
+        /// as one banned outright); its shards are read from the others. Default `"allowed"`: a
+        /// provider the policy denies gets no new shards and is read only as a last resort.
+        public var neverRead = false
     }
 
     public enum Storage: Sendable, Hashable {
@@ -38,6 +42,9 @@ public struct Configuration: Sendable {
     public var policy: PlacementPolicy
     /// Plaintext bytes per sealed segment (`[storage] segment-size`).
     public var segmentSize: Int
+    /// Seconds the blobs of a replaced or deleted version are kept before they are deleted
+    /// (`[storage] delete-delay`), so that reads that started before the change finish.
+    public var deleteDelaySeconds = 3600
     public var providers: [ProviderConfig]
     /// `[server]`: how `nuage serve` answers.
     public var server = Server()
@@ -101,7 +108,11 @@ public struct Configuration: Sendable {
             writeQuorum: try Self.integer(policyTable, "write-quorum", in: "policy"))
 
         let storage = try Self.table(root["storage"], "storage") ?? [:]
-        try Self.allowOnly(storage, ["segment-size"], in: "[storage]")
+        try Self.allowOnly(storage, ["segment-size", "delete-delay"], in: "[storage]")
+        deleteDelaySeconds = try Self.integer(storage, "delete-delay", in: "storage") ?? deleteDelaySeconds
+        guard (0...30 * 86_400).contains(deleteDelaySeconds) else {
+            throw NuageError(.configuration, "[storage] delete-delay must be between 0 and 2592000 seconds (30 days), not \(deleteDelaySeconds)")
+        }
         segmentSize = try Self.integer(storage, "segment-size", in: "storage") ?? Self.defaultSegmentSize
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "[storage] segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not \(segmentSize)")
@@ -118,7 +129,7 @@ public struct Configuration: Sendable {
                 }
                 return value
             }
-            let common: Set<String> = ["name", "kind", "jurisdiction", "operator", "operator-jurisdiction"]
+            let common: Set<String> = ["name", "kind", "jurisdiction", "operator", "operator-jurisdiction", "read"]
             let name = try required("name")
             let kind = try required("kind")
             let storage: Storage
@@ -156,19 +167,24 @@ public struct Configuration: Sendable {
                 name: name, kind: kind, jurisdiction: try Jurisdiction(try required("jurisdiction")),
                 operatorName: try required("operator"),
                 operatorJurisdiction: try Jurisdiction(try required("operator-jurisdiction")))
-            return ProviderConfig(descriptor: descriptor, storage: storage)
+            let read = try Self.string(entry, "read", in: place) ?? "allowed"
+            guard ["allowed", "never"].contains(read) else {
+                throw NuageError(.configuration, "provider \(name): read must be \"allowed\" or \"never\", not \"\(read)\"")
+            }
+            return ProviderConfig(descriptor: descriptor, storage: storage, neverRead: read == "never")
         }
         guard !providers.isEmpty else { throw NuageError(.configuration, "no [[provider]] is configured") }
     }
 
-    /// The embedded default written by `nuage init`: seven local directories standing for
-    /// providers in seven countries, one of them (CN) denied by `us-icts`.
+    /// The embedded default written by `nuage init`: eight local directories standing for
+    /// providers in eight countries, one of them (CN) denied by `us-icts`. Seven are eligible
+    /// and 4 + 2 needs six, so denying any one more country still leaves a placeable policy.
     public static let demo: String = {
         let providers: [(String, String, String)] = [
             ("us-east", "US", "Demo Storage Inc."), ("ca-central", "CA", "Demo Storage Canada Ltd."),
             ("eu-frankfurt", "DE", "Demo Storage GmbH"), ("eu-paris", "FR", "Demo Stockage SAS"),
             ("ch-zurich", "CH", "Demo Speicher AG"), ("jp-tokyo", "JP", "Demo Storage KK"),
-            ("cn-hangzhou", "CN", "Demo Cloud Co., Ltd."),
+            ("au-sydney", "AU", "Demo Storage Pty Ltd"), ("cn-hangzhou", "CN", "Demo Cloud Co., Ltd."),
         ]
         var text = """
             # Nuage configuration. Each provider is one place that stores shard blobs; placement
@@ -184,6 +200,7 @@ public struct Configuration: Sendable {
 
             [storage]
             segment-size = 1048576         # plaintext bytes per sealed segment
+            delete-delay = 3600            # seconds replaced versions are kept for reads in progress
 
             [server]
             # domain = "s3.example.com"    # also accept virtual-hosted style, BUCKET.s3.example.com

@@ -89,10 +89,12 @@ public struct DataDirectory: Sendable {
         // Every provider goes through the resilience stack: retries, health, timeouts, limits.
         let providers = try configuration.providers.map { config in
             let (provider, health) = Resilience().wrap(try ProviderFactory.make(config, resolve: resolve, environment: environment))
-            return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health)
+            return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health,
+                                        neverContacted: config.neverRead)
         }
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
-                          segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment))
+                          segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
+                          deleteDelay: .seconds(configuration.deleteDelaySeconds))
     }
 
     /// A path from the configuration, relative to the data directory unless absolute.

@@ -37,17 +37,10 @@ extension Engine {
             try await catalog.abandonIntent(intent.id)
             report.abandonedIntents += 1
         }
-        while true {
-            let batch = try await catalog.garbage(limit: 1000)
-            guard !batch.isEmpty else { break }
-            let deleted = await collect(batch)
-            report.deletedGarbage += deleted
-            if deleted < batch.count {
-                report.failed += batch.count - deleted
-                break
-            }
-        }
-        for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
+        let (deleted, failed) = try await collectDueGarbage()
+        report.deletedGarbage += deleted
+        report.failed += failed
+        for (name, provider) in providers.sorted(by: { $0.key < $1.key }) where !neverContacted.contains(name) {
             if let removed = try? await provider.removeAbandonedWrites(olderThan: grace) {
                 report.removedAbandonedWrites += removed
             } else {

@@ -284,19 +284,24 @@ struct SegmentReader: Sendable {
 
 extension Engine {
     /// The order in which to ask a version's shards: written shards on healthy providers first,
-    /// then degraded, then down; within each, data shards (no decoding) before parity, and
-    /// faster providers (by recent read latency) first.
+    /// then degraded, then down, then providers the policy denies (read only when `k` others
+    /// cannot be); within each, data shards (no decoding) before parity, and faster providers (by
+    /// recent read latency) first. Providers configured `read = "never"` are never asked.
     func readOrder(_ manifest: Manifest) -> [Int] {
         func key(_ shard: Int) -> (Int, Int, Duration, Int) {
-            let tracker = manifest.shards[shard].flatMap { health[$0.provider] }
+            let provider = manifest.shards[shard]?.provider
+            let tracker = provider.flatMap { health[$0] }
+            let denied = provider.map { placement.exclusions[$0] != nil || providers[$0] == nil } ?? false
             let rank = switch tracker?.state {
+            case _ where denied: 3
             case .down?: 2
             case .degraded?: 1
             default: 0
             }
             return (rank, shard >= manifest.dataShards ? 1 : 0, tracker?.readLatency ?? .zero, shard)
         }
-        return manifest.shards.indices.filter { manifest.shards[$0] != nil }.sorted { key($0) < key($1) }
+        return manifest.shards.indices.filter { manifest.shards[$0].map { !neverContacted.contains($0.provider) } ?? false }
+            .sorted { key($0) < key($1) }
     }
 
     /// How long a read may run before another shard is asked too: twice the slowest recent

@@ -15,6 +15,7 @@ extension Engine {
     /// Starts an upload; the completed object gets `metadata`.
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`.
     public func createUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> UploadRecord {
+        try requirePlaceable()
         try ObjectNames.validateKey(key)
         let now = Date()
         // A time prefix makes ids sort in creation order, as S3 lists them.
@@ -105,7 +106,8 @@ extension Engine {
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)
-        await collectPromptly((replaced?.blobs ?? []) + unused)
+        await collectPromptly(unused)
+        await collectReplaced(replaced?.blobs ?? [])
         return record
     }
 

@@ -50,7 +50,7 @@ extension Engine {
                                   manifest: stream.manifest)
         try await finish(stream) {
             if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
-                await collectPromptly(replaced.blobs)
+                await collectReplaced(replaced.blobs)
             }
         }
         return record
@@ -104,6 +104,7 @@ extension Engine {
     ///   - hashing: whether to compute the MD5 of the body (always, when the body checks one).
     func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
                      headerMetadata: [String: String], hashing: Bool) async throws -> WrittenStream {
+        try requirePlaceable()
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
         let codec = try codec(dataShards: k, parityShards: policy.parityShards)

@@ -129,7 +129,8 @@ extension Engine {
             await collect(refs)
             return false
         }
-        await collect(shards.compactMap { manifest.shards[$0] })
+        // Reads that started before the swap may still be reading the old shards.
+        await collectReplaced(shards.compactMap { manifest.shards[$0] })
         return true
     }
 

@@ -55,7 +55,14 @@ extension Engine {
             let healths = try await withThrowingTaskGroup(of: (Int, ShardHealth).self) { group in
                 for (index, ref) in manifest.shards.enumerated() {
                     guard let ref else { continue }
-                    let provider = try provider(named: ref.provider)
+                    guard !neverContacted.contains(ref.provider) else {
+                        group.addTask { (index, .unreachable("not contacted: read = \"never\"")) }
+                        continue
+                    }
+                    guard let provider = providers[ref.provider] else {
+                        group.addTask { (index, .unreachable("provider \(ref.provider) is no longer configured: drain it by name")) }
+                        continue
+                    }
                     group.addTask {
                         do {
                             let info = try await withDeadline(budget, onTimeout: {
@@ -125,7 +132,7 @@ extension Engine {
     /// does not answer costs its answer timeout, not the sum of them).
     public func providerStatus() async -> [ProviderStatus] {
         let listings = await withTaskGroup(of: (String, [BlobInfo]?).self) { group in
-            for descriptor in placement.providers {
+            for descriptor in placement.providers where !neverContacted.contains(descriptor.name) {
                 guard let provider = providers[descriptor.name] else { continue }
                 group.addTask { (descriptor.name, try? await provider.listAll()) }
             }
@@ -148,7 +155,7 @@ extension Engine {
     @discardableResult
     public func probeProviders() async -> [String: HealthTracker.State] {
         await withTaskGroup(of: Void.self) { group in
-            for (name, tracker) in health where tracker.state == .down {
+            for (name, tracker) in health where tracker.state == .down && !neverContacted.contains(name) {
                 guard let provider = providers[name] else { continue }
                 group.addTask { _ = try? await provider.list(prefix: "", after: nil, limit: 1) }
             }

@@ -27,6 +27,14 @@ public final class Engine: Sendable {
     /// How long writes wait for straggling shards once the write quorum is durable, and how
     /// long a shard may stop accepting data before it is given up mid-write.
     public let stragglerGrace: Duration
+    /// How long the blobs of a replaced or deleted version (or a swapped-out shard) are kept
+    /// before they are deleted, so that a read that started before the change finishes whole.
+    public let deleteDelay: Duration
+    /// Why new objects cannot be placed under the current policy (empty: they can). Reads,
+    /// listings and deletes never depend on it.
+    public let placementProblems: [String]
+    /// Providers configured with `read = "never"`.
+    public let neverContacted: Set<String>
     private let codecs = CodecCache()
 
     /// Providers keyed by descriptor, in configuration order.
@@ -34,35 +42,39 @@ public final class Engine: Sendable {
         public var descriptor: ProviderDescriptor
         public var provider: any Provider
         public var health: HealthTracker?
-        public init(descriptor: ProviderDescriptor, provider: any Provider, health: HealthTracker? = nil) {
+        /// Never contact it (`read = "never"`): its shards are read from the others, its garbage waits.
+        public var neverContacted: Bool
+        public init(descriptor: ProviderDescriptor, provider: any Provider, health: HealthTracker? = nil, neverContacted: Bool = false) {
             self.descriptor = descriptor
             self.provider = provider
             self.health = health
+            self.neverContacted = neverContacted
         }
     }
 
-    /// Builds an engine and runs the codec self-test.
+    /// Builds an engine and runs the codec self-test. A policy the providers cannot meet does
+    /// not stop the engine: everything that reads, lists or deletes works, and writes are refused
+    /// with `policyUnsatisfiable` naming the failing rules (``placementProblems``).
     /// - Throws: `NuageError.integrity` when the codec self-test fails (the engine refuses to run),
-    ///   `NuageError.policyUnsatisfiable` when no placement can meet the policy,
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
-                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest, stragglerGrace: Duration = .seconds(2)) throws {
+                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest, stragglerGrace: Duration = .seconds(2),
+                deleteDelay: Duration = .seconds(3600)) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
         // Everything that can throw happens before any stored property is set.
         try ReedSolomon.selfTest()
         let placement = try Placement(policy: policy, providers: providers.map(\.descriptor))
-        // A policy the providers cannot meet is refused now, never weakened at put time.
-        let failures = placement.check().failures
-        guard failures.isEmpty else {
-            throw NuageError(.policyUnsatisfiable, "the providers cannot satisfy the policy: \(failures.joined(separator: "; "))")
-        }
+        // A policy the providers cannot meet is never weakened: writes are refused, reads go on.
+        placementProblems = placement.check().failures
         self.catalog = catalog
         self.placement = placement
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.descriptor.name, $0.provider) })
         self.health = Dictionary(uniqueKeysWithValues: providers.compactMap { entry in entry.health.map { (entry.descriptor.name, $0) } })
         self.stragglerGrace = stragglerGrace
+        self.deleteDelay = deleteDelay
+        neverContacted = Set(providers.filter(\.neverContacted).map(\.descriptor.name))
         self.masterKey = masterKey
         self.segmentSize = segmentSize
         self.kernel = kernel
@@ -113,8 +125,44 @@ public final class Engine: Sendable {
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
         if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
-            await collectPromptly(removed.blobs)
+            await collectReplaced(removed.blobs)
         }
+    }
+
+    /// Refuses a write when new objects cannot be placed, saying why and that reads go on.
+    func requirePlaceable() throws {
+        guard placementProblems.isEmpty else {
+            throw NuageError(.policyUnsatisfiable, "new objects cannot be placed under the policy: \(placementProblems.joined(separator: "; ")) "
+                + "(reads, listings and deletes still work; `nuage policy check` says what would fix it)")
+        }
+    }
+
+    /// Blobs of a replaced or deleted version: deleted after ``deleteDelay`` by the background
+    /// collector (`nuage serve`) or `nuage gc`; at once when the delay is zero.
+    func collectReplaced(_ blobs: [BlobRef]) async {
+        if deleteDelay == .zero { await collectPromptly(blobs) }
+    }
+
+    /// Deletes the garbage that is due: every blob no read can need, and those of versions
+    /// replaced more than ``deleteDelay`` ago.
+    /// - Returns: blobs deleted, and blobs that could not be deleted now (kept for the next run).
+    @discardableResult
+    public func collectDueGarbage() async throws -> (deleted: Int, failed: Int) {
+        let cutoff = Date().addingTimeInterval(-deleteDelay.inSeconds)
+        var deleted = 0, failed = 0
+        var skipped: Set<BlobRef> = []
+        while true {
+            let batch = try await catalog.garbage(limit: 1000 + skipped.count, readableBefore: cutoff).filter { !skipped.contains($0) }
+            guard !batch.isEmpty else { break }
+            let done = await collect(batch)
+            deleted += done
+            guard done < batch.count else { continue }
+            failed += batch.count - done
+            let remaining = Set(try await catalog.garbage(limit: 1000 + skipped.count + batch.count, readableBefore: cutoff))
+            skipped.formUnion(batch.filter { remaining.contains($0) })
+            if skipped.count > 10_000 { break }
+        }
+        return (deleted, failed)
     }
 
     /// `collect`, for a request: waits at most `stragglerGrace`. Whatever is not deleted by then
@@ -130,7 +178,7 @@ public final class Engine: Sendable {
     @discardableResult
     func collect(_ blobs: [BlobRef]) async -> Int {
         let deleted = await withTaskGroup(of: BlobRef?.self) { group in
-            for ref in blobs {
+            for ref in blobs where !neverContacted.contains(ref.provider) {
                 group.addTask {
                     do {
                         try await self.provider(named: ref.provider).delete(ref.blob)

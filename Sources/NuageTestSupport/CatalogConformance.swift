@@ -104,6 +104,7 @@ public enum CatalogConformance {
         r.parts[0].shards[1] = nil  // that shard did not land
         try await c.commit(r, intent: "i", expectedVersion: nil)
         #expect(try await c.garbage(limit: 100) == [lost])
+        #expect(try await c.garbage(limit: 100, readableBefore: .distantPast) == [lost], "no read can need a shard that never landed")
         #expect(try await c.object(bucket: "b", key: "k")?.blobs == r.blobs)
     }
 
@@ -114,6 +115,9 @@ public enum CatalogConformance {
         #expect(try await put(c, second) == first)
         #expect(try await c.object(bucket: "b", key: "k") == second)
         #expect(Set(try await c.garbage(limit: 100)) == Set(first.blobs))
+        // A read that started before the overwrite may still need them: not due before the delay.
+        #expect(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(-60)).isEmpty)
+        #expect(Set(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(60))) == Set(first.blobs))
         try await c.removeGarbage(Array(first.blobs.prefix(2)))
         #expect(try await c.garbage(limit: 100) == Array(first.blobs.suffix(1)))
     }

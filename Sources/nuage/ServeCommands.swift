@@ -49,7 +49,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// What a serving gateway does in the background: probe providers marked down (every 2 s),
-/// repair noted shards (every 30 s), abort expired multipart uploads (every 10 min).
+/// repair noted shards (every 30 s), delete garbage that is due (every minute), abort expired
+/// multipart uploads (every 10 min).
 struct Maintenance {
     let engine: Engine
     let uploadExpiryHours: Int
@@ -68,6 +69,15 @@ struct Maintenance {
                 // One line per run, not per shard: a provider that stays down would flood the log.
                 if let first = report.failed.first {
                     note("nuage: \(report.failed.count) repair(s) postponed, e.g. \(first)")
+                }
+            },
+            every(.seconds(60)) {
+                // Replaced versions' blobs once reads in progress are done with them.
+                do {
+                    let (deleted, failed) = try await engine.collectDueGarbage()
+                    if failed > 0 { note("nuage: \(failed) garbage blob(s) could not be deleted now (deleted \(deleted)); kept for the next run") }
+                } catch {
+                    note("nuage: collecting garbage failed: \(error)")
                 }
             },
             every(.seconds(600)) {

@@ -228,19 +228,27 @@ struct NuageCommand {
         #expect(left.isEmpty, "the benchmark removes its directory: \(left)")
     }
 
-    @Test func policyCheckExplainsAnInfeasiblePolicy() throws {
+    /// A policy the providers cannot meet any more explains itself and stops writes, never reads.
+    @Test func anInfeasiblePolicyStopsWritesNotReads() throws {
         let nuage = try NuageCommand()
         defer { nuage.cleanUp() }
         #expect(try nuage.run(["policy", "check"]).stdout.contains("pass  survive-jurisdiction-loss"))
+        let file = nuage.workdir + "/hello.txt"
+        try "hello".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        #expect(try nuage.run(["put", "abc/hello", file]).status == 0)
         let path = nuage.data + "/nuage.toml"
         var config = try String(contentsOfFile: path, encoding: .utf8)
-        config = config.replacingOccurrences(of: "data-shards = 4 ", with: "data-shards = 5 ")
+        config = config.replacingOccurrences(of: "data-shards = 4 ", with: "data-shards = 6 ")
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let check = try nuage.run(["policy", "check"])
         #expect(check.status == 1)
         #expect(check.stderr.isEmpty, "the report says why; nothing more on stderr: \(check.stderr)")
-        #expect(check.stdout.contains("FAIL  distinct-providers: 7 shards (k = 5, m = 2) need 7 distinct eligible providers; 6 eligible"), "\(check.stdout)")
-        let put = try nuage.run(["bucket", "create", "abc"])
-        #expect(put.status == 1 && put.stderr.contains("cannot satisfy the policy"), "\(put.stderr)")
+        #expect(check.stdout.contains("FAIL  distinct-providers: 8 shards (k = 6, m = 2) need 8 distinct eligible providers; 7 eligible"), "\(check.stdout)")
+        let put = try nuage.run(["put", "abc/again", file])
+        #expect(put.status == 1 && put.stderr.contains("new objects cannot be placed under the policy"), "\(put.stderr)")
+        #expect(try nuage.run(["get", "abc/hello"]).stdout == "hello", "reads go on")
+        #expect(try nuage.run(["ls", "abc"]).stdout.contains("hello"))
+        #expect(try nuage.run(["rm", "abc/hello"]).status == 0)
     }
 }

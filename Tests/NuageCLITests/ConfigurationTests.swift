@@ -11,8 +11,8 @@ import Testing
         #expect(configuration.policy.writeQuorum == 5)
         #expect(configuration.segmentSize == 1 << 20)
         #expect(configuration.providers.map(\.descriptor.name) ==
-                ["us-east", "ca-central", "eu-frankfurt", "eu-paris", "ch-zurich", "jp-tokyo", "cn-hangzhou"])
-        #expect(configuration.providers.map(\.descriptor.jurisdiction.code) == ["US", "CA", "DE", "FR", "CH", "JP", "CN"])
+                ["us-east", "ca-central", "eu-frankfurt", "eu-paris", "ch-zurich", "jp-tokyo", "au-sydney", "cn-hangzhou"])
+        #expect(configuration.providers.map(\.descriptor.jurisdiction.code) == ["US", "CA", "DE", "FR", "CH", "JP", "AU", "CN"])
         #expect(configuration.providers[2].storage == .directory(path: "providers/eu-frankfurt"))
     }
 

@@ -29,7 +29,7 @@ struct EngineFixture {
     ///   tests with short timeouts: on a shared disk an `fsync` can wait behind another job's
     ///   writes (a `dd` elsewhere held every put of the chaos tests for over 6 s).
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
-         segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30),
+         segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30), deleteDelay: Duration = .zero,
          onTmpfs: Bool = false, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
         let root = ((onTmpfs ? Self.tmpfs : nil) ?? NSTemporaryDirectory()) + "nuage-engine-\(UUID().uuidString)"
         self.root = root
@@ -53,7 +53,7 @@ struct EngineFixture {
         self.faults = faults
         engine = try Engine(catalog: try SQLiteCatalog(path: "\(root)/catalog.sqlite"), providers: entries,
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
-                            segmentSize: segmentSize, stragglerGrace: stragglerGrace)
+                            segmentSize: segmentSize, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
     }
 
     /// `/dev/shm/` (memory on Linux) if it is writable and has at least 1 GiB free.

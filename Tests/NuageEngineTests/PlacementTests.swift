@@ -104,10 +104,44 @@ import Testing
         #expect(throws: Never.self) { try PlacementPolicy(dataShards: 32, parityShards: 32, deny: ["RU", "us-icts"]) }
     }
 
-    @Test func engineRefusesToOpenOnAnInfeasiblePolicy() throws {
-        #expect { try EngineFixture(countries: ["US", "US", "US", "DE", "FR", "JP"]) } throws: { error in
+    @Test func anInfeasiblePolicyRefusesWritesWithTheReason() async throws {
+        let f = try EngineFixture(countries: ["US", "US", "US", "DE", "FR", "JP"])
+        defer { f.cleanUp() }
+        #expect(f.engine.placementProblems.contains { $0.contains("survive-jurisdiction-loss") })
+        try await f.engine.createBucket("bkt")
+        await #expect { try await f.engine.put(bucket: "bkt", key: "k", size: 1, body: BytesBody([1])) } throws: { error in
             guard let error = error as? NuageError else { return false }
             return error.code == .policyUnsatisfiable && error.message.contains("survive-jurisdiction-loss")
+                && error.message.contains("reads, listings and deletes still work")
         }
+        await #expect(throws: NuageError.self) { try await f.engine.createUpload(bucket: "bkt", key: "k") }
+    }
+
+    /// A country banned after objects were written: every object still reads (its shards on the
+    /// banned provider asked last), lists and deletes; only writes are refused.
+    @Test func aBanNeverStopsReads() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        let data = bytes(50_000, seed: 5)
+        let record = try await f.engine.put(bucket: "bkt", key: "k", size: Int64(data.count), body: BytesBody(data))
+        let bannedName = try #require(record.parts[0].shards[0]?.provider)
+        let banned = try #require(f.engine.placement.providers.first { $0.name == bannedName })
+        let entries = f.engine.placement.providers.map { Engine.ProviderEntry(descriptor: $0, provider: f.engine.providers[$0.name]!) }
+        let engine = try Engine(catalog: f.engine.catalog, providers: entries,
+                                policy: try PlacementPolicy(deny: ["us-icts", banned.jurisdiction.code]),
+                                masterKey: f.engine.masterKey, segmentSize: 4096)
+        #expect(!engine.placementProblems.isEmpty, "five eligible providers cannot hold six shards")
+        #expect(engine.readOrder(record.parts[0]).last == 0, "the banned provider's shard is asked last")
+        #expect(try await engine.getBytes(bucket: "bkt", key: "k") == data)
+        #expect(try await engine.list(bucket: "bkt").objects.map(\.key) == ["k"])
+        await #expect { try await engine.put(bucket: "bkt", key: "new", size: 1, body: BytesBody([1])) } throws: {
+            ($0 as? NuageError)?.code == .policyUnsatisfiable
+        }
+        // With the banned provider unreachable too, the others still hold k shards.
+        f.faults[bannedName]!.set([.down])
+        #expect(try await engine.getBytes(bucket: "bkt", key: "k") == data)
+        try await engine.delete(bucket: "bkt", key: "k")
+        await #expect(throws: NuageError.self) { try await engine.head(bucket: "bkt", key: "k") }
     }
 }
