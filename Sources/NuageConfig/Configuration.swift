@@ -129,7 +129,7 @@ public struct Configuration: Sendable {
                 }
                 return value
             }
-            let common: Set<String> = ["name", "kind", "jurisdiction", "operator", "operator-jurisdiction", "read"]
+            let common: Set<String> = ["name", "kind", "jurisdiction", "operator", "operator-jurisdiction", "read", "state"]
             let name = try required("name")
             let kind = try required("kind")
             let storage: Storage
@@ -166,7 +166,8 @@ public struct Configuration: Sendable {
             let descriptor = ProviderDescriptor(
                 name: name, kind: kind, jurisdiction: try Jurisdiction(try required("jurisdiction")),
                 operatorName: try required("operator"),
-                operatorJurisdiction: try Jurisdiction(try required("operator-jurisdiction")))
+                operatorJurisdiction: try Jurisdiction(try required("operator-jurisdiction")),
+                draining: try Self.state(entry, name: name, in: place) == "draining")
             let read = try Self.string(entry, "read", in: place) ?? "allowed"
             guard ["allowed", "never"].contains(read) else {
                 throw NuageError(.configuration, "provider \(name): read must be \"allowed\" or \"never\", not \"\(read)\"")
@@ -174,6 +175,15 @@ public struct Configuration: Sendable {
             return ProviderConfig(descriptor: descriptor, storage: storage, neverRead: read == "never")
         }
         guard !providers.isEmpty else { throw NuageError(.configuration, "no [[provider]] is configured") }
+    }
+
+    /// `state`: `active` (default) or `draining`.
+    static func state(_ entry: [String: TOMLValue], name: String, in place: String) throws -> String {
+        let state = try string(entry, "state", in: place) ?? "active"
+        guard ["active", "draining"].contains(state) else {
+            throw NuageError(.configuration, "provider \(name): state must be \"active\" or \"draining\", not \"\(state)\"")
+        }
+        return state
     }
 
     /// The embedded default written by `nuage init`: eight local directories standing for

@@ -10,13 +10,18 @@ public struct ProviderDescriptor: Hashable, Sendable {
     /// Where that company is incorporated: it can be compelled there too.
     public var operatorJurisdiction: Jurisdiction
 
+    /// `state = "draining"`: it gets no new shard, and `nuage providers drain` moves its shards
+    /// to the others.
+    public var draining: Bool
+
     public init(name: String, kind: String, jurisdiction: Jurisdiction,
-                operatorName: String, operatorJurisdiction: Jurisdiction) {
+                operatorName: String, operatorJurisdiction: Jurisdiction, draining: Bool = false) {
         self.name = name
         self.kind = kind
         self.jurisdiction = jurisdiction
         self.operatorName = operatorName
         self.operatorJurisdiction = operatorJurisdiction
+        self.draining = draining
     }
 
     /// The jurisdiction groups this provider counts against (location and operator).

@@ -29,7 +29,10 @@ extension Engine {
     /// Safe while puts run, here or in other gateways: an intent is recorded before any blob
     /// is written, and references are read after each provider is listed, so a blob of a write
     /// in progress is always referenced. `grace` must exceed the longest put.
-    public func collectGarbage(grace: Duration = .seconds(3600), uploadExpiry: Duration? = nil) async throws -> GCReport {
+    /// - Parameter deleteDelay: overrides ``deleteDelay`` for the blobs of replaced versions
+    ///   (zero when no read can be in progress, such as with no gateway running).
+    public func collectGarbage(grace: Duration = .seconds(3600), uploadExpiry: Duration? = nil,
+                               deleteDelay: Duration? = nil) async throws -> GCReport {
         var report = GCReport()
         if let uploadExpiry { report.expiredUploads = try await expireUploads(olderThan: uploadExpiry) }
         let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
@@ -37,7 +40,7 @@ extension Engine {
             try await catalog.abandonIntent(intent.id)
             report.abandonedIntents += 1
         }
-        let (deleted, failed) = try await collectDueGarbage()
+        let (deleted, failed) = try await collectDueGarbage(delay: deleteDelay)
         report.deletedGarbage += deleted
         report.failed += failed
         for (name, provider) in providers.sorted(by: { $0.key < $1.key }) where !neverContacted.contains(name) {

@@ -60,14 +60,15 @@ extension Engine {
 
     /// Writes new blobs for `shards` of a version and swaps them into its manifest.
     /// - Returns: false when the version was replaced meanwhile (nothing to repair any more).
-    func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String) async throws -> Bool {
+    /// - Parameter avoiding: providers that get none of the new blobs (a drain's).
+    func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String, avoiding: Set<String> = []) async throws -> Bool {
         let k = manifest.dataShards
         let codec = try codec(dataShards: k, parityShards: manifest.parityShards)
         let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
         let layout = reader.layout
         let header = try await readHeader(manifest, excluding: Set(shards))
-        let targets = try repairTargets(shards, of: manifest)
+        let targets = try repairTargets(shards, of: manifest, avoiding: avoiding)
         let refs = targets.map { BlobRef(provider: $0, blob: [UInt8].random(count: 16).hex) }
         let intent = WriteIntent(id: "repair-" + [UInt8].random(count: 16).hex, created: Date(), blobs: refs)
         try await catalog.recordIntent(intent)
@@ -174,23 +175,25 @@ extension Engine {
 
     /// Where rebuilt shards go: their own provider unless it is down, else an allowed, healthy
     /// provider holding no shard of this version with which the placement rules still pass.
-    private func repairTargets(_ shards: [Int], of manifest: Manifest) throws -> [String] {
-        let chosen = try placement.choose(for: manifest.versionID).map(\.name)
+    func repairTargets(_ shards: [Int], of manifest: Manifest, avoiding: Set<String> = []) throws -> [String] {
+        // Where placement would put the version today, when it can (a ban may make it infeasible).
+        let chosen = (try? placement.choose(for: manifest.versionID).map(\.name)) ?? []
         var planned = manifest
         for shard in shards { planned.shards[shard] = nil }
         return try shards.map { shard in
-            let home = manifest.shards[shard]?.provider ?? chosen[shard]
+            let home = manifest.shards[shard]?.provider ?? (shard < chosen.count ? chosen[shard] : "")
             let used = Set(planned.blobs.map(\.provider))
             let candidates = [home] + placement.providers.map(\.name).filter { $0 != home }
             let target = candidates.first { name in
-                guard placement.exclusions[name] == nil, !used.contains(name), health[name]?.state != .down else { return false }
+                guard !avoiding.contains(name), placement.exclusions[name] == nil, providers[name] != nil, !used.contains(name),
+                      health[name]?.state != .down else { return false }
                 var trial = planned
                 trial.shards[shard] = BlobRef(provider: name, blob: "planned")
                 // Rules can only be judged once every shard has a place: the last one decides.
                 return name == home || shard != shards.last || verdict(for: trial).allSatisfy(\.passed)
             }
             guard let target else {
-                throw NuageError(.insufficientShards, "no healthy provider can take shard \(shard) (\(home) is down)")
+                throw NuageError(.insufficientShards, "no healthy allowed provider can take shard \(shard) with the placement rules still met")
             }
             planned.shards[shard] = BlobRef(provider: target, blob: "planned")
             return target

@@ -144,11 +144,11 @@ public final class Engine: Sendable {
     }
 
     /// Deletes the garbage that is due: every blob no read can need, and those of versions
-    /// replaced more than ``deleteDelay`` ago.
+    /// replaced more than `delay` (default ``deleteDelay``) ago.
     /// - Returns: blobs deleted, and blobs that could not be deleted now (kept for the next run).
     @discardableResult
-    public func collectDueGarbage() async throws -> (deleted: Int, failed: Int) {
-        let cutoff = Date().addingTimeInterval(-deleteDelay.inSeconds)
+    public func collectDueGarbage(delay: Duration? = nil) async throws -> (deleted: Int, failed: Int) {
+        let cutoff = Date().addingTimeInterval(-(delay ?? deleteDelay).inSeconds)
         var deleted = 0, failed = 0
         var skipped: Set<BlobRef> = []
         while true {

@@ -28,7 +28,9 @@ public struct Placement: Sendable {
         var eligible: [ProviderDescriptor] = []
         var exclusions: [String: String] = [:]
         for provider in providers {
-            if denied.contains(provider.jurisdiction.group) {
+            if provider.draining {
+                exclusions[provider.name] = "draining"
+            } else if denied.contains(provider.jurisdiction.group) {
                 exclusions[provider.name] = "located in denied jurisdiction \(provider.jurisdiction)"
             } else if denied.contains(provider.operatorJurisdiction.group) {
                 exclusions[provider.name] = "operated from denied jurisdiction \(provider.operatorJurisdiction) (\(provider.operatorName))"

@@ -75,12 +75,16 @@ struct GarbageCollect: AsyncParsableCommand {
         commandName: "gc", abstract: "Delete blobs of replaced, deleted and crashed writes, expired multipart uploads, and orphans on providers.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Seconds a write may run before its blobs count as abandoned.") var grace: Int = 3600
+    @Option(help: "Seconds a replaced or deleted version's blobs are kept for reads in progress (default: [storage] delete-delay; 0 when no gateway is serving).")
+    var deleteDelay: Int?
 
     func run() async throws {
         guard grace >= 0 else { throw NuageError(.invalidArgument, "--grace must not be negative") }
+        guard (deleteDelay ?? 0) >= 0 else { throw NuageError(.invalidArgument, "--delete-delay must not be negative") }
         let engine = try global.directory.engine()
         let expiry = try global.directory.directory.configuration().server.multipartExpiryHours
-        let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600))
+        let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600),
+                                                     deleteDelay: deleteDelay.map { .seconds($0) })
         print("abandoned puts \(report.abandonedIntents), unfinished files removed \(report.removedAbandonedWrites), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
     }
 }

@@ -8,7 +8,7 @@ import NuageProviders
 struct Providers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, add and check providers.",
-        subcommands: [ListProviders.self, Add.self, Check.self], defaultSubcommand: ListProviders.self)
+        subcommands: [ListProviders.self, Add.self, Check.self, Drain.self], defaultSubcommand: ListProviders.self)
 
     struct ListProviders: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "Each provider: kind, jurisdiction, operator, state and bytes stored.")

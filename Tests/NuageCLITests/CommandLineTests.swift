@@ -251,4 +251,39 @@ struct NuageCommand {
         #expect(try nuage.run(["ls", "abc"]).stdout.contains("hello"))
         #expect(try nuage.run(["rm", "abc/hello"]).status == 0)
     }
+
+    /// The demo, a provider marked draining: `providers drain` empties it, and every object reads
+    /// back with its directory gone.
+    @Test func aDrainedProviderCanBeRemoved() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        var contents: [String: Data] = [:]
+        for i in 0..<12 {
+            let data = Data((0..<(i * 37_000)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) })
+            let file = nuage.workdir + "/f\(i)"
+            FileManager.default.createFile(atPath: file, contents: data)
+            #expect(try nuage.run(["put", "abc/f\(i)", file]).status == 0)
+            contents["f\(i)"] = data
+        }
+        let refused = try nuage.run(["providers", "drain", "eu-paris"])
+        #expect(refused.status == 1 && refused.stderr.contains("state = \"draining\""), "\(refused.stderr)")
+        let path = nuage.data + "/nuage.toml"
+        let config = try String(contentsOfFile: path, encoding: .utf8)
+        try config.replacingOccurrences(of: "name = \"eu-paris\"", with: "name = \"eu-paris\"\nstate = \"draining\"")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let plan = try nuage.run(["providers", "drain", "eu-paris", "--dry-run"])
+        #expect(plan.status == 0 && plan.stdout.hasPrefix("would drain eu-paris:"), "\(plan.stdout)\(plan.stderr)")
+        let drain = try nuage.run(["providers", "drain", "eu-paris", "--json"])
+        #expect(drain.status == 0, "\(drain.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(drain.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((report["shards"] as? Int ?? 0) > 0 && (report["failed"] as? [String]) == [], "\(drain.stdout)")
+        try FileManager.default.removeItem(atPath: nuage.data + "/providers/eu-paris")
+        for (key, data) in contents {
+            let get = try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out-\(key)"])
+            #expect(get.status == 0, "\(key): \(get.stderr)")
+            #expect(FileManager.default.contents(atPath: nuage.workdir + "/out-\(key)") == data)
+        }
+        #expect(try nuage.run(["providers", "drain", "eu-paris"]).stdout.contains("0 shard(s)"), "nothing left to move")
+    }
 }

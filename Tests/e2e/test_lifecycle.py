@@ -42,7 +42,7 @@ def test_sigterm_during_an_upload_commits_nothing_and_exits():
         client.put_object(Bucket="shutdown", Key="after", Body=b"ok")
         assert client.get_object(Bucket="shutdown", Key="after")["Body"].read() == b"ok"
         client.delete_object(Bucket="shutdown", Key="after")
-        server.run("gc", "--grace", "0")
+        server.run("gc", "--grace", "0", "--delete-delay", "0")
         blobs = [f for root, _, files in os.walk(os.path.join(server.data, "providers")) for f in files if ".tmp" not in root]
         assert blobs == [], blobs
     finally:

@@ -1,0 +1,103 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageProviders
+
+extension Engine {
+    /// What a drain moved (or, for a dry run, would move).
+    public struct DrainReport: Sendable, Codable, Hashable {
+        public var provider: String
+        public var dryRun: Bool
+        /// Object versions (parts of multipart objects count one each) with shards on the provider.
+        public var versions = 0
+        /// Shards moved off the provider (planned, for a dry run).
+        public var shards = 0
+        /// Bytes of shard blobs written to each provider.
+        public var written: [String: Int64] = [:]
+        /// Bytes of shard blobs read from each provider to rebuild them (`k` shards per version:
+        /// the rebuild's read amplification); none from the drained provider.
+        public var read: [String: Int64] = [:]
+        /// Shards of multipart uploads still in progress on the provider: they move once the
+        /// upload is completed (then drained again) or go when it is aborted.
+        public var uploadShards = 0
+        /// Versions that could not be moved now, with why (a drain run again retries them).
+        public var failed: [String] = []
+        /// Whether new objects can be placed without the provider.
+        public var placeableWithout = true
+
+        public var writtenBytes: Int64 { written.values.reduce(0, +) }
+        public var readBytes: Int64 { read.values.reduce(0, +) }
+    }
+
+    /// Moves every shard on `provider` to other providers chosen by the placement rules: each is
+    /// rebuilt from `k` shards on the others (the drained provider is never read, so it may
+    /// already be cut off), written, and swapped into its manifest in one catalog transaction;
+    /// the old blob waits on the garbage list for the delete delay. Shards never written are
+    /// rebuilt in the same step. Running it again moves only what is left, so a drain that was
+    /// interrupted resumes where it stopped.
+    ///
+    /// - Parameter progress: called after each version with the report so far.
+    /// - Throws: `invalidArgument` when the provider still takes new shards (mark it
+    ///   `state = "draining"` or deny it first), so that nothing lands on it during the drain.
+    public func drain(provider name: String, dryRun: Bool = false,
+                      progress: @Sendable (DrainReport) -> Void = { _ in }) async throws -> DrainReport {
+        if placement.providers.contains(where: { $0.name == name }) && placement.exclusions[name] == nil {
+            throw NuageError(.invalidArgument, "provider \(name) still takes new shards: set state = \"draining\" on it in nuage.toml "
+                             + "(and restart any gateway on this data) before draining it")
+        }
+        var report = DrainReport(provider: name, dryRun: dryRun)
+        let remaining = placement.providers.filter { $0.name != name && placement.exclusions[$0.name] == nil }
+        report.placeableWithout = (try? Placement(policy: placement.policy, providers: remaining))?.check().failures.isEmpty ?? false
+        for bucket in try await catalog.listBuckets() {
+            var after: String?
+            while true {
+                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
+                for record in page {
+                    for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
+                        await move(manifest, of: record, off: name, dryRun: dryRun, into: &report)
+                        progress(report)
+                    }
+                }
+                guard let last = page.last, page.count == 500 else { break }
+                after = last.key
+            }
+            var marker: (key: String, id: String?)?
+            while true {
+                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 500)
+                for upload in uploads {
+                    for part in try await catalog.parts(uploadID: upload.id) {
+                        report.uploadShards += part.manifest.shards.filter { $0?.provider == name }.count
+                    }
+                }
+                guard let last = uploads.last, uploads.count == 500 else { break }
+                marker = (last.key, last.id)
+            }
+        }
+        return report
+    }
+
+    /// Moves one version's shards off `name` (and rebuilds its unwritten ones), or plans it.
+    private func move(_ manifest: Manifest, of record: ObjectRecord, off name: String, dryRun: Bool,
+                      into report: inout DrainReport) async {
+        let shards = manifest.shards.indices.filter { manifest.shards[$0] == nil || manifest.shards[$0]?.provider == name }
+        let moving = manifest.shards.filter { $0?.provider == name }.count
+        let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
+        do {
+            let targets = try repairTargets(shards, of: manifest, avoiding: [name])
+            if !dryRun {
+                guard try await rebuild(shards, of: manifest, bucket: record.bucket, key: record.key, avoiding: [name]) else {
+                    return  // replaced meanwhile: its blobs went to the garbage list with it
+                }
+                // Shards never written were rebuilt too: their repair notes are done.
+                try await catalog.clearRepairs(versionID: manifest.versionID, shards: shards)
+            }
+            report.versions += 1
+            report.shards += moving
+            for target in targets { report.written[target, default: 0] += blobLength }
+            let sources = readOrder(manifest).filter { !shards.contains($0) }.prefix(manifest.dataShards)
+            for shard in sources { if let provider = manifest.shards[shard]?.provider { report.read[provider, default: 0] += blobLength } }
+        } catch {
+            report.failed.append("\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8)): \(error)")
+        }
+    }
+}

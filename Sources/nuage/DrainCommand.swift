@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import NuageCore
+import NuageEngine
+import Synchronization
+
+extension Providers {
+    struct Drain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move every shard off a provider (set state = \"draining\" on it first); run again to resume.",
+            discussion: """
+                Each shard is rebuilt from k shards on the other providers (the drained provider is never \
+                read), written where the placement rules allow, and swapped into its object in one catalog \
+                transaction. Reads in progress keep the old blobs until [storage] delete-delay. Run it with \
+                the gateway stopped, or while a gateway that already has the provider as draining serves: \
+                both work on the catalog transaction by transaction. Exit status 1 when something could \
+                not be moved (run it again).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The provider to empty.") var name: String
+        @Flag(help: "Only say what would move: shards, bytes read from and written to each provider.") var dryRun = false
+        @Flag(help: "The report as JSON.") var json = false
+
+        func run() async throws {
+            let engine = try global.directory.engine()
+            let plan = try await engine.drain(provider: name, dryRun: true)
+            var report = plan
+            if !dryRun {
+                let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
+                let shown = Mutex<Int64>(0)
+                report = try await engine.drain(provider: name) { so in
+                    let delta = shown.withLock { shown in
+                        defer { shown = so.writtenBytes }
+                        return so.writtenBytes - shown
+                    }
+                    progress.add(Int(delta))
+                }
+                progress.finish()
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(Self.describe(report))
+            }
+            if !report.failed.isEmpty { throw ExitCode.failure }
+        }
+
+        static func describe(_ r: Engine.DrainReport) -> String {
+            func mb(_ bytes: Int64) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+            let amplification = r.writtenBytes > 0 ? String(format: " (%.1f× the bytes written)", Double(r.readBytes) / Double(r.writtenBytes)) : ""
+            var lines = ["\(r.dryRun ? "would drain" : "drained") \(r.provider): \(r.versions) version(s), \(r.shards) shard(s); "
+                         + "\(mb(r.writtenBytes)) written, \(mb(r.readBytes)) read\(amplification)"]
+            for (provider, bytes) in r.written.sorted(by: { $0.key < $1.key }) { lines.append("  write to   \(provider.rightPadded(14))  \(mb(bytes))") }
+            for (provider, bytes) in r.read.sorted(by: { $0.key < $1.key }) { lines.append("  read from  \(provider.rightPadded(14))  \(mb(bytes))") }
+            if r.uploadShards > 0 {
+                lines.append("  \(r.uploadShards) shard(s) of multipart uploads in progress stay until they are completed (then drain again) or aborted")
+            }
+            lines.append("  new objects can be placed without it: \(r.placeableWithout ? "yes" : "no (nuage policy check says why)")")
+            for failure in r.failed { lines.append("  not moved: \(failure)") }
+            if !r.dryRun && r.failed.isEmpty && r.uploadShards == 0 {
+                lines.append("  no object references \(r.provider) any more; its old blobs are deleted after [storage] delete-delay (nuage gc)")
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+@testable import NuageEngine
+import NuageProviders
+import Testing
+
+/// Draining a provider: every shard moves off it, objects stay whole, nothing is read from it.
+@Suite struct DrainTests {
+    /// The same catalog and providers with `draining` marked draining (as nuage.toml's `state`).
+    func engine(_ f: EngineFixture, draining: String) throws -> Engine {
+        let entries = f.engine.placement.providers.map { descriptor in
+            var descriptor = descriptor
+            descriptor.draining = descriptor.name == draining
+            return Engine.ProviderEntry(descriptor: descriptor, provider: f.engine.providers[descriptor.name]!)
+        }
+        return try Engine(catalog: f.engine.catalog, providers: entries, policy: f.engine.placement.policy,
+                          masterKey: f.engine.masterKey, segmentSize: 4096, deleteDelay: .seconds(3600))
+    }
+
+    @Test func everyShardMovesOffAndObjectsStayWhole() async throws {
+        // Seven providers in seven countries: six remain for 4 + 2.
+        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        var objects: [String: [UInt8]] = [:]
+        for i in 0..<30 {
+            let data = bytes([0, 1, 4096, 50_000, 130_000][i % 5], seed: UInt64(i))
+            try await f.engine.put(bucket: "bkt", key: "o\(i)", size: Int64(data.count), body: BytesBody(data))
+            objects["o\(i)"] = data
+        }
+        // A multipart object too (two parts, each its own version).
+        let upload = try await f.engine.createUpload(bucket: "bkt", key: "multi")
+        let one = bytes(Int(Engine.minimumPartSize), seed: 90), two = bytes(1000, seed: 91)
+        let p1 = try await f.engine.uploadPart(uploadID: upload.id, bucket: "bkt", key: "multi", number: 1, size: Int64(one.count), body: BytesBody(one))
+        let p2 = try await f.engine.uploadPart(uploadID: upload.id, bucket: "bkt", key: "multi", number: 2, size: Int64(two.count), body: BytesBody(two))
+        try await f.engine.completeUpload(uploadID: upload.id, bucket: "bkt", key: "multi", parts: [(1, p1.etag), (2, p2.etag)])
+        objects["multi"] = one + two
+        let drained = "de-2"
+        let before = try await f.engine.catalog.referencedBlobs(provider: drained)
+        #expect(!before.isEmpty)
+
+        // Not yet marked draining: refused, so that nothing lands on it meanwhile.
+        await #expect(throws: NuageError.self) { try await f.engine.drain(provider: drained) }
+        let engine = try engine(f, draining: drained)
+        let plan = try await engine.drain(provider: drained, dryRun: true)
+        #expect(plan.shards > 0 && plan.failed.isEmpty && plan.placeableWithout)
+        #expect(plan.read[drained] == nil, "a rebuild never reads the drained provider")
+        // The drained provider is unreachable throughout: its shards are rebuilt from the others.
+        f.faults[drained]!.set([.down])
+        let report = try await engine.drain(provider: drained)
+        #expect(report.failed.isEmpty, "\(report.failed)")
+        #expect(report.shards == plan.shards && report.written == plan.written, "the dry run said what would move")
+        for (key, data) in objects {
+            let record = try await engine.head(bucket: "bkt", key: key)
+            #expect(record.blobs.allSatisfy { $0.provider != drained }, "\(key) has no shard left on \(drained)")
+            let rules = engine.verdict(for: record.parts[0])
+            #expect(rules.allSatisfy { $0.passed }, "\(key): the placement rules hold: \(rules)")
+            #expect(try await engine.getBytes(bucket: "bkt", key: key) == data)
+        }
+        // Resumable: a second run finds nothing to move.
+        let again = try await engine.drain(provider: drained)
+        #expect(again.shards == 0 && again.failed.isEmpty)
+        // The old blobs are garbage now, kept for reads in progress; nothing else references it.
+        let garbage = Set(try await engine.catalog.garbage(limit: 10_000).filter { $0.provider == drained }.map(\.blob))
+        #expect(garbage == before)
+    }
+}
