@@ -64,6 +64,11 @@ public struct S3Server: Sendable {
             guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
                 throw S3Error(.slowDown, "This access key has \(options.maxInFlightPerKey) requests in flight, its share of the gateway; retry later.")
             }
+            if s3.bucket == Self.adminBucket {
+                response = try await admin(request, s3, caller).holding([permit, keyPermit])
+                response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
+                return response
+            }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             try authorize(caller.key, s3)
             try S3Compatibility.checkHeaders(request.headers, operation)
