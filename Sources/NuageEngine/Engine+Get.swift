@@ -230,7 +230,7 @@ struct SegmentReader: Sendable {
         return Window(segments: segments, blocks: blocks, valid: valid, problems: problems)
     }
 
-    private func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {
+    func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {
         guard let ref = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard was never written") }
         let range = layout.byteRange(ofSegments: segments)
         let block = try await engine.provider(named: ref.provider).get(ref.blob, range: range)
@@ -241,7 +241,7 @@ struct SegmentReader: Sendable {
     }
 
     /// Checks each chunk's tag: whether each segment's chunk in `block` is authentic.
-    private func verify(_ block: ByteBlock, shard: Int, segments: Range<Int>) -> [Bool] {
+    func verify(_ block: ByteBlock, shard: Int, segments: Range<Int>) -> [Bool] {
         let bytes = UnsafeRawBufferPointer(block.unsafeMutableBytes)
         let valid = segments.map { segment in
             let (offset, chunk) = position(of: segment, in: segments)

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
 
 /// What a serving gateway does in the background: probe providers marked down (every 2 s),
 /// repair noted shards (every 30 s), delete garbage that is due (every minute), abort expired
-/// multipart uploads (every 10 min).
+/// multipart uploads (every 10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly).
 struct Maintenance {
     let engine: Engine
     let uploadExpiryHours: Int
@@ -80,6 +80,26 @@ struct Maintenance {
                     note("nuage: collecting garbage failed: \(error)")
                 }
             },
+            // Scrubs find damage that reads never see (parity shards, cold objects); jittered so
+            // that gateways sharing providers do not scrub at once.
+            every(.seconds(86_400), first: .seconds(Int.random(in: 600...7200))) {
+                do {
+                    let report = try await engine.scrub(deep: false)
+                    if !report.damaged.isEmpty { note("nuage: light scrub found \(report.damaged.count) damaged shard(s), noted for repair, e.g. \(report.damaged[0])") }
+                    if !report.unchecked.isEmpty { note("nuage: light scrub could not check \(report.unchecked.count) provider(s)/shard(s), e.g. \(report.unchecked[0])") }
+                } catch {
+                    note("nuage: light scrub failed: \(error)")
+                }
+            },
+            every(.seconds(7 * 86_400), first: .seconds(Int.random(in: 3600...86_400))) {
+                do {
+                    let report = try await engine.scrub(deep: true, bytesPerSecond: 20_000_000)
+                    if !report.damaged.isEmpty { note("nuage: deep scrub found \(report.damaged.count) damaged shard(s), noted for repair, e.g. \(report.damaged[0])") }
+                    if !report.unchecked.isEmpty { note("nuage: deep scrub could not check \(report.unchecked.count) shard(s), e.g. \(report.unchecked[0])") }
+                } catch {
+                    note("nuage: deep scrub failed: \(error)")
+                }
+            },
             every(.seconds(600)) {
                 do {
                     let expired = try await engine.expireUploads(olderThan: .seconds(hours * 3600))
@@ -91,8 +111,9 @@ struct Maintenance {
         ]
     }
 
-    private func every(_ interval: Duration, _ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+    private func every(_ interval: Duration, first: Duration = .zero, _ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         Task {
+            if first > .zero { try? await Task.sleep(for: first) }
             while !Task.isCancelled {
                 await work()
                 try? await Task.sleep(for: interval)
