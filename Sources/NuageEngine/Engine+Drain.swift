@@ -36,11 +36,14 @@ extension Engine {
     /// rebuilt in the same step. Running it again moves only what is left, so a drain that was
     /// interrupted resumes where it stopped.
     ///
-    /// - Parameter progress: called after each version with the report so far.
+    /// - Parameters:
+    ///   - bytesPerSecond: shard bytes written per second at most (client traffic keeps priority).
+    ///   - progress: called after each version with the report so far.
     /// - Throws: `invalidArgument` when the provider still takes new shards (mark it
     ///   `state = "draining"` or deny it first), so that nothing lands on it during the drain.
-    public func drain(provider name: String, dryRun: Bool = false,
+    public func drain(provider name: String, dryRun: Bool = false, bytesPerSecond: Int64? = nil,
                       progress: @Sendable (DrainReport) -> Void = { _ in }) async throws -> DrainReport {
+        let start = ContinuousClock.now
         if placement.providers.contains(where: { $0.name == name }) && placement.exclusions[name] == nil {
             throw NuageError(.invalidArgument, "provider \(name) still takes new shards: set state = \"draining\" on it in nuage.toml "
                              + "(and restart any gateway on this data) before draining it")
@@ -56,6 +59,10 @@ extension Engine {
                     for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
                         await move(manifest, of: record, off: name, dryRun: dryRun, into: &report)
                         progress(report)
+                        if let rate = bytesPerSecond, rate > 0, !dryRun {
+                            let due = start + .milliseconds(report.writtenBytes * 1000 / rate)
+                            if due > .now { try await Task.sleep(until: due) }
+                        }
                     }
                 }
                 guard let last = page.last, page.count == 500 else { break }

@@ -20,15 +20,19 @@ extension Providers {
         @Argument(help: "The provider to empty.") var name: String
         @Flag(help: "Only say what would move: shards, bytes read from and written to each provider.") var dryRun = false
         @Flag(help: "The report as JSON.") var json = false
+        @Flag(help: "What is left to move (the same as --dry-run): `nuage serve` drains providers marked draining in the background.")
+        var status = false
+        @Option(help: "Write at most this many MB/s of shards.") var rate: Double?
 
         func run() async throws {
+            if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
             let engine = try global.directory.engine()
             let plan = try await engine.drain(provider: name, dryRun: true)
             var report = plan
-            if !dryRun {
+            if !dryRun && !status {
                 let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
                 let shown = Mutex<Int64>(0)
-                report = try await engine.drain(provider: name) { so in
+                report = try await engine.drain(provider: name, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
                     let delta = shown.withLock { shown in
                         defer { shown = so.writtenBytes }
                         return so.writtenBytes - shown
@@ -50,7 +54,7 @@ extension Providers {
         static func describe(_ r: Engine.DrainReport) -> String {
             func mb(_ bytes: Int64) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
             let amplification = r.writtenBytes > 0 ? String(format: " (%.1f× the bytes written)", Double(r.readBytes) / Double(r.writtenBytes)) : ""
-            var lines = ["\(r.dryRun ? "would drain" : "drained") \(r.provider): \(r.versions) version(s), \(r.shards) shard(s); "
+            var lines = ["\(r.dryRun ? "left to drain on" : "drained") \(r.provider): \(r.versions) version(s), \(r.shards) shard(s); "
                          + "\(mb(r.writtenBytes)) written, \(mb(r.readBytes)) read\(amplification)"]
             for (provider, bytes) in r.written.sorted(by: { $0.key < $1.key }) { lines.append("  write to   \(provider.rightPadded(14))  \(mb(bytes))") }
             for (provider, bytes) in r.read.sorted(by: { $0.key < $1.key }) { lines.append("  read from  \(provider.rightPadded(14))  \(mb(bytes))") }

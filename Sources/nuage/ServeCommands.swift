@@ -54,9 +54,11 @@ struct Serve: AsyncParsableCommand {
 struct Maintenance {
     let engine: Engine
     let uploadExpiryHours: Int
+    /// Shard bytes a background drain writes per second at most.
+    var drainRate: Int64 = 50_000_000
 
     func start() -> [Task<Void, Never>] {
-        let engine = engine, hours = uploadExpiryHours
+        let engine = engine, hours = uploadExpiryHours, drainRate = drainRate
         return [
             every(.seconds(2)) { await engine.probeProviders() },
             every(.seconds(30)) {
@@ -69,6 +71,21 @@ struct Maintenance {
                 // One line per run, not per shard: a provider that stays down would flood the log.
                 if let first = report.failed.first {
                     note("nuage: \(report.failed.count) repair(s) postponed, e.g. \(first)")
+                }
+            },
+            every(.seconds(60)) {
+                // Providers marked draining are emptied in the background, one version at a
+                // time and at a bounded rate, so that client traffic keeps priority.
+                for provider in engine.placement.providers where provider.draining {
+                    do {
+                        let report = try await engine.drain(provider: provider.name, bytesPerSecond: drainRate)
+                        if report.shards > 0 || !report.failed.isEmpty {
+                            note("nuage: drain of \(provider.name): moved \(report.shards) shard(s) of \(report.versions) version(s)"
+                                 + (report.failed.isEmpty ? "" : ", \(report.failed.count) not yet, e.g. \(report.failed[0])"))
+                        }
+                    } catch {
+                        note("nuage: drain of \(provider.name) failed: \(error)")
+                    }
                 }
             },
             every(.seconds(60)) {

@@ -273,7 +273,7 @@ struct NuageCommand {
         try config.replacingOccurrences(of: "name = \"eu-paris\"", with: "name = \"eu-paris\"\nstate = \"draining\"")
             .write(toFile: path, atomically: true, encoding: .utf8)
         let plan = try nuage.run(["providers", "drain", "eu-paris", "--dry-run"])
-        #expect(plan.status == 0 && plan.stdout.hasPrefix("would drain eu-paris:"), "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.status == 0 && plan.stdout.hasPrefix("left to drain on eu-paris:"), "\(plan.stdout)\(plan.stderr)")
         let drain = try nuage.run(["providers", "drain", "eu-paris", "--json"])
         #expect(drain.status == 0, "\(drain.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(drain.stdout.utf8)) as? [String: Any] ?? [:]

@@ -1,0 +1,141 @@
+"""Draining a provider online, under real client traffic, and offline through a SIGKILL."""
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from conftest import Server
+from test_bad_input import send
+
+DRAINED = "eu-paris"
+
+
+def fill(s3, bucket, count=200):
+    """Objects from 0 bytes to 12 MiB, two of them multipart; returns key -> SHA-256."""
+    rng = random.Random(7)
+    digests = {}
+    for i in range(count):
+        size = rng.choice([0, 1, 100, 4096, 70_000, 300_000, 1 << 20]) if i % 40 else 12 << 20
+        body = os.urandom(size)
+        s3.put_object(Bucket=bucket, Key=f"o{i:03}", Body=body)
+        digests[f"o{i:03}"] = hashlib.sha256(body).hexdigest()
+    for name in ["multi-a", "multi-b"]:
+        body = os.urandom(11 << 20)
+        s3.upload_fileobj(__import__("io").BytesIO(body), bucket, name,
+                          Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+        digests[name] = hashlib.sha256(body).hexdigest()
+    return digests
+
+
+def mark_draining(server):
+    path = os.path.join(server.data, "nuage.toml")
+    text = open(path).read().replace(f'name = "{DRAINED}"', f'name = "{DRAINED}"\nstate = "draining"')
+    assert 'state = "draining"' in text
+    open(path, "w").write(text)
+
+
+def shards_on_drained(server):
+    status, body = send(server, "GET", "/_nuage/exposure")
+    assert status == 200, body
+    return next(j["shards"] for j in json.loads(body)["jurisdictions"] if j["code"] == "FR")
+
+
+def check_all(s3, bucket, digests):
+    for key, digest in digests.items():
+        assert hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest() == digest, key
+
+
+def test_online_drain_under_client_traffic():
+    server = Server()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="data")
+        digests = fill(s3, "data")
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        mark_draining(server)
+        server.start()  # the gateway drains providers marked draining in the background
+        s3 = server.client()
+        stop, failures, operations = threading.Event(), [], [0]
+
+        def traffic(worker):
+            rng = random.Random(worker)
+            mine = {}
+            while not stop.is_set():
+                try:
+                    key = rng.choice(list(digests))
+                    body = s3.get_object(Bucket="data", Key=key)["Body"].read()
+                    assert hashlib.sha256(body).hexdigest() == digests[key], f"wrong bytes for {key}"
+                    new = f"new-{worker}-{rng.randrange(20)}"
+                    data = os.urandom(rng.choice([0, 1000, 200_000]))
+                    s3.put_object(Bucket="data", Key=new, Body=data)
+                    mine[new] = data
+                    assert s3.get_object(Bucket="data", Key=new)["Body"].read() == data
+                    s3.list_objects_v2(Bucket="data", Prefix="new-")
+                    if rng.random() < 0.3:
+                        s3.delete_object(Bucket="data", Key=new)
+                        mine.pop(new)
+                    operations[0] += 5
+                except Exception as error:  # every failure counts
+                    failures.append(repr(error))
+            return mine
+
+        threads = [threading.Thread(target=traffic, args=(w,)) for w in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.time() + 600
+        while shards_on_drained(server) > 0:
+            assert time.time() < deadline, "the drain did not finish"
+            time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert failures == [], failures[:5]
+        assert operations[0] > 0
+        check_all(s3, "data", digests)
+        # Nothing lands on the drained provider any more: it can go.
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        shutil.rmtree(os.path.join(server.data, "providers", DRAINED))
+        server.start()
+        check_all(server.client(), "data", digests)
+    finally:
+        server.stop()
+
+
+def test_a_drain_killed_midway_resumes_and_loses_nothing():
+    server = Server()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="data")
+        digests = fill(s3, "data", count=60)
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        mark_draining(server)
+        plan = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
+        # Slowly, so that the kill lands mid-drain.
+        first = subprocess.Popen([server.binary, "providers", "drain", DRAINED, "--rate", "1", "--data", server.data],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL, "the drain ended before the kill: nothing was tested"
+        left = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
+        assert 0 < left["shards"] < plan["shards"], "the first run moved some shards and was cut short"
+        done = json.loads(server.run("providers", "drain", DRAINED, "--json"))
+        assert done["failed"] == [] and done["shards"] == left["shards"], "the second run moved exactly what was left"
+        assert json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))["shards"] == 0
+        shutil.rmtree(os.path.join(server.data, "providers", DRAINED))
+        server.start()
+        check_all(server.client(), "data", digests)
+        server.run("gc", "--grace", "0", "--delete-delay", "0", check=False)
+    finally:
+        server.stop()
