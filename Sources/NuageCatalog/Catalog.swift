@@ -116,6 +116,23 @@ public protocol Catalog: Sendable {
     func pendingRepairs(limit: Int) async throws -> [RepairNote]
     /// Forgets notes once their shards are repaired (or their version is gone).
     func clearRepairs(versionID: [UInt8], shards: [Int]) async throws
+
+    /// Notes that a scrub checked these objects' versions at `date`; a deep scrub counts as a
+    /// light one too. An object overwritten or deleted since it was read is left out.
+    func noteScrubbed(_ objects: [ObjectRecord], deep: Bool, at date: Date) async throws
+    /// When a scrub last checked the current version of `bucket`/`key` (nil: never, or the
+    /// object is gone); overwriting an object starts its record afresh.
+    func lastScrub(bucket: String, key: String) async throws -> ScrubTimes?
+}
+
+/// When a version was last checked by a light and by a deep scrub.
+public struct ScrubTimes: Hashable, Sendable {
+    public var light: Date?
+    public var deep: Date?
+    public init(light: Date?, deep: Date?) {
+        self.light = light
+        self.deep = deep
+    }
 }
 
 public struct BucketRecord: Hashable, Sendable {

@@ -111,6 +111,11 @@ public final class SQLiteCatalog: Catalog {
                 ALTER TABLE garbage ADD COLUMN readable INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v6: when each version was last scrubbed") { db in
+            try db.execute(sql: """
+                CREATE TABLE scrub (version_id BLOB PRIMARY KEY, light_ms INTEGER, deep_ms INTEGER) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -208,7 +213,10 @@ public final class SQLiteCatalog: Catalog {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                              object.etag, ms(object.modified), encoded.metadata, encoded.parts])
-        if let previous { try addGarbage(db, previous.blobs, readable: true) }
+        if let previous {
+            try addGarbage(db, previous.blobs, readable: true)
+            try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
+        }
         return previous
     }
 
@@ -241,6 +249,7 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
             try Self.addGarbage(db, previous.blobs, readable: true)
             return previous
         }
@@ -488,6 +497,31 @@ public final class SQLiteCatalog: Catalog {
                 RepairNote(bucket: row["bucket"], key: String(decoding: row["key"] as Data, as: UTF8.self),
                            versionID: Array(row["version_id"] as Data), shard: row["shard"], reason: row["reason"])
             }
+        }
+    }
+
+    public func noteScrubbed(_ objects: [ObjectRecord], deep: Bool, at date: Date) async throws {
+        let when = Self.ms(date)
+        try await write { db in
+            for object in objects {
+                // Only versions still current: a row for a gone version would never be removed.
+                guard try Data.fetchOne(db, sql: "SELECT version_id FROM object WHERE bucket = ? AND key = ?",
+                                        arguments: [object.bucket, Data(object.key.utf8)]) == Data(object.versionID) else { continue }
+                try db.execute(sql: deep
+                    ? "INSERT INTO scrub (version_id, light_ms, deep_ms) VALUES (?1, ?2, ?2) ON CONFLICT (version_id) DO UPDATE SET light_ms = ?2, deep_ms = ?2"
+                    : "INSERT INTO scrub (version_id, light_ms) VALUES (?1, ?2) ON CONFLICT (version_id) DO UPDATE SET light_ms = ?2",
+                    arguments: [Data(object.versionID), when])
+            }
+        }
+    }
+
+    public func lastScrub(bucket: String, key: String) async throws -> ScrubTimes? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT scrub.light_ms, scrub.deep_ms FROM object JOIN scrub ON scrub.version_id = object.version_id
+                WHERE object.bucket = ? AND object.key = ?
+                """, arguments: [bucket, Data(key.utf8)]) else { return nil }
+            return ScrubTimes(light: (row["light_ms"] as Int64?).map(Self.date), deep: (row["deep_ms"] as Int64?).map(Self.date))
         }
     }
 

@@ -39,7 +39,11 @@ extension Engine {
             var after: String?
             while true {
                 let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
+                var scrubbed: [ObjectRecord] = []
                 for record in page {
+                    // Whether every shard of the object was checked (its scrub time is kept then).
+                    var whole = only == nil
+                    defer { if whole { scrubbed.append(record) } }
                     for manifest in record.parts {
                         report.versions += 1
                         let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
@@ -49,6 +53,7 @@ extension Engine {
                             guard only == nil || ref.provider == only else { continue }
                             guard providers[ref.provider] != nil, !neverContacted.contains(ref.provider) else {
                                 unlisted.insert(ref.provider)
+                                whole = false
                                 continue
                             }
                             report.shards += 1
@@ -62,6 +67,7 @@ extension Engine {
                                     damaged.append((index, "missing"))
                                 } catch let error as ProviderError where error.kind == .unavailable {
                                     report.unchecked.append("\(record.bucket)/\(record.key) shard \(index) on \(ref.provider): \(error)")
+                                    whole = false
                                 } catch let error as ProviderError {
                                     damaged.append((index, "\(error.kind): \(error.message)"))
                                 }
@@ -75,7 +81,7 @@ extension Engine {
                                         report.unchecked.append("\(ref.provider): cannot be listed: \(error)")
                                     }
                                 }
-                                guard let listing = listings[ref.provider] else { continue }
+                                guard let listing = listings[ref.provider] else { whole = false; continue }
                                 switch listing[ref.blob] {
                                 case nil: damaged.append((index, "missing"))
                                 case let size? where size != layout.blobLength:
@@ -95,6 +101,7 @@ extension Engine {
                         }
                     }
                 }
+                try await catalog.noteScrubbed(scrubbed, deep: deep, at: Date())
                 guard let last = page.last, page.count == 500 else { break }
                 after = last.key
             }

@@ -36,11 +36,16 @@ extension Engine {
             public var provider: ProviderDescriptor?
             public var providerName: String?
             public var health: ShardHealth
+            /// Why no new shard goes to its provider (denied by the policy, draining, no longer
+            /// configured): a shard here is due to be drained. Nil for an eligible provider.
+            public var placementNote: String?
         }
         public var record: ObjectRecord
         public var shards: [Shard]
         /// Rule name and whether this object's placement passes it (for every part), with the reason.
         public var verdict: [Placement.Rule]
+        /// When a scrub last checked every shard of this version (nil: not yet).
+        public var scrubbed: ScrubTimes?
     }
 
     /// Checks every shard blob of an object (a `head` per provider, all at once, each given at
@@ -81,8 +86,11 @@ extension Engine {
                 return healths
             }
             for (index, ref) in manifest.shards.enumerated() {
+                let note = ref.flatMap { ref in
+                    descriptors[ref.provider] == nil ? "no longer configured: drain it by name" : placement.exclusions[ref.provider]
+                }
                 shards.append(.init(part: part, index: index, provider: ref.flatMap { descriptors[$0.provider] }, providerName: ref?.provider,
-                                    health: healths[index] ?? .notWritten))
+                                    health: healths[index] ?? .notWritten, placementNote: note))
             }
         }
         // A rule passes when it passes for every part; otherwise the first failing part explains.
@@ -94,7 +102,8 @@ extension Engine {
             if verdicts.count > 1 { failed.detail = "part \(failing + 1): " + failed.detail }
             return failed
         }
-        return ObjectStatus(record: record, shards: shards, verdict: merged)
+        return ObjectStatus(record: record, shards: shards, verdict: merged,
+                            scrubbed: try await catalog.lastScrub(bucket: bucket, key: key))
     }
 
     /// This object's placement against the current policy.

@@ -32,6 +32,7 @@ public enum CatalogConformance {
         ("complete refuses a part replaced meanwhile", completeReplacedPart),
         ("abort and bucket deletion move parts to garbage", abortUpload),
         ("referenced blobs cover uploaded parts", referencedParts),
+        ("scrub times: light, deep, only of the current version", scrubTimes),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -219,6 +220,30 @@ public enum CatalogConformance {
         #expect(try await c.intents(before: .distantFuture).isEmpty, "the repair's intent is retired with the update")
         #expect(try await c.garbage(limit: 10) == [old], "the replaced blob is garbage")
         #expect(try await c.referencedBlobs(provider: "p9") == ["moved"])
+    }
+
+    static func scrubTimes(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one"), other = record(key: "other", tag: "one")
+        try await put(c, first)
+        try await put(c, other)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == nil)
+        let light = Date(timeIntervalSince1970: 1_800_000_000), deep = light.addingTimeInterval(60), later = deep.addingTimeInterval(60)
+        try await c.noteScrubbed([first, other], deep: false, at: light)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == ScrubTimes(light: light, deep: nil))
+        try await c.noteScrubbed([first], deep: true, at: deep)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == ScrubTimes(light: deep, deep: deep))
+        try await c.noteScrubbed([first], deep: false, at: later)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == ScrubTimes(light: later, deep: deep))
+        // An overwrite starts afresh, and a note for the replaced version is ignored.
+        try await put(c, record(key: "k", tag: "two"), expected: first.versionID)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == nil)
+        try await c.noteScrubbed([first], deep: true, at: later)
+        #expect(try await c.lastScrub(bucket: "b", key: "k") == nil)
+        #expect(try await c.lastScrub(bucket: "b", key: "other") == ScrubTimes(light: light, deep: nil))
+        _ = try await c.deleteObject(bucket: "b", key: "other")
+        #expect(try await c.lastScrub(bucket: "b", key: "other") == nil)
+        #expect(try await c.lastScrub(bucket: "b", key: "missing") == nil)
     }
 
     static func repairs(_ c: any Catalog) async throws {

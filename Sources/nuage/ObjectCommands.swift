@@ -112,7 +112,11 @@ struct Stat: AsyncParsableCommand {
         if record.parts.count > 1 { print("parts    \(record.parts.count)") }
         print("etag     \(record.etag)")
         print("version  \(record.versionID.hex)")
-        print("modified \(ISO8601DateFormatter().string(from: record.modified))")
+        let iso = ISO8601DateFormatter()
+        print("modified \(iso.string(from: record.modified))")
+        print("scrubbed " + (status.scrubbed.map { times in
+            "light \(times.light.map(iso.string(from:)) ?? "never"), deep \(times.deep.map(iso.string(from:)) ?? "never")"
+        } ?? "never"))
         print("")
         let multipart = record.parts.count > 1
         print((multipart ? " part  " : "") + "shard  provider        location  operator                        health")
@@ -120,7 +124,8 @@ struct Stat: AsyncParsableCommand {
             let location = shard.provider?.jurisdiction.code ?? "-"
             let operatorText = shard.provider.map { "\($0.operatorName) (\($0.operatorJurisdiction))" } ?? "-"
             print((multipart ? String(shard.part + 1).leftPadded(5) + "  " : "")
-                  + "\(String(shard.index).leftPadded(5))  \((shard.providerName ?? "-").rightPadded(14))  \(location.rightPadded(8))  \(operatorText.rightPadded(30))  \(shard.health)")
+                  + "\(String(shard.index).leftPadded(5))  \((shard.providerName ?? "-").rightPadded(14))  \(location.rightPadded(8))  \(operatorText.rightPadded(30))  \(shard.health)"
+                  + (shard.placementNote.map { "  [to drain: \($0)]" } ?? ""))
         }
         print("")
         for rule in status.verdict {

@@ -272,12 +272,20 @@ struct NuageCommand {
         let config = try String(contentsOfFile: path, encoding: .utf8)
         try config.replacingOccurrences(of: "name = \"eu-paris\"", with: "name = \"eu-paris\"\nstate = \"draining\"")
             .write(toFile: path, atomically: true, encoding: .utf8)
+        // `stat` marks the shards to drain, and says when the object was last scrubbed.
+        let before = try contents.keys.map { try nuage.run(["stat", "abc/\($0)"]).stdout }
+        #expect(before.contains { $0.contains("eu-paris") && $0.contains("[to drain: draining]") }, "\(before)")
+        #expect(before.allSatisfy { $0.contains("scrubbed never") }, "\(before[0])")
+        #expect(try nuage.run(["scrub"]).status == 0)
+        #expect(try nuage.run(["stat", "abc/f3"]).stdout.contains("scrubbed light 20"))
         let plan = try nuage.run(["providers", "drain", "eu-paris", "--dry-run"])
         #expect(plan.status == 0 && plan.stdout.hasPrefix("left to drain on eu-paris:"), "\(plan.stdout)\(plan.stderr)")
         let drain = try nuage.run(["providers", "drain", "eu-paris", "--json"])
         #expect(drain.status == 0, "\(drain.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(drain.stdout.utf8)) as? [String: Any] ?? [:]
         #expect((report["shards"] as? Int ?? 0) > 0 && (report["failed"] as? [String]) == [], "\(drain.stdout)")
+        let after = try contents.keys.map { try nuage.run(["stat", "abc/\($0)"]).stdout }
+        #expect(!after.contains { $0.contains("to drain") }, "\(after)")
         try FileManager.default.removeItem(atPath: nuage.data + "/providers/eu-paris")
         for (key, data) in contents {
             let get = try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out-\(key)"])
