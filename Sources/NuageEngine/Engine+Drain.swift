@@ -24,6 +24,12 @@ extension Engine {
         public var failed: [String] = []
         /// Whether new objects can be placed without the provider.
         public var placeableWithout = true
+        /// Once every shard has moved: blobs deleted from the provider (the old shards on the
+        /// garbage list, and blobs nothing references).
+        public var blobsDeleted = 0
+        /// Once every shard has moved: what is still on the provider and why (uploads in
+        /// progress, a provider that cannot be listed or deleted from). Empty: it is empty.
+        public var blobsLeft: [String] = []
 
         public var writtenBytes: Int64 { written.values.reduce(0, +) }
         public var readBytes: Int64 { read.values.reduce(0, +) }
@@ -32,9 +38,10 @@ extension Engine {
     /// Moves every shard on `provider` to other providers chosen by the placement rules: each is
     /// rebuilt from `k` shards on the others (the drained provider is never read, so it may
     /// already be cut off), written, and swapped into its manifest in one catalog transaction;
-    /// the old blob waits on the garbage list for the delete delay. Shards never written are
-    /// rebuilt in the same step. Running it again moves only what is left, so a drain that was
-    /// interrupted resumes where it stopped.
+    /// the old blob goes to the garbage list. Shards never written are rebuilt in the same step.
+    /// Once every shard has moved, the provider is swept: its old shards and the blobs nothing
+    /// references are deleted, and what is left is reported. Running it again moves only what is
+    /// left, so a drain that was interrupted resumes where it stopped.
     ///
     /// - Parameters:
     ///   - bytesPerSecond: shard bytes written per second at most (client traffic keeps priority).
@@ -80,7 +87,41 @@ extension Engine {
                 marker = (last.key, last.id)
             }
         }
+        if !dryRun && report.failed.isEmpty { await sweep(name, into: &report) }
         return report
+    }
+
+    /// Once no object references the drained provider: deletes its old shards at once (reads
+    /// still working on a replaced manifest rebuild the one shard from the others) and the blobs
+    /// nothing references, then says what is left on it.
+    private func sweep(_ name: String, into report: inout DrainReport) async {
+        guard let provider = providers[name], !neverContacted.contains(name) else {
+            report.blobsLeft.append("not listed: the provider is \(neverContacted.contains(name) ? "never contacted (read = \"never\")" : "no longer configured")")
+            return
+        }
+        do {
+            let garbage = try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture).filter { $0.provider == name }
+            report.blobsDeleted += await collect(garbage)
+            let stillGarbage = Set(try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture).filter { $0.provider == name }.map(\.blob))
+            if !stillGarbage.isEmpty { report.blobsLeft.append("\(stillGarbage.count) old shard(s) could not be deleted yet (they stay on the garbage list)") }
+            // Listed before references are read, as gc does: a blob of a write in flight is referenced.
+            let listed = try await provider.listAll()
+            let referenced = try await catalog.referencedBlobs(provider: name)
+            var orphansLeft = 0
+            for blob in listed where !referenced.contains(blob.name) {
+                do {
+                    try await provider.delete(blob.name)
+                    report.blobsDeleted += 1
+                } catch {
+                    orphansLeft += 1
+                }
+            }
+            if orphansLeft > 0 { report.blobsLeft.append("\(orphansLeft) unreferenced blob(s) could not be deleted") }
+            let inUse = listed.filter { referenced.contains($0.name) && !stillGarbage.contains($0.name) }.count
+            if inUse > 0 { report.blobsLeft.append("\(inUse) blob(s) of multipart uploads in progress or writes in flight") }
+        } catch {
+            report.blobsLeft.append("not listed: \(error)")
+        }
     }
 
     /// Moves one version's shards off `name` (and rebuilds its unwritten ones), or plans it.

@@ -63,8 +63,10 @@ extension Providers {
             }
             lines.append("  new objects can be placed without it: \(r.placeableWithout ? "yes" : "no (nuage policy check says why)")")
             for failure in r.failed { lines.append("  not moved: \(failure)") }
-            if !r.dryRun && r.failed.isEmpty && r.uploadShards == 0 {
-                lines.append("  no object references \(r.provider) any more; its old blobs are deleted after [storage] delete-delay (nuage gc)")
+            if !r.dryRun && r.failed.isEmpty {
+                lines.append("  no object references \(r.provider) any more; \(r.blobsDeleted) old blob(s) deleted from it")
+                lines.append(r.blobsLeft.isEmpty ? "  \(r.provider) is empty: it can be removed from nuage.toml"
+                             : "  left on \(r.provider): " + r.blobsLeft.joined(separator: "; "))
             }
             return lines.joined(separator: "\n")
         }

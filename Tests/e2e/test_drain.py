@@ -48,6 +48,10 @@ def shards_on_drained(server):
     return next(j["shards"] for j in json.loads(body)["jurisdictions"] if j["code"] == "FR")
 
 
+def blob_files(server):
+    return sum(len(files) for _, _, files in os.walk(os.path.join(server.data, "providers", DRAINED)))
+
+
 def check_all(s3, bucket, digests):
     for key, digest in digests.items():
         assert hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest() == digest, key
@@ -95,6 +99,10 @@ def test_online_drain_under_client_traffic():
         while shards_on_drained(server) > 0:
             assert time.time() < deadline, "the drain did not finish"
             time.sleep(0.5)
+        # Then the old shards are deleted from it: the directory holds no blob.
+        while blob_files(server) > 0:
+            assert time.time() < deadline, "the drained provider was not emptied"
+            time.sleep(0.5)
         stop.set()
         for thread in threads:
             thread.join()
@@ -132,6 +140,7 @@ def test_a_drain_killed_midway_resumes_and_loses_nothing():
         assert 0 < left["shards"] < plan["shards"], "the first run moved some shards and was cut short"
         done = json.loads(server.run("providers", "drain", DRAINED, "--json"))
         assert done["failed"] == [] and done["shards"] == left["shards"], "the second run moved exactly what was left"
+        assert done["blobsLeft"] == [] and blob_files(server) == 0, done
         assert json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))["shards"] == 0
         shutil.rmtree(os.path.join(server.data, "providers", DRAINED))
         server.start()
