@@ -20,7 +20,7 @@ extension Providers {
         @Argument(help: "The provider to empty.") var name: String
         @Flag(help: "Only say what would move: shards, bytes read from and written to each provider.") var dryRun = false
         @Flag(help: "The report as JSON.") var json = false
-        @Flag(help: "What is left to move (the same as --dry-run): `nuage serve` drains providers marked draining in the background.")
+        @Flag(help: "What is left to move (as --dry-run), and the progress of the drain that runs or ran last (here or in `nuage serve`, which drains providers marked draining in the background).")
         var status = false
         @Option(help: "Write at most this many MB/s of shards.") var rate: Double?
 
@@ -28,9 +28,11 @@ extension Providers {
             if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
             let engine = try global.directory.engine()
             let plan = try await engine.drain(provider: name, dryRun: true)
+            let data = global.directory.directory.path
             var report = plan
             if !dryRun && !status {
                 let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
+                let journal = DrainJournal.Writer(data: data, provider: name, runner: "nuage providers drain")
                 let shown = Mutex<Int64>(0)
                 report = try await engine.drain(provider: name, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
                     let delta = shown.withLock { shown in
@@ -38,15 +40,26 @@ extension Providers {
                         return so.writtenBytes - shown
                     }
                     progress.add(Int(delta))
+                    journal.update(so)
                 }
+                journal.finish(report)
                 progress.finish()
             }
+            let journal = status ? DrainJournal.load(data: data, provider: name) : nil
             if json {
+                struct Status: Encodable {
+                    var left: Engine.DrainReport
+                    var run: DrainJournal?
+                    var running: Bool
+                }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: status ? try encoder.encode(Status(left: report, run: journal, running: journal?.running ?? false))
+                                              : try encoder.encode(report), as: UTF8.self))
             } else {
                 print(Self.describe(report))
+                if status { print("  " + (journal?.describe(left: report) ?? "no drain of \(name) has run on this data directory")) }
             }
             if !report.failed.isEmpty { throw ExitCode.failure }
         }

@@ -5,6 +5,7 @@ import NuageCatalog
 import NuageCore
 import NuageEngine
 import NuageServer
+import Synchronization
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the S3 API (path style; virtual-hosted with [server] domain).")
@@ -42,7 +43,8 @@ struct Serve: AsyncParsableCommand {
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
-        let maintenance = Maintenance(engine: engine, uploadExpiryHours: settings.multipartExpiryHours).start()
+        let maintenance = Maintenance(engine: engine, data: global.directory.directory.path,
+                                      uploadExpiryHours: settings.multipartExpiryHours).start()
         defer { for task in maintenance { task.cancel() } }
         try await app.runService()
     }
@@ -53,12 +55,14 @@ struct Serve: AsyncParsableCommand {
 /// multipart uploads (every 10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly).
 struct Maintenance {
     let engine: Engine
+    /// The data directory, for the drain journal.
+    let data: String
     let uploadExpiryHours: Int
     /// Shard bytes a background drain writes per second at most.
     var drainRate: Int64 = 50_000_000
 
     func start() -> [Task<Void, Never>] {
-        let engine = engine, hours = uploadExpiryHours, drainRate = drainRate
+        let engine = engine, data = data, hours = uploadExpiryHours, drainRate = drainRate
         return [
             every(.seconds(2)) { await engine.probeProviders() },
             every(.seconds(30)) {
@@ -78,7 +82,15 @@ struct Maintenance {
                 // time and at a bounded rate, so that client traffic keeps priority.
                 for provider in engine.placement.providers where provider.draining {
                     do {
-                        let report = try await engine.drain(provider: provider.name, bytesPerSecond: drainRate)
+                        // A journal is kept for runs that find something to move.
+                        let journal = Mutex<DrainJournal.Writer?>(nil)
+                        let report = try await engine.drain(provider: provider.name, bytesPerSecond: drainRate) { so in
+                            journal.withLock { journal in
+                                if journal == nil { journal = DrainJournal.Writer(data: data, provider: provider.name, runner: "nuage serve") }
+                                journal?.update(so)
+                            }
+                        }
+                        journal.withLock { $0?.finish(report) }
                         if report.shards > 0 || !report.failed.isEmpty {
                             note("nuage: drain of \(provider.name): moved \(report.shards) shard(s) of \(report.versions) version(s)"
                                  + (report.failed.isEmpty ? "" : ", \(report.failed.count) not yet, e.g. \(report.failed[0])"))

@@ -108,6 +108,9 @@ def test_online_drain_under_client_traffic():
             thread.join()
         assert failures == [], failures[:5]
         assert operations[0] > 0
+        status = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
+        assert status["left"]["shards"] == 0 and status["run"]["runner"] == "nuage serve", status
+        assert status["run"]["shards"] > 0 and status["run"]["pid"] == server.process.pid, status
         check_all(s3, "data", digests)
         # Nothing lands on the drained provider any more: it can go.
         server.process.terminate()
@@ -133,15 +136,23 @@ def test_a_drain_killed_midway_resumes_and_loses_nothing():
         first = subprocess.Popen([server.binary, "providers", "drain", DRAINED, "--rate", "1", "--data", server.data],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(3)
+        running = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
         first.send_signal(signal.SIGKILL)
         first.wait()
         assert first.returncode == -signal.SIGKILL, "the drain ended before the kill: nothing was tested"
-        left = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
-        assert 0 < left["shards"] < plan["shards"], "the first run moved some shards and was cut short"
+        assert running["running"] and running["run"]["runner"] == "nuage providers drain", running
+        assert running["run"]["shards"] > 0 and running["run"]["pid"] == first.pid, running
+        status = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
+        assert not status["running"] and status["run"].get("finished") is None, "a killed run shows as interrupted"
+        assert "interrupted" in server.run("providers", "drain", DRAINED, "--status")
+        left = status["left"]
+        assert 0 < left["shards"] < plan["left"]["shards"], "the first run moved some shards and was cut short"
+        assert left["shards"] <= plan["left"]["shards"] - status["run"]["shards"], "what the journal says moved is gone from the plan"
         done = json.loads(server.run("providers", "drain", DRAINED, "--json"))
         assert done["failed"] == [] and done["shards"] == left["shards"], "the second run moved exactly what was left"
         assert done["blobsLeft"] == [] and blob_files(server) == 0, done
-        assert json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))["shards"] == 0
+        final = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
+        assert final["left"]["shards"] == 0 and final["run"]["finished"] and final["run"]["shards"] == left["shards"], final
         shutil.rmtree(os.path.join(server.data, "providers", DRAINED))
         server.start()
         check_all(server.client(), "data", digests)
