@@ -22,6 +22,10 @@ extension Engine {
         public var uploadShards = 0
         /// Versions that could not be moved now, with why (a drain run again retries them).
         public var failed: [String] = []
+        /// Shards copied from the provider itself (`copyFromSource`), checked chunk by chunk.
+        public var copied = 0
+        /// Shards that could not be copied (unreadable, or not authentic), rebuilt instead.
+        public var notCopied: [String] = []
         /// Whether new objects can be placed without the provider.
         public var placeableWithout = true
         /// Once every shard has moved: blobs deleted from the provider (the old shards on the
@@ -44,11 +48,14 @@ extension Engine {
     /// left, so a drain that was interrupted resumes where it stopped.
     ///
     /// - Parameters:
+    ///   - copyFromSource: copy each shard from the provider itself, checking every chunk's tag
+    ///     (`k` times less to read, but the provider is contacted); a shard that cannot be copied
+    ///     is rebuilt from the others.
     ///   - bytesPerSecond: shard bytes written per second at most (client traffic keeps priority).
     ///   - progress: called after each version with the report so far.
     /// - Throws: `invalidArgument` when the provider still takes new shards (mark it
     ///   `state = "draining"` or deny it first), so that nothing lands on it during the drain.
-    public func drain(provider name: String, dryRun: Bool = false, bytesPerSecond: Int64? = nil,
+    public func drain(provider name: String, dryRun: Bool = false, copyFromSource: Bool = false, bytesPerSecond: Int64? = nil,
                       progress: @Sendable (DrainReport) -> Void = { _ in }) async throws -> DrainReport {
         let start = ContinuousClock.now
         if placement.providers.contains(where: { $0.name == name }) && placement.exclusions[name] == nil {
@@ -64,7 +71,7 @@ extension Engine {
                 let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
                 for record in page {
                     for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
-                        await move(manifest, of: record, off: name, dryRun: dryRun, into: &report)
+                        await move(manifest, of: record, off: name, copyFromSource: copyFromSource, dryRun: dryRun, into: &report)
                         progress(report)
                         if let rate = bytesPerSecond, rate > 0, !dryRun {
                             let due = start + .milliseconds(report.writtenBytes * 1000 / rate)
@@ -125,27 +132,54 @@ extension Engine {
     }
 
     /// Moves one version's shards off `name` (and rebuilds its unwritten ones), or plans it.
-    private func move(_ manifest: Manifest, of record: ObjectRecord, off name: String, dryRun: Bool,
+    private func move(_ manifest: Manifest, of record: ObjectRecord, off name: String, copyFromSource: Bool, dryRun: Bool,
                       into report: inout DrainReport) async {
-        let shards = manifest.shards.indices.filter { manifest.shards[$0] == nil || manifest.shards[$0]?.provider == name }
-        let moving = manifest.shards.filter { $0?.provider == name }.count
+        let moving = manifest.shards.indices.filter { manifest.shards[$0]?.provider == name }
+        let unwritten = manifest.shards.indices.filter { manifest.shards[$0] == nil }
         let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
+        let label = "\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8))"
         do {
-            let targets = try repairTargets(shards, of: manifest, avoiding: [name])
-            if !dryRun {
-                guard try await rebuild(shards, of: manifest, bucket: record.bucket, key: record.key, avoiding: [name]) else {
-                    return  // replaced meanwhile: its blobs went to the garbage list with it
+            let targets = try repairTargets(unwritten + moving, of: manifest, avoiding: [name])
+            var current = manifest
+            var rebuilt = copyFromSource ? unwritten : unwritten + moving
+            if copyFromSource {
+                for shard in moving {
+                    if dryRun {
+                        report.read[name, default: 0] += blobLength
+                        report.copied += 1
+                        continue
+                    }
+                    do {
+                        guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else { return }
+                        report.read[name, default: 0] += blobLength
+                        report.copied += 1
+                        // The copy swapped the manifest: what follows works on the new one.
+                        guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
+                            .first(where: { $0.versionID == manifest.versionID }) else { return }
+                        current = fresh
+                    } catch {
+                        report.notCopied.append("\(label) shard \(shard): \(error) (rebuilt from the others instead)")
+                        rebuilt.append(shard)
+                    }
                 }
-                // Shards never written were rebuilt too: their repair notes are done.
-                try await catalog.clearRepairs(versionID: manifest.versionID, shards: shards)
+            }
+            if !rebuilt.isEmpty {
+                if !dryRun {
+                    guard try await rebuild(rebuilt, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else {
+                        return  // replaced meanwhile: its blobs went to the garbage list with it
+                    }
+                    // Shards never written were rebuilt too: their repair notes are done.
+                    try await catalog.clearRepairs(versionID: manifest.versionID, shards: unwritten)
+                }
+                let sources = readOrder(current).filter { !rebuilt.contains($0) && current.shards[$0]?.provider != name }
+                    .prefix(manifest.dataShards)
+                for shard in sources { if let provider = current.shards[shard]?.provider { report.read[provider, default: 0] += blobLength } }
             }
             report.versions += 1
-            report.shards += moving
+            report.shards += moving.count
             for target in targets { report.written[target, default: 0] += blobLength }
-            let sources = readOrder(manifest).filter { !shards.contains($0) }.prefix(manifest.dataShards)
-            for shard in sources { if let provider = manifest.shards[shard]?.provider { report.read[provider, default: 0] += blobLength } }
         } catch {
-            report.failed.append("\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8)): \(error)")
+            report.failed.append("\(label): \(error)")
         }
     }
 }

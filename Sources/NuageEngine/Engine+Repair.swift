@@ -69,6 +69,63 @@ extension Engine {
         let layout = reader.layout
         let header = try await readHeader(manifest, excluding: Set(shards))
         let targets = try repairTargets(shards, of: manifest, avoiding: avoiding)
+        return try await replace(shards, of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
+            for (position, shard) in shards.enumerated() {
+                var shardHeader = header
+                shardHeader.shardIndex = shard
+                try await channels[position].send(ByteBlock(try shardHeader.sealed(with: masterKey)))
+            }
+            let all = 0..<layout.segmentCount
+            for start in Swift.stride(from: all.lowerBound, to: all.upperBound, by: Engine.readWindow) {
+                let window = try await reader.fetch(start..<min(start + Engine.readWindow, all.upperBound), excluding: Set(shards))
+                for segment in window.segments {
+                    let records = try rebuildChunks(shards, segment: segment, window: window, reader: reader, codec: codec, dataKey: dataKey)
+                    for (position, record) in records.enumerated() { try await channels[position].send(record) }
+                }
+            }
+        }
+    }
+
+    /// Copies one shard blob from where it is to another provider, checking its header and every
+    /// chunk's tag on the way (a drain's `--copy-from-source`: `k` times less to read than a
+    /// rebuild, but the source is contacted), and swaps the copy into the manifest.
+    /// - Returns: false when the version was replaced meanwhile.
+    /// - Throws: when the source cannot be read or a byte of it is not authentic (rebuild it then).
+    func copy(_ shard: Int, of manifest: Manifest, bucket: String, key: String, avoiding: Set<String>) async throws -> Bool {
+        guard let source = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard \(shard) was never written") }
+        guard !neverContacted.contains(source.provider) else {
+            throw NuageError(.invalidArgument, "\(source.provider) is never contacted (read = \"never\")")
+        }
+        let codec = try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards)
+        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
+        let layout = reader.layout
+        let headerBytes = try await provider(named: source.provider).get(source.blob, range: 0..<Int64(ShardHeader.size))
+        let header = headerBytes.count == ShardHeader.size ? try? ShardHeader.open(headerBytes.bytes, with: masterKey) : nil
+        guard let header, header.versionID == manifest.versionID, header.shardIndex == shard else {
+            throw NuageError(.integrity, "shard \(shard) on \(source.provider): its header does not open as this shard's")
+        }
+        let targets = try repairTargets([shard], of: manifest, avoiding: avoiding)
+        return try await replace([shard], of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
+            try await channels[0].send(headerBytes)
+            let window = max(1, Engine.readWindow)
+            for first in Swift.stride(from: 0, to: layout.segmentCount, by: window) {
+                let segments = first..<min(first + window, layout.segmentCount)
+                let block = try await reader.readShard(shard, segments)
+                if let bad = reader.verify(block, shard: shard, segments: segments).firstIndex(of: false) {
+                    throw NuageError(.integrity, "shard \(shard) on \(source.provider): segment \(segments.lowerBound + bad) fails its tag")
+                }
+                try await channels[0].send(block)
+            }
+        }
+    }
+
+    /// Writes a new blob for each of `shards` on `targets` from what `produce` sends into their
+    /// channels (each blob whole, in order), then swaps them into the version's manifest in the
+    /// transaction that retires their intent; the replaced blobs go to the garbage list.
+    /// - Returns: false when the version was replaced meanwhile (the new blobs are deleted).
+    private func replace(_ shards: [Int], of manifest: Manifest, bucket: String, key: String, on targets: [String], blobLength: Int64,
+                         produce: ([BoundedChannel<ByteBlock>]) async throws -> Void) async throws -> Bool {
         let refs = targets.map { BlobRef(provider: $0, blob: [UInt8].random(count: 16).hex) }
         let intent = WriteIntent(id: "repair-" + [UInt8].random(count: 16).hex, created: Date(), blobs: refs)
         try await catalog.recordIntent(intent)
@@ -80,10 +137,10 @@ extension Engine {
                     let provider = try provider(named: ref.provider)
                     group.addTask {
                         do {
-                            try await provider.put(ref.blob, length: layout.blobLength, body: channels[position])
+                            try await provider.put(ref.blob, length: blobLength, body: channels[position])
                         } catch {
                             // A writer that gave up reads no more: close its channel, or the
-                            // rebuild would wait forever to send it the next record.
+                            // producer would wait forever to send it the next record.
                             failures.record(position, error)
                             channels[position].close()
                             throw error
@@ -91,26 +148,14 @@ extension Engine {
                     }
                 }
                 do {
-                    for (position, shard) in shards.enumerated() {
-                        var shardHeader = header
-                        shardHeader.shardIndex = shard
-                        try await channels[position].send(ByteBlock(try shardHeader.sealed(with: masterKey)))
-                    }
-                    let all = 0..<layout.segmentCount
-                    for start in Swift.stride(from: all.lowerBound, to: all.upperBound, by: Engine.readWindow) {
-                        let window = try await reader.fetch(start..<min(start + Engine.readWindow, all.upperBound), excluding: Set(shards))
-                        for segment in window.segments {
-                            let records = try rebuildChunks(shards, segment: segment, window: window, reader: reader, codec: codec, dataKey: dataKey)
-                            for (position, record) in records.enumerated() { try await channels[position].send(record) }
-                        }
-                    }
+                    try await produce(channels)
                     for channel in channels { channel.finish() }
                 } catch {
                     for channel in channels { channel.finish(throwing: error) }
                     group.cancelAll()
                     // A writer that failed closed its channel: its error is the cause, not `Closed`.
                     if error is BoundedChannel<ByteBlock>.Closed, let (position, cause) = failures.all.min(by: { $0.key < $1.key }) {
-                        throw NuageError(.insufficientShards, "rebuilding shard \(shards[position]) on \(refs[position].provider) failed",
+                        throw NuageError(.insufficientShards, "writing shard \(shards[position]) on \(refs[position].provider) failed",
                                          cause: cause)
                     }
                     throw error
@@ -122,9 +167,9 @@ extension Engine {
             await collect(refs)
             throw error
         }
-        var repaired = manifest
-        for (position, shard) in shards.enumerated() { repaired.shards[shard] = refs[position] }
-        guard try await catalog.updateManifest(bucket: bucket, key: key, versionID: manifest.versionID, manifest: repaired,
+        var replaced = manifest
+        for (position, shard) in shards.enumerated() { replaced.shards[shard] = refs[position] }
+        guard try await catalog.updateManifest(bucket: bucket, key: key, versionID: manifest.versionID, manifest: replaced,
                                                retiringIntent: intent.id) else {
             try? await catalog.abandonIntent(intent.id)
             await collect(refs)

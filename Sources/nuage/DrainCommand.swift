@@ -23,18 +23,20 @@ extension Providers {
         @Flag(help: "What is left to move (as --dry-run), and the progress of the drain that runs or ran last (here or in `nuage serve`, which drains providers marked draining in the background).")
         var status = false
         @Option(help: "Write at most this many MB/s of shards.") var rate: Double?
+        @Flag(help: "Copy each shard from the drained provider itself, checking every chunk (k times less to read, but it is contacted); a shard that cannot be copied is rebuilt from the others.")
+        var copyFromSource = false
 
         func run() async throws {
             if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
             let engine = try global.directory.engine()
-            let plan = try await engine.drain(provider: name, dryRun: true)
+            let plan = try await engine.drain(provider: name, dryRun: true, copyFromSource: copyFromSource)
             let data = global.directory.directory.path
             var report = plan
             if !dryRun && !status {
                 let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
                 let journal = DrainJournal.Writer(data: data, provider: name, runner: "nuage providers drain")
                 let shown = Mutex<Int64>(0)
-                report = try await engine.drain(provider: name, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
+                report = try await engine.drain(provider: name, copyFromSource: copyFromSource, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
                     let delta = shown.withLock { shown in
                         defer { shown = so.writtenBytes }
                         return so.writtenBytes - shown
@@ -71,6 +73,8 @@ extension Providers {
                          + "\(mb(r.writtenBytes)) written, \(mb(r.readBytes)) read\(amplification)"]
             for (provider, bytes) in r.written.sorted(by: { $0.key < $1.key }) { lines.append("  write to   \(provider.rightPadded(14))  \(mb(bytes))") }
             for (provider, bytes) in r.read.sorted(by: { $0.key < $1.key }) { lines.append("  read from  \(provider.rightPadded(14))  \(mb(bytes))") }
+            if r.copied > 0 { lines.append("  \(r.copied) shard(s) \(r.dryRun ? "to copy" : "copied") from \(r.provider), every chunk checked") }
+            for line in r.notCopied { lines.append("  not copied: \(line)") }
             if r.uploadShards > 0 {
                 lines.append("  \(r.uploadShards) shard(s) of multipart uploads in progress stay until they are completed (then drain again) or aborted")
             }

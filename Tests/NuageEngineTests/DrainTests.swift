@@ -75,4 +75,48 @@ import Testing
         #expect(try await engine.catalog.garbage(limit: 10_000).filter { $0.provider == drained }.isEmpty)
         for (key, data) in objects { #expect(try await engine.getBytes(bucket: "bkt", key: key) == data) }
     }
+
+    /// `copyFromSource`: shards are copied from the drained provider, one read each instead of
+    /// `k`; a corrupt one is caught by its tags and rebuilt from the others instead.
+    @Test func copyFromSourceChecksEveryChunk() async throws {
+        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        var objects: [String: [UInt8]] = [:]
+        for i in 0..<12 {
+            let data = bytes([1, 4096, 50_000, 130_000][i % 4], seed: UInt64(100 + i))
+            try await f.engine.put(bucket: "bkt", key: "o\(i)", size: Int64(data.count), body: BytesBody(data))
+            objects["o\(i)"] = data
+        }
+        let drained = "de-2"
+        let engine = try engine(f, draining: drained)
+        // Corrupt the last byte of one chunk of one shard on the drained provider.
+        let before = try await engine.catalog.listObjects(bucket: "bkt", prefix: "", after: nil, limit: 100)
+        let victim = before.first { $0.size == 130_000 && $0.blobs.contains { $0.provider == drained } }!
+        let ref = victim.blobs.first { $0.provider == drained }!
+        var blob = try await engine.providers[drained]!.get(ref.blob, range: nil).bytes
+        blob[blob.count - 20] ^= 0xFF
+        try await engine.providers[drained]!.delete(ref.blob)
+        try await engine.providers[drained]!.put(ref.blob, bytes: blob)
+
+        let plan = try await engine.drain(provider: drained, dryRun: true, copyFromSource: true)
+        let report = try await engine.drain(provider: drained, copyFromSource: true)
+        #expect(report.failed.isEmpty, "\(report.failed)")
+        #expect(plan.copied == report.shards && report.copied == report.shards - 1, "every shard but the corrupt one was copied")
+        #expect(report.notCopied.count == 1 && report.notCopied[0].contains(victim.key) && report.notCopied[0].contains("fails its tag"),
+                "\(report.notCopied)")
+        for (key, data) in objects {
+            let record = try await engine.head(bucket: "bkt", key: key)
+            #expect(record.blobs.allSatisfy { $0.provider != drained })
+            #expect(try await engine.getBytes(bucket: "bkt", key: key) == data, "\(key)")
+        }
+        // Each copied shard is read once, from the drained provider; the rebuilt one from k others.
+        func length(_ m: Manifest) -> Int64 { ShardLayout(size: m.size, segmentSize: m.segmentSize, dataShards: m.dataShards).blobLength }
+        let victimLength = length(victim.parts[0])
+        let onDrained = before.filter { $0.blobs.contains { $0.provider == drained } }.map { length($0.parts[0]) }.reduce(0, +)
+        #expect(report.read[drained] == onDrained - victimLength)
+        #expect(report.read.filter { $0.key != drained }.values.reduce(0, +) == Int64(victim.parts[0].dataShards) * victimLength)
+        let scrub = try await engine.scrub(deep: true)
+        #expect(scrub.damaged.isEmpty, "\(scrub.damaged)")
+    }
 }
