@@ -45,6 +45,11 @@ public struct Configuration: Sendable {
     /// Seconds the blobs of a replaced or deleted version are kept before they are deleted
     /// (`[storage] delete-delay`), so that reads that started before the change finish.
     public var deleteDelaySeconds = 3600
+    /// Shard bytes per second at most that `nuage serve` writes when it drains a provider in
+    /// the background (`[storage] drain-rate`, in MB/s).
+    public var drainRateMB = 50
+    /// Versions a drain moves at once (`[storage] drain-parallel`).
+    public var drainParallel = 2
     public var providers: [ProviderConfig]
     /// `[server]`: how `nuage serve` answers.
     public var server = Server()
@@ -108,7 +113,15 @@ public struct Configuration: Sendable {
             writeQuorum: try Self.integer(policyTable, "write-quorum", in: "policy"))
 
         let storage = try Self.table(root["storage"], "storage") ?? [:]
-        try Self.allowOnly(storage, ["segment-size", "delete-delay"], in: "[storage]")
+        try Self.allowOnly(storage, ["segment-size", "delete-delay", "drain-rate", "drain-parallel"], in: "[storage]")
+        drainRateMB = try Self.integer(storage, "drain-rate", in: "storage") ?? drainRateMB
+        guard (1...100_000).contains(drainRateMB) else {
+            throw NuageError(.configuration, "[storage] drain-rate must be between 1 and 100000 MB/s, not \(drainRateMB)")
+        }
+        drainParallel = try Self.integer(storage, "drain-parallel", in: "storage") ?? drainParallel
+        guard (1...64).contains(drainParallel) else {
+            throw NuageError(.configuration, "[storage] drain-parallel must be between 1 and 64, not \(drainParallel)")
+        }
         deleteDelaySeconds = try Self.integer(storage, "delete-delay", in: "storage") ?? deleteDelaySeconds
         guard (0...30 * 86_400).contains(deleteDelaySeconds) else {
             throw NuageError(.configuration, "[storage] delete-delay must be between 0 and 2592000 seconds (30 days), not \(deleteDelaySeconds)")
@@ -211,6 +224,8 @@ public struct Configuration: Sendable {
             [storage]
             segment-size = 1048576         # plaintext bytes per sealed segment
             delete-delay = 3600            # seconds replaced versions are kept for reads in progress
+            drain-rate = 50                # MB/s of shards nuage serve writes when draining a provider
+            drain-parallel = 2             # versions a drain moves at once
 
             [server]
             # domain = "s3.example.com"    # also accept virtual-hosted style, BUCKET.s3.example.com

@@ -36,6 +36,17 @@ extension Engine {
         public var blobsLeft: [String] = []
 
         public var writtenBytes: Int64 { written.values.reduce(0, +) }
+
+        /// Adds what another run over other versions moved.
+        mutating func add(_ other: DrainReport) {
+            versions += other.versions
+            shards += other.shards
+            copied += other.copied
+            written.merge(other.written, uniquingKeysWith: +)
+            read.merge(other.read, uniquingKeysWith: +)
+            failed += other.failed
+            notCopied += other.notCopied
+        }
         public var readBytes: Int64 { read.values.reduce(0, +) }
     }
 
@@ -51,11 +62,12 @@ extension Engine {
     ///   - copyFromSource: copy each shard from the provider itself, checking every chunk's tag
     ///     (`k` times less to read, but the provider is contacted); a shard that cannot be copied
     ///     is rebuilt from the others.
+    ///   - parallel: versions moved at once.
     ///   - bytesPerSecond: shard bytes written per second at most (client traffic keeps priority).
     ///   - progress: called after each version with the report so far.
     /// - Throws: `invalidArgument` when the provider still takes new shards (mark it
     ///   `state = "draining"` or deny it first), so that nothing lands on it during the drain.
-    public func drain(provider name: String, dryRun: Bool = false, copyFromSource: Bool = false, bytesPerSecond: Int64? = nil,
+    public func drain(provider name: String, dryRun: Bool = false, copyFromSource: Bool = false, parallel: Int = 1, bytesPerSecond: Int64? = nil,
                       progress: @Sendable (DrainReport) -> Void = { _ in }) async throws -> DrainReport {
         let start = ContinuousClock.now
         if placement.providers.contains(where: { $0.name == name }) && placement.exclusions[name] == nil {
@@ -69,15 +81,26 @@ extension Engine {
             var after: String?
             while true {
                 let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
-                for record in page {
-                    for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
-                        await move(manifest, of: record, off: name, copyFromSource: copyFromSource, dryRun: dryRun, into: &report)
+                try await withThrowingTaskGroup(of: DrainReport.self) { group in
+                    var running = 0
+                    func settle() async throws {
+                        guard let done = try await group.next() else { return }
+                        running -= 1
+                        report.add(done)
                         progress(report)
                         if let rate = bytesPerSecond, rate > 0, !dryRun {
                             let due = start + .milliseconds(report.writtenBytes * 1000 / rate)
                             if due > .now { try await Task.sleep(until: due) }
                         }
                     }
+                    for record in page {
+                        for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
+                            if running >= max(1, parallel) { try await settle() }
+                            group.addTask { await self.move(manifest, of: record, off: name, copyFromSource: copyFromSource, dryRun: dryRun) }
+                            running += 1
+                        }
+                    }
+                    while running > 0 { try await settle() }
                 }
                 guard let last = page.last, page.count == 500 else { break }
                 after = last.key
@@ -132,8 +155,9 @@ extension Engine {
     }
 
     /// Moves one version's shards off `name` (and rebuilds its unwritten ones), or plans it.
-    private func move(_ manifest: Manifest, of record: ObjectRecord, off name: String, copyFromSource: Bool, dryRun: Bool,
-                      into report: inout DrainReport) async {
+    private func move(_ manifest: Manifest, of record: ObjectRecord, off name: String, copyFromSource: Bool,
+                      dryRun: Bool) async -> DrainReport {
+        var report = DrainReport(provider: name, dryRun: dryRun)
         let moving = manifest.shards.indices.filter { manifest.shards[$0]?.provider == name }
         let unwritten = manifest.shards.indices.filter { manifest.shards[$0] == nil }
         let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
@@ -150,12 +174,12 @@ extension Engine {
                         continue
                     }
                     do {
-                        guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else { return }
+                        guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else { return report }
                         report.read[name, default: 0] += blobLength
                         report.copied += 1
                         // The copy swapped the manifest: what follows works on the new one.
                         guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
-                            .first(where: { $0.versionID == manifest.versionID }) else { return }
+                            .first(where: { $0.versionID == manifest.versionID }) else { return report }
                         current = fresh
                     } catch {
                         report.notCopied.append("\(label) shard \(shard): \(error) (rebuilt from the others instead)")
@@ -166,7 +190,7 @@ extension Engine {
             if !rebuilt.isEmpty {
                 if !dryRun {
                     guard try await rebuild(rebuilt, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else {
-                        return  // replaced meanwhile: its blobs went to the garbage list with it
+                        return report  // replaced meanwhile: its blobs went to the garbage list with it
                     }
                     // Shards never written were rebuilt too: their repair notes are done.
                     try await catalog.clearRepairs(versionID: manifest.versionID, shards: unwritten)
@@ -181,5 +205,6 @@ extension Engine {
         } catch {
             report.failed.append("\(label): \(error)")
         }
+        return report
     }
 }

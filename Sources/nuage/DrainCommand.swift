@@ -23,12 +23,15 @@ extension Providers {
         @Flag(help: "What is left to move (as --dry-run), and the progress of the drain that runs or ran last (here or in `nuage serve`, which drains providers marked draining in the background).")
         var status = false
         @Option(help: "Write at most this many MB/s of shards.") var rate: Double?
+        @Option(help: "Versions moved at once (default: [storage] drain-parallel).") var parallel: Int?
         @Flag(help: "Copy each shard from the drained provider itself, checking every chunk (k times less to read, but it is contacted); a shard that cannot be copied is rebuilt from the others.")
         var copyFromSource = false
 
         func run() async throws {
             if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
+            if let parallel, !(1...64).contains(parallel) { throw NuageError(.invalidArgument, "--parallel must be between 1 and 64") }
             let engine = try global.directory.engine()
+            let parallel = try parallel ?? global.directory.directory.configuration().drainParallel
             let plan = try await engine.drain(provider: name, dryRun: true, copyFromSource: copyFromSource)
             let data = global.directory.directory.path
             var report = plan
@@ -36,7 +39,7 @@ extension Providers {
                 let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
                 let journal = DrainJournal.Writer(data: data, provider: name, runner: "nuage providers drain")
                 let shown = Mutex<Int64>(0)
-                report = try await engine.drain(provider: name, copyFromSource: copyFromSource, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
+                report = try await engine.drain(provider: name, copyFromSource: copyFromSource, parallel: parallel, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
                     let delta = shown.withLock { shown in
                         defer { shown = so.writtenBytes }
                         return so.writtenBytes - shown

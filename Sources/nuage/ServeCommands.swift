@@ -22,7 +22,8 @@ struct Serve: AsyncParsableCommand {
         let host = String(listen[..<colon])
         guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
         let engine = try global.directory.engine()
-        let settings = try global.directory.directory.configuration().server
+        let configuration = try global.directory.directory.configuration()
+        let settings = configuration.server
         let scheme = tlsCert == nil ? "http" : "https"
         if try await engine.catalog.listAccessKeys().isEmpty {
             let (key, secret) = try await AccessKeys.create(engine: engine, name: "default", readOnly: false, buckets: [])
@@ -44,7 +45,8 @@ struct Serve: AsyncParsableCommand {
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
         let maintenance = Maintenance(engine: engine, data: global.directory.directory.path,
-                                      uploadExpiryHours: settings.multipartExpiryHours).start()
+                                      uploadExpiryHours: settings.multipartExpiryHours,
+                                      drainRate: Int64(configuration.drainRateMB) * 1_000_000, drainParallel: configuration.drainParallel).start()
         defer { for task in maintenance { task.cancel() } }
         try await app.runService()
     }
@@ -58,11 +60,12 @@ struct Maintenance {
     /// The data directory, for the drain journal.
     let data: String
     let uploadExpiryHours: Int
-    /// Shard bytes a background drain writes per second at most.
+    /// Shard bytes a background drain writes per second at most, and versions it moves at once.
     var drainRate: Int64 = 50_000_000
+    var drainParallel = 2
 
     func start() -> [Task<Void, Never>] {
-        let engine = engine, data = data, hours = uploadExpiryHours, drainRate = drainRate
+        let engine = engine, data = data, hours = uploadExpiryHours, drainRate = drainRate, drainParallel = drainParallel
         return [
             every(.seconds(2)) { await engine.probeProviders() },
             every(.seconds(30)) {
@@ -84,7 +87,7 @@ struct Maintenance {
                     do {
                         // A journal is kept for runs that find something to move.
                         let journal = Mutex<DrainJournal.Writer?>(nil)
-                        let report = try await engine.drain(provider: provider.name, bytesPerSecond: drainRate) { so in
+                        let report = try await engine.drain(provider: provider.name, parallel: drainParallel, bytesPerSecond: drainRate) { so in
                             journal.withLock { journal in
                                 if journal == nil { journal = DrainJournal.Writer(data: data, provider: provider.name, runner: "nuage serve") }
                                 journal?.update(so)

@@ -59,6 +59,9 @@ import Testing
         ("[server]\nport = 1", "unknown key 'port' in [server]"),
         ("[server]\nmax-in-flight = 0", "max-in-flight must be positive"),
         ("[storage]\nsegment-size = 1000", "segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not 1000"),
+        ("[storage]\ndelete-delay = -1", "delete-delay must be between 0 and 2592000"),
+        ("[storage]\ndrain-rate = 0", "drain-rate must be between 1 and 100000 MB/s, not 0"),
+        ("[storage]\ndrain-parallel = 65", "drain-parallel must be between 1 and 64, not 65"),
         ("[[provider]]\nname = \"a\"\nkind = \"directory\"\npath = \"p\"\njurisdiction = \"Germany\"\noperator = \"A\"\noperator-jurisdiction = \"DE\"", "not an ISO 3166"),
     ])
     func badConfigurationsAreExplained(text: String, expected: String) {

@@ -48,7 +48,7 @@ import Testing
         #expect(plan.read[drained] == nil, "a rebuild never reads the drained provider")
         // The drained provider is unreachable throughout: its shards are rebuilt from the others.
         f.faults[drained]!.set([.down])
-        let report = try await engine.drain(provider: drained)
+        let report = try await engine.drain(provider: drained, parallel: 3)
         #expect(report.failed.isEmpty, "\(report.failed)")
         #expect(report.shards == plan.shards && report.written == plan.written, "the dry run said what would move")
         for (key, data) in objects {
