@@ -94,9 +94,10 @@ struct Maintenance {
                             }
                         }
                         journal.withLock { $0?.finish(report) }
-                        if report.shards > 0 || !report.failed.isEmpty {
+                        if report.shards > 0 || !report.failed.isEmpty || !report.blobsLeft.isEmpty {
                             note("nuage: drain of \(provider.name): moved \(report.shards) shard(s) of \(report.versions) version(s)"
-                                 + (report.failed.isEmpty ? "" : ", \(report.failed.count) not yet, e.g. \(report.failed[0])"))
+                                 + (report.failed.isEmpty ? "" : ", \(report.failed.count) not yet, e.g. \(report.failed[0])")
+                                 + (report.blobsLeft.isEmpty ? "" : "; left on it: " + report.blobsLeft.joined(separator: "; ")))
                         }
                     } catch {
                         note("nuage: drain of \(provider.name) failed: \(error)")

@@ -5,6 +5,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -35,17 +36,17 @@ def fill(s3, bucket, count=200):
     return digests
 
 
-def mark_draining(server):
+def mark_draining(server, name=DRAINED):
     path = os.path.join(server.data, "nuage.toml")
-    text = open(path).read().replace(f'name = "{DRAINED}"', f'name = "{DRAINED}"\nstate = "draining"')
+    text = open(path).read().replace(f'name = "{name}"', f'name = "{name}"\nstate = "draining"')
     assert 'state = "draining"' in text
     open(path, "w").write(text)
 
 
-def shards_on_drained(server):
+def shards_on(server, country):
     status, body = send(server, "GET", "/_nuage/exposure")
     assert status == 200, body
-    return next(j["shards"] for j in json.loads(body)["jurisdictions"] if j["code"] == "FR")
+    return next(j["shards"] for j in json.loads(body)["jurisdictions"] if j["code"] == country)
 
 
 def blob_files(server):
@@ -67,51 +68,10 @@ def test_online_drain_under_client_traffic():
         server.process.wait(timeout=30)
         mark_draining(server)
         server.start()  # the gateway drains providers marked draining in the background
-        s3 = server.client()
-        stop, failures, operations = threading.Event(), [], [0]
-
-        def traffic(worker):
-            rng = random.Random(worker)
-            mine = {}
-            while not stop.is_set():
-                try:
-                    key = rng.choice(list(digests))
-                    body = s3.get_object(Bucket="data", Key=key)["Body"].read()
-                    assert hashlib.sha256(body).hexdigest() == digests[key], f"wrong bytes for {key}"
-                    new = f"new-{worker}-{rng.randrange(20)}"
-                    data = os.urandom(rng.choice([0, 1000, 200_000]))
-                    s3.put_object(Bucket="data", Key=new, Body=data)
-                    mine[new] = data
-                    assert s3.get_object(Bucket="data", Key=new)["Body"].read() == data
-                    s3.list_objects_v2(Bucket="data", Prefix="new-")
-                    if rng.random() < 0.3:
-                        s3.delete_object(Bucket="data", Key=new)
-                        mine.pop(new)
-                    operations[0] += 5
-                except Exception as error:  # every failure counts
-                    failures.append(repr(error))
-            return mine
-
-        threads = [threading.Thread(target=traffic, args=(w,)) for w in range(3)]
-        for thread in threads:
-            thread.start()
-        deadline = time.time() + 600
-        while shards_on_drained(server) > 0:
-            assert time.time() < deadline, "the drain did not finish"
-            time.sleep(0.5)
-        # Then the old shards are deleted from it: the directory holds no blob.
-        while blob_files(server) > 0:
-            assert time.time() < deadline, "the drained provider was not emptied"
-            time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        assert failures == [], failures[:5]
-        assert operations[0] > 0
+        drain_under_traffic(server, digests, "FR", emptied=lambda: blob_files(server) == 0)
         status = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
         assert status["left"]["shards"] == 0 and status["run"]["runner"] == "nuage serve", status
         assert status["run"]["shards"] > 0 and status["run"]["pid"] == server.process.pid, status
-        check_all(s3, "data", digests)
         # Nothing lands on the drained provider any more: it can go.
         server.process.terminate()
         server.process.wait(timeout=30)
@@ -120,6 +80,55 @@ def test_online_drain_under_client_traffic():
         check_all(server.client(), "data", digests)
     finally:
         server.stop()
+
+
+def drain_under_traffic(server, digests, country, emptied=lambda: True):
+    """Client threads get, put, list and delete while the gateway drains the provider in
+    `country`, until no shard is left there and `emptied()`; no request may fail."""
+    s3 = server.client()
+    stop, failures, operations = threading.Event(), [], [0]
+
+    def traffic(worker):
+        rng = random.Random(worker)
+        mine = {}
+        while not stop.is_set():
+            try:
+                key = rng.choice(list(digests))
+                body = s3.get_object(Bucket="data", Key=key)["Body"].read()
+                assert hashlib.sha256(body).hexdigest() == digests[key], f"wrong bytes for {key}"
+                new = f"new-{worker}-{rng.randrange(20)}"
+                data = os.urandom(rng.choice([0, 1000, 200_000]))
+                s3.put_object(Bucket="data", Key=new, Body=data)
+                mine[new] = data
+                assert s3.get_object(Bucket="data", Key=new)["Body"].read() == data
+                s3.list_objects_v2(Bucket="data", Prefix="new-")
+                if rng.random() < 0.3:
+                    s3.delete_object(Bucket="data", Key=new)
+                    mine.pop(new)
+                operations[0] += 5
+            except Exception as error:  # every failure counts
+                failures.append(repr(error))
+        return mine
+
+    threads = [threading.Thread(target=traffic, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.time() + 600
+        while shards_on(server, country) > 0:
+            assert time.time() < deadline, "the drain did not finish"
+            time.sleep(0.5)
+        # Then the old shards are deleted from it.
+        while not emptied():
+            assert time.time() < deadline, "the drained provider was not emptied"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == [], failures[:5]
+    assert operations[0] > 0
+    check_all(s3, "data", digests)
 
 
 def test_a_drain_killed_midway_resumes_and_loses_nothing():
@@ -159,3 +168,102 @@ def test_a_drain_killed_midway_resumes_and_loses_nothing():
         server.run("gc", "--grace", "0", "--delete-delay", "0", check=False)
     finally:
         server.stop()
+
+
+S3_COUNTRIES = ["DE", "FR", "NL", "CH", "JP", "CA", "AU"]
+
+
+class Rclone:
+    """`rclone serve s3` on a free loopback port over its own directory, with one bucket."""
+
+    def __init__(self, root, name):
+        self.dir = os.path.join(root, name)
+        os.makedirs(os.path.join(self.dir, "data", "nuage"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [shutil.which("rclone"), "serve", "s3", os.path.join(self.dir, "data"), "--addr", f"127.0.0.1:{self.port}",
+             "--auth-key", "DRAINKEY,drain-secret", "--config", os.path.join(self.dir, "rclone.conf")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and self.process.poll() is None, "rclone serve s3 did not start"
+                time.sleep(0.1)
+
+    def blobs(self):
+        return sum(len(files) for _, _, files in os.walk(os.path.join(self.dir, "data", "nuage")))
+
+    def stop(self):
+        self.process.send_signal(signal.SIGCONT)
+        self.process.kill()
+        self.process.wait()
+
+
+def test_online_drain_of_a_frozen_s3_provider(monkeypatch):
+    """Seven S3 providers (real `rclone serve s3`); the one in FR is frozen with SIGSTOP from
+    the start of the drain: nothing is read from it, clients see no failure, and the gateway
+    reports what it could not delete from it."""
+    monkeypatch.setenv("DRAIN_KEY", "DRAINKEY")
+    monkeypatch.setenv("DRAIN_SECRET", "drain-secret")
+    server = Server()
+    servers = {}
+    try:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        providers = []
+        for country in S3_COUNTRIES:
+            servers[country] = Rclone(server.dir, "s3-" + country.lower())
+            providers.append(f"""
+[[provider]]
+name = "s3-{country.lower()}"
+kind = "s3"
+endpoint = "http://127.0.0.1:{servers[country].port}"
+bucket = "nuage"
+access-key-env = "DRAIN_KEY"
+secret-key-env = "DRAIN_SECRET"
+jurisdiction = "{country}"
+operator = "Operator {country}"
+operator-jurisdiction = "{country}"
+""")
+        path = os.path.join(server.data, "nuage.toml")
+        text = open(path).read()
+        text = text[:text.index("[[provider]]")] + "".join(providers)
+        open(path, "w").write(text)
+        server.run("providers", "check")
+        server.start()
+        s3 = server.client()
+        s3.create_bucket(Bucket="data")
+        digests = fill(s3, "data")
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        mark_draining(server, "s3-fr")
+        servers["FR"].process.send_signal(signal.SIGSTOP)
+        server.start()
+        drain_under_traffic(server, digests, "FR")
+        # The run ends once the sweep has given up on the frozen provider (its answer timeout).
+        deadline = time.time() + 120
+        while not (status := json.loads(server.run("providers", "drain", "s3-fr", "--status", "--json")))["run"].get("finished"):
+            assert time.time() < deadline, status
+            time.sleep(0.5)
+        print("sweep of the frozen provider ended", time.time() - deadline + 120, "s after the last shard moved")
+        assert status["left"]["shards"] == 0 and status["run"]["shards"] > 0, status
+        server.log.seek(0)
+        log = server.log.read()
+        assert "drain of s3-fr" in log and "left on it:" in log, log[-3000:]
+        # Thawed, a drain run sweeps it empty.
+        servers["FR"].process.send_signal(signal.SIGCONT)
+        done = json.loads(server.run("providers", "drain", "s3-fr", "--json"))
+        assert done["shards"] == 0 and done["blobsLeft"] == [] and done["blobsDeleted"] > 0, done
+        assert servers["FR"].blobs() == 0
+        # Gone for good: every object still reads.
+        servers["FR"].stop()
+        check_all(server.client(), "data", digests)
+    finally:
+        server.stop()
+        for rclone in servers.values():
+            rclone.stop()
