@@ -80,6 +80,20 @@ public final class Engine: Sendable {
         self.kernel = kernel
     }
 
+    /// The same engine (catalog, providers, health, keys, settings) with `draining` as the only
+    /// providers marked draining: what a gateway restarted after that change to `nuage.toml`
+    /// would run.
+    public func marking(draining: Set<String>) throws -> Engine {
+        let entries = placement.providers.map { descriptor in
+            var descriptor = descriptor
+            descriptor.draining = draining.contains(descriptor.name)
+            return ProviderEntry(descriptor: descriptor, provider: providers[descriptor.name]!, health: health[descriptor.name],
+                                 neverContacted: neverContacted.contains(descriptor.name))
+        }
+        return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, segmentSize: segmentSize,
+                          kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+    }
+
     /// The codec for `k + m`, built once.
     func codec(dataShards k: Int, parityShards m: Int) throws -> ReedSolomon {
         try codecs.codec(dataShards: k, parityShards: m, kernel: kernel)

@@ -11,7 +11,7 @@ import NuageSigV4
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self])
+        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -112,6 +112,65 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    struct Drain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drain throughput (rebuilding, and copying from the source) and GET latency during a background drain against without, over seven providers.")
+        @Option(help: "Bytes of objects stored first (default 1 GiB).") var size: Int64 = 1 << 30
+        @Option(help: "Bytes per object.") var objectSize = 16 << 20
+        @Option(help: "directory (the demo providers) or s3 (seven local rclone serve s3 processes).") var providers = "directory"
+        @Option(help: "GETs in the phase without a drain.") var reads = 100
+        @Option(help: "The background drain's MB/s (nuage serve's default).") var rate = 50
+        @Option(help: "Versions drained at once (nuage serve's default).") var parallel = 2
+        @Flag var json = false
+
+        func validate() throws {
+            guard ["directory", "s3"].contains(providers) else { throw ValidationError("--providers is directory or s3") }
+            guard size > 0, objectSize > 0, reads > 0, rate > 0, (1...64).contains(parallel) else {
+                throw ValidationError("--size, --object-size, --reads and --rate must be positive, --parallel 1 to 64")
+            }
+        }
+
+        func run() async throws {
+            let r = try await DrainBenchmark(total: size, objectSize: objectSize, s3: providers == "s3", reads: reads,
+                                             rate: Int64(rate) * 1_000_000, parallel: parallel).run()
+            let ratio = r.during.percentile(0.99) / r.baseline.percentile(0.99)
+            if json {
+                func drain(_ d: DrainBenchmark.Drain) -> [String: Any] {
+                    ["provider": d.report.provider, "shards": d.report.shards, "written_mb": Double(d.report.writtenBytes) / 1e6,
+                     "mbps": d.mbps, "read_amplification": d.amplification, "seconds": d.seconds]
+                }
+                var object: [String: Any] = [
+                    "providers": providers, "size": size, "object_size": objectSize, "put_mbps": r.putMBps,
+                    "baseline": ["gets": r.baseline.latencies.count, "p50_ms": r.baseline.percentile(0.5) * 1000, "p99_ms": r.baseline.percentile(0.99) * 1000],
+                    "during": ["gets": r.during.latencies.count, "p50_ms": r.during.percentile(0.5) * 1000, "p99_ms": r.during.percentile(0.99) * 1000],
+                    "p99_ratio": ratio, "paced": drain(r.paced), "rebuild": drain(r.rebuild), "copy_from_source": drain(r.copy),
+                ]
+                if let copy = r.fileCopy { object["file_copy_mbps"] = copy; object["rebuild_vs_file_copy"] = r.rebuild.mbps / copy }
+                printJSON(object)
+            } else {
+                print(String(format: "%@ providers, 4+2, %lld bytes in objects of %d bytes (put %.0f MB/s)",
+                             providers == "s3" ? "seven rclone serve s3" : "seven demo directory", size, objectSize, r.putMBps))
+                func line(_ label: String, _ d: DrainBenchmark.Drain) {
+                    print(String(format: "%@ %@: %d shards, %.0f MB written in %.1f s: %.0f MB/s, read amplification %.1fx",
+                                 label.padding(toLength: 30, withPad: " ", startingAt: 0), d.report.provider, d.report.shards,
+                                 Double(d.report.writtenBytes) / 1e6, d.seconds, d.mbps, d.amplification))
+                }
+                line("drain at \(rate) MB/s, \(parallel) at once", r.paced)
+                line("drain flat out (rebuild)", r.rebuild)
+                line("drain flat out (copy)", r.copy)
+                if let copy = r.fileCopy {
+                    print(String(format: "plain file copy of a provider: %.0f MB/s (rebuild %.2fx, copy from source %.2fx of it)",
+                                 copy, r.rebuild.mbps / copy, r.copy.mbps / copy))
+                }
+                for phase in [r.baseline, r.during] {
+                    print(String(format: "GET %@ %4d GETs  p50 %7.1f ms  p99 %7.1f ms", phase.name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                                 phase.latencies.count, phase.percentile(0.5) * 1000, phase.percentile(0.99) * 1000))
+                }
+                print(String(format: "p99 during the drain / without: %.2fx (target at most 2x)", ratio))
+            }
+        }
+    }
+
     struct S3: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load any S3 endpoint: PUT, GET or mixed objects from concurrent workers; MB/s, ops/s, p50/p99 latency.")

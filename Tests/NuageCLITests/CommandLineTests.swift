@@ -252,6 +252,77 @@ struct NuageCommand {
         #expect(try nuage.run(["rm", "abc/hello"]).status == 0)
     }
 
+    /// The demo, with countries denied one after the other until new objects cannot be placed:
+    /// every object still reads, puts get the clear error, and a provider added makes puts work.
+    @Test func denyingCountriesUntilNothingFitsStopsOnlyWrites() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        var contents: [String: Data] = [:]
+        for i in 0..<6 {
+            let data = Data((0..<(i * 50_000 + 1)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) })
+            FileManager.default.createFile(atPath: nuage.workdir + "/f\(i)", contents: data)
+            #expect(try nuage.run(["put", "abc/f\(i)", nuage.workdir + "/f\(i)"]).status == 0)
+            contents["f\(i)"] = data
+        }
+        let path = nuage.data + "/nuage.toml"
+        func deny(_ list: String) throws {
+            let config = try String(contentsOfFile: path, encoding: .utf8)
+            let line = config.split(separator: "\n").first { $0.hasPrefix("deny = ") }!
+            try config.replacingOccurrences(of: String(line), with: "deny = [\(list)]").write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        func everythingReads() throws {
+            for (key, data) in contents {
+                #expect(try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out"]).status == 0)
+                #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == data, "\(key)")
+            }
+        }
+        try deny("\"us-icts\", \"CH\"")
+        #expect(try nuage.run(["policy", "check"]).status == 0, "six eligible providers still place 4 + 2")
+        #expect(try nuage.run(["put", "abc/g1", nuage.workdir + "/f1"]).status == 0)
+        try everythingReads()
+        try deny("\"us-icts\", \"CH\", \"JP\"")
+        #expect(try nuage.run(["policy", "check"]).status == 1)
+        let refused = try nuage.run(["put", "abc/g2", nuage.workdir + "/f1"])
+        #expect(refused.status == 1 && refused.stderr.contains("new objects cannot be placed under the policy"), "\(refused.stderr)")
+        try everythingReads()
+        #expect(try nuage.run(["ls", "abc"]).stdout.contains("g1"))
+        // A provider in another country: puts work again.
+        try (String(contentsOfFile: path, encoding: .utf8) + """
+
+            [[provider]]
+            name = "nz-auckland"
+            kind = "directory"
+            path = "providers/nz-auckland"
+            jurisdiction = "NZ"
+            operator = "Demo Storage NZ Ltd"
+            operator-jurisdiction = "NZ"
+
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try nuage.run(["policy", "check"]).status == 0)
+        #expect(try nuage.run(["put", "abc/g2", nuage.workdir + "/f1"]).status == 0)
+        #expect(try nuage.run(["get", "abc/g2", nuage.workdir + "/out"]).status == 0)
+        #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == contents["f1"])
+        try everythingReads()
+    }
+
+    /// The drain benchmark reports every figure; rebuilding reads k shards per shard written,
+    /// copying from the source one.
+    @Test func drainBenchmarkReportsEveryFigure() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let run = try nuage.run(["bench", "drain", "--size", "3000000", "--object-size", "300000", "--reads", "5", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+        for key in ["put_mbps", "p99_ratio", "file_copy_mbps", "rebuild_vs_file_copy"] {
+            #expect((json[key] as? Double ?? 0) > 0, "\(key) in \(run.stdout)")
+        }
+        let rebuild = json["rebuild"] as? [String: Any] ?? [:], copy = json["copy_from_source"] as? [String: Any] ?? [:]
+        #expect((rebuild["shards"] as? Int ?? 0) > 0 && (rebuild["mbps"] as? Double ?? 0) > 0, "\(run.stdout)")
+        #expect(rebuild["read_amplification"] as? Double == 4 && copy["read_amplification"] as? Double == 1, "\(run.stdout)")
+        #expect(((json["during"] as? [String: Any])?["gets"] as? Int ?? 0) > 0)
+    }
+
     /// The demo, a provider marked draining: `providers drain` empties it, and every object reads
     /// back with its directory gone.
     @Test func aDrainedProviderCanBeRemoved() throws {

@@ -9,13 +9,7 @@ import Testing
 @Suite struct DrainTests {
     /// The same catalog and providers with `draining` marked draining (as nuage.toml's `state`).
     func engine(_ f: EngineFixture, draining: String) throws -> Engine {
-        let entries = f.engine.placement.providers.map { descriptor in
-            var descriptor = descriptor
-            descriptor.draining = descriptor.name == draining
-            return Engine.ProviderEntry(descriptor: descriptor, provider: f.engine.providers[descriptor.name]!)
-        }
-        return try Engine(catalog: f.engine.catalog, providers: entries, policy: f.engine.placement.policy,
-                          masterKey: f.engine.masterKey, segmentSize: 4096, deleteDelay: .seconds(3600))
+        try f.engine.marking(draining: [draining])
     }
 
     @Test func everyShardMovesOffAndObjectsStayWhole() async throws {
