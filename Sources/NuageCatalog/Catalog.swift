@@ -92,8 +92,9 @@ public protocol Catalog: Sendable {
     /// Blobs that may be deleted now: every garbage blob no read can need (of writes that never
     /// committed, of parts never completed), and those of replaced or deleted versions (or
     /// swapped-out shards) listed before `readableBefore`, so that a read that started before
-    /// the change can finish.
-    func garbage(limit: Int, readableBefore: Date) async throws -> [BlobRef]
+    /// the change can finish; only blobs listed by changes through `journaledThrough`, so that
+    /// nothing the journal at providers still points at is deleted.
+    func garbage(limit: Int, readableBefore: Date, journaledThrough: Int64) async throws -> [BlobRef]
     /// Forgets garbage entries once their blobs are deleted.
     func removeGarbage(_ blobs: [BlobRef]) async throws
     /// The names of every blob on `provider` referenced by an object, an uploaded part, an
@@ -117,6 +118,31 @@ public protocol Catalog: Sendable {
     /// Forgets notes once their shards are repaired (or their version is gone).
     func clearRepairs(versionID: [UInt8], shards: [Int]) async throws
 
+    // MARK: Journal
+    //
+    // Every change of buckets, objects (puts, copies, completed uploads, deletes, manifests moved
+    // by repair or drain) and access keys is also written as a ``JournalEntry`` in the same
+    // transaction, numbered in commit order; the engine copies entries to providers (segments)
+    // and from time to time the whole state (a snapshot), so that the catalog can be rebuilt.
+
+    /// Head, durable and snapshot sequence numbers.
+    func journalState() async throws -> JournalState
+    /// Entries after `seq` not yet known to be at providers, in order, at most `limit`.
+    func journalEntries(after seq: Int64, limit: Int) async throws -> [JournalEntry]
+    /// Notes that the entries through `blob.last` are at providers in `blob` (a segment): they
+    /// leave the catalog, and the blob is remembered (it is referenced, so gc keeps it).
+    func noteJournalSegment(_ blob: JournalBlob) async throws
+    /// The recoverable state, read in one transaction, numbered with the journal's head.
+    func snapshot() async throws -> CatalogSnapshot
+    /// Notes that `blob` holds a snapshot as of `blob.last`: entries and segments it covers, and
+    /// older snapshots, go (their blobs to the garbage list).
+    func noteJournalSnapshot(_ blob: JournalBlob) async throws
+    /// Journal segments and snapshots at providers.
+    func journalBlobs() async throws -> [JournalBlob]
+    /// Fills an empty catalog with a recovered state; journal numbering continues after
+    /// `state.seq`, and `blobs` (what recovery found at providers) are remembered.
+    func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws
+
     /// Notes that a scrub checked these objects' versions at `date`; a deep scrub counts as a
     /// light one too. An object overwritten or deleted since it was read is left out.
     func noteScrubbed(_ objects: [ObjectRecord], deep: Bool, at date: Date) async throws
@@ -135,7 +161,7 @@ public struct ScrubTimes: Hashable, Sendable {
     }
 }
 
-public struct BucketRecord: Hashable, Sendable {
+public struct BucketRecord: Hashable, Sendable, Codable {
     public var name: String
     public var created: Date
     public init(name: String, created: Date) {
@@ -146,7 +172,7 @@ public struct BucketRecord: Hashable, Sendable {
 
 /// One current object version: one part for a plain put, the completed parts of a multipart
 /// upload in order otherwise. Each part is its own sealed stream with its own data key.
-public struct ObjectRecord: Hashable, Sendable {
+public struct ObjectRecord: Hashable, Sendable, Codable {
     public var bucket: String
     public var key: String
     /// Names this version (conditional writes compare it); for a plain put, its part's version id.
@@ -259,7 +285,7 @@ extension Catalog {
 
 /// An S3 access key. The secret is stored sealed under the master key (SigV4 needs the secret
 /// itself to verify signatures, so it cannot be a one-way hash).
-public struct AccessKeyRecord: Hashable, Sendable {
+public struct AccessKeyRecord: Hashable, Sendable, Codable {
     public var id: String
     public var name: String
     public var sealedSecret: [UInt8]
@@ -281,5 +307,7 @@ public struct AccessKeyRecord: Hashable, Sendable {
 
 extension Catalog {
     /// Every blob waiting to be deleted.
-    public func garbage(limit: Int) async throws -> [BlobRef] { try await garbage(limit: limit, readableBefore: .distantFuture) }
+    public func garbage(limit: Int) async throws -> [BlobRef] {
+        try await garbage(limit: limit, readableBefore: .distantFuture, journaledThrough: .max)
+    }
 }

@@ -116,6 +116,16 @@ public final class SQLiteCatalog: Catalog {
                 CREATE TABLE scrub (version_id BLOB PRIMARY KEY, light_ms INTEGER, deep_ms INTEGER) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v7: the journal of changes, copied to providers") { db in
+            try db.execute(sql: """
+                CREATE TABLE journal (seq INTEGER PRIMARY KEY, change TEXT NOT NULL);
+                CREATE TABLE journal_state (id INTEGER PRIMARY KEY CHECK (id = 0), head INTEGER NOT NULL,
+                                            durable INTEGER NOT NULL, snapshot INTEGER NOT NULL);
+                INSERT INTO journal_state (id, head, durable, snapshot) VALUES (0, 0, 0, 0);
+                CREATE TABLE journal_blob (kind TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, copies TEXT NOT NULL);
+                ALTER TABLE garbage ADD COLUMN added_seq INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 
@@ -126,7 +136,9 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, name) == false else {
                 throw NuageError(.bucketAlreadyExists, "bucket \(name) already exists")
             }
-            try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [name, Self.ms(Date())])
+            let created = Date(timeIntervalSince1970: Double(Self.ms(Date())) / 1000)
+            try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [name, Self.ms(created)])
+            try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created)))
         }
     }
 
@@ -140,6 +152,7 @@ public final class SQLiteCatalog: Catalog {
                 try Self.dropUpload(db, id: id, keeping: [])
             }
             try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
+            try Self.journal(db, .bucketDeleted(name))
         }
     }
 
@@ -213,6 +226,7 @@ public final class SQLiteCatalog: Catalog {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                              object.etag, ms(object.modified), encoded.metadata, encoded.parts])
+        try journal(db, .objectPut(object))
         if let previous {
             try addGarbage(db, previous.blobs, readable: true)
             try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
@@ -249,6 +263,7 @@ public final class SQLiteCatalog: Catalog {
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try Self.journal(db, .objectDeleted(bucket: bucket, key: key))
             try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
             try Self.addGarbage(db, previous.blobs, readable: true)
             return previous
@@ -280,6 +295,7 @@ public final class SQLiteCatalog: Catalog {
             object.parts[index] = manifest
             try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
                            arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
+            try Self.journal(db, .manifestUpdated(bucket: bucket, key: key, manifest: manifest))
             if let intent { try Self.retire(db, intent: intent, keeping: manifest.blobs) }
             try Self.addGarbage(db, dropped.sorted { $0.description < $1.description }, readable: true)
             return true
@@ -411,8 +427,8 @@ public final class SQLiteCatalog: Catalog {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM access_key WHERE id = ?", arguments: [key.id]) == nil else {
                 throw NuageError(.invalidArgument, "access key \(key.id) already exists")
             }
-            try db.execute(sql: "INSERT INTO access_key (id, name, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [key.id, key.name, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created)])
+            try Self.insertAccessKey(db, key, buckets: buckets)
+            try Self.journal(db, .accessKeyCreated(key))
         }
     }
 
@@ -429,8 +445,15 @@ public final class SQLiteCatalog: Catalog {
     public func deleteAccessKey(id: String) async throws -> Bool {
         try await write { db in
             try db.execute(sql: "DELETE FROM access_key WHERE id = ?", arguments: [id])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            try Self.journal(db, .accessKeyDeleted(id))
+            return true
         }
+    }
+
+    private static func insertAccessKey(_ db: Database, _ key: AccessKeyRecord, buckets: String) throws {
+        try db.execute(sql: "INSERT INTO access_key (id, name, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [key.id, key.name, Data(key.sealedSecret), key.readOnly, buckets, ms(key.created)])
     }
 
     private static func accessKeyRecord(_ row: Row) throws -> AccessKeyRecord {
@@ -439,13 +462,89 @@ public final class SQLiteCatalog: Catalog {
                         created: date(row["created_ms"]))
     }
 
+    // MARK: Journal
+
+    public func journalState() async throws -> JournalState {
+        try await read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT head, durable, snapshot FROM journal_state")
+            return JournalState(head: row?["head"] ?? 0, durable: row?["durable"] ?? 0, snapshot: row?["snapshot"] ?? 0)
+        }
+    }
+
+    public func journalEntries(after seq: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, change FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map { row in
+                JournalEntry(seq: row["seq"], change: try Self.decode(CatalogChange.self, row["change"]))
+            }
+        }
+    }
+
+    public func noteJournalSegment(_ blob: JournalBlob) async throws {
+        try await write { db in
+            try Self.insertJournalBlob(db, blob)
+            try db.execute(sql: "UPDATE journal_state SET durable = MAX(durable, ?)", arguments: [blob.last])
+            try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [blob.last])
+        }
+    }
+
+    public func snapshot() async throws -> CatalogSnapshot {
+        try await read { db in
+            CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
+                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms FROM bucket ORDER BY name").map(Self.bucketRecord),
+                            objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
+                            accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord))
+        }
+    }
+
+    public func noteJournalSnapshot(_ blob: JournalBlob) async throws {
+        try await write { db in
+            for old in try Self.fetchJournalBlobs(db)
+            where (old.kind == .segment && old.last <= blob.last) || (old.kind == .snapshot && old.last < blob.last) {
+                try Self.addGarbage(db, old.copies)
+                try db.execute(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?",
+                               arguments: [old.kind.rawValue, old.first, old.last, try Self.json(old.copies)])
+            }
+            try Self.insertJournalBlob(db, blob)
+            try db.execute(sql: "UPDATE journal_state SET durable = MAX(durable, ?1), snapshot = MAX(snapshot, ?1)", arguments: [blob.last])
+            try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [blob.last])
+        }
+    }
+
+    public func journalBlobs() async throws -> [JournalBlob] {
+        try await read { db in try Self.fetchJournalBlobs(db) }
+    }
+
+    public func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws {
+        let objects = try state.objects.map(EncodedObject.init)
+        let keys = try state.accessKeys.map { ($0, try Self.json($0.buckets)) }
+        try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM bucket UNION ALL SELECT 1 FROM access_key LIMIT 1") == nil else {
+                throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
+            }
+            for bucket in state.buckets {
+                try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [bucket.name, Self.ms(bucket.created)])
+            }
+            for encoded in objects {
+                let object = encoded.record
+                try db.execute(sql: """
+                    INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+                                     object.etag, Self.ms(object.modified), encoded.metadata, encoded.parts])
+            }
+            for (key, buckets) in keys { try Self.insertAccessKey(db, key, buckets: buckets) }
+            for blob in blobs { try Self.insertJournalBlob(db, blob) }
+            let snapshot = blobs.filter { $0.kind == .snapshot }.map(\.last).max() ?? 0
+            try db.execute(sql: "UPDATE journal_state SET head = ?1, durable = ?1, snapshot = ?2", arguments: [state.seq, snapshot])
+        }
+    }
+
     // MARK: Garbage and repairs
 
-    public func garbage(limit: Int, readableBefore cutoff: Date) async throws -> [BlobRef] {
+    public func garbage(limit: Int, readableBefore cutoff: Date, journaledThrough seq: Int64) async throws -> [BlobRef] {
         try await read { db in
             try Row.fetchAll(db, sql: """
-                SELECT provider, blob FROM garbage WHERE readable = 0 OR added_ms < ? ORDER BY provider, blob LIMIT ?
-                """, arguments: [Self.ms(cutoff), limit])
+                SELECT provider, blob FROM garbage WHERE (readable = 0 OR added_ms < ?) AND added_seq <= ? ORDER BY provider, blob LIMIT ?
+                """, arguments: [Self.ms(cutoff), seq, limit])
                 .map { BlobRef(provider: $0["provider"], blob: $0["blob"]) }
         }
     }
@@ -477,6 +576,9 @@ public final class SQLiteCatalog: Catalog {
             }
             let garbage = try Row.fetchCursor(db, sql: "SELECT blob FROM garbage WHERE provider = ?", arguments: [provider])
             while let row = try garbage.next() { names.insert(row["blob"]) }
+            for blob in try Self.fetchJournalBlobs(db) {
+                for ref in blob.copies where ref.provider == provider { names.insert(ref.blob) }
+            }
             return names
         }
     }
@@ -558,12 +660,34 @@ public final class SQLiteCatalog: Catalog {
 
     /// Lists blobs as garbage; `readable` ones belonged to a committed version, which reads that
     /// started before it was replaced may still be reading.
+    /// Blobs listed here are deleted only once the change that listed them is journaled at
+    /// providers (`added_seq`): a catalog rebuilt from the journal never points at a deleted blob.
     private static func addGarbage(_ db: Database, _ blobs: [BlobRef], readable: Bool = false) throws {
         let now = ms(Date())
+        let seq = try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0
         for ref in blobs {
-            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable) VALUES (?, ?, ?, ?)",
-                           arguments: [ref.provider, ref.blob, now, readable ? 1 : 0])
+            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [ref.provider, ref.blob, now, readable ? 1 : 0, seq])
         }
+    }
+
+    /// Numbers a change and keeps it in the journal, in the transaction that makes it.
+    private static func journal(_ db: Database, _ change: CatalogChange) throws {
+        try db.execute(sql: "UPDATE journal_state SET head = head + 1")
+        let seq = try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0
+        try db.execute(sql: "INSERT INTO journal (seq, change) VALUES (?, ?)", arguments: [seq, try json(change)])
+    }
+
+    private static func fetchJournalBlobs(_ db: Database) throws -> [JournalBlob] {
+        try Row.fetchAll(db, sql: "SELECT kind, first, last, copies FROM journal_blob ORDER BY last, kind").map { row in
+            JournalBlob(kind: JournalBlob.Kind(rawValue: row["kind"]) ?? .segment, first: row["first"], last: row["last"],
+                        copies: try decode([BlobRef].self, row["copies"]))
+        }
+    }
+
+    private static func insertJournalBlob(_ db: Database, _ blob: JournalBlob) throws {
+        try db.execute(sql: "INSERT INTO journal_blob (kind, first, last, copies) VALUES (?, ?, ?, ?)",
+                       arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 
     private static func bucketRecord(_ row: Row) -> BucketRecord {

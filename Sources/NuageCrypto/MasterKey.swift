@@ -5,8 +5,9 @@ import NuageCore
 /// The customer's master key: 32 random bytes that never leave the gateway's machine.
 ///
 /// Everything else is derived from it or wrapped under it: data keys are wrapped (AES-256-GCM)
-/// under a key derived for wrapping, shard blob headers under a key derived for headers, and
-/// S3 secret keys under a key derived for secrets (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
+/// under a key derived for wrapping, shard blob headers under a key derived for headers,
+/// the catalog journal kept at providers under a key derived for it, and S3 secret keys under a
+/// key derived for secrets (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
 /// rotation can tell which key wrapped what.
 public struct MasterKey: Sendable {
     public static let byteCount = 32
@@ -14,6 +15,7 @@ public struct MasterKey: Sendable {
     private let wrapKey: SymmetricKey
     private let headerKey: SymmetricKey
     private let secretKey: SymmetricKey
+    private let journalKey: SymmetricKey
     /// A short public identifier of this key (not secret: derived one-way).
     public let id: UInt32
 
@@ -27,6 +29,7 @@ public struct MasterKey: Sendable {
         wrapKey = KeyDerivation.derive(from: root, purpose: "data-key-wrap")
         headerKey = KeyDerivation.derive(from: root, purpose: "shard-header")
         secretKey = KeyDerivation.derive(from: root, purpose: "access-secret")
+        journalKey = KeyDerivation.derive(from: root, purpose: "catalog-journal")
         let idKey = KeyDerivation.derive(from: root, purpose: "key-id")
         id = idKey.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).bigEndian }
     }
@@ -85,6 +88,17 @@ public struct MasterKey: Sendable {
     /// - Throws: `NuageError.integrity` when it does not authenticate.
     public func openSecret(_ sealed: [UInt8], accessKey: String) throws -> String {
         String(decoding: try AEAD.open(sealed, key: secretKey, context: Array(accessKey.utf8), what: "access secret"), as: UTF8.self)
+    }
+
+    /// Seals a catalog journal segment or snapshot kept at providers.
+    public func sealJournal(_ body: [UInt8], context: [UInt8]) throws -> [UInt8] {
+        try AEAD.seal(body, key: journalKey, context: context)
+    }
+
+    /// Opens a catalog journal segment or snapshot.
+    /// - Throws: `NuageError.integrity` when it does not authenticate.
+    public func openJournal(_ sealed: [UInt8], context: [UInt8]) throws -> [UInt8] {
+        try AEAD.open(sealed, key: journalKey, context: context, what: "catalog journal")
     }
 
     /// Seals a shard blob header body: `nonce(12) ‖ ciphertext ‖ tag(16)`.

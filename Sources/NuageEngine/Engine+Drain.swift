@@ -130,9 +130,18 @@ extension Engine {
             return
         }
         do {
-            let garbage = try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture).filter { $0.provider == name }
+            // The moves must be in the journal at providers before the old shards go, and the
+            // journal's own blobs on this provider are covered by a new snapshot elsewhere.
+            try await journalDurable()
+            if try await catalog.journalBlobs().contains(where: { $0.copies.contains { $0.provider == name } }) {
+                try await snapshotCatalog()
+            }
+            let journaled = try await catalog.journalState().durable
+            let garbage = try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture, journaledThrough: journaled)
+                .filter { $0.provider == name }
             report.blobsDeleted += await collect(garbage)
-            let stillGarbage = Set(try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture).filter { $0.provider == name }.map(\.blob))
+            let stillGarbage = Set(try await catalog.garbage(limit: Int.max, readableBefore: .distantFuture, journaledThrough: .max)
+                .filter { $0.provider == name }.map(\.blob))
             if !stillGarbage.isEmpty { report.blobsLeft.append("\(stillGarbage.count) old shard(s) could not be deleted yet (they stay on the garbage list)") }
             // Listed before references are read, as gc does: a blob of a write in flight is referenced.
             let listed = try await provider.listAll()
@@ -192,12 +201,15 @@ extension Engine {
                     guard try await rebuild(rebuilt, of: current, bucket: record.bucket, key: record.key, avoiding: [name]) else {
                         return report  // replaced meanwhile: its blobs went to the garbage list with it
                     }
-                    // Shards never written were rebuilt too: their repair notes are done.
-                    try await catalog.clearRepairs(versionID: manifest.versionID, shards: unwritten)
                 }
                 let sources = readOrder(current).filter { !rebuilt.contains($0) && current.shards[$0]?.provider != name }
                     .prefix(manifest.dataShards)
                 for shard in sources { if let provider = current.shards[shard]?.provider { report.read[provider, default: 0] += blobLength } }
+            }
+            if !dryRun {
+                // Every shard rebuilt or copied is new: notes about the old ones (a read that
+                // found one missing, shards never written) are done.
+                try await catalog.clearRepairs(versionID: manifest.versionID, shards: unwritten + moving)
             }
             report.versions += 1
             report.shards += moving.count

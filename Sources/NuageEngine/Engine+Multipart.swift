@@ -108,6 +108,7 @@ extension Engine {
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)
         await collectPromptly(unused)
         await collectReplaced(replaced?.blobs ?? [])
+        try await journalDurable()
         return record
     }
 

@@ -53,6 +53,7 @@ extension Engine {
                 await collectReplaced(replaced.blobs)
             }
         }
+        try await journalDurable()
         return record
     }
 

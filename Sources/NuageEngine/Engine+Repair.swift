@@ -47,6 +47,8 @@ extension Engine {
                 report.failed.append("\(first.bucket)/\(first.key) shards \(shards.map(String.init).joined(separator: ",")): \(error)")
             }
         }
+        // The moved shards go out in the journal now; if it cannot be written, the next flush takes them.
+        if report.repaired > 0 { try? await journalDurable() }
         return report
     }
 

@@ -65,7 +65,7 @@ extension Engine {
                         continue
                     }
                     guard let provider = providers[ref.provider] else {
-                        group.addTask { (index, .unreachable("provider \(ref.provider) is no longer configured: drain it by name")) }
+                        group.addTask { (index, .unreachable("not configured")) }
                         continue
                     }
                     group.addTask {
@@ -159,6 +159,46 @@ extension Engine {
 }
 
 extension Engine {
+    /// A provider the catalog still references that `nuage.toml` no longer configures.
+    public struct UnconfiguredProvider: Sendable, Hashable {
+        public var name: String
+        /// Object versions (parts count one each) and multipart-upload parts with a shard on it.
+        public var versions: Int
+        /// One of the objects, `bucket/key`.
+        public var example: String
+    }
+
+    /// Providers that shards in the catalog name but that are not configured (removed from
+    /// `nuage.toml`): their shards are read from the others, and `drain` by name moves them.
+    public func unconfiguredProviders() async throws -> [UnconfiguredProvider] {
+        let configured = Set(placement.providers.map(\.name))
+        var found: [String: UnconfiguredProvider] = [:]
+        func note(_ manifest: Manifest, _ object: String) {
+            for provider in Set(manifest.blobs.map(\.provider)) where !configured.contains(provider) {
+                found[provider, default: UnconfiguredProvider(name: provider, versions: 0, example: object)].versions += 1
+            }
+        }
+        for bucket in try await catalog.listBuckets() {
+            var after: String?
+            while true {
+                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 1000)
+                for record in page { for manifest in record.parts { note(manifest, "\(record.bucket)/\(record.key)") } }
+                guard let last = page.last, page.count == 1000 else { break }
+                after = last.key
+            }
+            var marker: (key: String, id: String?)?
+            while true {
+                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 1000)
+                for upload in uploads {
+                    for part in try await catalog.parts(uploadID: upload.id) { note(part.manifest, "\(upload.bucket)/\(upload.key)") }
+                }
+                guard let last = uploads.last, uploads.count == 1000 else { break }
+                marker = (last.key, last.id)
+            }
+        }
+        return found.values.sorted { $0.name < $1.name }
+    }
+
     /// Each tracked provider's health, after probing those marked down (a cheap listing
     /// through the resilience stack; a probe is only sent once its backoff has passed).
     @discardableResult

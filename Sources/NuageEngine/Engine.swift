@@ -36,6 +36,7 @@ public final class Engine: Sendable {
     /// Providers configured with `read = "never"`.
     public let neverContacted: Set<String>
     private let codecs = CodecCache()
+    let journalFlusher = JournalFlusher()
 
     /// Providers keyed by descriptor, in configuration order.
     public struct ProviderEntry: Sendable {
@@ -111,10 +112,12 @@ public final class Engine: Sendable {
     public func createBucket(_ name: String) async throws {
         try ObjectNames.validateBucket(name)
         try await catalog.createBucket(name)
+        try await journalDurable()
     }
 
     public func deleteBucket(_ name: String) async throws {
         try await catalog.deleteBucket(name)
+        try await journalDurable()
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
@@ -139,6 +142,7 @@ public final class Engine: Sendable {
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
         if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
+            try await journalDurable()
             await collectReplaced(removed.blobs)
         }
     }
@@ -154,7 +158,10 @@ public final class Engine: Sendable {
     /// Blobs of a replaced or deleted version: deleted after ``deleteDelay`` by the background
     /// collector (`nuage serve`) or `nuage gc`; at once when the delay is zero.
     func collectReplaced(_ blobs: [BlobRef]) async {
-        if deleteDelay == .zero { await collectPromptly(blobs) }
+        // Only once the change that replaced them is in the journal at providers; otherwise
+        // they wait on the garbage list.
+        guard deleteDelay == .zero, (try? await journalDurable()) != nil else { return }
+        await collectPromptly(blobs)
     }
 
     /// Deletes the garbage that is due: every blob no read can need, and those of versions
@@ -163,16 +170,20 @@ public final class Engine: Sendable {
     @discardableResult
     public func collectDueGarbage(delay: Duration? = nil) async throws -> (deleted: Int, failed: Int) {
         let cutoff = Date().addingTimeInterval(-(delay ?? deleteDelay).inSeconds)
+        // Only blobs of changes already in the journal at providers (a recovered catalog never
+        // points at a deleted blob): flush what is pending first.
+        try? await journalDurable()
+        let journaled = try await catalog.journalState().durable
         var deleted = 0, failed = 0
         var skipped: Set<BlobRef> = []
         while true {
-            let batch = try await catalog.garbage(limit: 1000 + skipped.count, readableBefore: cutoff).filter { !skipped.contains($0) }
+            let batch = try await catalog.garbage(limit: 1000 + skipped.count, readableBefore: cutoff, journaledThrough: journaled).filter { !skipped.contains($0) }
             guard !batch.isEmpty else { break }
             let done = await collect(batch)
             deleted += done
             guard done < batch.count else { continue }
             failed += batch.count - done
-            let remaining = Set(try await catalog.garbage(limit: 1000 + skipped.count + batch.count, readableBefore: cutoff))
+            let remaining = Set(try await catalog.garbage(limit: 1000 + skipped.count + batch.count, readableBefore: cutoff, journaledThrough: journaled))
             skipped.formUnion(batch.filter { remaining.contains($0) })
             if skipped.count > 10_000 { break }
         }

@@ -17,6 +17,7 @@ public enum AccessKeys {
         let record = AccessKeyRecord(id: id, name: name, sealedSecret: try engine.masterKey.sealSecret(secret, accessKey: id),
                                      readOnly: readOnly, buckets: buckets, created: Date())
         try await engine.catalog.createAccessKey(record)
+        try await engine.journalDurable()
         return (record, secret)
     }
 }

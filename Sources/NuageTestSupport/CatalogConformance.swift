@@ -33,6 +33,8 @@ public enum CatalogConformance {
         ("abort and bucket deletion move parts to garbage", abortUpload),
         ("referenced blobs cover uploaded parts", referencedParts),
         ("scrub times: light, deep, only of the current version", scrubTimes),
+        ("journal: every change numbered in order; garbage waits for it; segments, snapshots, restore", journal),
+        ("restore: an empty catalog takes a recovered state; numbering goes on", restore),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -105,7 +107,7 @@ public enum CatalogConformance {
         r.parts[0].shards[1] = nil  // that shard did not land
         try await c.commit(r, intent: "i", expectedVersion: nil)
         #expect(try await c.garbage(limit: 100) == [lost])
-        #expect(try await c.garbage(limit: 100, readableBefore: .distantPast) == [lost], "no read can need a shard that never landed")
+        #expect(try await c.garbage(limit: 100, readableBefore: .distantPast, journaledThrough: .max) == [lost], "no read can need a shard that never landed")
         #expect(try await c.object(bucket: "b", key: "k")?.blobs == r.blobs)
     }
 
@@ -117,8 +119,8 @@ public enum CatalogConformance {
         #expect(try await c.object(bucket: "b", key: "k") == second)
         #expect(Set(try await c.garbage(limit: 100)) == Set(first.blobs))
         // A read that started before the overwrite may still need them: not due before the delay.
-        #expect(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(-60)).isEmpty)
-        #expect(Set(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(60))) == Set(first.blobs))
+        #expect(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(-60), journaledThrough: .max).isEmpty)
+        #expect(Set(try await c.garbage(limit: 100, readableBefore: Date().addingTimeInterval(60), journaledThrough: .max)) == Set(first.blobs))
         try await c.removeGarbage(Array(first.blobs.prefix(2)))
         #expect(try await c.garbage(limit: 100) == Array(first.blobs.suffix(1)))
     }
@@ -220,6 +222,60 @@ public enum CatalogConformance {
         #expect(try await c.intents(before: .distantFuture).isEmpty, "the repair's intent is retired with the update")
         #expect(try await c.garbage(limit: 10) == [old], "the replaced blob is garbage")
         #expect(try await c.referencedBlobs(provider: "p9") == ["moved"])
+    }
+
+    static func journal(_ c: any Catalog) async throws {
+        #expect(try await c.journalState() == JournalState(head: 0, durable: 0, snapshot: 0))
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one"), second = record(key: "k", tag: "two")
+        try await put(c, first)
+        try await put(c, second)
+        _ = try await c.deleteObject(bucket: "b", key: "k")
+        _ = try await c.deleteObject(bucket: "b", key: "never-there")  // no change, no entry
+        try await put(c, record(key: "other"))
+        let key = AccessKeyRecord(id: "K1", name: "n", sealedSecret: [9], readOnly: true, buckets: ["b"], created: Date(timeIntervalSince1970: 1_800_000_000))
+        try await c.createAccessKey(key)
+        let entries = try await c.journalEntries(after: 0, limit: 100)
+        #expect(entries.map(\.seq) == Array(1...6))
+        #expect(entries.map(\.change) == [.bucketCreated(try #require(try await c.bucket("b"))), .objectPut(first), .objectPut(second),
+                                           .objectDeleted(bucket: "b", key: "k"), .objectPut(record(key: "other")), .accessKeyCreated(key)])
+        // The blobs the overwrite and the delete listed wait until their changes are journaled.
+        #expect(try await c.garbage(limit: 100, readableBefore: .distantFuture, journaledThrough: 2).isEmpty)
+        #expect(Set(try await c.garbage(limit: 100, readableBefore: .distantFuture, journaledThrough: 3)) == Set(first.blobs))
+        #expect(Set(try await c.garbage(limit: 100, readableBefore: .distantFuture, journaledThrough: 4)) == Set(first.blobs + second.blobs))
+        // A segment makes its entries durable and keeps its blobs referenced.
+        let segment = JournalBlob(kind: .segment, first: 1, last: 4, copies: [BlobRef(provider: "p0", blob: "j-1"), BlobRef(provider: "p1", blob: "j-1")])
+        try await c.noteJournalSegment(segment)
+        #expect(try await c.journalState() == JournalState(head: 6, durable: 4, snapshot: 0))
+        #expect(try await c.journalEntries(after: 4, limit: 100).map(\.seq) == [5, 6])
+        #expect(try await c.referencedBlobs(provider: "p1").contains("j-1"))
+        // A snapshot: the state as of the head; what it covers goes to the garbage list.
+        let state = try await c.snapshot()
+        #expect(state.seq == 6 && state.buckets.map(\.name) == ["b"] && state.objects.map(\.key) == ["other"] && state.accessKeys == [key])
+        let snapshot = JournalBlob(kind: .snapshot, first: 0, last: 6, copies: [BlobRef(provider: "p2", blob: "s-1")])
+        try await c.noteJournalSnapshot(snapshot)
+        #expect(try await c.journalBlobs() == [snapshot])
+        #expect(try await c.journalState() == JournalState(head: 6, durable: 6, snapshot: 6))
+        #expect(try await c.journalEntries(after: 0, limit: 100).isEmpty)
+        #expect(Set(try await c.garbage(limit: 100)).isSuperset(of: segment.copies))
+        // Replaying the entries onto an empty state gives the snapshot.
+        #expect(CatalogSnapshot(seq: 0, buckets: [], objects: [], accessKeys: []).applying(entries) == state)
+        // Restore fills only an empty catalog.
+        await expectCode(.invalidArgument) { try await c.restore(state, blobs: []) }
+    }
+
+    /// Restore into an empty catalog: the same state, and numbering goes on after it.
+    static func restore(_ c: any Catalog) async throws {
+        let object = record(key: "k")
+        let state = CatalogSnapshot(seq: 41, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000))],
+                                    objects: [object], accessKeys: [])
+        let blob = JournalBlob(kind: .snapshot, first: 0, last: 41, copies: [BlobRef(provider: "p0", blob: "s-9")])
+        try await c.restore(state, blobs: [blob])
+        #expect(try await c.snapshot() == state)
+        #expect(try await c.journalState() == JournalState(head: 41, durable: 41, snapshot: 41))
+        #expect(try await c.journalBlobs() == [blob])
+        try await put(c, record(key: "k2"))
+        #expect(try await c.journalEntries(after: 41, limit: 10).map(\.seq) == [42])
     }
 
     static func scrubTimes(_ c: any Catalog) async throws {

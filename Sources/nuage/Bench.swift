@@ -11,7 +11,7 @@ import NuageSigV4
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self])
+        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -112,6 +112,37 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Objects per second that nuage recover rebuilds, from journal segments and from a snapshot.")
+        @Option(help: "Objects stored first.") var objects = 10_000
+        @Option(help: "Bytes per object.") var objectSize = 1024
+        @Option(help: "directory (the demo providers) or s3 (six local rclone serve s3 processes).") var providers = "directory"
+        @Option(help: "Puts in flight while filling.") var concurrency = 16
+        @Flag var json = false
+
+        func validate() throws {
+            guard ["directory", "s3"].contains(providers) else { throw ValidationError("--providers is directory or s3") }
+            guard objects > 0, objectSize >= 0, concurrency > 0 else { throw ValidationError("--objects and --concurrency must be positive") }
+        }
+
+        func run() async throws {
+            let r = try await RecoveryBenchmark(objects: objects, objectSize: objectSize, s3: providers == "s3", concurrency: concurrency).run()
+            if json {
+                printJSON(["providers": providers, "objects": objects, "object_size": objectSize, "puts_per_second": r.putsPerSecond,
+                           "segments": ["seconds": r.segments.seconds, "objects_per_second": Double(objects) / r.segments.seconds,
+                                        "segments_read": r.segments.report.segmentsRead, "changes": r.segments.report.changesReplayed],
+                           "snapshot": ["seconds": r.snapshot.seconds, "objects_per_second": Double(objects) / r.snapshot.seconds]])
+            } else {
+                print(String(format: "%@ providers, %d objects of %d bytes, put with %d in flight: %.0f puts/s",
+                             providers == "s3" ? "six rclone serve s3" : "seven demo directory", objects, objectSize, concurrency, r.putsPerSecond))
+                print(String(format: "recover from %d segments (%d changes): %.2f s, %.0f objects/s",
+                             r.segments.report.segmentsRead, r.segments.report.changesReplayed, r.segments.seconds, Double(objects) / r.segments.seconds))
+                print(String(format: "recover from one snapshot:            %.2f s, %.0f objects/s", r.snapshot.seconds, Double(objects) / r.snapshot.seconds))
+            }
+        }
+    }
+
     struct Drain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drain throughput (rebuilding, and copying from the source) and GET latency during a background drain against without, over seven providers.")

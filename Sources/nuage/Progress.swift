@@ -44,8 +44,10 @@ final class Progress: Sendable {
     private func render(_ done: Int64, elapsed: Duration) -> String {
         let seconds = max(elapsed.inSeconds, 1e-3)
         let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
-        return String(format: "%@  %5.1f%%  %.0f / %.0f MiB  %.0f MiB/s", label, percent,
-                      Double(done) / 1_048_576, Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)
+        let rate = Double(done) / seconds
+        let eta = done > 0 && done < total ? String(format: "  ETA %.0f s", Double(total - done) / rate) : ""
+        return String(format: "%@  %5.1f%%  %.0f / %.0f MiB  %.0f MiB/s%@", label, percent,
+                      Double(done) / 1_048_576, Double(total) / 1_048_576, rate / 1_048_576, eta)
     }
 
     /// Wraps a body so that reading it advances the display.

@@ -24,6 +24,10 @@ struct Providers: AsyncParsableCommand {
                 print("\(d.name.rightPadded(14))  \(d.kind.rightPadded(9))  \(d.jurisdiction.code.rightPadded(8))  \("\(d.operatorName) (\(d.operatorJurisdiction))".rightPadded(32))  \(state.rightPadded(7))  \(bytes)")
                 if status.state != "active" { print("                \(status.state)") }
             }
+            for gone in try await engine.unconfiguredProviders() {
+                print("\(gone.name.rightPadded(14))  not configured, but shards of \(gone.versions) version(s) are still on it (e.g. \(gone.example)); "
+                      + "they are read from the others: `nuage providers drain \(gone.name)` rebuilds them elsewhere")
+            }
         }
     }
 

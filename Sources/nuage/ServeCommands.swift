@@ -133,6 +133,29 @@ struct Maintenance {
                     note("nuage: deep scrub failed: \(error)")
                 }
             },
+            // The catalog journal: changes made without a request waiting (repairs, drains,
+            // another process) go out within seconds; a snapshot once 10,000 changes have
+            // accumulated, and every hour when anything changed.
+            every(.seconds(5)) {
+                do {
+                    let state = try await engine.catalog.journalState()
+                    if state.snapshot == 0 {
+                        try await engine.snapshotCatalog()
+                    } else if state.durable < state.head {
+                        try await engine.journalDurable()
+                    }
+                    try await engine.compactJournal(threshold: 10_000)
+                } catch {
+                    note("nuage: writing the catalog journal to providers failed (changes stay pending): \(error)")
+                }
+            },
+            every(.seconds(3600), first: .seconds(3600)) {
+                do {
+                    try await engine.compactJournal(threshold: 1)
+                } catch {
+                    note("nuage: writing a catalog snapshot to providers failed: \(error)")
+                }
+            },
             every(.seconds(600)) {
                 do {
                     let expired = try await engine.expireUploads(olderThan: .seconds(hours * 3600))
@@ -194,9 +217,11 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
         func run() async throws {
-            guard try await global.directory.engine().catalog.deleteAccessKey(id: id) else {
+            let engine = try global.directory.engine()
+            guard try await engine.catalog.deleteAccessKey(id: id) else {
                 throw NuageError(.invalidArgument, "no access key \(id)")
             }
+            try await engine.journalDurable()
         }
     }
 }

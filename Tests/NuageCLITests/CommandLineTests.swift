@@ -147,10 +147,12 @@ struct NuageCommand {
     }
 
     /// Every file under the providers' directories (blobs and temporary files), with its size.
+    /// Shard blob files on the demo providers (the catalog journal's `j-…` and `s-…` left out).
     func providerFiles(_ nuage: NuageCommand) -> [String: Int] {
         let base = nuage.data + "/providers"
         var files: [String: Int] = [:]
-        for case let relative as String in FileManager.default.enumerator(atPath: base)?.allObjects ?? [] {
+        for case let relative as String in FileManager.default.enumerator(atPath: base)?.allObjects ?? []
+        where !["j-", "s-"].contains(where: { (relative as NSString).lastPathComponent.hasPrefix($0) }) {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: "\(base)/\(relative)"),
                   attributes[.type] as? FileAttributeType == .typeRegular else { continue }
             files[relative] = (attributes[.size] as? Int) ?? 0
@@ -304,6 +306,42 @@ struct NuageCommand {
         #expect(try nuage.run(["get", "abc/g2", nuage.workdir + "/out"]).status == 0)
         #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == contents["f1"])
         try everythingReads()
+    }
+
+    /// A provider whose block is deleted from nuage.toml while objects still have shards on it:
+    /// reads go on, `providers` and `stat` explain it, and a drain by name moves its shards.
+    @Test func aProviderRemovedFromTheConfigurationIsExplainedAndDrainedByName() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        var contents: [String: Data] = [:]
+        for i in 0..<8 {
+            let data = Data((0..<(i * 30_000 + 5)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ i) })
+            FileManager.default.createFile(atPath: nuage.workdir + "/f\(i)", contents: data)
+            #expect(try nuage.run(["put", "abc/f\(i)", nuage.workdir + "/f\(i)"]).status == 0)
+            contents["f\(i)"] = data
+        }
+        let path = nuage.data + "/nuage.toml"
+        let config = try String(contentsOfFile: path, encoding: .utf8)
+        let start = config.range(of: "[[provider]]\nname = \"eu-paris\"")!.lowerBound
+        let end = config.range(of: "[[provider]]", range: config.index(after: start)..<config.endIndex)!.lowerBound
+        try (String(config[..<start]) + String(config[end...])).write(toFile: path, atomically: true, encoding: .utf8)
+        for (key, data) in contents {
+            #expect(try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out"]).status == 0)
+            #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == data, "\(key)")
+        }
+        let listed = try nuage.run(["providers"]).stdout
+        #expect(listed.contains("eu-paris        not configured, but shards of") && listed.contains("nuage providers drain eu-paris"), "\(listed)")
+        let stats = try contents.keys.map { try nuage.run(["stat", "abc/\($0)"]).stdout }
+        #expect(stats.contains { $0.contains("eu-paris") && $0.contains("[to drain: no longer configured: drain it by name]") }, "\(stats)")
+        let drain = try nuage.run(["providers", "drain", "eu-paris"])
+        #expect(drain.status == 0 && drain.stdout.contains("no object references eu-paris any more"), "\(drain.stdout)\(drain.stderr)")
+        #expect(!(try nuage.run(["providers"]).stdout.contains("not configured")))
+        #expect(try nuage.run(["repair"]).stdout.hasPrefix("repaired 0 shard(s)"))
+        for (key, data) in contents {
+            #expect(try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out"]).status == 0)
+            #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == data, "\(key)")
+        }
     }
 
     /// The drain benchmark reports every figure; rebuilding reads k shards per shard written,

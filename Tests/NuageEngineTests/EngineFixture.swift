@@ -66,8 +66,22 @@ struct EngineFixture {
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
 
-    /// Every regular file under the provider directories.
+    /// Every shard blob file under the provider directories (the catalog journal's blobs, `j-…`
+    /// and `s-…`, are left out: see ``journalFiles()``).
     func providerFiles() -> [String] {
+        allProviderFiles().filter { file in
+            let name = (file as NSString).lastPathComponent
+            return !name.hasPrefix(Engine.segmentPrefix) && !name.hasPrefix(Engine.snapshotPrefix)
+        }
+    }
+
+    /// The catalog journal's segment and snapshot files.
+    func journalFiles() -> [String] {
+        Set(allProviderFiles()).subtracting(providerFiles()).sorted()
+    }
+
+    /// Every regular file under the provider directories.
+    func allProviderFiles() -> [String] {
         let base = "\(root)/providers"
         guard let walker = FileManager.default.enumerator(atPath: base) else { return [] }
         var files: [String] = []

@@ -5,15 +5,14 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 
 from conftest import Server
+from s3fleet import stop_all, use_s3_providers
 from test_bad_input import send
 
 DRAINED = "eu-paris"
@@ -170,72 +169,14 @@ def test_a_drain_killed_midway_resumes_and_loses_nothing():
         server.stop()
 
 
-S3_COUNTRIES = ["DE", "FR", "NL", "CH", "JP", "CA", "AU"]
-
-
-class Rclone:
-    """`rclone serve s3` on a free loopback port over its own directory, with one bucket."""
-
-    def __init__(self, root, name):
-        self.dir = os.path.join(root, name)
-        os.makedirs(os.path.join(self.dir, "data", "nuage"))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [shutil.which("rclone"), "serve", "s3", os.path.join(self.dir, "data"), "--addr", f"127.0.0.1:{self.port}",
-             "--auth-key", "DRAINKEY,drain-secret", "--config", os.path.join(self.dir, "rclone.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline and self.process.poll() is None, "rclone serve s3 did not start"
-                time.sleep(0.1)
-
-    def blobs(self):
-        return sum(len(files) for _, _, files in os.walk(os.path.join(self.dir, "data", "nuage")))
-
-    def stop(self):
-        self.process.send_signal(signal.SIGCONT)
-        self.process.kill()
-        self.process.wait()
-
-
 def test_online_drain_of_a_frozen_s3_provider(monkeypatch):
     """Seven S3 providers (real `rclone serve s3`); the one in FR is frozen with SIGSTOP from
     the start of the drain: nothing is read from it, clients see no failure, and the gateway
     reports what it could not delete from it."""
-    monkeypatch.setenv("DRAIN_KEY", "DRAINKEY")
-    monkeypatch.setenv("DRAIN_SECRET", "drain-secret")
     server = Server()
     servers = {}
     try:
-        server.process.terminate()
-        server.process.wait(timeout=30)
-        providers = []
-        for country in S3_COUNTRIES:
-            servers[country] = Rclone(server.dir, "s3-" + country.lower())
-            providers.append(f"""
-[[provider]]
-name = "s3-{country.lower()}"
-kind = "s3"
-endpoint = "http://127.0.0.1:{servers[country].port}"
-bucket = "nuage"
-access-key-env = "DRAIN_KEY"
-secret-key-env = "DRAIN_SECRET"
-jurisdiction = "{country}"
-operator = "Operator {country}"
-operator-jurisdiction = "{country}"
-""")
-        path = os.path.join(server.data, "nuage.toml")
-        text = open(path).read()
-        text = text[:text.index("[[provider]]")] + "".join(providers)
-        open(path, "w").write(text)
-        server.run("providers", "check")
-        server.start()
+        servers = use_s3_providers(server, monkeypatch)
         s3 = server.client()
         s3.create_bucket(Bucket="data")
         digests = fill(s3, "data")
@@ -265,5 +206,4 @@ operator-jurisdiction = "{country}"
         check_all(server.client(), "data", digests)
     finally:
         server.stop()
-        for rclone in servers.values():
-            rclone.stop()
+        stop_all(servers)

@@ -1,0 +1,167 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageProviders
+
+/// The catalog journal at providers, so that `nuage recover` can rebuild the catalog.
+///
+/// Every change the catalog makes is numbered in the transaction that makes it (see
+/// ``Catalog/journalEntries(after:limit:)``). Before a change is acknowledged, the entries up to
+/// it are written to `m + 1` providers in distinct jurisdictions as one sealed *segment* blob
+/// (`j-…`); requests that wait at the same time share one segment. From time to time the whole
+/// state is written the same way as a *snapshot* (`s-…`), and the segments it covers are deleted.
+/// Blobs that a change lists as garbage are deleted only once that change is at providers.
+extension Engine {
+    /// Blob names of the journal: nothing in them but a random name (shards are plain hex).
+    static let segmentPrefix = "j-"
+    static let snapshotPrefix = "s-"
+
+    /// Returns once every change committed so far is at providers (in a segment or a
+    /// snapshot); changes of other requests waiting meanwhile go in the same segment.
+    /// - Throws: when the journal cannot be written to enough providers (the change stays in
+    ///   the catalog and goes out with the next flush).
+    public func journalDurable() async throws {
+        try await journalFlusher.durable(self)
+    }
+
+    /// Writes the whole catalog state as a snapshot; segments and snapshots it covers go to the
+    /// garbage list.
+    @discardableResult
+    public func snapshotCatalog() async throws -> JournalBlob {
+        let state = try await catalog.snapshot()
+        let blob = JournalBlob(kind: .snapshot, first: 0, last: state.seq,
+                               copies: try await writeJournal(JournalFile(snapshot: state), prefix: Self.snapshotPrefix))
+        try await catalog.noteJournalSnapshot(blob)
+        return blob
+    }
+
+    /// Takes a snapshot once `threshold` changes have gone into segments since the last one.
+    @discardableResult
+    public func compactJournal(threshold: Int64 = 10_000) async throws -> Bool {
+        let state = try await catalog.journalState()
+        guard state.head - state.snapshot >= threshold else { return false }
+        try await snapshotCatalog()
+        return true
+    }
+
+    /// One flush: the entries not yet at providers as a segment (a snapshot the first time, so
+    /// that state older than the journal is covered too).
+    func flushJournal() async throws {
+        let state = try await catalog.journalState()
+        guard state.snapshot > 0 else {
+            try await snapshotCatalog()
+            return
+        }
+        let entries = try await catalog.journalEntries(after: state.durable, limit: 5000)
+        guard let first = entries.first, let last = entries.last else { return }
+        let copies = try await writeJournal(JournalFile(entries: entries), prefix: Self.segmentPrefix)
+        try await catalog.noteJournalSegment(JournalBlob(kind: .segment, first: first.seq, last: last.seq, copies: copies))
+    }
+
+    /// Writes one sealed journal blob to `m + 1` eligible providers in distinct jurisdictions
+    /// (the healthy ones first; another is tried when one fails).
+    private func writeJournal(_ file: JournalFile, prefix: String) async throws -> [BlobRef] {
+        let name = prefix + [UInt8].random(count: 16).hex
+        let bytes = try file.sealed(name: name, with: masterKey)
+        let wanted = placement.policy.parityShards + 1
+        let candidates = placement.providers
+            .filter { placement.exclusions[$0.name] == nil && !neverContacted.contains($0.name) && providers[$0.name] != nil }
+            .sorted { (health[$0.name]?.state == .down ? 1 : 0, $0.name) < (health[$1.name]?.state == .down ? 1 : 0, $1.name) }
+        var written: [BlobRef] = [], places: Set<String> = [], failures: [String] = []
+        var queue = candidates[...]
+        while written.count < wanted, !queue.isEmpty {
+            // As many at once as are still needed, each in a jurisdiction not yet holding a copy.
+            var batch: [ProviderDescriptor] = [], batchPlaces: Set<String> = []
+            while batch.count < wanted - written.count, let next = queue.first {
+                queue = queue.dropFirst()
+                let place = next.jurisdiction.code
+                guard !places.contains(place), !batchPlaces.contains(place) else { continue }
+                batch.append(next)
+                batchPlaces.insert(place)
+            }
+            let grace = stragglerGrace
+            let results = await withTaskGroup(of: (ProviderDescriptor, (any Error)?).self) { group in
+                for descriptor in batch {
+                    let provider = providers[descriptor.name]!
+                    group.addTask {
+                        do {
+                            // A provider that stops answering costs at most the straggler grace:
+                            // another one takes the copy.
+                            try await withDeadline(grace, onTimeout: {
+                                ProviderError.timeout(provider: descriptor.name, "journal \(name): no answer within \(grace)")
+                            }) { try await provider.put(name, bytes: bytes) }
+                            return (descriptor, nil)
+                        } catch { return (descriptor, error) }
+                    }
+                }
+                var results: [(ProviderDescriptor, (any Error)?)] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            for (descriptor, error) in results {
+                if let error {
+                    failures.append("\(descriptor.name): \(error)")
+                } else {
+                    written.append(BlobRef(provider: descriptor.name, blob: name))
+                    places.insert(descriptor.jurisdiction.code)
+                }
+            }
+        }
+        guard written.count >= wanted else {
+            // What did land is deleted later by gc as an orphan.
+            throw NuageError(.insufficientShards, "the catalog journal needs \(wanted) providers in distinct jurisdictions; "
+                             + "written to \(written.count): \(failures.joined(separator: "; "))")
+        }
+        return written
+    }
+}
+
+/// Serializes journal flushes: a caller waits for the flush in progress, then flushes what is
+/// still pending (its own change included) unless another caller already did.
+actor JournalFlusher {
+    private var running: Task<Void, any Error>?
+
+    func durable(_ engine: Engine) async throws {
+        let target = try await engine.catalog.journalState().head
+        while try await engine.catalog.journalState().durable < target {
+            if let running {
+                _ = try? await running.value
+                continue
+            }
+            let task = Task { try await engine.flushJournal() }
+            running = task
+            defer { running = nil }
+            try await task.value
+        }
+    }
+}
+
+/// A journal blob's bytes: `NUAGEJNL`, a format byte, then the sealed JSON (a segment's entries
+/// or a snapshot), bound to the blob's name so that copies cannot be swapped between names.
+struct JournalFile: Codable {
+    static let magic = Array("NUAGEJNL".utf8)
+    static let format: UInt8 = 1
+
+    var entries: [JournalEntry]?
+    var snapshot: CatalogSnapshot?
+
+    init(entries: [JournalEntry]) { self.entries = entries }
+    init(snapshot: CatalogSnapshot) { self.snapshot = snapshot }
+
+    func sealed(name: String, with key: MasterKey) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dataEncodingStrategy = .base64
+        return Self.magic + [Self.format] + (try key.sealJournal(Array(try encoder.encode(self)), context: Array(name.utf8)))
+    }
+
+    static func open(_ bytes: [UInt8], name: String, with key: MasterKey) throws -> JournalFile {
+        guard bytes.count > magic.count + 1, Array(bytes.prefix(magic.count)) == magic, bytes[magic.count] == format else {
+            throw NuageError(.integrity, "\(name) is not a catalog journal blob")
+        }
+        let plain = try key.openJournal(Array(bytes[(magic.count + 1)...]), context: Array(name.utf8))
+        do { return try JSONDecoder().decode(JournalFile.self, from: Data(plain)) } catch {
+            throw NuageError(.integrity, "\(name) holds an unreadable journal", cause: error)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+@testable import NuageEngine
+import NuageProviders
+import Testing
+
+/// The catalog rebuilt from the journal at providers matches the one that was lost.
+@Suite struct RecoveryTests {
+    /// An engine over the fixture's providers and master key with a new, empty catalog.
+    func freshEngine(_ f: EngineFixture, name: String = "recovered") throws -> Engine {
+        let entries = f.engine.placement.providers.map {
+            Engine.ProviderEntry(descriptor: $0, provider: f.engine.providers[$0.name]!, health: f.engine.health[$0.name])
+        }
+        return try Engine(catalog: try SQLiteCatalog(path: "\(f.root)/\(name).sqlite"), providers: entries,
+                          policy: f.engine.placement.policy, masterKey: f.engine.masterKey, segmentSize: f.engine.segmentSize)
+    }
+
+    /// Buckets, puts, overwrites, deletes, multipart uploads (one completed, one left open),
+    /// access keys and a drain's manifest changes; returns what each key should hold.
+    func workload(_ engine: Engine, snapshotEvery: Int64? = nil) async throws -> [String: [UInt8]] {
+        var expected: [String: [UInt8]] = [:]
+        for bucket in ["alpha", "beta", "gone"] { try await engine.createBucket(bucket) }
+        for i in 0..<40 {
+            let data = bytes([0, 1, 5000, 70_000][i % 4], seed: UInt64(i))
+            let bucket = i % 3 == 0 ? "beta" : "alpha"
+            try await engine.put(bucket: bucket, key: "k\(i)", size: Int64(data.count), body: BytesBody(data),
+                                 metadata: ["content-type": "text/x-\(i)", "x-amz-meta-n": "\(i)"])
+            expected["\(bucket)/k\(i)"] = data
+            if let snapshotEvery { try await engine.compactJournal(threshold: snapshotEvery) }
+        }
+        for i in stride(from: 0, to: 40, by: 5) {  // overwrites
+            let data = bytes(3000 + i, seed: UInt64(1000 + i))
+            let bucket = i % 3 == 0 ? "beta" : "alpha"
+            try await engine.put(bucket: bucket, key: "k\(i)", size: Int64(data.count), body: BytesBody(data))
+            expected["\(bucket)/k\(i)"] = data
+        }
+        for i in stride(from: 1, to: 40, by: 7) {  // deletes
+            let bucket = i % 3 == 0 ? "beta" : "alpha"
+            try await engine.delete(bucket: bucket, key: "k\(i)")
+            expected["\(bucket)/k\(i)"] = nil
+        }
+        try await engine.put(bucket: "gone", key: "x", size: 1, body: BytesBody([7]))
+        try await engine.delete(bucket: "gone", key: "x")
+        try await engine.deleteBucket("gone")
+        let upload = try await engine.createUpload(bucket: "alpha", key: "multi", metadata: ["content-type": "video/mp4"])
+        let one = bytes(Int(Engine.minimumPartSize), seed: 77), two = bytes(999, seed: 78)
+        let p1 = try await engine.uploadPart(uploadID: upload.id, bucket: "alpha", key: "multi", number: 1, size: Int64(one.count), body: BytesBody(one))
+        let p2 = try await engine.uploadPart(uploadID: upload.id, bucket: "alpha", key: "multi", number: 2, size: Int64(two.count), body: BytesBody(two))
+        try await engine.completeUpload(uploadID: upload.id, bucket: "alpha", key: "multi", parts: [(1, p1.etag), (2, p2.etag)])
+        expected["alpha/multi"] = one + two
+        let open = try await engine.createUpload(bucket: "beta", key: "open")
+        _ = try await engine.uploadPart(uploadID: open.id, bucket: "beta", key: "open", number: 1, size: 10, body: BytesBody(bytes(10, seed: 3)))
+        for name in ["first", "second"] {
+            try await engine.catalog.createAccessKey(AccessKeyRecord(id: "KEY\(name.uppercased())", name: name, sealedSecret: [1, 2, 3],
+                                                                     readOnly: name == "second", buckets: name == "second" ? ["beta"] : [],
+                                                                     created: Date(timeIntervalSince1970: 1_800_000_000)))
+        }
+        _ = try await engine.catalog.deleteAccessKey(id: "KEYFIRST")
+        try await engine.journalDurable()
+        return expected
+    }
+
+    func expectSameState(_ recovered: Engine, _ original: Engine, _ expected: [String: [UInt8]]) async throws {
+        let before = try await original.catalog.snapshot(), after = try await recovered.catalog.snapshot()
+        #expect(after.buckets == before.buckets)
+        #expect(after.accessKeys == before.accessKeys)
+        #expect(after.objects.count == before.objects.count)
+        // Every object with the same version, size, ETag, metadata and manifest.
+        let originals = Dictionary(uniqueKeysWithValues: before.objects.map { ("\($0.bucket)/\($0.key)", $0) })
+        let differing = after.objects.filter { originals["\($0.bucket)/\($0.key)"] != $0 }.map { "\($0.bucket)/\($0.key)" }
+        #expect(differing.isEmpty, "recovered differently: \(differing)")
+        #expect(Set(after.objects.map { "\($0.bucket)/\($0.key)" }) == Set(expected.keys))
+        for (path, data) in expected {
+            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+            #expect(try await recovered.getBytes(bucket: parts[0], key: parts[1]) == data, "\(path)")
+        }
+    }
+
+    @Test func theCatalogComesBackFromTheJournal() async throws {
+        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        defer { f.cleanUp() }
+        let expected = try await workload(f.engine)
+        // A drain moves shards: the manifests' changes are in the journal too.
+        let draining = try f.engine.marking(draining: ["de-2"])
+        #expect(try await draining.drain(provider: "de-2").failed.isEmpty)
+        try await draining.journalDurable()
+
+        let recovered = try freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.problems.isEmpty && report.unreadable.isEmpty && report.unreachable.isEmpty, "\(report)")
+        #expect(report.objects == expected.count && report.buckets == 2 && report.accessKeys == 1)
+        try await expectSameState(recovered, draining, expected)
+        // The recovered catalog goes on journaling after the recovered state.
+        let state = try await recovered.catalog.journalState()
+        #expect(state.head == report.seq && state.durable == report.seq)
+        try await recovered.put(bucket: "alpha", key: "after", size: 3, body: BytesBody([1, 2, 3]))
+        #expect(try await recovered.catalog.journalState().durable == report.seq + 1)
+    }
+
+    @Test func aSnapshotAndTheSegmentsAfterItAreEnough() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        let expected = try await workload(f.engine, snapshotEvery: 15)
+        let blobs = try await f.engine.catalog.journalBlobs()
+        #expect(blobs.filter { $0.kind == .snapshot }.count == 1, "older snapshots and covered segments are retired")
+        let snapshot = blobs.first { $0.kind == .snapshot }!
+        #expect(snapshot.last > 15 && blobs.allSatisfy { $0.kind == .snapshot || $0.last > snapshot.last })
+        #expect(blobs.allSatisfy { Set($0.copies.map(\.provider)).count == 3 }, "m + 1 copies in distinct jurisdictions")
+        // Retired journal blobs are deleted by gc; recovery never needed them.
+        _ = try await f.engine.collectGarbage(grace: .zero, deleteDelay: .zero)
+        let recovered = try freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.snapshotSeq == snapshot.last && report.problems.isEmpty, "\(report)")
+        try await expectSameState(recovered, f.engine, expected)
+    }
+
+    @Test func oneJurisdictionDownAndACorruptCopyStillRecover() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        let expected = try await workload(f.engine)
+        // Flip a byte in one copy of every journal blob on ca-1; take de-2 away entirely.
+        for blob in try await f.engine.catalog.journalBlobs() {
+            for ref in blob.copies where ref.provider == "ca-1" {
+                let provider = f.engine.providers["ca-1"]!
+                var bytes = try await provider.get(ref.blob, range: nil).bytes
+                bytes[bytes.count / 2] ^= 1
+                try await provider.delete(ref.blob)
+                try await provider.put(ref.blob, bytes: bytes)
+            }
+        }
+        f.faults["de-2"]!.set([.down])
+        let recovered = try freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.problems.isEmpty && report.unreadable.isEmpty, "\(report)")
+        #expect(report.unreachable.count == 1 && report.unreachable[0].hasPrefix("de-2"))
+        try await expectSameState(recovered, f.engine, expected)
+    }
+
+    @Test func aLostSegmentIsAGapNotASilentLoss() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        _ = try await workload(f.engine)
+        let segments = try await f.engine.catalog.journalBlobs().filter { $0.kind == .segment }.sorted { $0.last < $1.last }
+        let lost = segments[segments.count / 2]
+        for ref in lost.copies { try await f.engine.providers[ref.provider]!.delete(ref.blob) }
+        let recovered = try freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.seq == lost.first - 1, "recovered up to the gap, no further")
+        #expect(report.problems.count == 1 && report.problems[0].contains("change \(lost.first) is missing"), "\(report.problems)")
+    }
+
+    @Test func journalBlobsRevealNothing() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("secret-bucket-name")
+        try await f.engine.put(bucket: "secret-bucket-name", key: "secret-key-name", size: 5, body: BytesBody(Array("hello".utf8)),
+                               metadata: ["x-amz-meta-secret": "secret-metadata-value"])
+        try await f.engine.snapshotCatalog()
+        #expect(!f.journalFiles().isEmpty)
+        for file in f.allProviderFiles() {
+            let contents = try Data(contentsOf: URL(fileURLWithPath: file))
+            for marker in ["secret-bucket-name", "secret-key-name", "secret-metadata-value"] {
+                #expect(contents.range(of: Data(marker.utf8)) == nil, "\(file) holds \(marker)")
+            }
+        }
+    }
+}
