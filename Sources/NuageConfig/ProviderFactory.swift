@@ -11,13 +11,22 @@ public enum ProviderFactory {
     /// - Parameters:
     ///   - resolve: turns a configured path into an absolute one (relative to the data directory).
     ///   - environment: where `access-key-env` and `secret-key-env` are looked up.
-    /// - Throws: `NuageError.configuration` for missing credentials or an unusable endpoint.
+    ///   - createDirectory: create a directory provider's root when it is missing (`init` and
+    ///     `providers add` do; otherwise a missing root is a mistyped path, not an empty provider).
+    /// - Throws: `NuageError.configuration` for missing credentials, an unusable endpoint or a
+    ///   directory provider's missing root.
     public static func make(_ config: Configuration.ProviderConfig, resolve: (String) -> String,
-                            environment: [String: String]) throws -> any Provider {
+                            environment: [String: String], createDirectory: Bool = false) throws -> any Provider {
         let name = config.descriptor.name
         switch config.storage {
         case .directory(let path):
-            return try DirectoryProvider(name: name, root: resolve(path))
+            let root = resolve(path)
+            var isDirectory: ObjCBool = false
+            guard createDirectory || (FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) && isDirectory.boolValue) else {
+                throw NuageError(.configuration, "provider \(name): directory \(root) does not exist (a mistyped path? `nuage init` and "
+                                 + "`nuage providers add` create provider directories; an empty one would show every shard on it missing)")
+            }
+            return try DirectoryProvider(name: name, root: root)
         case .s3(let settings):
             let (access, secret) = try credentials(settings, provider: name, resolve: resolve, environment: environment)
             let http = try settings.caFile.map { try httpClient(caFile: resolve($0)) } ?? S3Client.sharedHTTP

@@ -38,6 +38,11 @@ public struct MasterKey: Sendable {
     /// - Throws: `NuageError.configuration` when it is missing, unreadable, the wrong size, or
     ///   readable by other users.
     public static func load(from path: String) throws -> MasterKey {
+        try MasterKey(bytes: try loadBytes(from: path))
+    }
+
+    /// The key file's 32 bytes (to split into shares), with the checks of ``load(from:)``.
+    public static func loadBytes(from path: String) throws -> [UInt8] {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw NuageError(.configuration, "cannot read master key \(path): \(String(cString: strerror(errno)))")
@@ -48,14 +53,24 @@ public struct MasterKey: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NuageError(.configuration, "cannot read master key \(path)")
         }
-        return try MasterKey(bytes: Array(data))
+        guard data.count == byteCount else {
+            throw NuageError(.configuration, "a master key is \(byteCount) bytes, not \(data.count)")
+        }
+        return Array(data)
     }
 
     /// Creates a new random key file with mode 0600; refuses to overwrite an existing one.
     /// - Throws: `NuageError.configuration` when the file exists or cannot be written.
     @discardableResult
     public static func create(at path: String) throws -> MasterKey {
-        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        try create(at: path, bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+    }
+
+    /// Writes a key file with these bytes (a key joined from shares), mode 0600; refuses to
+    /// overwrite an existing file.
+    @discardableResult
+    public static func create(at path: String, bytes: [UInt8]) throws -> MasterKey {
+        let key = try MasterKey(bytes: bytes)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw NuageError(.configuration, "cannot create master key \(path): \(String(cString: strerror(errno)))")
@@ -65,7 +80,7 @@ public struct MasterKey: Sendable {
         guard written == bytes.count, fsync(fd) == 0 else {
             throw NuageError(.configuration, "cannot write master key \(path): \(String(cString: strerror(errno)))")
         }
-        return try MasterKey(bytes: bytes)
+        return key
     }
 
     /// Wraps a data key: `nonce(12) ‖ ciphertext(32) ‖ tag(16)`, bound to `context`.

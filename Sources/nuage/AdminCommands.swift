@@ -60,7 +60,7 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             // From the configuration alone: an engine refuses to open on a failing policy.
             let handle = global.directory
-            try handle.initializeIfNeeded()
+            try handle.requireInitialized()
             let configuration = try handle.directory.configuration()
             let placement = try Placement(policy: configuration.policy, providers: configuration.providers.map(\.descriptor))
             let (rules, failures) = placement.check()

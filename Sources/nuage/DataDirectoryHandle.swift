@@ -1,24 +1,39 @@
 import Foundation
 import NuageConfig
+import NuageCore
 import NuageEngine
 
-/// The data directory a command works on, initialised on first use.
+/// The data directory a command works on. Only `nuage init` creates one, and `nuage serve` on
+/// the default `./nuage-data` when neither `--data` nor `$NUAGE_DATA` names another: a mistyped
+/// path is an error, not a new directory with a new master key.
 struct DataDirectoryHandle {
     let directory: DataDirectory
+    /// The path is the default, not given by `--data` or `$NUAGE_DATA`.
+    let isDefault: Bool
 
-    init(path: String) { directory = DataDirectory(path: path) }
+    init(path: String, isDefault: Bool = false) {
+        directory = DataDirectory(path: path)
+        self.isDefault = isDefault
+    }
 
-    /// The engine, running `init` first when the directory does not exist yet.
+    /// The engine of an initialised directory.
     func engine() throws -> Engine {
-        try initializeIfNeeded()
+        try requireInitialized()
         return try directory.openEngine()
     }
 
-    /// Runs `init` when the directory has not been initialised.
-    func initializeIfNeeded() throws {
+    /// Throws unless `nuage init` has run here.
+    func requireInitialized() throws {
         guard !directory.isInitialized else { return }
+        throw NuageError(.configuration, "no Nuage data directory at \(directory.path) (no nuage.toml): "
+                         + "`nuage init --data \(directory.path)` creates one; otherwise check --data and $NUAGE_DATA")
+    }
+
+    /// For `serve`: writes the embedded default on first use of the default directory, saying so.
+    func initializeDefaultIfNeeded() throws {
+        guard !directory.isInitialized, isDefault else { return }
         try directory.initialize()
-        note("initialised \(directory.path) with the demo providers")
+        note("initialised \(directory.path) with the demo providers (the embedded default)")
     }
 }
 

@@ -70,7 +70,8 @@ struct GlobalOptions: ParsableArguments {
     var data: String?
 
     var directory: DataDirectoryHandle {
-        DataDirectoryHandle(path: data ?? ProcessInfo.processInfo.environment["NUAGE_DATA"] ?? "./nuage-data")
+        let given = data ?? ProcessInfo.processInfo.environment["NUAGE_DATA"]
+        return DataDirectoryHandle(path: given ?? "./nuage-data", isDefault: given == nil)
     }
 }
 

@@ -39,7 +39,7 @@ struct Providers: AsyncParsableCommand {
 
         func run() async throws {
             let handle = global.directory
-            try handle.initializeIfNeeded()
+            try handle.requireInitialized()
             let directory = handle.directory
             let configuration = try directory.configuration()
             let chosen = configuration.providers.filter { name == nil || $0.descriptor.name == name }
@@ -82,7 +82,7 @@ struct Providers: AsyncParsableCommand {
 
         func run() async throws {
             let handle = global.directory
-            try handle.initializeIfNeeded()
+            try handle.requireInitialized()
             let directory = handle.directory
             let current = try directory.configuration()
             guard !current.providers.contains(where: { $0.descriptor.name == name }) else {
@@ -106,7 +106,8 @@ struct Providers: AsyncParsableCommand {
             }
             let config = updated.providers.last!
             // (A directory provider's root is created here, as at `init`.)
-            let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment)
+            let provider = try ProviderFactory.make(config, resolve: directory.resolve, environment: ProcessInfo.processInfo.environment,
+                                                    createDirectory: true)
             let failed = try await report(name, provider)
             guard !failed || force else {
                 note("not added: the check failed (use --force to add it anyway)")

@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
         }
         let host = String(listen[..<colon])
         guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
+        try global.directory.initializeDefaultIfNeeded()
         let engine = try global.directory.engine()
         let configuration = try global.directory.directory.configuration()
         let settings = configuration.server
@@ -180,7 +181,8 @@ struct Maintenance {
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list and remove S3 access keys.", subcommands: [Create.self, ListKeys.self, Remove.self])
+        abstract: "Create, list and remove S3 access keys; split and join the master key.",
+        subcommands: [Create.self, ListKeys.self, Remove.self, SplitMaster.self, JoinMaster.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed only now.")

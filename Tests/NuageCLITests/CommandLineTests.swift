@@ -16,10 +16,15 @@ struct NuageCommand {
         return directory.appendingPathComponent("nuage").path
     }
 
-    init() throws {
+    /// - Parameter initialized: run `nuage init` on the data directory first.
+    init(initialized: Bool = true) throws {
         workdir = NSTemporaryDirectory() + "nuage-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
         data = workdir + "/data"
+        if initialized {
+            let result = try run(["init"])
+            guard result.status == 0 else { throw CLIError.initFailed(result.stderr) }
+        }
     }
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: workdir) }
@@ -61,12 +66,12 @@ struct NuageCommand {
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    enum CLIError: Error { case missingBinary(String) }
+    enum CLIError: Error { case missingBinary(String), initFailed(String) }
 }
 
 @Suite(.serialized) struct CommandLineTests {
     @Test func initCreatesThePrivateDataDirectory() throws {
-        let nuage = try NuageCommand()
+        let nuage = try NuageCommand(initialized: false)
         defer { nuage.cleanUp() }
         let result = try nuage.run(["init"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -133,7 +138,7 @@ struct NuageCommand {
     }
 
     @Test func userMistakesAreOneLineAndExitOne() throws {
-        let nuage = try NuageCommand()
+        let nuage = try NuageCommand(initialized: false)
         defer { nuage.cleanUp() }
         #expect(try nuage.run(["init"]).status == 0)
         for arguments in [["put", "nobucketslash", "x"], ["bucket", "create", "Bad_Name"], ["get", "none/x"],
@@ -198,11 +203,71 @@ struct NuageCommand {
         }
     }
 
-    /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
-    @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
+    /// Only `init` creates a data directory: a mistyped `--data` (or `$NUAGE_DATA`) is an error
+    /// that creates nothing, not a new directory with a new master key; likewise a directory
+    /// provider whose path does not exist.
+    @Test func aMistypedDataDirectoryOrProviderPathIsAnError() throws {
         let nuage = try NuageCommand()
         defer { nuage.cleanUp() }
+        let typo = nuage.workdir + "/dtaa"
+        for arguments in [["bucket", "create", "x"], ["serve"], ["keys", "ls"], ["put", "x/y", "-"], ["policy", "check"], ["providers", "check"]] {
+            let result = try nuage.run(arguments + ["--data", typo])
+            #expect(result.status == 1 && result.stderr.contains("no Nuage data directory at \(typo)") && result.stderr.contains("nuage init"),
+                    "\(arguments): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: typo), "\(arguments) created nothing")
+        }
+        let config = try String(contentsOfFile: nuage.data + "/nuage.toml", encoding: .utf8)
+        try config.replacingOccurrences(of: "path = \"providers/eu-paris\"", with: "path = \"providers/eu-pars\"")
+            .write(toFile: nuage.data + "/nuage.toml", atomically: true, encoding: .utf8)
+        let result = try nuage.run(["bucket", "create", "x"])
+        #expect(result.status == 1 && result.stderr.contains("provider eu-paris: directory") && result.stderr.contains("does not exist"),
+                "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: nuage.data + "/providers/eu-pars"))
+    }
+
+    /// The master key split into five shares; any three rebuild it in another directory; a
+    /// mistyped share, too few shares and an existing different key are refused.
+    @Test func theMasterKeySplitAndJoined() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let split = try nuage.run(["keys", "split-master", "--shares", "5", "--threshold", "3"])
+        #expect(split.status == 0, "\(split.stderr)")
+        let lines = split.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5 && lines.allSatisfy { $0.hasPrefix("nuage-share-1-") })
+        let original = FileManager.default.contents(atPath: nuage.data + "/master.key")
+        let elsewhere = nuage.workdir + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        func join(_ input: [String]) throws -> NuageCommand.Result {
+            try nuage.run(["keys", "join-master", "--data", elsewhere], stdin: Data((input.joined(separator: "\n") + "\n").utf8))
+        }
+        var typo = Array(lines[2])
+        typo[40] = typo[40] == "a" ? "b" : "a"
+        let mistyped = try join([lines[0], String(typo), lines[4]])
+        #expect(mistyped.status == 1 && mistyped.stderr.contains("mistyped"), "\(mistyped.stderr)")
+        let tooFew = try join([lines[0], lines[4]])
+        #expect(tooFew.status == 1 && tooFew.stderr.contains("3 are needed"), "\(tooFew.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/master.key"))
+        let joined = try join([lines[4], lines[0], lines[2]])
+        #expect(joined.status == 0, "\(joined.stderr)")
+        #expect(FileManager.default.contents(atPath: elsewhere + "/master.key") == original)
+        let mode = try FileManager.default.attributesOfItem(atPath: elsewhere + "/master.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // A directory with another key keeps it.
+        let other = try nuage.run(["keys", "join-master", "--data", nuage.data], stdin: Data("\(lines[0])\n\(lines[1])\n\(lines[3])\n".utf8))
+        #expect(other.status == 0 && other.stdout.contains("already holds this key"))
+        try FileManager.default.removeItem(atPath: elsewhere + "/master.key")
+        FileManager.default.createFile(atPath: elsewhere + "/master.key", contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
+        let refused = try join([lines[1], lines[2], lines[3]])
+        #expect(refused.status == 1 && refused.stderr.contains("holds another key"), "\(refused.stderr)")
+    }
+
+    /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
+    @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
+        let nuage = try NuageCommand(initialized: false)
+        defer { nuage.cleanUp() }
         let before = nuage.workdir + "/before", after = nuage.workdir + "/after"
+        #expect(try nuage.run(["init", "--data", before]).status == 0)
+        #expect(try nuage.run(["--data", after, "init"]).status == 0)
         #expect(try nuage.run(["--data", before, "bucket", "create", "one"]).status == 0)
         #expect(try nuage.run(["--data=\(after)", "bucket", "create", "two"]).status == 0)
         #expect(try nuage.run(["bucket", "ls", "--data", before]).stdout.contains("one"))
@@ -290,17 +355,9 @@ struct NuageCommand {
         try everythingReads()
         #expect(try nuage.run(["ls", "abc"]).stdout.contains("g1"))
         // A provider in another country: puts work again.
-        try (String(contentsOfFile: path, encoding: .utf8) + """
-
-            [[provider]]
-            name = "nz-auckland"
-            kind = "directory"
-            path = "providers/nz-auckland"
-            jurisdiction = "NZ"
-            operator = "Demo Storage NZ Ltd"
-            operator-jurisdiction = "NZ"
-
-            """).write(toFile: path, atomically: true, encoding: .utf8)
+        let added = try nuage.run(["providers", "add", "nz-auckland", "--kind", "directory", "--path", "providers/nz-auckland",
+                                   "--jurisdiction", "NZ", "--operator", "Demo Storage NZ Ltd", "--operator-jurisdiction", "NZ"])
+        #expect(added.status == 0, "\(added.stdout)\(added.stderr)")
         #expect(try nuage.run(["policy", "check"]).status == 0)
         #expect(try nuage.run(["put", "abc/g2", nuage.workdir + "/f1"]).status == 0)
         #expect(try nuage.run(["get", "abc/g2", nuage.workdir + "/out"]).status == 0)
@@ -395,7 +452,12 @@ struct NuageCommand {
         #expect((report["shards"] as? Int ?? 0) > 0 && (report["failed"] as? [String]) == [], "\(drain.stdout)")
         let after = try contents.keys.map { try nuage.run(["stat", "abc/\($0)"]).stdout }
         #expect(!after.contains { $0.contains("to drain") }, "\(after)")
+        // It goes: its block from nuage.toml, its directory from the disk.
         try FileManager.default.removeItem(atPath: nuage.data + "/providers/eu-paris")
+        let drained = try String(contentsOfFile: path, encoding: .utf8)
+        let block = drained.range(of: "[[provider]]\nname = \"eu-paris\"")!.lowerBound
+        let next = drained.range(of: "[[provider]]", range: drained.index(after: block)..<drained.endIndex)!.lowerBound
+        try (String(drained[..<block]) + String(drained[next...])).write(toFile: path, atomically: true, encoding: .utf8)
         for (key, data) in contents {
             let get = try nuage.run(["get", "abc/\(key)", nuage.workdir + "/out-\(key)"])
             #expect(get.status == 0, "\(key): \(get.stderr)")

@@ -16,7 +16,6 @@ import Testing
                            "--jurisdiction", "CH", "--operator", "Zurich Cloud AG", "--operator-jurisdiction", "CH"],
                           environment: environment)
         }
-        try nuage.run(["init"])
         let before = try String(contentsOfFile: nuage.data + "/nuage.toml", encoding: .utf8)
         let broken = try add("broken", secretVariable: "BAD_SECRET")
         #expect(broken.status != 0)
