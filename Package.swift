@@ -46,6 +46,11 @@ let package = Package(
             dependencies: ["NuageCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // put/get/list/delete, placement, shard blob format, garbage collection.
+        // The tamper-evident audit log: records, RFC 9162 Merkle tree, signed C2SP checkpoints.
+        .target(
+            name: "NuageAudit",
+            dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         .target(
             name: "NuageEngine",
             dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog",
@@ -84,7 +89,7 @@ let package = Package(
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", "NuageServer", "NuageS3Client", "NuageLocalS3",
+            dependencies: ["NuageConfig", "NuageServer", "NuageAudit", "NuageS3Client", "NuageLocalS3",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
@@ -100,6 +105,7 @@ let package = Package(
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
+        .testTarget(name: "NuageAuditTests", dependencies: ["NuageAudit", "NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4", .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),

@@ -139,6 +139,8 @@ public protocol Catalog: Sendable {
     func noteJournalSnapshot(_ blob: JournalBlob) async throws
     /// Journal segments and snapshots at providers.
     func journalBlobs() async throws -> [JournalBlob]
+    /// Remembers another blob kept at providers for recovery or audit (referenced: gc keeps it).
+    func noteJournalBlob(_ blob: JournalBlob) async throws
     /// Fills an empty catalog with a recovered state; journal numbering continues after
     /// `state.seq`, and `blobs` (what recovery found at providers) are remembered.
     func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws

@@ -43,7 +43,8 @@ public struct JournalState: Hashable, Sendable {
 /// A blob at providers that holds part of the journal: a segment (changes `first...last`) or a
 /// snapshot (the whole state as of `last`; `first` is 0).
 public struct JournalBlob: Hashable, Sendable, Codable {
-    public enum Kind: String, Codable, Sendable { case segment, snapshot }
+    /// `audit`: a copy of the audit log (kept until removed by hand; gc leaves it alone).
+    public enum Kind: String, Codable, Sendable { case segment, snapshot, audit }
     public var kind: Kind
     public var first: Int64
     public var last: Int64

@@ -510,6 +510,10 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    public func noteJournalBlob(_ blob: JournalBlob) async throws {
+        try await write { db in try Self.insertJournalBlob(db, blob) }
+    }
+
     public func journalBlobs() async throws -> [JournalBlob] {
         try await read { db in try Self.fetchJournalBlobs(db) }
     }

@@ -50,6 +50,8 @@ public struct Configuration: Sendable {
     public var drainRateMB = 50
     /// Versions a drain moves at once (`[storage] drain-parallel`).
     public var drainParallel = 2
+    /// `[audit] reads = true`: the audit log records reads (GET, HEAD, listings) too.
+    public var auditReads = false
     public var providers: [ProviderConfig]
     /// `[server]`: how `nuage serve` answers.
     public var server = Server()
@@ -78,7 +80,7 @@ public struct Configuration: Sendable {
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
     public init(toml text: String) throws {
         let root = try TOML.parse(text)
-        try Self.allowOnly(root, ["policy", "storage", "provider", "server"], in: "the top level")
+        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit"], in: "the top level")
         let serverTable = try Self.table(root["server"], "server") ?? [:]
         try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",
                                           "multipart-expiry-hours", "region"], in: "[server]")
@@ -111,6 +113,14 @@ public struct Configuration: Sendable {
             deny: try Self.strings(policyTable, "deny", in: "policy") ?? ["us-icts"],
             surviveJurisdictionLoss: try Self.integer(policyTable, "survive-jurisdiction-loss", in: "policy") ?? 1,
             writeQuorum: try Self.integer(policyTable, "write-quorum", in: "policy"))
+
+        let audit = try Self.table(root["audit"], "audit") ?? [:]
+        try Self.allowOnly(audit, ["reads"], in: "[audit]")
+        switch audit["reads"] {
+        case nil: break
+        case .bool(let value): auditReads = value
+        default: throw NuageError(.configuration, "[audit] reads must be true or false")
+        }
 
         let storage = try Self.table(root["storage"], "storage") ?? [:]
         try Self.allowOnly(storage, ["segment-size", "delete-delay", "drain-rate", "drain-parallel"], in: "[storage]")
@@ -234,6 +244,9 @@ public struct Configuration: Sendable {
             # body-min-rate = 1024         # bytes/s a request body must average while awaited...
             # body-grace-seconds = 20      # ...after this much slack; slower: 400 RequestTimeout
             multipart-expiry-hours = 168   # abort multipart uploads not completed within a week
+
+            [audit]
+            reads = false                  # also record GET, HEAD and listings in the audit log
 
             """
         for (name, country, company) in providers {

@@ -59,11 +59,54 @@ extension Engine {
         try await catalog.noteJournalSegment(JournalBlob(kind: .segment, first: first.seq, last: last.seq, copies: copies))
     }
 
+    static let auditPrefix = "a-"
+    static let auditMagic = Array("NUAGEAUD".utf8)
+
+    /// Keeps `plaintext` (a copy of the audit log) at `m + 1` providers in distinct jurisdictions,
+    /// sealed like the journal; the catalog remembers it, so gc keeps it.
+    public func storeAuditCopy(_ plaintext: [UInt8]) async throws {
+        let name = Self.auditPrefix + [UInt8].random(count: 16).hex
+        let bytes = Self.auditMagic + [JournalFile.format] + (try masterKey.sealJournal(plaintext, context: Array(name.utf8)))
+        let copies = try await writeCopies(bytes, name: name)
+        try await catalog.noteJournalBlob(JournalBlob(kind: .audit, first: 0, last: 0, copies: copies))
+    }
+
+    /// Every audit log copy found at the providers that answer, opened (each from the first copy
+    /// that opens), and what could not be read.
+    public func auditCopies() async -> (copies: [[UInt8]], problems: [String]) {
+        var names: [String: [BlobRef]] = [:], problems: [String] = []
+        for descriptor in placement.providers where !neverContacted.contains(descriptor.name) {
+            guard let provider = providers[descriptor.name] else { continue }
+            do {
+                for blob in try await provider.listAll(prefix: Self.auditPrefix) {
+                    names[blob.name, default: []].append(BlobRef(provider: descriptor.name, blob: blob.name))
+                }
+            } catch {
+                problems.append("\(descriptor.name) cannot be listed: \(error)")
+            }
+        }
+        var copies: [[UInt8]] = []
+        for (name, refs) in names.sorted(by: { $0.key < $1.key }) {
+            var opened: [UInt8]?
+            for ref in refs where opened == nil {
+                guard let bytes = try? await provider(named: ref.provider).get(ref.blob, range: nil).bytes,
+                      bytes.count > Self.auditMagic.count + 1, Array(bytes.prefix(Self.auditMagic.count)) == Self.auditMagic else { continue }
+                opened = try? masterKey.openJournal(Array(bytes[(Self.auditMagic.count + 1)...]), context: Array(name.utf8))
+            }
+            if let opened { copies.append(opened) } else { problems.append("\(name): no copy opens (altered or unreadable)") }
+        }
+        return (copies, problems)
+    }
+
     /// Writes one sealed journal blob to `m + 1` eligible providers in distinct jurisdictions
     /// (the healthy ones first; another is tried when one fails).
     private func writeJournal(_ file: JournalFile, prefix: String) async throws -> [BlobRef] {
         let name = prefix + [UInt8].random(count: 16).hex
-        let bytes = try file.sealed(name: name, with: masterKey)
+        return try await writeCopies(try file.sealed(name: name, with: masterKey), name: name)
+    }
+
+    /// Writes `bytes` as blob `name` to `m + 1` eligible providers in distinct jurisdictions.
+    private func writeCopies(_ bytes: [UInt8], name: String) async throws -> [BlobRef] {
         let wanted = placement.policy.parityShards + 1
         let candidates = placement.providers
             .filter { placement.exclusions[$0.name] == nil && !neverContacted.contains($0.name) && providers[$0.name] != nil }
@@ -81,7 +124,11 @@ extension Engine {
                 batchPlaces.insert(place)
             }
             let grace = stragglerGrace
-            let results = await withTaskGroup(of: (ProviderDescriptor, (any Error)?).self) { group in
+            struct Outcome: Sendable {
+                var descriptor: ProviderDescriptor
+                var failure: String?
+            }
+            let results = await withTaskGroup(of: Outcome.self) { group in
                 for descriptor in batch {
                     let provider = providers[descriptor.name]!
                     group.addTask {
@@ -91,17 +138,18 @@ extension Engine {
                             try await withDeadline(grace, onTimeout: {
                                 ProviderError.timeout(provider: descriptor.name, "journal \(name): no answer within \(grace)")
                             }) { try await provider.put(name, bytes: bytes) }
-                            return (descriptor, nil)
-                        } catch { return (descriptor, error) }
+                            return Outcome(descriptor: descriptor)
+                        } catch { return Outcome(descriptor: descriptor, failure: "\(error)") }
                     }
                 }
-                var results: [(ProviderDescriptor, (any Error)?)] = []
+                var results: [Outcome] = []
                 for await result in group { results.append(result) }
                 return results
             }
-            for (descriptor, error) in results {
-                if let error {
-                    failures.append("\(descriptor.name): \(error)")
+            for outcome in results {
+                let descriptor = outcome.descriptor
+                if let failure = outcome.failure {
+                    failures.append("\(descriptor.name): \(failure)")
                 } else {
                     written.append(BlobRef(provider: descriptor.name, blob: name))
                     places.insert(descriptor.jurisdiction.code)

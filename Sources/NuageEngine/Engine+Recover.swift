@@ -36,29 +36,38 @@ extension Engine {
     public func recover(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> RecoveryReport {
         var report = RecoveryReport()
         // 1. Every provider's listing, all at once.
-        let listings = await withTaskGroup(of: (String, Result<[BlobInfo], any Error>).self) { group in
+        struct Listing: Sendable {
+            var name: String
+            var blobs: [BlobInfo]?
+            var error: String?
+        }
+        let listings = await withTaskGroup(of: Listing.self) { group in
             for descriptor in placement.providers where !neverContacted.contains(descriptor.name) {
                 guard let provider = providers[descriptor.name] else { continue }
+                let name = descriptor.name
                 group.addTask {
-                    do { return (descriptor.name, .success(try await provider.listAll())) } catch { return (descriptor.name, .failure(error)) }
+                    do { return Listing(name: name, blobs: try await provider.listAll()) } catch { return Listing(name: name, error: "\(error)") }
                 }
             }
-            var listings: [String: Result<[BlobInfo], any Error>] = [:]
-            for await (name, result) in group { listings[name] = result }
-            return listings
+            var listings: [Listing] = []
+            for await listing in group { listings.append(listing) }
+            return listings.sorted { $0.name < $1.name }
         }
         var present: [String: [String: Int64]] = [:]
-        var copies: [String: [BlobRef]] = [:]
-        for (name, result) in listings.sorted(by: { $0.key < $1.key }) {
-            switch result {
-            case .success(let blobs):
-                report.providersListed += 1
-                present[name] = Dictionary(blobs.map { ($0.name, $0.size) }, uniquingKeysWith: { first, _ in first })
-                for blob in blobs where blob.name.hasPrefix(Self.segmentPrefix) || blob.name.hasPrefix(Self.snapshotPrefix) {
-                    copies[blob.name, default: []].append(BlobRef(provider: name, blob: blob.name))
-                }
-            case .failure(let error):
-                report.unreachable.append("\(name): \(error)")
+        var copies: [String: [BlobRef]] = [:], auditCopies: [String: [BlobRef]] = [:]
+        for listing in listings {
+            let name = listing.name
+            guard let blobs = listing.blobs else {
+                report.unreachable.append("\(name): \(listing.error ?? "unknown error")")
+                continue
+            }
+            report.providersListed += 1
+            present[name] = Dictionary(blobs.map { ($0.name, $0.size) }, uniquingKeysWith: { first, _ in first })
+            for blob in blobs where blob.name.hasPrefix(Self.segmentPrefix) || blob.name.hasPrefix(Self.snapshotPrefix) {
+                copies[blob.name, default: []].append(BlobRef(provider: name, blob: blob.name))
+            }
+            for blob in blobs where blob.name.hasPrefix(Self.auditPrefix) {
+                auditCopies[blob.name, default: []].append(BlobRef(provider: name, blob: blob.name))
             }
         }
         for name in neverContacted.sorted() { report.unreachable.append("\(name): not contacted (read = \"never\")") }
@@ -130,6 +139,8 @@ extension Engine {
                 if !missing.isEmpty { repairs.append((object, manifest, missing)) }
             }
         }
+        // The audit log's copies stay (gc would take them for orphans otherwise).
+        kept += auditCopies.values.map { JournalBlob(kind: .audit, first: 0, last: 0, copies: $0) }
         try await catalog.restore(state, blobs: kept)
         for (object, manifest, shards) in repairs {
             report.missingShards += shards.count

@@ -24,7 +24,9 @@ extension S3Server {
     public func application(host: String, port: Int, tls: TLSFiles? = nil,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let server = self, bodyRate = options.bodyRate, logger = logger
-        let responder = CallbackResponder<BasicRequestContext> { request, _ in await server.respond(to: request) }
+        let responder = CallbackResponder<S3RequestContext> { request, context in
+            await server.respond(to: request, from: context.remoteAddress?.ipAddress)
+        }
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ExpectContinueHandler(), RequestBodyRateHandler(limits: bodyRate, logger: logger)],
             idleTimeout: .seconds(120),

@@ -23,6 +23,10 @@ public struct S3Server: Sendable {
         public var region: String
         /// The server's clock (tests move it).
         public var now: @Sendable () -> Date
+        /// Where requests are recorded (the audit log): every change of state and every refused
+        /// request, and reads too with `auditReads`. Awaited before the response goes out.
+        public var audit: (@Sendable (AccessRecord) async -> Void)?
+        public var auditReads = false
 
         /// - Parameter maxInFlightPerKey: default half of `maxInFlight`.
         public init(domain: String? = nil, maxInFlight: Int = 64, maxInFlightPerKey: Int? = nil,
@@ -52,24 +56,42 @@ public struct S3Server: Sendable {
     }
 
     /// Handles one request; never throws: every failure becomes S3's XML error.
-    public func respond(to request: Request) async -> Response {
+    public func respond(to request: Request, from address: String? = nil) async -> Response {
         let requestID = [UInt8].random(count: 8).hex.uppercased()
         var response: Response
         var resource: String?
+        var record = AccessRecord(action: "s3:Unknown", address: address, outcome: "ok")
+        response = await handle(request, requestID: requestID, resource: &resource, record: &record)
+        response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
+        if let audit = options.audit, audited(request.method, status: Int(response.status.code)) {
+            if response.status.code >= 300 { record.outcome = "\(response.status.code)" + (response.headers[HTTPField.Name("x-nuage-error")!].map { " \($0)" } ?? "") }
+            await audit(record)
+        }
+        response.headers[HTTPField.Name("x-nuage-error")!] = nil
+        return response
+    }
+
+    private func handle(_ request: Request, requestID: String, resource: inout String?, record: inout AccessRecord) async -> Response {
+        var response: Response
         do {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
             let s3 = try S3Request(request, domain: options.domain)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
+            record.bucket = s3.bucket
+            record.key = s3.key
             let caller = try await authenticate(request, s3)
+            record.accessKey = caller.key.id
             guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
                 throw S3Error(.slowDown, "This access key has \(options.maxInFlightPerKey) requests in flight, its share of the gateway; retry later.")
             }
             if s3.bucket == Self.adminBucket {
-                response = try await admin(request, s3, caller).holding([permit, keyPermit])
-                response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
-                return response
+                record.action = "admin:\(s3.key ?? "")"
+                record.bucket = nil
+                record.key = nil
+                return try await admin(request, s3, caller).holding([permit, keyPermit])
             }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
+            record.action = "s3:\(operation.rawValue)"
             try authorize(caller.key, s3)
             try S3Compatibility.checkHeaders(request.headers, operation)
             response = try await dispatch(operation, request, s3, caller)
@@ -85,14 +107,14 @@ public struct S3Server: Sendable {
             logger.error("request \(requestID) failed: \(error)")
             response = errorResponse(S3Error(.internalError), resource: resource, requestID: requestID, method: request.method)
         }
-        response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
         return response
     }
 
     func errorResponse(_ error: S3Error, resource: String?, requestID: String, method: HTTPRequest.Method) -> Response {
         var error = error
         error.resource = resource
-        var headers: HTTPFields = [.contentType: "application/xml"]
+        // The error code, for the audit record (removed before the response goes out).
+        var headers: HTTPFields = [.contentType: "application/xml", HTTPField.Name("x-nuage-error")!: error.code]
         let status = HTTPResponse.Status(code: error.status)
         if method == .head {
             headers[.contentLength] = "0"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageEngine
 
@@ -28,14 +29,22 @@ struct BucketCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a bucket.")
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
-        func run() async throws { try await global.directory.engine().createBucket(name) }
+        func run() async throws {
+            let engine = try global.directory.engine()
+            try await engine.createBucket(name)
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.create", actor: "cli", bucket: name))
+        }
     }
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an empty bucket.")
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
-        func run() async throws { try await global.directory.engine().deleteBucket(name) }
+        func run() async throws {
+            let engine = try global.directory.engine()
+            try await engine.deleteBucket(name)
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.delete", actor: "cli", bucket: name))
+        }
     }
 
     struct ListBuckets: AsyncParsableCommand {

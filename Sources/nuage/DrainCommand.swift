@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageEngine
 import Synchronization
@@ -49,6 +50,9 @@ extension Providers {
                 }
                 journal.finish(report)
                 progress.finish()
+                await AuditTrail.record(global.directory.directory, engine, AuditEntry(
+                    action: "provider.drain", actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
+                    detail: "\(name): \(report.shards) shard(s) of \(report.versions) version(s) moved"))
             }
             let journal = status ? DrainJournal.load(data: data, provider: name) : nil
             if json {

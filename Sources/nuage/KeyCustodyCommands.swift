@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageCrypto
 
@@ -23,7 +24,10 @@ extension Keys {
             let path = global.directory.directory.masterKeyPath
             let bytes = try MasterKey.loadBytes(from: path)
             let id = try MasterKey(bytes: bytes).id
+            let engine = try global.directory.engine()
             for share in try SecretSharing.split(bytes, keyID: id, count: shares, threshold: threshold) { print(share.line) }
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(
+                action: "key.split-master", actor: "cli", detail: "key \(String(format: "%08x", id)): \(threshold) of \(shares) shares"))
         }
     }
 

@@ -12,7 +12,7 @@ struct Nuage: AsyncParsableCommand {
         subcommands: [
             Initialize.self, BucketCommand.self, Put.self, Get.self, List.self, Remove.self, Stat.self,
             Providers.self, PolicyCommand.self, GarbageCollect.self, RepairCommand.self, Serve.self, Keys.self, Bench.self,
-            Compatibility.self, Report.self, Scrub.self, Recover.self,
+            Compatibility.self, Report.self, Scrub.self, Recover.self, Audit.self,
         ])
 
     /// Runs the command; errors become one line on stderr and exit status 1.

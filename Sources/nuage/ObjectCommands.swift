@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageEngine
 
@@ -36,6 +37,8 @@ struct Put: AsyncParsableCommand {
                                           body: progress.counting(body),
                                           metadata: contentType.map { ["content-type": $0] } ?? [:])
         progress.finish()
+        await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "object.put", actor: "cli", bucket: object.bucket,
+                                                                               key: object.key, detail: "\(record.size) bytes, etag \(record.etag)"))
         print("\(object.bucket)/\(object.key)  \(record.size) bytes  etag \(record.etag)")
     }
 }
@@ -95,6 +98,7 @@ struct Remove: AsyncParsableCommand {
         let engine = try global.directory.engine()
         _ = try await engine.head(bucket: object.bucket, key: object.key)
         try await engine.delete(bucket: object.bucket, key: object.key)
+        await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "object.delete", actor: "cli", bucket: object.bucket, key: object.key))
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageConfig
 import NuageCore
 import NuageEngine
@@ -115,6 +116,9 @@ struct Providers: AsyncParsableCommand {
             }
             try directory.writeConfiguration(updatedText)
             print("added \(name) to \(directory.configurationPath)")
+            let engine = try handle.engine()
+            await AuditTrail.record(directory, engine, AuditEntry(action: "provider.add", actor: "cli",
+                                                                  detail: "\(name) \(kind) in \(jurisdiction), \(`operator`) (\(operatorJurisdiction))"))
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageEngine
 
@@ -40,6 +41,9 @@ struct Recover: AsyncParsableCommand {
         let elapsed = max(1e-3, seconds(since: start))
         // The recovered state becomes the journal's new starting point.
         try await engine.snapshotCatalog()
+        await AuditTrail.record(directory, engine, AuditEntry(
+            action: "catalog.recover", actor: "cli", outcome: report.problems.isEmpty && report.unreadable.isEmpty ? "ok" : "incomplete",
+            detail: "\(report.objects) object(s), \(report.buckets) bucket(s) as of change \(report.seq)"))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuageAudit
 import NuageCore
 import NuageEngine
 
@@ -30,6 +31,8 @@ struct Report: AsyncParsableCommand {
                 throw NuageError(.invalidArgument, "no provider named \(name)")
             }
             let report = try await engine.exposure(whatIfDeny: deny, whatIfRemove: remove)
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(
+                action: "report.exposure", actor: "cli", detail: (deny.map { "what-if-deny \($0)" } + remove.map { "what-if-remove \($0)" }).joined(separator: ", ")))
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

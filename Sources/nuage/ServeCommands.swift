@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Crypto
 import Hummingbird
+import NuageAudit
 import NuageCatalog
 import NuageCore
 import NuageEngine
@@ -37,15 +39,36 @@ struct Serve: AsyncParsableCommand {
                 """)
             fflush(nil)  // stdout is a pipe when scripted: show the key now
         }
-        let server = S3Server(engine: engine, options: .init(
+        // The audit log: this start (and whether nuage.toml changed since the last one), then
+        // every request that changes state or is refused.
+        let directory = global.directory.directory
+        let audit = try AuditTrail.open(directory)
+        let configurationText = (try? String(contentsOfFile: directory.configurationPath, encoding: .utf8)) ?? ""
+        let digest = Array(SHA256.hash(data: Data(configurationText.utf8))).hex
+        if let last = try await audit.lastRecord(action: "serve.start"), last.detail != "nuage.toml sha256 \(digest)" {
+            try await audit.append(AuditEntry(action: "config.changed", actor: "serve", detail: "nuage.toml sha256 \(digest)"))
+        }
+        try await audit.append(AuditEntry(action: "serve.start", actor: "serve", detail: "nuage.toml sha256 \(digest)"))
+        try await AuditTrail.checkpointAndShip(audit, engine)
+        var options = S3Server.Options(
             domain: domain ?? settings.domain, maxInFlight: settings.maxInFlight, maxInFlightPerKey: settings.maxInFlightPerKey,
             bodyRate: .init(minimumRate: settings.bodyMinimumRate, grace: .seconds(Int64(settings.bodyGraceSeconds))),
-            region: settings.region))
+            region: settings.region)
+        options.auditReads = configuration.auditReads
+        options.audit = { record in
+            do {
+                try await audit.append(AuditEntry(action: record.action, actor: "s3", accessKey: record.accessKey, address: record.address,
+                                                  bucket: record.bucket, key: record.key, outcome: record.outcome))
+            } catch {
+                note("nuage: the audit log could not record \(record.action): \(error)")
+            }
+        }
+        let server = S3Server(engine: engine, options: options)
         let tls = tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) }
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
-        let maintenance = Maintenance(engine: engine, data: global.directory.directory.path,
+        let maintenance = Maintenance(engine: engine, data: global.directory.directory.path, audit: audit,
                                       uploadExpiryHours: settings.multipartExpiryHours,
                                       drainRate: Int64(configuration.drainRateMB) * 1_000_000, drainParallel: configuration.drainParallel).start()
         defer { for task in maintenance { task.cancel() } }
@@ -60,13 +83,15 @@ struct Maintenance {
     let engine: Engine
     /// The data directory, for the drain journal.
     let data: String
+    /// Signed every minute while records arrive, each checkpoint sent to providers.
+    let audit: AuditLog
     let uploadExpiryHours: Int
     /// Shard bytes a background drain writes per second at most, and versions it moves at once.
     var drainRate: Int64 = 50_000_000
     var drainParallel = 2
 
     func start() -> [Task<Void, Never>] {
-        let engine = engine, data = data, hours = uploadExpiryHours, drainRate = drainRate, drainParallel = drainParallel
+        let engine = engine, data = data, audit = audit, hours = uploadExpiryHours, drainRate = drainRate, drainParallel = drainParallel
         return [
             every(.seconds(2)) { await engine.probeProviders() },
             every(.seconds(30)) {
@@ -150,6 +175,11 @@ struct Maintenance {
                     note("nuage: writing the catalog journal to providers failed (changes stay pending): \(error)")
                 }
             },
+            every(.seconds(60), first: .seconds(60)) {
+                do { try await AuditTrail.checkpointAndShip(audit, engine) } catch {
+                    note("nuage: signing or sending an audit checkpoint failed (retried in a minute): \(error)")
+                }
+            },
             every(.seconds(3600), first: .seconds(3600)) {
                 do {
                     try await engine.compactJournal(threshold: 1)
@@ -195,6 +225,8 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let engine = try global.directory.engine()
             let (key, secret) = try await AccessKeys.create(engine: engine, name: name, readOnly: readOnly, buckets: buckets)
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(
+                action: "key.create", actor: "cli", detail: "\(key.id) \(key.name) \(readOnly ? "read-only" : "read-write") \(buckets.isEmpty ? "all buckets" : buckets.joined(separator: ","))"))
             if json {
                 printJSON(["access_key": key.id, "secret_key": secret])
             } else {
@@ -224,6 +256,7 @@ struct Keys: AsyncParsableCommand {
                 throw NuageError(.invalidArgument, "no access key \(id)")
             }
             try await engine.journalDurable()
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "key.delete", actor: "cli", detail: id))
         }
     }
 }

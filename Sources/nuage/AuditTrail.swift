@@ -1,0 +1,50 @@
+import Foundation
+import NuageAudit
+import NuageConfig
+import NuageCore
+import NuageEngine
+
+/// The data directory's audit log (`audit.sqlite`, signed with `audit.key`), as commands and the
+/// gateway write to it, and its copies at providers.
+enum AuditTrail {
+    static func open(_ directory: DataDirectory) throws -> AuditLog {
+        try AuditLog(path: directory.path + "/audit.sqlite", keyPath: directory.path + "/audit.key")
+    }
+
+    /// Records an administrative change a command made, then signs a checkpoint and sends it to
+    /// providers. A failure is said on stderr (the change itself is done).
+    static func record(_ directory: DataDirectory, _ engine: Engine, _ entry: AuditEntry) async {
+        do {
+            let log = try open(directory)
+            try await log.append(entry)
+            try await checkpointAndShip(log, engine)
+        } catch {
+            note("nuage: the audit log could not record \(entry.action): \(error)")
+        }
+    }
+
+    /// Signs a checkpoint over the records not yet covered and keeps the records since the last
+    /// copy, with it, at providers.
+    static func checkpointAndShip(_ log: AuditLog, _ engine: Engine) async throws {
+        try await log.checkpoint()
+        let shipped = try await log.shippedSize()
+        let records = try await log.recordBytes(from: shipped)
+        guard !records.isEmpty, let note = try await log.checkpointNotes().last else { return }
+        let encoder = JSONEncoder()
+        let copy = AuditCopy(first: shipped, records: records, note: note)
+        try await engine.storeAuditCopy(Array(try encoder.encode(copy)))
+        try await log.noteShipped(size: shipped + records.count)
+    }
+
+    /// The copies at providers, decoded.
+    static func copies(_ engine: Engine) async -> (copies: [AuditCopy], problems: [String]) {
+        let (blobs, problems) = await engine.auditCopies()
+        var copies: [AuditCopy] = [], more = problems
+        for bytes in blobs {
+            if let copy = try? JSONDecoder().decode(AuditCopy.self, from: Data(bytes)) { copies.append(copy) } else {
+                more.append("a copy at providers is not an audit log copy")
+            }
+        }
+        return (copies, more)
+    }
+}
