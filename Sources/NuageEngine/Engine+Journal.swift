@@ -105,60 +105,60 @@ extension Engine {
         return try await writeCopies(try file.sealed(name: name, with: masterKey), name: name)
     }
 
-    /// Writes `bytes` as blob `name` to `m + 1` eligible providers in distinct jurisdictions.
+    /// Writes `bytes` as blob `name` to `m + 1` eligible providers in distinct jurisdictions: to
+    /// one more than that at once (the healthy first), done as soon as `m + 1` have it, another
+    /// started for each that fails; so one provider that stops answering delays nothing. A copy
+    /// that lands after the others won is an orphan that gc deletes.
     private func writeCopies(_ bytes: [UInt8], name: String) async throws -> [BlobRef] {
         let wanted = placement.policy.parityShards + 1
-        let candidates = placement.providers
+        var queue = placement.providers
             .filter { placement.exclusions[$0.name] == nil && !neverContacted.contains($0.name) && providers[$0.name] != nil }
-            .sorted { (health[$0.name]?.state == .down ? 1 : 0, $0.name) < (health[$1.name]?.state == .down ? 1 : 0, $1.name) }
-        var written: [BlobRef] = [], places: Set<String> = [], failures: [String] = []
-        var queue = candidates[...]
-        while written.count < wanted, !queue.isEmpty {
-            // As many at once as are still needed, each in a jurisdiction not yet holding a copy.
-            var batch: [ProviderDescriptor] = [], batchPlaces: Set<String> = []
-            while batch.count < wanted - written.count, let next = queue.first {
-                queue = queue.dropFirst()
-                let place = next.jurisdiction.code
-                guard !places.contains(place), !batchPlaces.contains(place) else { continue }
-                batch.append(next)
-                batchPlaces.insert(place)
-            }
-            let grace = stragglerGrace
-            struct Outcome: Sendable {
-                var descriptor: ProviderDescriptor
-                var failure: String?
-            }
-            let results = await withTaskGroup(of: Outcome.self) { group in
-                for descriptor in batch {
-                    let provider = providers[descriptor.name]!
+            .sorted { (health[$0.name]?.state == .down ? 1 : 0, $0.name) < (health[$1.name]?.state == .down ? 1 : 0, $1.name) }[...]
+        // A provider that accepts a call and never answers is given up after this.
+        let limit = max(stragglerGrace, .seconds(10))
+        struct Outcome: Sendable {
+            var descriptor: ProviderDescriptor
+            var failure: String?
+        }
+        let (written, failures) = await withTaskGroup(of: Outcome.self) { group in
+            var written: [BlobRef] = [], places: Set<String> = [], busy: Set<String> = [], failures: [String] = [], running = 0
+            func startNext() {
+                while let next = queue.first {
+                    queue = queue.dropFirst()
+                    let place = next.jurisdiction.code
+                    guard !places.contains(place), !busy.contains(place), let provider = providers[next.name] else { continue }
+                    busy.insert(place)
+                    running += 1
                     group.addTask {
                         do {
-                            // A provider that stops answering costs at most the straggler grace:
-                            // another one takes the copy.
-                            try await withDeadline(grace, onTimeout: {
-                                ProviderError.timeout(provider: descriptor.name, "journal \(name): no answer within \(grace)")
+                            try await withDeadline(limit, onTimeout: {
+                                ProviderError.timeout(provider: next.name, "\(name): no answer within \(limit)")
                             }) { try await provider.put(name, bytes: bytes) }
-                            return Outcome(descriptor: descriptor)
-                        } catch { return Outcome(descriptor: descriptor, failure: "\(error)") }
+                            return Outcome(descriptor: next)
+                        } catch { return Outcome(descriptor: next, failure: "\(error)") }
                     }
+                    return
                 }
-                var results: [Outcome] = []
-                for await result in group { results.append(result) }
-                return results
             }
-            for outcome in results {
-                let descriptor = outcome.descriptor
+            for _ in 0..<(wanted + 1) { startNext() }
+            while written.count < wanted, running > 0, let outcome = await group.next() {
+                running -= 1
+                let place = outcome.descriptor.jurisdiction.code
+                busy.remove(place)
                 if let failure = outcome.failure {
-                    failures.append("\(descriptor.name): \(failure)")
+                    failures.append("\(outcome.descriptor.name): \(failure)")
+                    startNext()
                 } else {
-                    written.append(BlobRef(provider: descriptor.name, blob: name))
-                    places.insert(descriptor.jurisdiction.code)
+                    written.append(BlobRef(provider: outcome.descriptor.name, blob: name))
+                    places.insert(place)
                 }
             }
+            group.cancelAll()
+            return (written, failures)
         }
         guard written.count >= wanted else {
             // What did land is deleted later by gc as an orphan.
-            throw NuageError(.insufficientShards, "the catalog journal needs \(wanted) providers in distinct jurisdictions; "
+            throw NuageError(.insufficientShards, "\(name) needs \(wanted) providers in distinct jurisdictions; "
                              + "written to \(written.count): \(failures.joined(separator: "; "))")
         }
         return written

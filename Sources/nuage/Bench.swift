@@ -11,7 +11,7 @@ import NuageSigV4
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self])
+        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -112,6 +112,27 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    struct AuditCost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit", abstract: "What the audit log costs per record (append time, bytes) and per checkpoint and verification.")
+        @Option(help: "Records appended.") var records = 20_000
+        @Flag var json = false
+
+        func validate() throws { guard records > 0 else { throw ValidationError("--records must be positive") } }
+
+        func run() async throws {
+            let r = try await AuditBenchmark(records: records).run()
+            if json {
+                printJSON(["records": records, "append_us": r.appendMicroseconds, "bytes_per_record": r.bytesPerRecord,
+                           "checkpoint_s": r.checkpointSeconds, "verify_s": r.verifySeconds])
+            } else {
+                print(String(format: "%d records: %.0f µs to append one (synchronous = FULL), %.0f bytes each on disk; "
+                             + "a checkpoint over all of them %.3f s, verifying them %.3f s",
+                             records, r.appendMicroseconds, r.bytesPerRecord, r.checkpointSeconds, r.verifySeconds))
+            }
+        }
+    }
+
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Objects per second that nuage recover rebuilds, from journal segments and from a snapshot.")

@@ -152,12 +152,12 @@ struct NuageCommand {
     }
 
     /// Every file under the providers' directories (blobs and temporary files), with its size.
-    /// Shard blob files on the demo providers (the catalog journal's `j-…` and `s-…` left out).
+    /// Shard blob files on the demo providers (the catalog journal's `j-…` and `s-…` and the audit log's `a-…` left out).
     func providerFiles(_ nuage: NuageCommand) -> [String: Int] {
         let base = nuage.data + "/providers"
         var files: [String: Int] = [:]
         for case let relative as String in FileManager.default.enumerator(atPath: base)?.allObjects ?? []
-        where !["j-", "s-"].contains(where: { (relative as NSString).lastPathComponent.hasPrefix($0) }) {
+        where !["j-", "s-", "a-"].contains(where: { (relative as NSString).lastPathComponent.hasPrefix($0) }) {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: "\(base)/\(relative)"),
                   attributes[.type] as? FileAttributeType == .typeRegular else { continue }
             files[relative] = (attributes[.size] as? Int) ?? 0

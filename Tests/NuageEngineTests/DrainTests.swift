@@ -64,7 +64,8 @@ import Testing
         _ = try await engine.uploadPart(uploadID: pending.id, bucket: "bkt", key: "pending", number: 1, size: 10, body: BytesBody(bytes(10, seed: 5)))
         let again = try await engine.drain(provider: drained)
         #expect(again.shards == 0 && again.failed.isEmpty && again.uploadShards == 0)
-        #expect(again.blobsDeleted == before.count + 1 && again.blobsLeft.isEmpty, "\(again)")
+        // The old shards, the orphan, and any spare journal copy a hedged write left there.
+        #expect(again.blobsDeleted >= before.count + 1 && again.blobsLeft.isEmpty, "\(again)")
         #expect(try await f.engine.providers[drained]!.listAll().isEmpty)
         #expect(try await engine.catalog.garbage(limit: 10_000).filter { $0.provider == drained }.isEmpty)
         for (key, data) in objects { #expect(try await engine.getBytes(bucket: "bkt", key: key) == data) }

@@ -71,7 +71,7 @@ struct EngineFixture {
     func providerFiles() -> [String] {
         allProviderFiles().filter { file in
             let name = (file as NSString).lastPathComponent
-            return !name.hasPrefix(Engine.segmentPrefix) && !name.hasPrefix(Engine.snapshotPrefix)
+            return !name.hasPrefix(Engine.segmentPrefix) && !name.hasPrefix(Engine.snapshotPrefix) && !name.hasPrefix(Engine.auditPrefix)
         }
     }
 

@@ -44,8 +44,8 @@ def test_sigterm_during_an_upload_commits_nothing_and_exits():
         client.delete_object(Bucket="shutdown", Key="after")
         server.run("gc", "--grace", "0", "--delete-delay", "0")
         blobs = [f for root, _, files in os.walk(os.path.join(server.data, "providers")) for f in files if ".tmp" not in root]
-        # Only the catalog journal's segments and snapshot stay (they are how the catalog is recovered).
-        assert [f for f in blobs if not f.startswith(("j-", "s-"))] == [], blobs
+        # Only the catalog journal's segments and snapshot and the audit log's copies stay.
+        assert [f for f in blobs if not f.startswith(("j-", "s-", "a-"))] == [], blobs
     finally:
         server.stop()
 
