@@ -106,9 +106,10 @@ extension Engine {
     }
 
     /// Writes `bytes` as blob `name` to `m + 1` eligible providers in distinct jurisdictions: to
-    /// one more than that at once (the healthy first), done as soon as `m + 1` have it, another
-    /// started for each that fails; so one provider that stops answering delays nothing. A copy
-    /// that lands after the others won is an orphan that gc deletes.
+    /// one more than that at once (the healthy first), another started for each that fails, done
+    /// once `m + 1` have it and the last one landed or had the straggler grace; so one provider
+    /// that stops answering delays a request by the grace at most. A copy that lands after it
+    /// was given up is an orphan that gc deletes.
     private func writeCopies(_ bytes: [UInt8], name: String) async throws -> [BlobRef] {
         let wanted = placement.policy.parityShards + 1
         var queue = placement.providers
@@ -117,9 +118,11 @@ extension Engine {
         // A provider that accepts a call and never answers is given up after this.
         let limit = max(stragglerGrace, .seconds(10))
         struct Outcome: Sendable {
-            var descriptor: ProviderDescriptor
+            /// Nil: the straggler grace ran out.
+            var descriptor: ProviderDescriptor?
             var failure: String?
         }
+        let grace = stragglerGrace
         let (written, failures) = await withTaskGroup(of: Outcome.self) { group in
             var written: [BlobRef] = [], places: Set<String> = [], busy: Set<String> = [], failures: [String] = [], running = 0
             func startNext() {
@@ -141,16 +144,27 @@ extension Engine {
                 }
             }
             for _ in 0..<(wanted + 1) { startNext() }
-            while written.count < wanted, running > 0, let outcome = await group.next() {
+            var waitingForStragglers = false
+            while running > 0, let outcome = await group.next() {
+                guard let descriptor = outcome.descriptor else { break }  // the grace is over
                 running -= 1
-                let place = outcome.descriptor.jurisdiction.code
+                let place = descriptor.jurisdiction.code
                 busy.remove(place)
                 if let failure = outcome.failure {
-                    failures.append("\(outcome.descriptor.name): \(failure)")
-                    startNext()
+                    failures.append("\(descriptor.name): \(failure)")
+                    if written.count < wanted { startNext() }
                 } else {
-                    written.append(BlobRef(provider: outcome.descriptor.name, blob: name))
+                    written.append(BlobRef(provider: descriptor.name, blob: name))
                     places.insert(place)
+                }
+                // Enough copies: the one still running gets the straggler grace to land too
+                // (a copy more), then is given up (if it lands later, gc deletes it).
+                if written.count >= wanted && running > 0 && !waitingForStragglers {
+                    waitingForStragglers = true
+                    group.addTask {
+                        try? await Task.sleep(for: grace)
+                        return Outcome(descriptor: nil)
+                    }
                 }
             }
             group.cancelAll()
