@@ -156,8 +156,14 @@ extension Engine {
                 }
             }
             if orphansLeft > 0 { report.blobsLeft.append("\(orphansLeft) unreferenced blob(s) could not be deleted") }
-            let inUse = listed.filter { referenced.contains($0.name) && !stillGarbage.contains($0.name) }.count
-            if inUse > 0 { report.blobsLeft.append("\(inUse) blob(s) of multipart uploads in progress or writes in flight") }
+            let kept = listed.filter { referenced.contains($0.name) && !stillGarbage.contains($0.name) }
+            let audit = kept.filter { $0.name.hasPrefix(Self.auditPrefix) }.count
+            if audit > 0 {
+                report.blobsLeft.append("\(audit) audit log copies (kept: the other copies are elsewhere; remove them by hand once the provider goes)")
+            }
+            if kept.count > audit {
+                report.blobsLeft.append("\(kept.count - audit) blob(s) of multipart uploads in progress or writes in flight")
+            }
         } catch {
             report.blobsLeft.append("not listed: \(error)")
         }

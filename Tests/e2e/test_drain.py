@@ -23,7 +23,7 @@ def fill(s3, bucket, count=200):
     rng = random.Random(7)
     digests = {}
     for i in range(count):
-        size = rng.choice([0, 1, 100, 4096, 70_000, 300_000, 1 << 20]) if i % 40 else 12 << 20
+        size = rng.choice([0, 1, 100, 4096, 70_000, 300_000, 1 << 20]) if i % 40 else (24 << 20 if i == 0 else 12 << 20)
         body = os.urandom(size)
         s3.put_object(Bucket=bucket, Key=f"o{i:03}", Body=body)
         digests[f"o{i:03}"] = hashlib.sha256(body).hexdigest()
