@@ -147,6 +147,25 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Deletes several keys (S3 DeleteObjects) with one journal write for all of them.
+    /// - Returns: why each key that could not be deleted was not (a missing key is deleted).
+    /// - Throws: when the deletions cannot be journaled (they took effect; the next flush takes them).
+    public func delete(bucket: String, keys: [String]) async throws -> [String: any Error] {
+        var failed: [String: any Error] = [:], removed: [BlobRef] = []
+        for key in keys {
+            do {
+                if let record = try await catalog.deleteObject(bucket: bucket, key: key) { removed += record.blobs }
+            } catch {
+                failed[key] = error
+            }
+        }
+        if !removed.isEmpty {
+            try await journalDurable()
+            await collectReplaced(removed)
+        }
+        return failed
+    }
+
     /// Refuses a write when new objects cannot be placed, saying why and that reads go on.
     func requirePlaceable() throws {
         guard placementProblems.isEmpty else {

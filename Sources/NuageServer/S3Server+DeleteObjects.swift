@@ -19,24 +19,26 @@ extension S3Server {
             throw S3Error(.malformedXML, "At most \(Self.maximumDeleteKeys) keys may be deleted in one request.")
         }
         guard try await engine.catalog.bucket(bucket) != nil else { throw S3Error(.noSuchBucket) }
+        var failed: [String: any Error] = [:]
+        for key in keys {
+            do { try ObjectNames.validateKey(key) } catch { failed[key] = error }
+        }
+        // One journal write for the whole batch.
+        failed.merge(try await engine.delete(bucket: bucket, keys: keys.filter { failed[$0] == nil })) { first, _ in first }
         var xml = XMLWriter()
         xml.open("DeleteResult", namespace: true)
         for key in keys {
-            do {
-                try ObjectNames.validateKey(key)
-                try await engine.delete(bucket: bucket, key: key)
-                if !quiet {
-                    xml.open("Deleted")
-                    xml.element("Key", key)
-                    xml.close("Deleted")
-                }
-            } catch {
+            if let error = failed[key] {
                 let s3 = (error as? NuageError).map { S3Error($0, resource: nil) } ?? S3Error(.internalError)
                 xml.open("Error")
                 xml.element("Key", key)
                 xml.element("Code", s3.code)
                 xml.element("Message", s3.message)
                 xml.close("Error")
+            } else if !quiet {
+                xml.open("Deleted")
+                xml.element("Key", key)
+                xml.close("Deleted")
             }
         }
         xml.close("DeleteResult")

@@ -167,4 +167,20 @@ import Testing
             }
         }
     }
+
+    /// DeleteObjects: one journal segment for the whole batch, and the recovered catalog agrees.
+    @Test func aBatchOfDeletesIsOneJournalWrite() async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        for i in 0..<20 { try await f.engine.put(bucket: "bkt", key: "k\(i)", size: 1, body: BytesBody([UInt8(i)])) }
+        let before = try await f.engine.catalog.journalBlobs().filter { $0.kind == .segment }.count
+        let failed = try await f.engine.delete(bucket: "bkt", keys: (0..<15).map { "k\($0)" } + ["never-there"])
+        #expect(failed.isEmpty, "a missing key is deleted too")
+        let after = try await f.engine.catalog.journalBlobs().filter { $0.kind == .segment }
+        #expect(after.count == before + 1 && after.last!.last - after.last!.first == 14, "15 deletions, one segment")
+        let recovered = try freshEngine(f)
+        #expect(try await recovered.recover().objects == 5)
+        #expect(try await recovered.catalog.listObjects(bucket: "bkt", prefix: "", after: nil, limit: 100).map(\.key) == ["k15", "k16", "k17", "k18", "k19"])
+    }
 }
