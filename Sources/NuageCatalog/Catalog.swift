@@ -109,6 +109,9 @@ public protocol Catalog: Sendable {
     /// - Returns: false when there was no such key.
     @discardableResult
     func deleteAccessKey(id: String) async throws -> Bool
+    /// Replaces an existing access key's record (its secret sealed anew by a rotation).
+    /// - Throws: `invalidArgument` when there is no such key.
+    func updateAccessKey(_ key: AccessKeyRecord) async throws
 
     /// Notes shards of a version (an object's part) of `bucket`/`key` that need repair
     /// (missing, corrupt or never written).
@@ -141,6 +144,8 @@ public protocol Catalog: Sendable {
     func journalBlobs() async throws -> [JournalBlob]
     /// Remembers another blob kept at providers for recovery or audit (referenced: gc keeps it).
     func noteJournalBlob(_ blob: JournalBlob) async throws
+    /// Forgets journal or audit blobs; their copies go to the garbage list.
+    func retireJournalBlobs(_ blobs: [JournalBlob]) async throws
     /// Fills an empty catalog with a recovered state; journal numbering continues after
     /// `state.seq`, and `blobs` (what recovery found at providers) are remembered.
     func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws

@@ -514,6 +514,26 @@ public final class SQLiteCatalog: Catalog {
         try await write { db in try Self.insertJournalBlob(db, blob) }
     }
 
+    public func retireJournalBlobs(_ blobs: [JournalBlob]) async throws {
+        try await write { db in
+            for blob in blobs {
+                try db.execute(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?",
+                               arguments: [blob.kind.rawValue, blob.first, blob.last, try Self.json(blob.copies)])
+                if db.changesCount > 0 { try Self.addGarbage(db, blob.copies) }
+            }
+        }
+    }
+
+    public func updateAccessKey(_ key: AccessKeyRecord) async throws {
+        let buckets = try Self.json(key.buckets)
+        try await write { db in
+            try db.execute(sql: "UPDATE access_key SET name = ?, sealed_secret = ?, read_only = ?, buckets = ?, created_ms = ? WHERE id = ?",
+                           arguments: [key.name, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created), key.id])
+            guard db.changesCount == 1 else { throw NuageError(.invalidArgument, "no access key \(key.id)") }
+            try Self.journal(db, .accessKeyCreated(key))
+        }
+    }
+
     public func journalBlobs() async throws -> [JournalBlob] {
         try await read { db in try Self.fetchJournalBlobs(db) }
     }

@@ -17,6 +17,14 @@ public struct DataDirectory: Sendable {
 
     public var configurationPath: String { "\(path)/nuage.toml" }
     public var masterKeyPath: String { "\(path)/master.key" }
+    /// Master keys rotated out and not yet retired, one file `ID.key` each (ID: 8 hex digits).
+    public var olderKeysPath: String { "\(path)/master.key.d" }
+
+    /// The older master keys held (see ``olderKeysPath``).
+    public func olderKeys() throws -> [MasterKey] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: olderKeysPath)) ?? []
+        return try names.filter { $0.hasSuffix(".key") }.sorted().map { try MasterKey.load(from: "\(olderKeysPath)/\($0)") }
+    }
     public var catalogPath: String { "\(path)/catalog.sqlite" }
 
     /// Whether `nuage init` has run here.
@@ -92,7 +100,7 @@ public struct DataDirectory: Sendable {
             return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health,
                                         neverContacted: config.neverRead)
         }
-        return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master,
+        return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master, olderKeys: try olderKeys(),
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
                           deleteDelay: .seconds(configuration.deleteDelaySeconds))
     }

@@ -36,7 +36,7 @@ extension Engine {
             let end = start + manifest.size
             let lower = max(wanted.lowerBound, start), upper = min(wanted.upperBound, end)
             if lower < upper || (wanted.isEmpty && pieces.isEmpty && wanted.lowerBound == start) {
-                let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+                let dataKey = try self.dataKey(manifest)
                 let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey,
                                            codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
                 pieces.append((reader, (lower - start)..<(upper - start)))

@@ -71,6 +71,14 @@ extension Engine {
         try await catalog.noteJournalBlob(JournalBlob(kind: .audit, first: 0, last: 0, copies: copies))
     }
 
+    /// Replaces every audit log copy at providers by one (`plaintext`, the whole log), sealed
+    /// under the active key; the older copies go to the garbage list.
+    public func replaceAuditCopies(with plaintext: [UInt8]) async throws {
+        let older = try await catalog.journalBlobs().filter { $0.kind == .audit }
+        try await storeAuditCopy(plaintext)
+        try await catalog.retireJournalBlobs(older)
+    }
+
     /// Every audit log copy found at the providers that answer, opened (each from the first copy
     /// that opens), and what could not be read.
     public func auditCopies() async -> (copies: [[UInt8]], problems: [String]) {
@@ -91,7 +99,8 @@ extension Engine {
             for ref in refs where opened == nil {
                 guard let bytes = try? await provider(named: ref.provider).get(ref.blob, range: nil).bytes,
                       bytes.count > Self.auditMagic.count + 1, Array(bytes.prefix(Self.auditMagic.count)) == Self.auditMagic else { continue }
-                opened = try? masterKey.openJournal(Array(bytes[(Self.auditMagic.count + 1)...]), context: Array(name.utf8))
+                let sealed = Array(bytes[(Self.auditMagic.count + 1)...])
+                opened = keys.lazy.compactMap { try? $0.openJournal(sealed, context: Array(name.utf8)) }.first
             }
             if let opened { copies.append(opened) } else { problems.append("\(name): no copy opens (altered or unreadable)") }
         }
@@ -217,11 +226,15 @@ struct JournalFile: Codable {
         return Self.magic + [Self.format] + (try key.sealJournal(Array(try encoder.encode(self)), context: Array(name.utf8)))
     }
 
-    static func open(_ bytes: [UInt8], name: String, with key: MasterKey) throws -> JournalFile {
+    /// Opens a journal blob with whichever of `keys` sealed it.
+    static func open(_ bytes: [UInt8], name: String, with keys: [MasterKey]) throws -> JournalFile {
         guard bytes.count > magic.count + 1, Array(bytes.prefix(magic.count)) == magic, bytes[magic.count] == format else {
             throw NuageError(.integrity, "\(name) is not a catalog journal blob")
         }
-        let plain = try key.openJournal(Array(bytes[(magic.count + 1)...]), context: Array(name.utf8))
+        let sealed = Array(bytes[(magic.count + 1)...])
+        guard let plain = keys.lazy.compactMap({ try? $0.openJournal(sealed, context: Array(name.utf8)) }).first else {
+            throw NuageError(.integrity, "\(name) does not open with any master key held (altered, or sealed under a retired key)")
+        }
         do { return try JSONDecoder().decode(JournalFile.self, from: Data(plain)) } catch {
             throw NuageError(.integrity, "\(name) holds an unreadable journal", cause: error)
         }

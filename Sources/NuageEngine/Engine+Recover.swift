@@ -80,7 +80,7 @@ extension Engine {
             for ref in refs {
                 do {
                     let bytes = try await provider(named: ref.provider).get(ref.blob, range: nil).bytes
-                    files.append((name, try JournalFile.open(bytes, name: name, with: masterKey), refs))
+                    files.append((name, try JournalFile.open(bytes, name: name, with: keys), refs))
                     problems = []
                     break
                 } catch {

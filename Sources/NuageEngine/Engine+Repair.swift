@@ -66,10 +66,13 @@ extension Engine {
     func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String, avoiding: Set<String> = []) async throws -> Bool {
         let k = manifest.dataShards
         let codec = try codec(dataShards: k, parityShards: manifest.parityShards)
-        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+        let dataKey = try self.dataKey(manifest)
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
         let layout = reader.layout
-        let header = try await readHeader(manifest, excluding: Set(shards))
+        // Rebuilt headers are sealed under the active key, their wrapped data key as the manifest has it.
+        var header = try await readHeader(manifest, excluding: Set(shards))
+        header.keyID = manifest.keyID
+        header.wrappedKey = manifest.wrappedKey
         let targets = try repairTargets(shards, of: manifest, avoiding: avoiding)
         return try await replace(shards, of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
             for (position, shard) in shards.enumerated() {
@@ -93,23 +96,32 @@ extension Engine {
     /// rebuild, but the source is contacted), and swaps the copy into the manifest.
     /// - Returns: false when the version was replaced meanwhile.
     /// - Throws: when the source cannot be read or a byte of it is not authentic (rebuild it then).
-    func copy(_ shard: Int, of manifest: Manifest, bucket: String, key: String, avoiding: Set<String>) async throws -> Bool {
+    /// - Parameter resealingHeader: a key id and wrapped data key to put in the copy's header,
+    ///   sealed under the active master key (a rotation's rekey); nil keeps the header as it is.
+    func copy(_ shard: Int, of manifest: Manifest, bucket: String, key: String, avoiding: Set<String>,
+              resealingHeader: (keyID: UInt32, wrappedKey: [UInt8])? = nil) async throws -> Bool {
         guard let source = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard \(shard) was never written") }
         guard !neverContacted.contains(source.provider) else {
             throw NuageError(.invalidArgument, "\(source.provider) is never contacted (read = \"never\")")
         }
         let codec = try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards)
-        let dataKey = try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID)
+        let dataKey = try self.dataKey(manifest)
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
         let layout = reader.layout
         let headerBytes = try await provider(named: source.provider).get(source.blob, range: 0..<Int64(ShardHeader.size))
-        let header = headerBytes.count == ShardHeader.size ? try? ShardHeader.open(headerBytes.bytes, with: masterKey) : nil
-        guard let header, header.versionID == manifest.versionID, header.shardIndex == shard else {
+        let header = headerBytes.count == ShardHeader.size ? try? openHeader(headerBytes.bytes) : nil
+        guard var header, header.versionID == manifest.versionID, header.shardIndex == shard else {
             throw NuageError(.integrity, "shard \(shard) on \(source.provider): its header does not open as this shard's")
+        }
+        var firstBytes = headerBytes
+        if let resealingHeader {
+            header.keyID = resealingHeader.keyID
+            header.wrappedKey = resealingHeader.wrappedKey
+            firstBytes = ByteBlock(try header.sealed(with: masterKey))
         }
         let targets = try repairTargets([shard], of: manifest, avoiding: avoiding)
         return try await replace([shard], of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
-            try await channels[0].send(headerBytes)
+            try await channels[0].send(firstBytes)
             let window = max(1, Engine.readWindow)
             for first in Swift.stride(from: 0, to: layout.segmentCount, by: window) {
                 let segments = first..<min(first + window, layout.segmentCount)
@@ -210,7 +222,7 @@ extension Engine {
             guard let ref = manifest.shards[shard] else { continue }
             do {
                 let bytes = try await provider(named: ref.provider).get(ref.blob, range: 0..<Int64(ShardHeader.size)).bytes
-                let header = try ShardHeader.open(bytes, with: masterKey)
+                let header = try openHeader(bytes)
                 guard header.versionID == manifest.versionID else { throw NuageError(.integrity, "header of another version") }
                 return header
             } catch {

@@ -121,13 +121,13 @@ extension Engine {
         report.bytesRead += Int64(headerBytes.count)
         guard headerBytes.count == ShardHeader.size else { return "short (\(headerBytes.count)-byte header)" }
         do {
-            let header = try ShardHeader.open(headerBytes, with: masterKey)
+            let header = try openHeader(headerBytes)
             guard header.versionID == manifest.versionID, header.shardIndex == shard else { return "header of another shard" }
         } catch {
             return "header does not open"
         }
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest,
-                                   dataKey: try masterKey.unwrap(manifest.wrappedKey, context: manifest.versionID),
+                                   dataKey: try dataKey(manifest),
                                    codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
         let window = max(1, (16 << 20) / max(1, layout.chunkLength(ofSegment: 0) + ShardLayout.tagSize))
         var bad: [Int] = []

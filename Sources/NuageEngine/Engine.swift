@@ -17,7 +17,10 @@ import Synchronization
 public final class Engine: Sendable {
     public let catalog: any Catalog
     public let placement: Placement
+    /// The active master key: it wraps new data keys and seals new headers, secrets and journal blobs.
     public let masterKey: MasterKey
+    /// Master keys rotated out but not yet retired: what they sealed still opens.
+    public let olderKeys: [MasterKey]
     /// Plaintext bytes per sealed segment for new objects.
     public let segmentSize: Int
     public let kernel: Kernel
@@ -59,8 +62,8 @@ public final class Engine: Sendable {
     /// - Throws: `NuageError.integrity` when the codec self-test fails (the engine refuses to run),
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
-                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest, stragglerGrace: Duration = .seconds(2),
-                deleteDelay: Duration = .seconds(3600)) throws {
+                olderKeys: [MasterKey] = [], segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
+                stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600)) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
@@ -77,6 +80,7 @@ public final class Engine: Sendable {
         self.deleteDelay = deleteDelay
         neverContacted = Set(providers.filter(\.neverContacted).map(\.descriptor.name))
         self.masterKey = masterKey
+        self.olderKeys = olderKeys.filter { $0.id != masterKey.id }
         self.segmentSize = segmentSize
         self.kernel = kernel
     }
@@ -91,8 +95,46 @@ public final class Engine: Sendable {
             return ProviderEntry(descriptor: descriptor, provider: providers[descriptor.name]!, health: health[descriptor.name],
                                  neverContacted: neverContacted.contains(descriptor.name))
         }
-        return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, segmentSize: segmentSize,
-                          kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+        return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, olderKeys: olderKeys,
+                          segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+    }
+
+    // MARK: Keys
+
+    /// Every master key held, the active one first.
+    public var keys: [MasterKey] { [masterKey] + olderKeys }
+
+    /// The master key with this id.
+    /// - Throws: `integrity` when it is not held (retired, or another gateway's).
+    func key(id: UInt32) throws -> MasterKey {
+        guard let key = keys.first(where: { $0.id == id }) else {
+            throw NuageError(.integrity, "sealed under master key \(String(format: "%08x", id)), which this gateway does not hold "
+                             + "(retired, or the key of another data directory)")
+        }
+        return key
+    }
+
+    /// The data key of a version, unwrapped with the master key that wrapped it.
+    func dataKey(_ manifest: Manifest) throws -> DataKey {
+        try key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
+    }
+
+    /// A shard header, opened with whichever master key sealed it (the active one first).
+    func openHeader(_ bytes: [UInt8]) throws -> ShardHeader {
+        var last: (any Error)?
+        for key in keys {
+            do { return try ShardHeader.open(bytes, with: key) } catch { last = error }
+        }
+        throw last ?? NuageError(.integrity, "no master key")
+    }
+
+    /// An access key's secret, opened with whichever master key sealed it.
+    public func openSecret(_ sealed: [UInt8], accessKey: String) throws -> String {
+        var last: (any Error)?
+        for key in keys {
+            do { return try key.openSecret(sealed, accessKey: accessKey) } catch { last = error }
+        }
+        throw last ?? NuageError(.integrity, "no master key")
     }
 
     /// The codec for `k + m`, built once.

@@ -43,7 +43,7 @@ extension S3Server {
         guard let key = try await engine.catalog.accessKey(id: authorization.accessKey) else {
             throw S3Error(.invalidAccessKeyId)
         }
-        let secret = try engine.masterKey.openSecret(key.sealedSecret, accessKey: key.id)
+        let secret = try engine.openSecret(key.sealedSecret, accessKey: key.id)
         var fields: [(name: String, value: String)] = [("host", s3.host)]
         for field in headers { fields.append((field.name.canonicalName, field.value)) }
         let input = SigV4.CanonicalInput(method: s3.method, path: s3.path, query: query, headers: fields,
@@ -103,7 +103,7 @@ extension S3Server {
             throw S3Error(.authorizationQueryParametersError, "Presigned URLs may last at most seven days.")
         }
         guard let key = try await engine.catalog.accessKey(id: id) else { throw S3Error(.invalidAccessKeyId) }
-        let secret = try engine.masterKey.openSecret(key.sealedSecret, accessKey: key.id)
+        let secret = try engine.openSecret(key.sealedSecret, accessKey: key.id)
         // Sub-resources and response overrides are signed, so none can be added to a URL.
         let signed = s3.query.filter { Self.signatureV2Subresources.contains($0.name) }.sorted { $0.name < $1.name }
             .map { $0.value.isEmpty ? $0.name : "\($0.name)=\($0.value)" }

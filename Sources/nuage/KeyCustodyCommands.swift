@@ -79,3 +79,103 @@ extension Keys {
         }
     }
 }
+
+extension Keys {
+    /// `nuage keys rotate-master`: a new active master key; everything moves to it.
+    struct RotateMaster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-master",
+            abstract: "Make a new master key active and move everything to it (stop every gateway on this data first).",
+            discussion: """
+                The current key moves to master.key.d/ID.key and still opens what it sealed. Then, as \
+                nuage keys rekey does: every shard is copied with its header sealed anew and every data \
+                key rewrapped (no byte of object data is re-encrypted), access-key secrets are sealed \
+                anew, the catalog journal and the audit log's copies at providers are written again under \
+                the new key. Resumable with nuage keys rekey. Retire the old key with nuage keys retire-master.
+                """)
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let directory = global.directory.directory
+            try global.directory.requireInitialized()
+            let current = try MasterKey.load(from: directory.masterKeyPath)
+            let manager = FileManager.default
+            try manager.createDirectory(atPath: directory.olderKeysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let kept = "\(directory.olderKeysPath)/\(String(format: "%08x", current.id)).key"
+            if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
+            // The new key replaces master.key in one rename, after the old one is safe beside it.
+            let staged = directory.masterKeyPath + ".new"
+            try? manager.removeItem(atPath: staged)
+            let fresh = try MasterKey.create(at: staged)
+            guard rename(staged, directory.masterKeyPath) == 0 else {
+                throw NuageError(.configuration, "cannot install the new master key: \(String(cString: strerror(errno)))")
+            }
+            print("master key \(String(format: "%08x", fresh.id)) is active; \(String(format: "%08x", current.id)) is kept in \(kept)")
+            try await Rekey.run(global, action: "key.rotate-master",
+                                detail: "\(String(format: "%08x", current.id)) → \(String(format: "%08x", fresh.id))")
+        }
+    }
+
+    /// `nuage keys rekey`: what is still under an older key moves to the active one.
+    struct Rekey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move everything still under an older master key to the active one (resumes an interrupted rotation).")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws { try await Self.run(global, action: "key.rekey", detail: nil) }
+
+        static func run(_ global: GlobalOptions, action: String, detail: String?) async throws {
+            let directory = global.directory.directory
+            let engine = try global.directory.engine()
+            let report = try await engine.rekey()
+            // The audit log's copies at providers, again, as one copy under the active key.
+            let log = try AuditTrail.open(directory)
+            try await log.append(AuditEntry(action: action, actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
+                                            detail: detail ?? "\(report.versions) version(s)"))
+            try await log.checkpoint()
+            let records = try await log.recordBytes()
+            guard let note = try await log.checkpointNotes().last else { throw NuageError(.internalError, "no audit checkpoint") }
+            try await engine.replaceAuditCopies(with: Array(try JSONEncoder().encode(AuditCopy(first: 0, records: records, note: note))))
+            try await log.noteShipped(size: records.count)
+            let (deleted, failed) = try await engine.collectDueGarbage()
+            print("moved \(report.versions) version(s) to key \(String(format: "%08x", engine.masterKey.id)): \(report.shards) shard(s) "
+                  + "copied with new headers (\(report.bytesCopied) bytes, none re-encrypted), \(report.secrets) secret(s) sealed anew; "
+                  + "journal and audit copies written again (\(deleted) older blob(s) deleted\(failed > 0 ? ", \(failed) not yet" : ""))")
+            if report.uploadParts > 0 { print("  \(report.uploadParts) part(s) of uploads in progress stay under an older key until completed or aborted") }
+            for line in report.failed { print("  not moved: \(line)") }
+            if !report.failed.isEmpty { throw ExitCode.failure }
+        }
+    }
+
+    /// `nuage keys retire-master ID`: an older key destroyed once nothing needs it.
+    struct RetireMaster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "retire-master",
+            abstract: "Destroy an older master key once nothing needs it (refused, saying what, otherwise).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The key's id, 8 hex digits (as rotate-master printed it).") var id: String
+
+        func run() async throws {
+            guard let keyID = UInt32(id, radix: 16), id.count == 8 else { throw NuageError(.invalidArgument, "a key id is 8 hex digits, not \(id)") }
+            let directory = global.directory.directory
+            let engine = try global.directory.engine()
+            _ = try await engine.collectDueGarbage()  // journal blobs a snapshot retired
+            let blockers = try await engine.retirementBlockers(keyID: keyID)
+            guard blockers.isEmpty else {
+                print("master key \(id) is still needed:")
+                for line in blockers { print("  \(line)") }
+                throw ExitCode.failure
+            }
+            let path = "\(directory.olderKeysPath)/\(id.lowercased()).key"
+            // Overwritten before it is unlinked, so that the bytes do not linger in the file's blocks.
+            if let handle = FileHandle(forWritingAtPath: path) {
+                handle.write(Data(count: MasterKey.byteCount))
+                try? handle.synchronize()
+                try? handle.close()
+            }
+            try FileManager.default.removeItem(atPath: path)
+            await AuditTrail.record(directory, engine, AuditEntry(action: "key.retire-master", actor: "cli", detail: id.lowercased()))
+            print("master key \(id) retired: \(path) overwritten and removed")
+        }
+    }
+}

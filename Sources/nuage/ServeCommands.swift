@@ -212,7 +212,7 @@ struct Maintenance {
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list and remove S3 access keys; split and join the master key.",
-        subcommands: [Create.self, ListKeys.self, Remove.self, SplitMaster.self, JoinMaster.self])
+        subcommands: [Create.self, ListKeys.self, Remove.self, SplitMaster.self, JoinMaster.self, RotateMaster.self, Rekey.self, RetireMaster.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed only now.")

@@ -261,6 +261,41 @@ struct NuageCommand {
         #expect(refused.status == 1 && refused.stderr.contains("holds another key"), "\(refused.stderr)")
     }
 
+    /// A rotation on the embedded default: objects, the access key, the audit log and a recovery
+    /// all work with the old key retired; retiring the active key is refused.
+    @Test func theMasterKeyRotatedAndTheOldOneRetired() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        let data = Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 11) })
+        FileManager.default.createFile(atPath: nuage.workdir + "/in", contents: data)
+        #expect(try nuage.run(["put", "abc/obj", nuage.workdir + "/in"]).status == 0)
+        #expect(try nuage.run(["keys", "create", "--name", "app"]).status == 0)
+        let oldKey = try Data(contentsOf: URL(fileURLWithPath: nuage.data + "/master.key"))
+        let rotate = try nuage.run(["keys", "rotate-master"])
+        #expect(rotate.status == 0 && rotate.stdout.contains("none re-encrypted"), "\(rotate.stdout)\(rotate.stderr)")
+        let ids = rotate.stdout.split(separator: "\n")[0].split(separator: " ")
+        let (newID, oldID) = (String(ids[2]), String(ids[5]))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: nuage.data + "/master.key.d/\(oldID).key")) == oldKey)
+        let active = try nuage.run(["keys", "retire-master", newID])
+        #expect(active.status == 1 && active.stdout.contains("it is the active key"), "\(active.stdout)")
+        let retire = try nuage.run(["keys", "retire-master", oldID])
+        #expect(retire.status == 0, "\(retire.stdout)\(retire.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: nuage.data + "/master.key.d/\(oldID).key"))
+        #expect(try nuage.run(["get", "abc/obj", nuage.workdir + "/out"]).status == 0)
+        #expect(FileManager.default.contents(atPath: nuage.workdir + "/out") == data)
+        #expect(try nuage.run(["scrub", "--deep"]).status == 0)
+        let verify = try nuage.run(["audit", "verify", "--from-providers"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        for name in try FileManager.default.contentsOfDirectory(atPath: nuage.data) where name.hasPrefix("catalog.sqlite") {
+            try FileManager.default.removeItem(atPath: nuage.data + "/" + name)
+        }
+        let recover = try nuage.run(["recover"])
+        #expect(recover.status == 0 && recover.stdout.contains("1 object(s)") && recover.stdout.contains("1 access key(s)"), "\(recover.stdout)\(recover.stderr)")
+        #expect(try nuage.run(["get", "abc/obj", nuage.workdir + "/out2"]).status == 0)
+        #expect(FileManager.default.contents(atPath: nuage.workdir + "/out2") == data)
+    }
+
     /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
     @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
         let nuage = try NuageCommand(initialized: false)

@@ -1,0 +1,131 @@
+import Foundation
+import NuageCatalog
+import NuageCore
+import NuageCrypto
+import NuageProviders
+
+extension Engine {
+    /// What moving everything to the active master key did.
+    public struct RekeyReport: Sendable, Codable, Hashable {
+        /// Object versions (parts count one each) moved to the active key.
+        public var versions = 0
+        /// Shard blobs copied with their header sealed anew (no data re-encrypted).
+        public var shards = 0
+        public var bytesCopied: Int64 = 0
+        /// Access keys whose secret was sealed anew.
+        public var secrets = 0
+        /// What could not be moved now (run it again), with why.
+        public var failed: [String] = []
+        /// Multipart uploads in progress with parts under an older key (they move once completed).
+        public var uploadParts = 0
+    }
+
+    /// Moves everything still under an older master key to the active one, so that the older
+    /// keys can be retired: each version's shards are copied with their header opened and sealed
+    /// anew (the chunks are copied as they are, every tag checked: no byte of data is
+    /// re-encrypted) and swapped in, then its data key is rewrapped in the catalog; access-key
+    /// secrets are sealed anew; a catalog snapshot under the active key replaces the journal.
+    /// Resumable: what is already under the active key is skipped.
+    public func rekey(progress: @Sendable (RekeyReport) -> Void = { _ in }) async throws -> RekeyReport {
+        var report = RekeyReport()
+        for bucket in try await catalog.listBuckets() {
+            var after: String?
+            while true {
+                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
+                for record in page {
+                    for manifest in record.parts where manifest.keyID != masterKey.id {
+                        await rekey(manifest, of: record, into: &report)
+                        progress(report)
+                    }
+                }
+                guard let last = page.last, page.count == 500 else { break }
+                after = last.key
+            }
+            var marker: (key: String, id: String?)?
+            while true {
+                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 500)
+                for upload in uploads {
+                    report.uploadParts += try await catalog.parts(uploadID: upload.id).filter { $0.manifest.keyID != masterKey.id }.count
+                }
+                guard let last = uploads.last, uploads.count == 500 else { break }
+                marker = (last.key, last.id)
+            }
+        }
+        for key in try await catalog.listAccessKeys() where (try? masterKey.openSecret(key.sealedSecret, accessKey: key.id)) == nil {
+            var updated = key
+            updated.sealedSecret = try masterKey.sealSecret(try openSecret(key.sealedSecret, accessKey: key.id), accessKey: key.id)
+            try await catalog.updateAccessKey(updated)
+            report.secrets += 1
+        }
+        try await journalDurable()
+        try await snapshotCatalog()
+        return report
+    }
+
+    /// One version: every written shard copied with a new header, then the data key rewrapped.
+    private func rekey(_ manifest: Manifest, of record: ObjectRecord, into report: inout RekeyReport) async {
+        let label = "\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8))"
+        do {
+            let dataKey = try self.dataKey(manifest)
+            let wrapped = try masterKey.wrap(dataKey, context: manifest.versionID)
+            let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
+            var current = manifest
+            for shard in manifest.shards.indices where manifest.shards[shard] != nil {
+                guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [],
+                                     resealingHeader: (masterKey.id, wrapped)) else { return }  // replaced meanwhile
+                guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
+                    .first(where: { $0.versionID == manifest.versionID }) else { return }
+                current = fresh
+                report.shards += 1
+                report.bytesCopied += blobLength
+            }
+            current.keyID = masterKey.id
+            current.wrappedKey = wrapped
+            guard try await catalog.updateManifest(bucket: record.bucket, key: record.key, versionID: manifest.versionID, manifest: current) else {
+                return
+            }
+            report.versions += 1
+        } catch {
+            report.failed.append("\(label): \(error)")
+        }
+    }
+
+    /// Why the master key `id` cannot be retired yet (empty: it can): the active key, versions
+    /// or upload parts still wrapped under it, secrets or journal and audit blobs still sealed
+    /// under it.
+    public func retirementBlockers(keyID id: UInt32) async throws -> [String] {
+        guard id != masterKey.id else { return ["it is the active key (rotate first: nuage keys rotate-master)"] }
+        guard let key = olderKeys.first(where: { $0.id == id }) else { return ["no older key \(String(format: "%08x", id)) is held"] }
+        var blockers: [String] = []
+        var versions = 0, example: String?
+        for bucket in try await catalog.listBuckets() {
+            var after: String?
+            while true {
+                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 1000)
+                for record in page where record.parts.contains(where: { $0.keyID == id }) {
+                    versions += 1
+                    example = example ?? "\(record.bucket)/\(record.key)"
+                }
+                guard let last = page.last, page.count == 1000 else { break }
+                after = last.key
+            }
+            for upload in try await catalog.listUploads(bucket: bucket.name, prefix: "", after: nil, limit: 10_000)
+            where try await catalog.parts(uploadID: upload.id).contains(where: { $0.manifest.keyID == id }) {
+                blockers.append("the multipart upload \(upload.id) of \(upload.bucket)/\(upload.key) has parts under it (complete or abort it)")
+            }
+        }
+        if versions > 0 { blockers.append("\(versions) object(s) are still under it, e.g. \(example ?? "?") (nuage keys rekey moves them)") }
+        for access in try await catalog.listAccessKeys() where (try? key.openSecret(access.sealedSecret, accessKey: access.id)) != nil {
+            blockers.append("the secret of access key \(access.id) is sealed under it (nuage keys rekey)")
+        }
+        // Journal and audit blobs: those at providers that only this key opens.
+        for blob in try await catalog.journalBlobs() {
+            guard let ref = blob.copies.first, let bytes = try? await provider(named: ref.provider).get(ref.blob, range: nil).bytes else { continue }
+            let sealed = Array(bytes.dropFirst(JournalFile.magic.count + 1))
+            if (try? key.openJournal(sealed, context: Array(ref.blob.utf8))) != nil {
+                blockers.append("\(ref.blob) (\(blob.kind.rawValue)) is sealed under it (nuage keys rekey writes a snapshot; audit copies are sent again)")
+            }
+        }
+        return blockers
+    }
+}
