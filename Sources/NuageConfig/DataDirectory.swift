@@ -100,7 +100,9 @@ public struct DataDirectory: Sendable {
             return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health,
                                         neverContacted: config.neverRead)
         }
+        let directory = self
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master, olderKeys: try olderKeys(),
+                          keyLoader: { (try MasterKey.load(from: directory.masterKeyPath), try directory.olderKeys()) },
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
                           deleteDelay: .seconds(configuration.deleteDelaySeconds))
     }

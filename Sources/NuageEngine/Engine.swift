@@ -18,9 +18,12 @@ public final class Engine: Sendable {
     public let catalog: any Catalog
     public let placement: Placement
     /// The active master key: it wraps new data keys and seals new headers, secrets and journal blobs.
-    public let masterKey: MasterKey
+    public var masterKey: MasterKey { keySet.withLock { $0.active } }
     /// Master keys rotated out but not yet retired: what they sealed still opens.
-    public let olderKeys: [MasterKey]
+    public var olderKeys: [MasterKey] { keySet.withLock { $0.older } }
+    private let keySet: Mutex<(active: MasterKey, older: [MasterKey], loaded: ContinuousClock.Instant)>
+    /// Reads the keys again (from the data directory), for a rotation made by another process.
+    private let keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))?
     /// Plaintext bytes per sealed segment for new objects.
     public let segmentSize: Int
     public let kernel: Kernel
@@ -62,7 +65,8 @@ public final class Engine: Sendable {
     /// - Throws: `NuageError.integrity` when the codec self-test fails (the engine refuses to run),
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
-                olderKeys: [MasterKey] = [], segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
+                olderKeys: [MasterKey] = [], keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))? = nil,
+                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
                 stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600)) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
@@ -79,8 +83,8 @@ public final class Engine: Sendable {
         self.stragglerGrace = stragglerGrace
         self.deleteDelay = deleteDelay
         neverContacted = Set(providers.filter(\.neverContacted).map(\.descriptor.name))
-        self.masterKey = masterKey
-        self.olderKeys = olderKeys.filter { $0.id != masterKey.id }
+        keySet = Mutex((masterKey, olderKeys.filter { $0.id != masterKey.id }, .now))
+        self.keyLoader = keyLoader
         self.segmentSize = segmentSize
         self.kernel = kernel
     }
@@ -96,7 +100,7 @@ public final class Engine: Sendable {
                                  neverContacted: neverContacted.contains(descriptor.name))
         }
         return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, olderKeys: olderKeys,
-                          segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+                          keyLoader: keyLoader, segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
     }
 
     // MARK: Keys
@@ -104,10 +108,29 @@ public final class Engine: Sendable {
     /// Every master key held, the active one first.
     public var keys: [MasterKey] { [masterKey] + olderKeys }
 
+    /// Reads the keys again when another process rotated them (`nuage keys rotate-master` while
+    /// a gateway serves): new writes use the new active key, and a retired key is dropped.
+    /// - Returns: whether the active key changed.
+    @discardableResult
+    public func reloadKeys() throws -> Bool {
+        guard let keyLoader else { return false }
+        let (active, older) = try keyLoader()
+        return keySet.withLock { set in
+            defer { set = (active, older.filter { $0.id != active.id }, .now) }
+            return set.active.id != active.id
+        }
+    }
+
+    /// Reloads the keys at most once a second, when something sealed under a key not held turns up.
+    private func reloadOnMiss() -> Bool {
+        guard keyLoader != nil, keySet.withLock({ ContinuousClock.now - $0.loaded > .seconds(1) }) else { return false }
+        return (try? reloadKeys()) != nil
+    }
+
     /// The master key with this id.
     /// - Throws: `integrity` when it is not held (retired, or another gateway's).
     func key(id: UInt32) throws -> MasterKey {
-        guard let key = keys.first(where: { $0.id == id }) else {
+        guard let key = keys.first(where: { $0.id == id }) ?? (reloadOnMiss() ? keys.first(where: { $0.id == id }) : nil) else {
             throw NuageError(.integrity, "sealed under master key \(String(format: "%08x", id)), which this gateway does not hold "
                              + "(retired, or the key of another data directory)")
         }
@@ -128,11 +151,15 @@ public final class Engine: Sendable {
         throw last ?? NuageError(.integrity, "no master key")
     }
 
-    /// An access key's secret, opened with whichever master key sealed it.
+    /// An access key's secret, opened with whichever master key sealed it (the keys are read
+    /// again once when none does: a rotation may have sealed it anew).
     public func openSecret(_ sealed: [UInt8], accessKey: String) throws -> String {
         var last: (any Error)?
-        for key in keys {
-            do { return try key.openSecret(sealed, accessKey: accessKey) } catch { last = error }
+        for attempt in 0..<2 {
+            if attempt == 1 && !reloadOnMiss() { break }
+            for key in keys {
+                do { return try key.openSecret(sealed, accessKey: accessKey) } catch { last = error }
+            }
         }
         throw last ?? NuageError(.integrity, "no master key")
     }

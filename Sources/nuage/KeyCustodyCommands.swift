@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import NuageAudit
 import NuageCore
+import NuageConfig
 import NuageCrypto
+import NuageEngine
 
 extension Keys {
     /// `nuage keys split-master`: the master key as shares for officers who keep them apart.
@@ -128,15 +130,10 @@ extension Keys {
             let directory = global.directory.directory
             let engine = try global.directory.engine()
             let report = try await engine.rekey()
-            // The audit log's copies at providers, again, as one copy under the active key.
-            let log = try AuditTrail.open(directory)
-            try await log.append(AuditEntry(action: action, actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
-                                            detail: detail ?? "\(report.versions) version(s)"))
-            try await log.checkpoint()
-            let records = try await log.recordBytes()
-            guard let note = try await log.checkpointNotes().last else { throw NuageError(.internalError, "no audit checkpoint") }
-            try await engine.replaceAuditCopies(with: Array(try JSONEncoder().encode(AuditCopy(first: 0, records: records, note: note))))
-            try await log.noteShipped(size: records.count)
+            try await AuditTrail.open(directory).append(AuditEntry(
+                action: action, actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
+                detail: detail ?? "\(report.versions) version(s)"))
+            try await shipWholeAuditLog(directory, engine)
             let (deleted, failed) = try await engine.collectDueGarbage()
             print("moved \(report.versions) version(s) to key \(String(format: "%08x", engine.masterKey.id)): \(report.shards) shard(s) "
                   + "copied with new headers (\(report.bytesCopied) bytes, none re-encrypted), \(report.secrets) secret(s) sealed anew; "
@@ -144,6 +141,16 @@ extension Keys {
             if report.uploadParts > 0 { print("  \(report.uploadParts) part(s) of uploads in progress stay under an older key until completed or aborted") }
             for line in report.failed { print("  not moved: \(line)") }
             if !report.failed.isEmpty { throw ExitCode.failure }
+        }
+
+        /// The audit log's copies at providers, again, as one copy of the whole log under the active key.
+        static func shipWholeAuditLog(_ directory: DataDirectory, _ engine: Engine) async throws {
+            let log = try AuditTrail.open(directory)
+            try await log.checkpoint()
+            let records = try await log.recordBytes()
+            guard let note = try await log.checkpointNotes().last else { throw NuageError(.internalError, "no audit checkpoint") }
+            try await engine.replaceAuditCopies(with: Array(try JSONEncoder().encode(AuditCopy(first: 0, records: records, note: note))))
+            try await log.noteShipped(size: records.count)
         }
     }
 
@@ -159,7 +166,13 @@ extension Keys {
             guard let keyID = UInt32(id, radix: 16), id.count == 8 else { throw NuageError(.invalidArgument, "a key id is 8 hex digits, not \(id)") }
             let directory = global.directory.directory
             let engine = try global.directory.engine()
-            _ = try await engine.collectDueGarbage()  // journal blobs a snapshot retired
+            if keyID != engine.masterKey.id && engine.olderKeys.contains(where: { $0.id == keyID }) {
+                // What a gateway sealed under the old key before it read the new one: a snapshot
+                // and one audit copy under the active key supersede it.
+                try await engine.snapshotCatalog()
+                try await Rekey.shipWholeAuditLog(directory, engine)
+                _ = try await engine.collectDueGarbage()
+            }
             let blockers = try await engine.retirementBlockers(keyID: keyID)
             guard blockers.isEmpty else {
                 print("master key \(id) is still needed:")

@@ -91,9 +91,24 @@ struct Maintenance {
     var drainParallel = 2
 
     func start() -> [Task<Void, Never>] {
+        let activeKey = Mutex(engine.masterKey.id)
         let engine = engine, data = data, audit = audit, hours = uploadExpiryHours, drainRate = drainRate, drainParallel = drainParallel
         return [
             every(.seconds(2)) { await engine.probeProviders() },
+            // A rotation made by `nuage keys rotate-master` while this gateway serves: new writes
+            // use the new key within seconds, and a retired key is dropped.
+            every(.seconds(5)) {
+                let before = activeKey.withLock { $0 }
+                do { try engine.reloadKeys() } catch {
+                    note("nuage: reading the master keys again failed (the ones held stay in use): \(error)")
+                }
+                // (A request that met something sealed under the new key may have read it first.)
+                let now = engine.masterKey.id
+                if now != before {
+                    activeKey.withLock { $0 = now }
+                    note("nuage: master key \(String(format: "%08x", now)) is now active")
+                }
+            },
             every(.seconds(30)) {
                 let report: Engine.RepairReport
                 do { report = try await engine.repair() } catch {
