@@ -62,12 +62,13 @@ extension Engine {
     static let auditPrefix = "a-"
     static let auditMagic = Array("NUAGEAUD".utf8)
 
-    /// Keeps `plaintext` (a copy of the audit log) at `m + 1` providers in distinct jurisdictions,
+    /// Keeps `plaintext` (a copy of the audit log) at `m + 1` (at least 3) providers in distinct jurisdictions,
     /// sealed like the journal; the catalog remembers it, so gc keeps it.
     public func storeAuditCopy(_ plaintext: [UInt8]) async throws {
         let name = Self.auditPrefix + [UInt8].random(count: 16).hex
         let bytes = Self.auditMagic + [JournalFile.format] + (try masterKey.sealJournal(plaintext, context: Array(name.utf8)))
-        let copies = try await writeCopies(bytes, name: name)
+        // At least three jurisdictions, whatever m (a rollback must be caught from any of them).
+        let copies = try await writeCopies(bytes, name: name, wanted: max(3, placement.policy.parityShards + 1))
         try await catalog.noteJournalBlob(JournalBlob(kind: .audit, first: 0, last: 0, copies: copies))
     }
 
@@ -119,8 +120,8 @@ extension Engine {
     /// once `m + 1` have it and the last one landed or had the straggler grace; so one provider
     /// that stops answering delays a request by the grace at most. A copy that lands after it
     /// was given up is an orphan that gc deletes.
-    private func writeCopies(_ bytes: [UInt8], name: String) async throws -> [BlobRef] {
-        let wanted = placement.policy.parityShards + 1
+    private func writeCopies(_ bytes: [UInt8], name: String, wanted: Int? = nil) async throws -> [BlobRef] {
+        let wanted = wanted ?? placement.policy.parityShards + 1
         var queue = placement.providers
             .filter { placement.exclusions[$0.name] == nil && !neverContacted.contains($0.name) && providers[$0.name] != nil }
             .sorted { (health[$0.name]?.state == .down ? 1 : 0, $0.name) < (health[$1.name]?.state == .down ? 1 : 0, $1.name) }[...]
