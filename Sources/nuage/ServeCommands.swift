@@ -135,6 +135,15 @@ struct Maintenance {
                             }
                         }
                         journal.withLock { $0?.finish(report) }
+                        if report.shards > 0 || !report.failed.isEmpty {
+                            do {
+                                try await audit.append(AuditEntry(
+                                    action: "provider.drain", actor: "serve", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
+                                    detail: "\(provider.name): \(report.shards) shard(s) of \(report.versions) version(s) moved"))
+                            } catch {
+                                note("nuage: the audit log could not record the drain of \(provider.name): \(error)")
+                            }
+                        }
                         if report.shards > 0 || !report.failed.isEmpty || !report.blobsLeft.isEmpty {
                             note("nuage: drain of \(provider.name): moved \(report.shards) shard(s) of \(report.versions) version(s)"
                                  + (report.failed.isEmpty ? "" : ", \(report.failed.count) not yet, e.g. \(report.failed[0])")

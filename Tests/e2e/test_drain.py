@@ -81,6 +81,8 @@ def test_online_drain_under_client_traffic():
         status = json.loads(server.run("providers", "drain", DRAINED, "--status", "--json"))
         assert status["left"]["shards"] == 0 and status["run"]["runner"] == "nuage serve", status
         assert status["run"]["shards"] > 0 and status["run"]["pid"] == server.process.pid, status
+        drains = [json.loads(line) for line in server.run("audit", "show", "--json").splitlines()]
+        assert any(r["action"] == "provider.drain" and r["actor"] == "serve" and DRAINED in r["detail"] for r in drains), drains[-3:]
         # Nothing lands on the drained provider any more: it can go.
         server.process.terminate()
         server.process.wait(timeout=30)
