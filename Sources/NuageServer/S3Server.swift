@@ -60,6 +60,7 @@ public struct S3Server: Sendable {
         let requestID = [UInt8].random(count: 8).hex.uppercased()
         var response: Response
         var resource: String?
+        if let health = await health(request) { return health }
         var record = AccessRecord(action: "s3:Unknown", address: address, outcome: "ok")
         response = await handle(request, requestID: requestID, resource: &resource, record: &record)
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestID

@@ -5,10 +5,14 @@ import NuageCore
 /// `nuage`: a sovereign object store. Every subcommand works on one data directory.
 @main
 struct Nuage: AsyncParsableCommand {
+    /// `nuage --version`: the release, and the catalog schema and on-provider formats it writes.
+    static let version = "nuage 0.9.0 (catalog schema v7; shard, journal and audit blob format 1)"
+
     static let configuration = CommandConfiguration(
         commandName: "nuage",
         abstract: "Encrypted, erasure-coded object storage across providers in several jurisdictions.",
         discussion: "--data DIR names the data directory, before the command or after it (default: $NUAGE_DATA, else ./nuage-data).",
+        version: Nuage.version,
         subcommands: [
             Initialize.self, BucketCommand.self, Put.self, Get.self, List.self, Remove.self, Stat.self,
             Providers.self, PolicyCommand.self, GarbageCollect.self, RepairCommand.self, Serve.self, Keys.self, Bench.self,

@@ -69,13 +69,17 @@ struct Get: AsyncParsableCommand {
 }
 
 struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List keys of BUCKET[/PREFIX], one level at a time.")
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List keys of BUCKET[/PREFIX], one level at a time; without one, the buckets.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "BUCKET or BUCKET/PREFIX") var location: String
+    @Argument(help: "BUCKET or BUCKET/PREFIX (none: the buckets)") var location: String?
     @Flag(name: .shortAndLong, help: "List every key under the prefix, not one level.") var recursive = false
 
     func run() async throws {
         let engine = try global.directory.engine()
+        guard let location else {
+            for bucket in try await engine.listBuckets() { print("\(ISO8601DateFormatter().string(from: bucket.created))  \(bucket.name)/") }
+            return
+        }
         let bucket = String(location.prefix { $0 != "/" })
         let prefix = String(location.dropFirst(bucket.count + 1))
         var after: String?

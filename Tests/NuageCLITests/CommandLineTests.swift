@@ -296,6 +296,18 @@ struct NuageCommand {
         #expect(FileManager.default.contents(atPath: nuage.workdir + "/out2") == data)
     }
 
+    @Test func versionAndBareLsListBuckets() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let version = try nuage.run(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("nuage ") && version.stdout.contains("catalog schema v7"), "\(version.stdout)")
+        #expect(try nuage.run(["bucket", "create", "first"]).status == 0)
+        #expect(try nuage.run(["bucket", "create", "second"]).status == 0)
+        let listed = try nuage.run(["ls"])
+        #expect(listed.status == 0 && listed.stdout.hasSuffix("  first/\n") == false && listed.stdout.contains("  first/\n") && listed.stdout.contains("  second/\n"),
+                "\(listed.stdout)\(listed.stderr)")
+    }
+
     /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
     @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
         let nuage = try NuageCommand(initialized: false)
