@@ -22,7 +22,9 @@ public struct Placement: Sendable {
         self.policy = policy
         self.providers = providers
         guard Set(providers.map(\.name)).count == providers.count else {
-            throw NuageError(.configuration, "provider names must be unique")
+            let names = providers.map(\.name)
+            let twice = names.filter { name in names.filter { $0 == name }.count > 1 }
+            throw NuageError(.configuration, "provider names must be unique: \(Array(Set(twice)).sorted().joined(separator: ", ")) is used more than once")
         }
         let denied = try policy.deniedGroups()
         var eligible: [ProviderDescriptor] = []

@@ -84,10 +84,18 @@ struct ObjectPath: ExpressibleByArgument {
     var bucket: String
     var key: String
 
+    /// `BUCKET/` (no key) is read too, so that commands can say what is missing, and `put`
+    /// can name the object after its file.
     init?(argument: String) {
         guard let slash = argument.firstIndex(of: "/") else { return nil }
         bucket = String(argument[..<slash])
         key = String(argument[argument.index(after: slash)...])
-        guard !bucket.isEmpty, !key.isEmpty else { return nil }
+        guard !bucket.isEmpty else { return nil }
+    }
+
+    /// Throws when no key follows the bucket.
+    func requireKey() throws {
+        guard key.isEmpty else { return }
+        throw NuageError(.invalidArgument, "\(bucket)/ names no object: give BUCKET/KEY, e.g. \(bucket)/notes.txt")
     }
 }

@@ -7,11 +7,14 @@ import NuageEngine
 struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Store a file (or standard input, `-`) as BUCKET/KEY.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "BUCKET/KEY") var object: ObjectPath
+    @Argument(help: "BUCKET/KEY, or BUCKET/ to name the object after the file") var object: ObjectPath
     @Argument(help: "File to store, or - for standard input.") var file: String
     @Option(help: "Content type to record.") var contentType: String?
 
     func run() async throws {
+        var object = object
+        if object.key.isEmpty && file != "-" { object.key = (file as NSString).lastPathComponent }
+        try object.requireKey()
         let engine = try global.directory.engine()
         var spooled: String?
         defer { if let spooled { unlink(spooled) } }
@@ -47,9 +50,18 @@ struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write BUCKET/KEY to a file, or to standard output.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "BUCKET/KEY") var object: ObjectPath
-    @Argument(help: "Destination file, or - for standard output (the default).") var file: String = "-"
+    @Argument(help: "Destination file or directory, or - for standard output (the default).") var file: String = "-"
 
     func run() async throws {
+        try object.requireKey()
+        // Into a directory: named after the key's last segment.
+        var isDirectory: ObjCBool = false
+        var file = file
+        if file != "-" && (file.hasSuffix("/") || (FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) && isDirectory.boolValue)) {
+            let name = (object.key as NSString).lastPathComponent
+            guard !name.isEmpty, name != ".", name != ".." else { throw NuageError(.invalidArgument, "\(object.key) has no file name to write into \(file)") }
+            file = (file.hasSuffix("/") ? file : file + "/") + name
+        }
         let engine = try global.directory.engine()
         let reader = try await engine.get(bucket: object.bucket, key: object.key)
         let output = try OutputFile(path: file)
@@ -99,6 +111,7 @@ struct Remove: AsyncParsableCommand {
     @Argument(help: "BUCKET/KEY") var object: ObjectPath
 
     func run() async throws {
+        try object.requireKey()
         let engine = try global.directory.engine()
         _ = try await engine.head(bucket: object.bucket, key: object.key)
         try await engine.delete(bucket: object.bucket, key: object.key)
@@ -112,6 +125,7 @@ struct Stat: AsyncParsableCommand {
     @Argument(help: "BUCKET/KEY") var object: ObjectPath
 
     func run() async throws {
+        try object.requireKey()
         let engine = try global.directory.engine()
         let status = try await engine.status(bucket: object.bucket, key: object.key)
         let record = status.record, manifest = record.parts[0]

@@ -72,7 +72,11 @@ struct Serve: AsyncParsableCommand {
                                       uploadExpiryHours: settings.multipartExpiryHours,
                                       drainRate: Int64(configuration.drainRateMB) * 1_000_000, drainParallel: configuration.drainParallel).start()
         defer { for task in maintenance { task.cancel() } }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where "\(error)".contains("Address already in use") {
+            throw NuageError(.configuration, "port \(port) on \(host) is in use (another gateway?): stop it, or choose another with --listen HOST:PORT")
+        }
     }
 }
 

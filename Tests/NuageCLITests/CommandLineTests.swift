@@ -308,6 +308,40 @@ struct NuageCommand {
                 "\(listed.stdout)\(listed.stderr)")
     }
 
+    /// What a new user types: `put B/ FILE` names the object after the file, `get B/K DIR`
+    /// writes into the directory, a missing key, a duplicate provider name and a busy port are
+    /// said plainly.
+    @Test func firstHourCommandsSayWhatIsMeant() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        FileManager.default.createFile(atPath: nuage.workdir + "/notes.txt", contents: Data("hello\n".utf8))
+        let put = try nuage.run(["put", "abc/", nuage.workdir + "/notes.txt"])
+        #expect(put.status == 0 && put.stdout.hasPrefix("abc/notes.txt "), "\(put.stdout)\(put.stderr)")
+        try FileManager.default.createDirectory(atPath: nuage.workdir + "/into", withIntermediateDirectories: true)
+        #expect(try nuage.run(["get", "abc/notes.txt", nuage.workdir + "/into"]).status == 0)
+        #expect(FileManager.default.contents(atPath: nuage.workdir + "/into/notes.txt") == Data("hello\n".utf8))
+        for arguments in [["get", "abc/"], ["rm", "abc/"], ["stat", "abc/"], ["put", "abc/", "-"]] {
+            let missing = try nuage.run(arguments)
+            #expect(missing.status == 1 && missing.stderr == "nuage: abc/ names no object: give BUCKET/KEY, e.g. abc/notes.txt\n", "\(arguments): \(missing.stderr)")
+        }
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        _ = listen(listener, 1)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let busy = try nuage.run(["serve", "--listen", "127.0.0.1:\(port)"])
+        #expect(busy.status == 1 && busy.stderr.contains("port \(port) on 127.0.0.1 is in use"), "\(busy.stderr)")
+        let path = nuage.data + "/nuage.toml"
+        try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "name = \"eu-paris\"", with: "name = \"eu-frankfurt\"")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let duplicate = try nuage.run(["bucket", "ls"])
+        #expect(duplicate.status == 1 && duplicate.stderr.contains("eu-frankfurt is used more than once"), "\(duplicate.stderr)")
+    }
+
     /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
     @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
         let nuage = try NuageCommand(initialized: false)
