@@ -13,6 +13,8 @@ public struct Configuration: Sendable {
     }
 
     public enum Storage: Sendable, Hashable {
+        public var isS3: Bool { if case .s3 = self { true } else { false } }
+
         /// `kind = "directory"`: the directory, relative to the data directory unless absolute.
         case directory(path: String)
         /// `kind = "s3"`: a bucket of an S3-compatible service.

@@ -96,7 +96,14 @@ public struct DataDirectory: Sendable {
         let catalog = try SQLiteCatalog(path: catalogPath)
         // Every provider goes through the resilience stack: retries, health, timeouts, limits.
         let providers = try configuration.providers.map { config in
-            let (provider, health) = Resilience().wrap(try ProviderFactory.make(config, resolve: resolve, environment: environment))
+            let made: any Provider
+            do {
+                made = try ProviderFactory.make(config, resolve: resolve, environment: environment)
+            } catch let error as NuageError where config.storage.isS3 {
+                // An S3 provider without its credentials here: only what touches it fails.
+                made = UnusableProvider(name: config.descriptor.name, reason: error.message)
+            }
+            let (provider, health) = Resilience().wrap(made)
             return Engine.ProviderEntry(descriptor: config.descriptor, provider: provider, health: health,
                                         neverContacted: config.neverRead)
         }

@@ -342,6 +342,35 @@ struct NuageCommand {
         #expect(duplicate.status == 1 && duplicate.stderr.contains("eu-frankfurt is used more than once"), "\(duplicate.stderr)")
     }
 
+    /// An S3 provider whose credential variables are not set in this shell: commands that do
+    /// not touch it run; checking it says what is missing.
+    @Test func commandsThatTouchNoProviderNeedNoCredentials() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        let path = nuage.data + "/nuage.toml"
+        try (String(contentsOfFile: path, encoding: .utf8) + """
+
+            [[provider]]
+            name = "s3-nz"
+            kind = "s3"
+            endpoint = "http://127.0.0.1:9"
+            bucket = "nuage"
+            access-key-env = "NUAGE_TEST_UNSET_ACCESS"
+            secret-key-env = "NUAGE_TEST_UNSET_SECRET"
+            jurisdiction = "NZ"
+            operator = "Somewhere Ltd"
+            operator-jurisdiction = "NZ"
+
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        for arguments in [["keys", "ls"], ["bucket", "ls"], ["ls"], ["policy", "check"]] {
+            let result = try nuage.run(arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        }
+        let check = try nuage.run(["providers", "check", "s3-nz"])
+        #expect(check.status != 0 && (check.stdout + check.stderr).contains("NUAGE_TEST_UNSET_ACCESS"), "\(check.stdout)\(check.stderr)")
+    }
+
     /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
     @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
         let nuage = try NuageCommand(initialized: false)
