@@ -90,6 +90,20 @@ extension Engine {
         }
     }
 
+    /// Throws when the catalog's objects are under none of the master keys held: `master.key`
+    /// is another data directory's (or a wrong copy), which would otherwise show as every read
+    /// failing. Looks at the first object found.
+    public func checkKeysMatchCatalog() async throws {
+        for bucket in try await catalog.listBuckets() {
+            guard let object = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: nil, limit: 1).first else { continue }
+            let wanted = Set(object.parts.map(\.keyID))
+            guard wanted.isDisjoint(with: keys.map(\.id)) else { return }
+            throw NuageError(.configuration, "master.key (id \(String(format: "%08x", masterKey.id))) does not match this catalog: its objects are "
+                             + "under key \(wanted.map { String(format: "%08x", $0) }.sorted().joined(separator: ", ")) (the key of another data "
+                             + "directory, or a wrong copy; keys join-master rebuilds the right one from its shares)")
+        }
+    }
+
     /// Why the master key `id` cannot be retired yet (empty: it can): the active key, versions
     /// or upload parts still wrapped under it, secrets or journal and audit blobs still sealed
     /// under it.

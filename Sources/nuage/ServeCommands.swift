@@ -25,6 +25,7 @@ struct Serve: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
         try global.directory.initializeDefaultIfNeeded()
         let engine = try global.directory.engine()
+        try await engine.checkKeysMatchCatalog()
         let configuration = try global.directory.directory.configuration()
         let settings = configuration.server
         let scheme = tlsCert == nil ? "http" : "https"

@@ -371,6 +371,21 @@ struct NuageCommand {
         #expect(check.status != 0 && (check.stdout + check.stderr).contains("NUAGE_TEST_UNSET_ACCESS"), "\(check.stdout)\(check.stderr)")
     }
 
+    /// Another data directory's master.key is named as such, by serve before it starts and by a read.
+    @Test func aWrongMasterKeyIsSaidToBeWrong() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        #expect(try nuage.run(["put", "abc/k", "-"], stdin: Data("x".utf8)).status == 0)
+        try FileManager.default.removeItem(atPath: nuage.data + "/master.key")
+        FileManager.default.createFile(atPath: nuage.data + "/master.key", contents: Data((0..<32).map { UInt8($0) }),
+                                       attributes: [.posixPermissions: 0o600])
+        let serve = try nuage.run(["serve", "--listen", "127.0.0.1:0"])
+        #expect(serve.status == 1 && serve.stderr.contains("does not match this catalog"), "\(serve.stderr)")
+        let get = try nuage.run(["get", "abc/k"])
+        #expect(get.status == 1 && get.stderr.contains("which this gateway does not hold"), "\(get.stderr)")
+    }
+
     /// `--data DIR` is global: before the command as after it, over `NUAGE_DATA`.
     @Test func dataDirectoryBeforeOrAfterTheCommand() throws {
         let nuage = try NuageCommand(initialized: false)
