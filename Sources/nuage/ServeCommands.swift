@@ -69,6 +69,27 @@ struct Serve: AsyncParsableCommand {
         let app = try server.application(host: host, port: port, tls: tls) { bound in
             note("nuage: serving S3 on \(scheme)://\(host):\(bound) (data \(global.directory.directory.path))")
         }
+        // nuage.toml is read at start only: say so when it changes, and on SIGHUP.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler {
+            note("nuage: SIGHUP: nuage.toml is read at start only; restart nuage serve to apply a change (master keys are read again every 5 s)")
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
+        let configurationPath = directory.configurationPath
+        let watcher = Task {
+            var said = false
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                let text = (try? String(contentsOfFile: configurationPath, encoding: .utf8)) ?? ""
+                if !said && Array(SHA256.hash(data: Data(text.utf8))).hex != digest {
+                    said = true
+                    note("nuage: \(configurationPath) changed; this gateway keeps the configuration it started with: restart nuage serve to apply it")
+                }
+            }
+        }
+        defer { watcher.cancel() }
         let maintenance = Maintenance(engine: engine, data: global.directory.directory.path, audit: audit,
                                       uploadExpiryHours: settings.multipartExpiryHours,
                                       drainRate: Int64(configuration.drainRateMB) * 1_000_000, drainParallel: configuration.drainParallel).start()

@@ -4,6 +4,7 @@ import http.client
 import os
 import signal
 import socket
+import time
 import urllib.parse
 
 import botocore.auth
@@ -73,5 +74,25 @@ def test_virtual_hosted_style_with_a_domain():
         assert data == body
         # The same object by path style.
         assert server.client().get_object(Bucket="vhost", Key="greeting")["Body"].read() == body
+    finally:
+        server.stop()
+
+
+def test_a_changed_configuration_and_sighup_say_a_restart_is_needed():
+    server = Server()
+    try:
+        server.process.send_signal(signal.SIGHUP)
+        path = os.path.join(server.data, "nuage.toml")
+        open(path, "a").write("\n# an operator's edit\n")
+        deadline = time.time() + 30
+        while True:
+            server.log.seek(0)
+            log = server.log.read()
+            if "SIGHUP: nuage.toml is read at start only" in log and "changed; this gateway keeps the configuration" in log:
+                break
+            assert time.time() < deadline, log
+            time.sleep(0.5)
+        assert server.process.poll() is None, "SIGHUP does not stop the gateway"
+        assert server.client().list_buckets()["Buckets"] is not None
     finally:
         server.stop()
