@@ -77,45 +77,31 @@ extension Engine {
         var report = DrainReport(provider: name, dryRun: dryRun)
         let remaining = placement.providers.filter { $0.name != name && placement.exclusions[$0.name] == nil }
         report.placeableWithout = (try? Placement(policy: placement.policy, providers: remaining))?.check().failures.isEmpty ?? false
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
-                try await withThrowingTaskGroup(of: DrainReport.self) { group in
-                    var running = 0
-                    func settle() async throws {
-                        guard let done = try await group.next() else { return }
-                        running -= 1
-                        report.add(done)
-                        progress(report)
-                        if let rate = bytesPerSecond, rate > 0, !dryRun {
-                            let due = start + .milliseconds(report.writtenBytes * 1000 / rate)
-                            if due > .now { try await Task.sleep(until: due) }
-                        }
-                    }
-                    for record in page {
-                        for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
-                            if running >= max(1, parallel) { try await settle() }
-                            group.addTask { await self.move(manifest, of: record, off: name, copyFromSource: copyFromSource, dryRun: dryRun) }
-                            running += 1
-                        }
-                    }
-                    while running > 0 { try await settle() }
-                }
-                guard let last = page.last, page.count == 500 else { break }
-                after = last.key
-            }
-            var marker: (key: String, id: String?)?
-            while true {
-                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 500)
-                for upload in uploads {
-                    for part in try await catalog.parts(uploadID: upload.id) {
-                        report.uploadShards += part.manifest.shards.filter { $0?.provider == name }.count
+        try await forEachObjectPage { page in
+            try await withThrowingTaskGroup(of: DrainReport.self) { group in
+                var running = 0
+                func settle() async throws {
+                    guard let done = try await group.next() else { return }
+                    running -= 1
+                    report.add(done)
+                    progress(report)
+                    if let rate = bytesPerSecond, rate > 0, !dryRun {
+                        let due = start + .milliseconds(report.writtenBytes * 1000 / rate)
+                        if due > .now { try await Task.sleep(until: due) }
                     }
                 }
-                guard let last = uploads.last, uploads.count == 500 else { break }
-                marker = (last.key, last.id)
+                for record in page {
+                    for manifest in record.parts where manifest.shards.contains(where: { $0?.provider == name }) {
+                        if running >= max(1, parallel) { try await settle() }
+                        group.addTask { await self.move(manifest, of: record, off: name, copyFromSource: copyFromSource, dryRun: dryRun) }
+                        running += 1
+                    }
+                }
+                while running > 0 { try await settle() }
             }
+        }
+        try await forEachUploadedPart { _, part in
+            report.uploadShards += part.manifest.shards.filter { $0?.provider == name }.count
         }
         if !dryRun && report.failed.isEmpty { await sweep(name, into: &report) }
         return report

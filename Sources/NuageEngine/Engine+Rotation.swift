@@ -28,28 +28,17 @@ extension Engine {
     /// Resumable: what is already under the active key is skipped.
     public func rekey(progress: @Sendable (RekeyReport) -> Void = { _ in }) async throws -> RekeyReport {
         var report = RekeyReport()
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
-                for record in page {
-                    for manifest in record.parts where manifest.keyID != masterKey.id {
-                        await rekey(manifest, of: record, into: &report)
-                        progress(report)
-                    }
+        let active = masterKey.id
+        try await forEachObjectPage { page in
+            for record in page {
+                for manifest in record.parts where manifest.keyID != active {
+                    await rekey(manifest, of: record, into: &report)
+                    progress(report)
                 }
-                guard let last = page.last, page.count == 500 else { break }
-                after = last.key
             }
-            var marker: (key: String, id: String?)?
-            while true {
-                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 500)
-                for upload in uploads {
-                    report.uploadParts += try await catalog.parts(uploadID: upload.id).filter { $0.manifest.keyID != masterKey.id }.count
-                }
-                guard let last = uploads.last, uploads.count == 500 else { break }
-                marker = (last.key, last.id)
-            }
+        }
+        try await forEachUploadedPart { _, part in
+            if part.manifest.keyID != active { report.uploadParts += 1 }
         }
         for key in try await catalog.listAccessKeys() where (try? masterKey.openSecret(key.sealedSecret, accessKey: key.id)) == nil {
             var updated = key
@@ -112,19 +101,16 @@ extension Engine {
         guard let key = olderKeys.first(where: { $0.id == id }) else { return ["no older key \(String(format: "%08x", id)) is held"] }
         var blockers: [String] = []
         var versions = 0, example: String?
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 1000)
-                for record in page where record.parts.contains(where: { $0.keyID == id }) {
-                    versions += 1
-                    example = example ?? "\(record.bucket)/\(record.key)"
-                }
-                guard let last = page.last, page.count == 1000 else { break }
-                after = last.key
+        try await forEachObjectPage { page in
+            for record in page where record.parts.contains(where: { $0.keyID == id }) {
+                versions += 1
+                example = example ?? "\(record.bucket)/\(record.key)"
             }
-            for upload in try await catalog.listUploads(bucket: bucket.name, prefix: "", after: nil, limit: 10_000)
-            where try await catalog.parts(uploadID: upload.id).contains(where: { $0.manifest.keyID == id }) {
+        }
+        var uploads: [String] = []
+        try await forEachUploadedPart { upload, part in
+            if part.manifest.keyID == id && !uploads.contains(upload.id) {
+                uploads.append(upload.id)
                 blockers.append("the multipart upload \(upload.id) of \(upload.bucket)/\(upload.key) has parts under it (complete or abort it)")
             }
         }
@@ -134,7 +120,12 @@ extension Engine {
         }
         // Journal and audit blobs: those at providers that only this key opens.
         for blob in try await catalog.journalBlobs() {
-            guard let ref = blob.copies.first, let bytes = try? await provider(named: ref.provider).get(ref.blob, range: nil).bytes else { continue }
+            guard let ref = blob.copies.first else { continue }
+            let bytes: [UInt8]
+            do { bytes = try await provider(named: ref.provider).get(ref.blob, range: nil).bytes } catch {
+                blockers.append("\(ref.blob) (\(blob.kind.rawValue)) cannot be read to check which key sealed it: \(error)")
+                continue
+            }
             let sealed = Array(bytes.dropFirst(JournalFile.magic.count + 1))
             if (try? key.openJournal(sealed, context: Array(ref.blob.utf8))) != nil {
                 blockers.append("\(ref.blob) (\(blob.kind.rawValue)) is sealed under it (nuage keys rekey writes a snapshot; audit copies are sent again)")

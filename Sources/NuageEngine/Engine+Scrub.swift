@@ -35,76 +35,70 @@ extension Engine {
         var listings: [String: [String: Int64]] = [:]
         var unlisted: Set<String> = []
         let start = ContinuousClock.now
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
-                var scrubbed: [ObjectRecord] = []
-                for record in page {
-                    // Whether every shard of the object was checked (its scrub time is kept then).
-                    var whole = only == nil
-                    defer { if whole { scrubbed.append(record) } }
-                    for manifest in record.parts {
-                        report.versions += 1
-                        let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
-                        var damaged: [(shard: Int, why: String)] = []
-                        for (index, ref) in manifest.shards.enumerated() {
-                            guard let ref else { report.notWritten += 1; continue }
-                            guard only == nil || ref.provider == only else { continue }
-                            guard providers[ref.provider] != nil, !neverContacted.contains(ref.provider) else {
-                                unlisted.insert(ref.provider)
+        try await forEachObjectPage { page in
+            var scrubbed: [ObjectRecord] = []
+            for record in page {
+                // Whether every shard of the object was checked (its scrub time is kept then).
+                var whole = only == nil
+                defer { if whole { scrubbed.append(record) } }
+                for manifest in record.parts {
+                    report.versions += 1
+                    let layout = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
+                    var damaged: [(shard: Int, why: String)] = []
+                    for (index, ref) in manifest.shards.enumerated() {
+                        guard let ref else { report.notWritten += 1; continue }
+                        guard only == nil || ref.provider == only else { continue }
+                        guard providers[ref.provider] != nil, !neverContacted.contains(ref.provider) else {
+                            unlisted.insert(ref.provider)
+                            whole = false
+                            continue
+                        }
+                        report.shards += 1
+                        if deep {
+                            do {
+                                if let why = try await deepCheck(index, of: manifest, bucket: record.bucket, key: record.key, layout: layout,
+                                                                 report: &report, start: start, bytesPerSecond: bytesPerSecond) {
+                                    damaged.append((index, why))
+                                }
+                            } catch let error as ProviderError where error.kind == .notFound {
+                                damaged.append((index, "missing"))
+                            } catch let error as ProviderError where error.kind == .unavailable {
+                                report.unchecked.append("\(record.bucket)/\(record.key) shard \(index) on \(ref.provider): \(error)")
                                 whole = false
-                                continue
+                            } catch let error as ProviderError {
+                                damaged.append((index, "\(error.kind): \(error.message)"))
                             }
-                            report.shards += 1
-                            if deep {
+                        } else {
+                            if listings[ref.provider] == nil && !unlisted.contains(ref.provider) {
                                 do {
-                                    if let why = try await deepCheck(index, of: manifest, bucket: record.bucket, key: record.key, layout: layout,
-                                                                     report: &report, start: start, bytesPerSecond: bytesPerSecond) {
-                                        damaged.append((index, why))
-                                    }
-                                } catch let error as ProviderError where error.kind == .notFound {
-                                    damaged.append((index, "missing"))
-                                } catch let error as ProviderError where error.kind == .unavailable {
-                                    report.unchecked.append("\(record.bucket)/\(record.key) shard \(index) on \(ref.provider): \(error)")
-                                    whole = false
-                                } catch let error as ProviderError {
-                                    damaged.append((index, "\(error.kind): \(error.message)"))
-                                }
-                            } else {
-                                if listings[ref.provider] == nil && !unlisted.contains(ref.provider) {
-                                    do {
-                                        listings[ref.provider] = Dictionary(try await providers[ref.provider]!.listAll().map { ($0.name, $0.size) },
-                                                                            uniquingKeysWith: { first, _ in first })
-                                    } catch {
-                                        unlisted.insert(ref.provider)
-                                        report.unchecked.append("\(ref.provider): cannot be listed: \(error)")
-                                    }
-                                }
-                                guard let listing = listings[ref.provider] else { whole = false; continue }
-                                switch listing[ref.blob] {
-                                case nil: damaged.append((index, "missing"))
-                                case let size? where size != layout.blobLength:
-                                    damaged.append((index, "\(size) bytes instead of \(layout.blobLength)"))
-                                default: break
+                                    listings[ref.provider] = Dictionary(try await providers[ref.provider]!.listAll().map { ($0.name, $0.size) },
+                                                                        uniquingKeysWith: { first, _ in first })
+                                } catch {
+                                    unlisted.insert(ref.provider)
+                                    report.unchecked.append("\(ref.provider): cannot be listed: \(error)")
                                 }
                             }
-                        }
-                        for (shard, why) in damaged {
-                            let provider = manifest.shards[shard]?.provider ?? "?"
-                            report.damaged.append("\(record.bucket)/\(record.key) shard \(shard) on \(provider): \(why)")
-                        }
-                        if !damaged.isEmpty {
-                            try await catalog.noteRepair(bucket: record.bucket, key: record.key, versionID: manifest.versionID,
-                                                         shards: damaged.map(\.shard),
-                                                         reason: "scrub: " + damaged.map { "shard \($0.shard) \($0.why)" }.joined(separator: "; "))
+                            guard let listing = listings[ref.provider] else { whole = false; continue }
+                            switch listing[ref.blob] {
+                            case nil: damaged.append((index, "missing"))
+                            case let size? where size != layout.blobLength:
+                                damaged.append((index, "\(size) bytes instead of \(layout.blobLength)"))
+                            default: break
+                            }
                         }
                     }
+                    for (shard, why) in damaged {
+                        let provider = manifest.shards[shard]?.provider ?? "?"
+                        report.damaged.append("\(record.bucket)/\(record.key) shard \(shard) on \(provider): \(why)")
+                    }
+                    if !damaged.isEmpty {
+                        try await catalog.noteRepair(bucket: record.bucket, key: record.key, versionID: manifest.versionID,
+                                                     shards: damaged.map(\.shard),
+                                                     reason: "scrub: " + damaged.map { "shard \($0.shard) \($0.why)" }.joined(separator: "; "))
+                    }
                 }
-                try await catalog.noteScrubbed(scrubbed, deep: deep, at: Date())
-                guard let last = page.last, page.count == 500 else { break }
-                after = last.key
             }
+            try await catalog.noteScrubbed(scrubbed, deep: deep, at: Date())
         }
         for provider in unlisted.sorted() where !report.unchecked.contains(where: { $0.hasPrefix(provider + ":") }) {
             report.unchecked.append("\(provider): not checked (\(neverContacted.contains(provider) ? "read = \"never\"" : "not configured"))")

@@ -178,24 +178,10 @@ extension Engine {
                 found[provider, default: UnconfiguredProvider(name: provider, versions: 0, example: object)].versions += 1
             }
         }
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 1000)
-                for record in page { for manifest in record.parts { note(manifest, "\(record.bucket)/\(record.key)") } }
-                guard let last = page.last, page.count == 1000 else { break }
-                after = last.key
-            }
-            var marker: (key: String, id: String?)?
-            while true {
-                let uploads = try await catalog.listUploads(bucket: bucket.name, prefix: "", after: marker, limit: 1000)
-                for upload in uploads {
-                    for part in try await catalog.parts(uploadID: upload.id) { note(part.manifest, "\(upload.bucket)/\(upload.key)") }
-                }
-                guard let last = uploads.last, uploads.count == 1000 else { break }
-                marker = (last.key, last.id)
-            }
+        try await forEachObjectPage { page in
+            for record in page { for manifest in record.parts { note(manifest, "\(record.bucket)/\(record.key)") } }
         }
+        try await forEachUploadedPart { upload, part in note(part.manifest, "\(upload.bucket)/\(upload.key)") }
         return found.values.sorted { $0.name < $1.name }
     }
 

@@ -210,10 +210,7 @@ public final class Engine: Sendable {
     /// Deletes the current version; deleting a missing key succeeds (as in S3).
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
-        if let removed = try await catalog.deleteObject(bucket: bucket, key: key) {
-            try await journalDurable()
-            await collectReplaced(removed.blobs)
-        }
+        if let error = try await delete(bucket: bucket, keys: [key])[key] { throw error }
     }
 
     /// Deletes several keys (S3 DeleteObjects) with one journal write for all of them.

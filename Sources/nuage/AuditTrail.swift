@@ -24,16 +24,19 @@ enum AuditTrail {
     }
 
     /// Signs a checkpoint over the records not yet covered and keeps the records since the last
-    /// copy, with it, at providers.
-    static func checkpointAndShip(_ log: AuditLog, _ engine: Engine) async throws {
+    /// copy, with it, at providers; `whole`: the whole log as one copy under the active master
+    /// key, replacing every older copy (a rotation).
+    static func checkpointAndShip(_ log: AuditLog, _ engine: Engine, whole: Bool = false) async throws {
         try await log.checkpoint()
-        let shipped = try await log.shippedSize()
-        let records = try await log.recordBytes(from: shipped)
-        guard !records.isEmpty, let note = try await log.checkpointNotes().last else { return }
-        let encoder = JSONEncoder()
-        let copy = AuditCopy(first: shipped, records: records, note: note)
-        try await engine.storeAuditCopy(Array(try encoder.encode(copy)))
-        try await log.noteShipped(size: shipped + records.count)
+        let first = whole ? 0 : try await log.shippedSize()
+        let records = try await log.recordBytes(from: first)
+        guard !records.isEmpty || whole, let note = try await log.checkpointNotes().last else {
+            if whole { throw NuageError(.internalError, "the audit log has no checkpoint to send") }
+            return
+        }
+        let copy = Array(try JSONEncoder().encode(AuditCopy(first: first, records: records, note: note)))
+        if whole { try await engine.replaceAuditCopies(with: copy) } else { try await engine.storeAuditCopy(copy) }
+        try await log.noteShipped(size: first + records.count)
     }
 
     /// The copies at providers, decoded.

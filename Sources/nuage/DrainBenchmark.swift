@@ -58,7 +58,7 @@ struct DrainBenchmark {
             let started = try await LocalS3Fleet.start(countries: LocalS3Fleet.sixCountries + ["AU"])
             fleet = started
             engine = try Engine(catalog: try SQLiteCatalog(path: root + "/catalog.sqlite"),
-                                providers: started.members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) },
+                                providers: started.engineEntries,
                                 policy: try PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)))
         } else {
             let directory = DataDirectory(path: root + "/data")

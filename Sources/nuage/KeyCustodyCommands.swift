@@ -133,7 +133,7 @@ extension Keys {
             try await AuditTrail.open(directory).append(AuditEntry(
                 action: action, actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
                 detail: detail ?? "\(report.versions) version(s)"))
-            try await shipWholeAuditLog(directory, engine)
+            try await AuditTrail.checkpointAndShip(try AuditTrail.open(directory), engine, whole: true)
             let (deleted, failed) = try await engine.collectDueGarbage()
             print("moved \(report.versions) version(s) to key \(String(format: "%08x", engine.masterKey.id)): \(report.shards) shard(s) "
                   + "copied with new headers (\(report.bytesCopied) bytes, none re-encrypted), \(report.secrets) secret(s) sealed anew; "
@@ -143,15 +143,6 @@ extension Keys {
             if !report.failed.isEmpty { throw ExitCode.failure }
         }
 
-        /// The audit log's copies at providers, again, as one copy of the whole log under the active key.
-        static func shipWholeAuditLog(_ directory: DataDirectory, _ engine: Engine) async throws {
-            let log = try AuditTrail.open(directory)
-            try await log.checkpoint()
-            let records = try await log.recordBytes()
-            guard let note = try await log.checkpointNotes().last else { throw NuageError(.internalError, "no audit checkpoint") }
-            try await engine.replaceAuditCopies(with: Array(try JSONEncoder().encode(AuditCopy(first: 0, records: records, note: note))))
-            try await log.noteShipped(size: records.count)
-        }
     }
 
     /// `nuage keys retire-master ID`: an older key destroyed once nothing needs it.
@@ -170,7 +161,7 @@ extension Keys {
                 // What a gateway sealed under the old key before it read the new one: a snapshot
                 // and one audit copy under the active key supersede it.
                 try await engine.snapshotCatalog()
-                try await Rekey.shipWholeAuditLog(directory, engine)
+                try await AuditTrail.checkpointAndShip(try AuditTrail.open(directory), engine, whole: true)
                 _ = try await engine.collectDueGarbage()
             }
             let blockers = try await engine.retirementBlockers(keyID: keyID)
@@ -183,8 +174,8 @@ extension Keys {
             // Overwritten before it is unlinked, so that the bytes do not linger in the file's blocks.
             if let handle = FileHandle(forWritingAtPath: path) {
                 handle.write(Data(count: MasterKey.byteCount))
-                try? handle.synchronize()
-                try? handle.close()
+                try handle.synchronize()
+                try handle.close()
             }
             try FileManager.default.removeItem(atPath: path)
             await AuditTrail.record(directory, engine, AuditEntry(action: "key.retire-master", actor: "cli", detail: id.lowercased()))

@@ -34,7 +34,7 @@ struct RecoveryBenchmark {
         if s3 {
             let started = try await LocalS3Fleet.start()
             fleet = started
-            entries = started.members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) }
+            entries = started.engineEntries
             engine = try Engine(catalog: try SQLiteCatalog(path: root + "/catalog.sqlite"), providers: entries,
                                 policy: try PlacementPolicy(), masterKey: key)
         } else {

@@ -32,7 +32,7 @@ struct S3PipelineBenchmark {
         defer { try? FileManager.default.removeItem(atPath: root) }
 
         let switches = Dictionary(uniqueKeysWithValues: fleet.members.map { ($0.descriptor.name, $0.faults) })
-        let entries = fleet.members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) }
+        let entries = fleet.engineEntries
         if let fault, switches[fault.1] == nil {
             throw NuageError(.invalidArgument, "no provider \(fault.1) (they are \(switches.keys.sorted().joined(separator: ", ")))")
         }
@@ -71,5 +71,12 @@ struct S3PipelineBenchmark {
     static func parseFault(_ text: String) -> (FaultInjectingProvider.Fault, String)? {
         guard let colon = text.lastIndex(of: ":"), let fault = FaultInjectingProvider.Fault(String(text[..<colon])) else { return nil }
         return (fault, String(text[text.index(after: colon)...]))
+    }
+}
+
+extension LocalS3Fleet {
+    /// The members as an engine's providers (resilience stack and health included).
+    var engineEntries: [Engine.ProviderEntry] {
+        members.map { Engine.ProviderEntry(descriptor: $0.descriptor, provider: $0.provider, health: $0.health) }
     }
 }

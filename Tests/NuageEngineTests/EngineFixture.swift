@@ -66,6 +66,17 @@ struct EngineFixture {
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: root) }
 
+    /// Another engine over the same providers and settings: with another catalog (a recovery's)
+    /// or other master keys (a rotation's).
+    func engine(catalog: (any Catalog)? = nil, masterKey: MasterKey? = nil, olderKeys: [MasterKey] = []) throws -> Engine {
+        let entries = engine.placement.providers.map {
+            Engine.ProviderEntry(descriptor: $0, provider: engine.providers[$0.name]!, health: engine.health[$0.name])
+        }
+        return try Engine(catalog: catalog ?? engine.catalog, providers: entries, policy: engine.placement.policy,
+                          masterKey: masterKey ?? engine.masterKey, olderKeys: olderKeys, segmentSize: engine.segmentSize,
+                          stragglerGrace: engine.stragglerGrace, deleteDelay: engine.deleteDelay)
+    }
+
     /// Every shard blob file under the provider directories (the catalog journal's blobs, `j-…`
     /// and `s-…`, are left out: see ``journalFiles()``).
     func providerFiles() -> [String] {

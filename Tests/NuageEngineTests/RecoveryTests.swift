@@ -8,12 +8,8 @@ import Testing
 /// The catalog rebuilt from the journal at providers matches the one that was lost.
 @Suite struct RecoveryTests {
     /// An engine over the fixture's providers and master key with a new, empty catalog.
-    func freshEngine(_ f: EngineFixture, name: String = "recovered") throws -> Engine {
-        let entries = f.engine.placement.providers.map {
-            Engine.ProviderEntry(descriptor: $0, provider: f.engine.providers[$0.name]!, health: f.engine.health[$0.name])
-        }
-        return try Engine(catalog: try SQLiteCatalog(path: "\(f.root)/\(name).sqlite"), providers: entries,
-                          policy: f.engine.placement.policy, masterKey: f.engine.masterKey, segmentSize: f.engine.segmentSize)
+    func freshEngine(_ f: EngineFixture) throws -> Engine {
+        try f.engine(catalog: try SQLiteCatalog(path: "\(f.root)/recovered.sqlite"))
     }
 
     /// Buckets, puts, overwrites, deletes, multipart uploads (one completed, one left open),

@@ -9,12 +9,6 @@ import Testing
 /// Master-key rotation: everything moves to the new key without re-encrypting data, and the
 /// old key can then be retired while every object, repair, scrub and recovery goes on.
 @Suite struct RotationTests {
-    func engine(_ f: EngineFixture, key: MasterKey, older: [MasterKey], catalog: (any Catalog)? = nil) throws -> Engine {
-        let entries = f.engine.placement.providers.map { Engine.ProviderEntry(descriptor: $0, provider: f.engine.providers[$0.name]!) }
-        return try Engine(catalog: catalog ?? f.engine.catalog, providers: entries, policy: f.engine.placement.policy, masterKey: key,
-                          olderKeys: older, segmentSize: f.engine.segmentSize, deleteDelay: .zero)
-    }
-
     @Test func everythingMovesToTheNewKeyAndTheOldOneCanGo() async throws {
         let f = try EngineFixture()
         defer { f.cleanUp() }
@@ -35,7 +29,7 @@ import Testing
         try await f.engine.catalog.createAccessKey(AccessKeyRecord(id: "NUKEY", name: "k", sealedSecret: try old.sealSecret("s3cr3t", accessKey: "NUKEY"),
                                                                    readOnly: false, buckets: [], created: Date(timeIntervalSince1970: 1_800_000_000)))
 
-        let rotated = try engine(f, key: new, older: [old])
+        let rotated = try f.engine(masterKey: new, olderKeys: [old])
         #expect(try await !rotated.retirementBlockers(keyID: old.id).isEmpty, "objects are still under the old key")
         #expect(try await rotated.retirementBlockers(keyID: new.id) == ["it is the active key (rotate first: nuage keys rotate-master)"])
         // Reads work across the rotation, before the rekey.
@@ -57,11 +51,11 @@ import Testing
         #expect(try await rotated.retirementBlockers(keyID: old.id) == [], "nothing needs the old key")
 
         // Without the old key: reads, a deep scrub, a repair and a recovery all work.
-        let retired = try engine(f, key: new, older: [])
+        let retired = try f.engine(masterKey: new)
         for (key, data) in objects { #expect(try await retired.getBytes(bucket: "bkt", key: key) == data, "\(key)") }
         #expect(try retired.openSecret(try #require(try await retired.catalog.accessKey(id: "NUKEY")).sealedSecret, accessKey: "NUKEY") == "s3cr3t")
         #expect(try await retired.scrub(deep: true).damaged.isEmpty)
-        let recovered = try engine(f, key: new, older: [], catalog: try SQLiteCatalog(path: f.root + "/recovered.sqlite"))
+        let recovered = try f.engine(catalog: try SQLiteCatalog(path: f.root + "/recovered.sqlite"), masterKey: new)
         let recovery = try await recovered.recover()
         #expect(recovery.problems.isEmpty && recovery.objects == objects.count, "\(recovery)")
         for (key, data) in objects { #expect(try await recovered.getBytes(bucket: "bkt", key: key) == data, "\(key)") }
