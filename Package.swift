@@ -104,7 +104,7 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
-        .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto"], swiftSettings: strict),
+        .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "NuageAuditTests", dependencies: ["NuageAudit", "NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4", .product(name: "NIOCore", package: "swift-nio")],

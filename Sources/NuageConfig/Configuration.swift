@@ -74,6 +74,10 @@ public struct Configuration: Sendable {
         public var multipartExpiryHours = 7 * 24
         /// `region`: the region signatures must be scoped to, and GetBucketLocation's answer.
         public var region = "us-east-1"
+        /// `allow-sse-c-over-http`: accept customer keys (SSE-C) over plain HTTP from other
+        /// machines. AWS refuses them (the key would cross the network in clear), and so does Nuage
+        /// by default; loopback and HTTPS are always allowed. For tests behind a TLS proxy.
+        public var allowCustomerKeysOverHTTP = false
     }
 
     public static let defaultSegmentSize = 1 << 20
@@ -85,7 +89,7 @@ public struct Configuration: Sendable {
         try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit"], in: "the top level")
         let serverTable = try Self.table(root["server"], "server") ?? [:]
         try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",
-                                          "multipart-expiry-hours", "region"], in: "[server]")
+                                          "multipart-expiry-hours", "region", "allow-sse-c-over-http"], in: "[server]")
         server.domain = try Self.string(serverTable, "domain", in: "server")
         server.maxInFlight = try Self.integer(serverTable, "max-in-flight", in: "server") ?? server.maxInFlight
         server.maxInFlightPerKey = try Self.integer(serverTable, "max-in-flight-per-key", in: "server")
@@ -93,6 +97,11 @@ public struct Configuration: Sendable {
         server.bodyGraceSeconds = try Self.integer(serverTable, "body-grace-seconds", in: "server") ?? server.bodyGraceSeconds
         server.multipartExpiryHours = try Self.integer(serverTable, "multipart-expiry-hours", in: "server") ?? server.multipartExpiryHours
         server.region = try Self.string(serverTable, "region", in: "server") ?? server.region
+        switch serverTable["allow-sse-c-over-http"] {
+        case nil: break
+        case .bool(let value): server.allowCustomerKeysOverHTTP = value
+        default: throw NuageError(.configuration, "[server] allow-sse-c-over-http must be true or false")
+        }
         guard !server.region.isEmpty, server.region.count <= 32,
               server.region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw NuageError(.configuration, "server.region must be 1 to 32 lower-case letters, digits and '-' (like us-east-1), not '\(server.region)'")

@@ -11,15 +11,25 @@ public struct Manifest: Codable, Hashable, Sendable {
     public static let segmentSizes = 4096...(64 << 20)
     public var dataShards: Int
     public var parityShards: Int
-    /// Which master key wrapped the data key.
+    /// Which master key wrapped the data key (and, in format 2, the chunk-tag key).
     public var keyID: UInt32
-    /// The data key, wrapped under the master key (nonce ‖ ciphertext ‖ tag).
+    /// The data key, wrapped under the master key (nonce ‖ ciphertext ‖ tag), or under the
+    /// customer's key when ``customerKeyCheck`` is set (SSE-C).
     public var wrappedKey: [UInt8]
+    /// Format 2: the chunk-tag key, wrapped under the master key. Nil in format 1, whose chunk
+    /// tags are keyed from the data key.
+    public var wrappedTagKey: [UInt8]?
+    /// SSE-C: the salted HMAC that recognises the customer's key (which is never stored).
+    public var customerKeyCheck: [UInt8]?
     /// Shard `i` lives on `shards[i]`; `nil` for a shard that was never written (to be repaired).
     public var shards: [BlobRef?]
 
+    /// Whether only the client's key (SSE-C) opens this version.
+    public var needsCustomerKey: Bool { customerKeyCheck != nil }
+
     public init(format: Int, versionID: [UInt8], size: Int64, segmentSize: Int, dataShards: Int,
-                parityShards: Int, keyID: UInt32, wrappedKey: [UInt8], shards: [BlobRef?]) {
+                parityShards: Int, keyID: UInt32, wrappedKey: [UInt8], wrappedTagKey: [UInt8]? = nil,
+                customerKeyCheck: [UInt8]? = nil, shards: [BlobRef?]) {
         self.format = format
         self.versionID = versionID
         self.size = size
@@ -28,6 +38,8 @@ public struct Manifest: Codable, Hashable, Sendable {
         self.parityShards = parityShards
         self.keyID = keyID
         self.wrappedKey = wrappedKey
+        self.wrappedTagKey = wrappedTagKey
+        self.customerKeyCheck = customerKeyCheck
         self.shards = shards
     }
 

@@ -11,6 +11,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case noSuchUpload, invalidPart, invalidPartOrder, entityTooSmall
             case policyUnsatisfiable, insufficientShards, integrity
             case configuration, preconditionFailed, incompleteBody, internalError
+            case customerKeyRequired, customerKeyMismatch, customerKeyNotApplicable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -48,6 +49,12 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         /// A body ended before the size it declared.
         public static let incompleteBody = Code(.incompleteBody)
         public static let internalError = Code(.internalError)
+        /// The object is stored under a client's key (SSE-C) and the request did not give it.
+        public static let customerKeyRequired = Code(.customerKeyRequired)
+        /// The request gave a client's key that is not the one the object is stored under.
+        public static let customerKeyMismatch = Code(.customerKeyMismatch)
+        /// The request gave a client's key for an object that is not stored under one.
+        public static let customerKeyNotApplicable = Code(.customerKeyNotApplicable)
 
         public var description: String { String(describing: value) }
     }

@@ -2,17 +2,16 @@ import Crypto
 import Foundation
 import NuageCore
 
-/// A random AES-256 key for one object version (or one multipart part), with the sub-key that
-/// tags its chunks.
+/// A random AES-256 key for one object version (or one multipart part): it seals the segments.
 ///
 /// Segment `i` is sealed with AES-256-GCM under the data key, nonce `0⁴ ‖ i` (big-endian),
-/// associated data `versionID(16) ‖ i(8) ‖ last(1)`. Chunk tags are GMACs under
-/// `HKDF(dataKey, "nuage/v1/chunk-tag")`, nonce `shard(4) ‖ segment(8)`, the chunk as associated
-/// data. A data key seals one object version only, so nonces never repeat under a key.
+/// associated data `versionID(16) ‖ i(8) ‖ last(1)`. A data key seals one object version only,
+/// so nonces never repeat under a key. Chunks are tagged under a ``ChunkTagKey``: in format 1 one
+/// derived from the data key (``derivedTagKey``), in format 2 an independent random key that the
+/// gateway holds even when only the customer can unwrap the data key (SSE-C).
 public struct DataKey: Sendable {
     public static let tagSize = 16
     let key: SymmetricKey
-    let tagKey: SymmetricKey
 
     /// A fresh random key.
     public static func random() -> DataKey {
@@ -23,10 +22,12 @@ public struct DataKey: Sendable {
     init(bytes: [UInt8]) throws {
         guard bytes.count == 32 else { throw NuageError(.integrity, "a data key is 32 bytes, not \(bytes.count)") }
         key = SymmetricKey(data: bytes)
-        tagKey = KeyDerivation.derive(from: key, purpose: "chunk-tag")
     }
 
     var rawBytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
+
+    /// The chunk-tag key of format 1: `HKDF(dataKey, "nuage/v1/chunk-tag")`.
+    public var derivedTagKey: ChunkTagKey { ChunkTagKey(key: KeyDerivation.derive(from: key, purpose: "chunk-tag")) }
 
     /// Seals one segment's plaintext. The sealed segment is `ciphertext ‖ tag(16)`, 16 bytes
     /// longer than the plaintext; it is returned in two pieces to spare a copy.
@@ -73,33 +74,9 @@ public struct DataKey: Sendable {
         }
     }
 
-    /// Computes a chunk's tag into `tag` (16 bytes).
-    public func tag(chunk: UnsafeRawBufferPointer, shard: Int, segment: UInt64, into tag: UnsafeMutableRawBufferPointer) {
-        precondition(tag.count == Self.tagSize)
-        // Sealing nothing under a valid key and nonce cannot fail.
-        let box = try! AES.GCM.seal(EmptyCollection<UInt8>(), using: tagKey, nonce: Self.chunkNonce(shard, segment),
-                                    authenticating: chunk)
-        box.tag.withUnsafeBytes { tag.copyMemory(from: $0) }
-    }
-
-    /// Whether `tag` is the chunk's tag; compared in constant time.
-    public func verify(chunk: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, shard: Int, segment: UInt64) -> Bool {
-        guard tag.count == Self.tagSize else { return false }
-        var expected = [UInt8](repeating: 0, count: Self.tagSize)
-        expected.withUnsafeMutableBytes { self.tag(chunk: chunk, shard: shard, segment: segment, into: $0) }
-        return ConstantTime.equal(expected, tag)
-    }
-
     static func segmentNonce(_ index: UInt64) -> AES.GCM.Nonce {
         var bytes = [UInt8](repeating: 0, count: 12)
         withUnsafeBytes(of: index.bigEndian) { bytes.replaceSubrange(4..<12, with: $0) }
-        return try! AES.GCM.Nonce(data: bytes)
-    }
-
-    static func chunkNonce(_ shard: Int, _ segment: UInt64) -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 12)
-        withUnsafeBytes(of: UInt32(shard).bigEndian) { bytes.replaceSubrange(0..<4, with: $0) }
-        withUnsafeBytes(of: segment.bigEndian) { bytes.replaceSubrange(4..<12, with: $0) }
         return try! AES.GCM.Nonce(data: bytes)
     }
 
@@ -108,6 +85,49 @@ public struct DataKey: Sendable {
         withUnsafeBytes(of: index.bigEndian) { context.append(contentsOf: $0) }
         context.append(isLast ? 1 : 0)
         return context
+    }
+}
+
+/// The key that tags chunks: a GMAC (AES-256-GCM over nothing) with nonce `shard(4) ‖ segment(8)`
+/// and the chunk as associated data. Whoever holds it can check every stored byte, and it opens
+/// nothing: repair, drain and scrub need only this key, never the data key.
+public struct ChunkTagKey: Sendable {
+    let key: SymmetricKey
+
+    init(key: SymmetricKey) { self.key = key }
+
+    init(bytes: [UInt8]) throws {
+        guard bytes.count == 32 else { throw NuageError(.integrity, "a chunk-tag key is 32 bytes, not \(bytes.count)") }
+        key = SymmetricKey(data: bytes)
+    }
+
+    /// A fresh random key (format 2).
+    public static func random() -> ChunkTagKey { ChunkTagKey(key: SymmetricKey(size: .bits256)) }
+
+    var rawBytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
+
+    /// Computes a chunk's tag into `tag` (16 bytes).
+    public func tag(chunk: UnsafeRawBufferPointer, shard: Int, segment: UInt64, into tag: UnsafeMutableRawBufferPointer) {
+        precondition(tag.count == DataKey.tagSize)
+        // Sealing nothing under a valid key and nonce cannot fail.
+        let box = try! AES.GCM.seal(EmptyCollection<UInt8>(), using: key, nonce: Self.chunkNonce(shard, segment),
+                                    authenticating: chunk)
+        box.tag.withUnsafeBytes { tag.copyMemory(from: $0) }
+    }
+
+    /// Whether `tag` is the chunk's tag; compared in constant time.
+    public func verify(chunk: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, shard: Int, segment: UInt64) -> Bool {
+        guard tag.count == DataKey.tagSize else { return false }
+        var expected = [UInt8](repeating: 0, count: DataKey.tagSize)
+        expected.withUnsafeMutableBytes { self.tag(chunk: chunk, shard: shard, segment: segment, into: $0) }
+        return ConstantTime.equal(expected, tag)
+    }
+
+    static func chunkNonce(_ shard: Int, _ segment: UInt64) -> AES.GCM.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        withUnsafeBytes(of: UInt32(shard).bigEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+        withUnsafeBytes(of: segment.bigEndian) { bytes.replaceSubrange(4..<12, with: $0) }
+        return try! AES.GCM.Nonce(data: bytes)
     }
 }
 

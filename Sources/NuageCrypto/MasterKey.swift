@@ -94,6 +94,20 @@ public struct MasterKey: Sendable {
         try DataKey(bytes: AEAD.open(wrapped, key: wrapKey, context: context, what: "wrapped data key"))
     }
 
+    /// Wraps a chunk-tag key (format 2), bound to the version id; the label in the associated data
+    /// keeps a wrapped tag key from passing for a wrapped data key.
+    public func wrap(_ key: ChunkTagKey, versionID: [UInt8]) throws -> [UInt8] {
+        try AEAD.seal(key.rawBytes, key: wrapKey, context: versionID + Self.tagKeyLabel)
+    }
+
+    /// Unwraps a chunk-tag key.
+    /// - Throws: `NuageError.integrity` when the bytes or the version id do not authenticate.
+    public func unwrapTagKey(_ wrapped: [UInt8], versionID: [UInt8]) throws -> ChunkTagKey {
+        try ChunkTagKey(bytes: AEAD.open(wrapped, key: wrapKey, context: versionID + Self.tagKeyLabel, what: "wrapped chunk-tag key"))
+    }
+
+    static let tagKeyLabel = Array("nuage/v2/chunk-tag".utf8)
+
     /// Seals an S3 secret key for the catalog, bound to its access key id.
     public func sealSecret(_ secret: String, accessKey: String) throws -> [UInt8] {
         try AEAD.seal(Array(secret.utf8), key: secretKey, context: Array(accessKey.utf8))

@@ -19,12 +19,16 @@ extension Engine {
     /// when that happens. Bytes come out only after their segment authenticated: a reader sees
     /// exactly what was written, or an error.
     ///
-    /// - Parameter range: plaintext bytes to read, within the object; nil for all of it.
+    /// - Parameters:
+    ///   - range: plaintext bytes to read, within the object; nil for all of it.
+    ///   - customerKey: the client's key of an object stored under one (SSE-C).
     /// - Throws: `noSuchBucket`, `noSuchKey`, `invalidArgument` for a range outside the object;
+    ///   `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable` before any byte is read;
     ///   the stream throws `insufficientShards` naming the providers when fewer than `k` valid
     ///   chunks of a segment can be read, `integrity` when a segment does not authenticate.
-    public func get(bucket: String, key: String, range: Range<Int64>? = nil) async throws -> ObjectReader {
+    public func get(bucket: String, key: String, range: Range<Int64>? = nil, customerKey: CustomerKey? = nil) async throws -> ObjectReader {
         let record = try await head(bucket: bucket, key: key)
+        try Self.checkCustomerKey(customerKey, for: record)
         let wanted = range ?? 0..<record.size
         guard wanted.lowerBound >= 0, wanted.upperBound <= record.size, range == nil || !wanted.isEmpty else {
             throw NuageError(.invalidArgument, "range \(wanted) is outside the object's \(record.size) bytes")
@@ -36,8 +40,8 @@ extension Engine {
             let end = start + manifest.size
             let lower = max(wanted.lowerBound, start), upper = min(wanted.upperBound, end)
             if lower < upper || (wanted.isEmpty && pieces.isEmpty && wanted.lowerBound == start) {
-                let dataKey = try self.dataKey(manifest)
-                let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey,
+                let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest,
+                                           dataKey: try dataKey(manifest, customerKey: customerKey), tagKey: try tagKey(manifest),
                                            codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
                 pieces.append((reader, (lower - start)..<(upper - start)))
             }
@@ -56,9 +60,9 @@ extension Engine {
     }
 
     /// Reads a whole object into memory (tests, small objects).
-    public func getBytes(bucket: String, key: String, range: Range<Int64>? = nil) async throws -> [UInt8] {
+    public func getBytes(bucket: String, key: String, range: Range<Int64>? = nil, customerKey: CustomerKey? = nil) async throws -> [UInt8] {
         var bytes: [UInt8] = []
-        for try await piece in try await get(bucket: bucket, key: key, range: range) { bytes += piece }
+        for try await piece in try await get(bucket: bucket, key: key, range: range, customerKey: customerKey) { bytes += piece }
         return bytes
     }
 }
@@ -100,7 +104,9 @@ struct SegmentReader: Sendable {
     let bucket: String
     let key: String
     let manifest: Manifest
-    let dataKey: DataKey
+    /// Opens segments; nil for a reader that only checks and moves chunks (repair, drain, scrub).
+    let dataKey: DataKey?
+    let tagKey: ChunkTagKey
     let codec: ReedSolomon
     var layout: ShardLayout {
         ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards)
@@ -245,7 +251,7 @@ struct SegmentReader: Sendable {
         let bytes = UnsafeRawBufferPointer(block.unsafeMutableBytes)
         let valid = segments.map { segment in
             let (offset, chunk) = position(of: segment, in: segments)
-            return dataKey.verify(chunk: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]),
+            return tagKey.verify(chunk: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]),
                                   tag: UnsafeRawBufferPointer(rebasing: bytes[(offset + chunk)..<(offset + chunk + ShardLayout.tagSize)]),
                                   shard: shard, segment: UInt64(segment))
         }
@@ -260,6 +266,7 @@ struct SegmentReader: Sendable {
 
     /// Rebuilds a segment's sealed bytes from valid chunks (decoding erasures) and opens it.
     private func open(_ segment: Int, in window: Window) throws -> Data {
+        guard let dataKey else { throw NuageError(.internalError, "a reader without the data key cannot open segments") }
         let k = manifest.dataShards, n = codec.totalShards
         let (offset, chunk) = position(of: segment, in: window.segments)
         let index = segment - window.segments.lowerBound

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NuageCatalog
 import NuageCore
+import NuageCrypto
 
 /// Multipart uploads: each part is written as its own sealed stream (own data key, own shard
 /// blobs) and committed to the upload; completing the upload makes one object of the chosen
@@ -12,17 +13,25 @@ extension Engine {
     public static let maximumPartSize: Int64 = 5 << 30
     public static let partNumbers = 1...10_000
 
+    /// Where an upload started with a client's key (SSE-C) keeps the check that recognises it;
+    /// every part must be uploaded under that key. Never part of the completed object's metadata.
+    static let uploadCustomerKeyCheck = "x-nuage-sse-c-check"
+
     /// Starts an upload; the completed object gets `metadata`.
+    /// - Parameter customerKey: the client's key (SSE-C) under which every part must be uploaded.
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`.
-    public func createUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> UploadRecord {
+    public func createUpload(bucket: String, key: String, metadata: [String: String] = [:],
+                             customerKey: CustomerKey? = nil) async throws -> UploadRecord {
         try requirePlaceable()
         try ObjectNames.validateKey(key)
         let now = Date()
         // A time prefix makes ids sort in creation order, as S3 lists them.
         var millis = UInt64(now.timeIntervalSince1970 * 1000).bigEndian
         let prefix = withUnsafeBytes(of: &millis) { Array($0) }
-        let upload = UploadRecord(id: (prefix + [UInt8].random(count: 16)).hex, bucket: bucket, key: key,
-                                  created: now, metadata: metadata)
+        let id = (prefix + [UInt8].random(count: 16)).hex
+        var metadata = metadata.filter { !$0.key.hasPrefix("x-nuage-") }
+        if let customerKey { metadata[Self.uploadCustomerKeyCheck] = customerKey.check(versionID: Array(id.utf8)).hex }
+        let upload = UploadRecord(id: id, bucket: bucket, key: key, created: now, metadata: metadata)
         try await catalog.createUpload(upload)
         return upload
     }
@@ -36,23 +45,42 @@ extension Engine {
         return upload
     }
 
+    /// Whether `customerKey` is the key the upload was started with (none for an upload started without).
+    /// - Throws: `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable`, as S3 answers UploadPart.
+    public static func checkCustomerKey(_ customerKey: CustomerKey?, for upload: UploadRecord) throws {
+        let stored = upload.metadata[uploadCustomerKeyCheck].flatMap { [UInt8](hex: $0) }
+        switch (stored, customerKey) {
+        case (nil, nil): return
+        case (nil, _?):
+            throw NuageError(.customerKeyNotApplicable, "The multipart upload was not initiated with a customer-provided key; parts cannot use one.")
+        case (_?, nil):
+            throw NuageError(.customerKeyRequired, "The multipart upload was initiated with a customer-provided key; every part must give it.")
+        case (let check?, let key?):
+            guard key.matches(check, versionID: Array(upload.id.utf8)) else {
+                throw NuageError(.customerKeyMismatch, "The provided encryption key does not match the one the multipart upload was initiated with.")
+            }
+        }
+    }
+
     /// Stores part `number` of an upload, replacing a part with that number.
     /// - Parameter etag: the ETag to record; nil records the MD5 of the body, as ``put(bucket:key:size:body:metadata:etag:condition:)`` does.
+    /// - Parameter customerKey: the key the upload was started with (SSE-C), checked before any byte is stored.
     /// - Throws: `noSuchUpload`, `invalidArgument` for a number outside 1…10,000 or a size
-    ///   above 5 GiB, and what ``put(bucket:key:size:body:metadata:etag:condition:)`` throws for the body.
+    ///   above 5 GiB, the customer-key errors of `checkCustomerKey(_:for:)`,
+    ///   and what ``put(bucket:key:size:body:metadata:etag:condition:)`` throws for the body.
     @discardableResult
     public func uploadPart(uploadID: String, bucket: String, key: String, number: Int, size: Int64,
-                           body: some ObjectBody, etag: String? = nil) async throws -> PartRecord {
+                           body: some ObjectBody, etag: String? = nil, customerKey: CustomerKey? = nil) async throws -> PartRecord {
         guard Self.partNumbers.contains(number) else {
             throw NuageError(.invalidArgument, "part number must be an integer between 1 and 10000, not \(number)")
         }
         guard (0...Self.maximumPartSize).contains(size) else {
             throw NuageError(.invalidArgument, "a part must hold 0 to \(Self.maximumPartSize) bytes, not \(size)")
         }
-        _ = try await upload(id: uploadID, bucket: bucket, key: key)
+        try Self.checkCustomerKey(customerKey, for: try await upload(id: uploadID, bucket: bucket, key: key))
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
                                            headerMetadata: ["x-nuage-upload-id": uploadID, "x-nuage-part-number": String(number)],
-                                           hashing: etag == nil)
+                                           hashing: etag == nil, customerKey: customerKey)
         let part = PartRecord(uploadID: uploadID, number: number, size: size,
                               etag: try stream.etag(etag),
                               modified: stream.created, manifest: stream.manifest)
@@ -78,10 +106,12 @@ extension Engine {
     /// - Returns: the object, whose ETag is the MD5 of the parts' binary MD5s, `-`, the count.
     /// - Throws: `noSuchUpload`; `invalidPartOrder`; `invalidPart` for a part not uploaded or
     ///   whose ETag differs; `entityTooSmall` for a part other than the last below 5 MiB;
-    ///   `preconditionFailed` when `condition` does not hold.
+    ///   `preconditionFailed` when `condition` does not hold; the customer-key errors when
+    ///   `customerKey` is given and is not the upload's (S3 lets it be left out here).
     public func completeUpload(uploadID: String, bucket: String, key: String, parts: [(number: Int, etag: String)],
-                               condition: PutCondition = .none) async throws -> ObjectRecord {
+                               condition: PutCondition = .none, customerKey: CustomerKey? = nil) async throws -> ObjectRecord {
         let upload = try await upload(id: uploadID, bucket: bucket, key: key)
+        if let customerKey { try Self.checkCustomerKey(customerKey, for: upload) }
         guard !parts.isEmpty else { throw NuageError(.invalidPart, "an upload must be completed with at least one part") }
         for (previous, next) in zip(parts, parts.dropFirst()) where next.number <= previous.number {
             throw NuageError(.invalidPartOrder, "part \(next.number) is listed after part \(previous.number)")
@@ -102,7 +132,7 @@ extension Engine {
         let record = ObjectRecord(bucket: bucket, key: key, versionID: [UInt8].random(count: 16),
                                   size: chosen.reduce(0) { $0 + $1.size },
                                   etag: Array(digests.finalize()).hex + "-\(chosen.count)", modified: Date(),
-                                  metadata: upload.metadata, parts: chosen.map(\.manifest))
+                                  metadata: upload.metadata.filter { !$0.key.hasPrefix("x-nuage-") }, parts: chosen.map(\.manifest))
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)

@@ -29,13 +29,15 @@ extension Engine {
     ///   - etag: the ETag to record. Nil records the MD5 of the body (S3's ETag for a plain put),
     ///     computed as a stage of the pipeline; MD5 runs at under 1 GB/s on one core, so it bounds
     ///     a single stream. A given ETag skips that stage unless the body checks an MD5.
+    ///   - customerKey: the client's key (SSE-C): the data key is wrapped under it instead of the
+    ///     master key, and the ETag is not the MD5 (``CustomerKey/etag(md5:)``).
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
     ///   `invalidArgument` (longer), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
     @discardableResult
     public func put(bucket: String, key: String, size: Int64, body: some ObjectBody,
                     metadata: [String: String] = [:], etag: String? = nil,
-                    condition: PutCondition = .none) async throws -> ObjectRecord {
+                    condition: PutCondition = .none, customerKey: CustomerKey? = nil) async throws -> ObjectRecord {
         try ObjectNames.validateKey(key)
         guard size >= 0 else { throw NuageError(.invalidArgument, "negative object size") }
         guard try await catalog.bucket(bucket) != nil else {
@@ -43,7 +45,7 @@ extension Engine {
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body, headerMetadata: metadata,
-                                           hashing: etag == nil)
+                                           hashing: etag == nil, customerKey: customerKey)
         let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
                                   modified: stream.created,
                                   metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
@@ -65,16 +67,17 @@ extension Engine {
         var manifest: Manifest
         var intent: String
         var created: Date
-        /// The MD5 of the plaintext, computed alongside sealing and encoding; nil when not asked for.
-        var md5: [UInt8]?
+        /// The ETag of the plaintext (its MD5, or for SSE-C a keyed digest of it), computed
+        /// alongside sealing and encoding; nil when not asked for.
+        var computedETag: String?
         /// Why shards that did not land failed, by shard index.
         var failed: [Int: String]
         /// The blobs of those shards, which may still appear (a straggler finishing late).
         var failedBlobs: [BlobRef]
 
-        /// The ETag to record: `given`, else the MD5 of the plaintext (computed when none was given).
+        /// The ETag to record: `given`, else the one computed from the plaintext.
         func etag(_ given: String?) throws -> String {
-            guard let etag = given ?? md5?.hex else { throw NuageError(.internalError, "no ETag given and no MD5 computed") }
+            guard let etag = given ?? computedETag else { throw NuageError(.internalError, "no ETag given and no MD5 computed") }
             return etag
         }
     }
@@ -98,21 +101,33 @@ extension Engine {
         }
     }
 
+    /// The shard blob format new streams are written in: 2; tests of what older gateways wrote set 1.
+    @TaskLocal static var writeFormat = Int(ShardHeader.format)
+
     /// Seals, encodes and writes `size` bytes of `body` as a new stream under a write intent.
     /// On failure nothing is left behind but garbage-listed blobs.
     /// - Parameters:
     ///   - headerMetadata: stored in the shard headers (for rebuilding the catalog).
     ///   - hashing: whether to compute the MD5 of the body (always, when the body checks one).
+    ///   - customerKey: the client's key that wraps the data key (SSE-C); nil: the master key.
     func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
-                     headerMetadata: [String: String], hashing: Bool) async throws -> WrittenStream {
+                     headerMetadata: [String: String], hashing: Bool, customerKey: CustomerKey? = nil) async throws -> WrittenStream {
         try requirePlaceable()
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
         let codec = try codec(dataShards: k, parityShards: policy.parityShards)
         let layout = ShardLayout(size: size, segmentSize: segmentSize, dataShards: k)
         let versionID = [UInt8].random(count: 16)
-        let dataKey = DataKey.random()
-        let wrappedKey = try masterKey.wrap(dataKey, context: versionID)
+        // Format 2: the data key seals, an independent tag key tags chunks; the tag key is always
+        // under the master key, the data key under the client's key when it gave one.
+        let format = Self.writeFormat
+        guard format == 2 || (format == 1 && customerKey == nil) else {
+            throw NuageError(.invalidArgument, "objects are written in format 2 (format 1 only without a customer key)")
+        }
+        let dataKey = DataKey.random(), tagKey = format == 1 ? dataKey.derivedTagKey : ChunkTagKey.random()
+        let wrappedKey = try customerKey?.wrap(dataKey, versionID: versionID) ?? masterKey.wrap(dataKey, context: versionID)
+        let wrappedTagKey = format == 1 ? nil : try masterKey.wrap(tagKey, versionID: versionID)
+        let customerKeyCheck = customerKey?.check(versionID: versionID)
         let targets = try placement.choose(for: versionID)
         let refs = targets.map { BlobRef(provider: $0.name, blob: [UInt8].random(count: 16).hex) }
         let created = Date()
@@ -120,7 +135,8 @@ extension Engine {
             ByteBlock(try ShardHeader(versionID: versionID, shardIndex: index, dataShards: k,
                                       parityShards: policy.parityShards, segmentSize: segmentSize, objectSize: size,
                                       createdMilliseconds: Int64(created.timeIntervalSince1970 * 1000),
-                                      keyID: masterKey.id, wrappedKey: wrappedKey, bucket: bucket, key: key,
+                                      keyID: masterKey.id, wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey,
+                                      customerKeyCheck: customerKeyCheck, bucket: bucket, key: key,
                                       metadata: headerMetadata)
                 .sealed(with: masterKey))
         }
@@ -130,7 +146,7 @@ extension Engine {
         let failures = ShardFailures()
         let quorum = policy.writeQuorum, grace = stragglerGrace
         var md5: [UInt8]?
-        let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, versionID: versionID,
+        let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, tagKey: tagKey, versionID: versionID,
                                   patience: grace, quorum: quorum, failures: failures,
                                   digest: hashing || body.checksMD5 ? RunningMD5() : nil)
         do {
@@ -187,10 +203,12 @@ extension Engine {
         }
 
         let failed = failures.all
-        let manifest = Manifest(format: Int(ShardHeader.format), versionID: versionID, size: size, segmentSize: segmentSize,
+        let manifest = Manifest(format: format, versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
-                                wrappedKey: wrappedKey, shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created, md5: md5,
+                                wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey, customerKeyCheck: customerKeyCheck,
+                                shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
+        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created,
+                             computedETag: md5.map { customerKey?.etag(md5: $0) ?? $0.hex },
                              failed: failed.mapValues { "\($0)" }, failedBlobs: failed.keys.sorted().map { refs[$0] })
     }
 
@@ -226,6 +244,7 @@ struct StripeWriter: Sendable {
     let codec: ReedSolomon
     let layout: ShardLayout
     let dataKey: DataKey
+    let tagKey: ChunkTagKey
     let versionID: [UInt8]
     /// How long a shard may refuse data before it is given up (while the quorum stays reachable).
     let patience: Duration
@@ -307,8 +326,8 @@ struct StripeWriter: Sendable {
         withExtendedLifetime(records) {
             codec.encode(length: chunk, data: pointers[..<k].map { UnsafeRawPointer($0) }, parity: Array(pointers[k...]))
             for shard in 0..<n {
-                dataKey.tag(chunk: UnsafeRawBufferPointer(start: pointers[shard], count: chunk), shard: shard, segment: index,
-                            into: UnsafeMutableRawBufferPointer(start: pointers[shard] + chunk, count: ShardLayout.tagSize))
+                tagKey.tag(chunk: UnsafeRawBufferPointer(start: pointers[shard], count: chunk), shard: shard, segment: index,
+                           into: UnsafeMutableRawBufferPointer(start: pointers[shard] + chunk, count: ShardLayout.tagSize))
             }
         }
         return records

@@ -66,13 +66,15 @@ extension Engine {
     func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String, avoiding: Set<String> = []) async throws -> Bool {
         let k = manifest.dataShards
         let codec = try codec(dataShards: k, parityShards: manifest.parityShards)
-        let dataKey = try self.dataKey(manifest)
-        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
+        let tagKey = try self.tagKey(manifest)
+        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: nil, tagKey: tagKey, codec: codec)
         let layout = reader.layout
-        // Rebuilt headers are sealed under the active key, their wrapped data key as the manifest has it.
+        // Rebuilt headers are sealed under the active key, their wrapped keys as the manifest has them.
         var header = try await readHeader(manifest, excluding: Set(shards))
         header.keyID = manifest.keyID
         header.wrappedKey = manifest.wrappedKey
+        header.wrappedTagKey = manifest.wrappedTagKey
+        header.customerKeyCheck = manifest.customerKeyCheck
         let targets = try repairTargets(shards, of: manifest, avoiding: avoiding)
         return try await replace(shards, of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
             for (position, shard) in shards.enumerated() {
@@ -84,11 +86,18 @@ extension Engine {
             for start in Swift.stride(from: all.lowerBound, to: all.upperBound, by: Engine.readWindow) {
                 let window = try await reader.fetch(start..<min(start + Engine.readWindow, all.upperBound), excluding: Set(shards))
                 for segment in window.segments {
-                    let records = try rebuildChunks(shards, segment: segment, window: window, reader: reader, codec: codec, dataKey: dataKey)
+                    let records = try rebuildChunks(shards, segment: segment, window: window, reader: reader, codec: codec, tagKey: tagKey)
                     for (position, record) in records.enumerated() { try await channels[position].send(record) }
                 }
             }
         }
+    }
+
+    /// The wrapped keys a rotation puts in a version's headers and manifest.
+    struct RewrappedKeys: Sendable {
+        var keyID: UInt32
+        var wrappedKey: [UInt8]
+        var wrappedTagKey: [UInt8]?
     }
 
     /// Copies one shard blob from where it is to another provider, checking its header and every
@@ -96,17 +105,17 @@ extension Engine {
     /// rebuild, but the source is contacted), and swaps the copy into the manifest.
     /// - Returns: false when the version was replaced meanwhile.
     /// - Throws: when the source cannot be read or a byte of it is not authentic (rebuild it then).
-    /// - Parameter resealingHeader: a key id and wrapped data key to put in the copy's header,
+    /// - Parameter resealingHeader: a key id and wrapped keys to put in the copy's header,
     ///   sealed under the active master key (a rotation's rekey); nil keeps the header as it is.
     func copy(_ shard: Int, of manifest: Manifest, bucket: String, key: String, avoiding: Set<String>,
-              resealingHeader: (keyID: UInt32, wrappedKey: [UInt8])? = nil) async throws -> Bool {
+              resealingHeader: RewrappedKeys? = nil) async throws -> Bool {
         guard let source = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard \(shard) was never written") }
         guard !neverContacted.contains(source.provider) else {
             throw NuageError(.invalidArgument, "\(source.provider) is never contacted (read = \"never\")")
         }
         let codec = try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards)
-        let dataKey = try self.dataKey(manifest)
-        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: dataKey, codec: codec)
+        let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: nil,
+                                   tagKey: try tagKey(manifest), codec: codec)
         let layout = reader.layout
         let headerBytes = try await provider(named: source.provider).get(source.blob, range: 0..<Int64(ShardHeader.size))
         let header = headerBytes.count == ShardHeader.size ? try? openHeader(headerBytes.bytes) : nil
@@ -117,6 +126,7 @@ extension Engine {
         if let resealingHeader {
             header.keyID = resealingHeader.keyID
             header.wrappedKey = resealingHeader.wrappedKey
+            header.wrappedTagKey = resealingHeader.wrappedTagKey
             firstBytes = ByteBlock(try header.sealed(with: masterKey))
         }
         let targets = try repairTargets([shard], of: manifest, avoiding: avoiding)
@@ -196,7 +206,7 @@ extension Engine {
 
     /// One segment's rebuilt chunks (with their tags) for `shards`, from the window's valid chunks.
     private func rebuildChunks(_ shards: [Int], segment: Int, window: SegmentReader.Window, reader: SegmentReader,
-                               codec: ReedSolomon, dataKey: DataKey) throws -> [ByteBlock] {
+                               codec: ReedSolomon, tagKey: ChunkTagKey) throws -> [ByteBlock] {
         let (offset, chunk) = reader.position(of: segment, in: window.segments)
         let index = segment - window.segments.lowerBound
         let sources: [UnsafeRawPointer?] = (0..<codec.totalShards).map { shard in
@@ -209,8 +219,8 @@ extension Engine {
             try codec.reconstruct(length: chunk, shards: sources, wanted: shards, into: outputs)
         }
         for (position, shard) in shards.enumerated() {
-            dataKey.tag(chunk: UnsafeRawBufferPointer(start: outputs[position], count: chunk), shard: shard, segment: UInt64(segment),
-                        into: UnsafeMutableRawBufferPointer(start: outputs[position] + chunk, count: ShardLayout.tagSize))
+            tagKey.tag(chunk: UnsafeRawBufferPointer(start: outputs[position], count: chunk), shard: shard, segment: UInt64(segment),
+                       into: UnsafeMutableRawBufferPointer(start: outputs[position] + chunk, count: ShardLayout.tagSize))
         }
         return records
     }

@@ -55,21 +55,25 @@ extension Engine {
     private func rekey(_ manifest: Manifest, of record: ObjectRecord, into report: inout RekeyReport) async {
         let label = "\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8))"
         do {
-            let dataKey = try self.dataKey(manifest)
-            let wrapped = try masterKey.wrap(dataKey, context: manifest.versionID)
+            // An SSE-C version's data key stays under the client's key; its tag key moves.
+            let keys = RewrappedKeys(
+                keyID: masterKey.id,
+                wrappedKey: manifest.needsCustomerKey ? manifest.wrappedKey : try masterKey.wrap(dataKey(manifest), context: manifest.versionID),
+                wrappedTagKey: try manifest.wrappedTagKey.map { _ in try masterKey.wrap(tagKey(manifest), versionID: manifest.versionID) })
             let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
             var current = manifest
             for shard in manifest.shards.indices where manifest.shards[shard] != nil {
                 guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [],
-                                     resealingHeader: (masterKey.id, wrapped)) else { return }  // replaced meanwhile
+                                     resealingHeader: keys) else { return }  // replaced meanwhile
                 guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
                     .first(where: { $0.versionID == manifest.versionID }) else { return }
                 current = fresh
                 report.shards += 1
                 report.bytesCopied += blobLength
             }
-            current.keyID = masterKey.id
-            current.wrappedKey = wrapped
+            current.keyID = keys.keyID
+            current.wrappedKey = keys.wrappedKey
+            current.wrappedTagKey = keys.wrappedTagKey
             guard try await catalog.updateManifest(bucket: record.bucket, key: record.key, versionID: manifest.versionID, manifest: current) else {
                 return
             }

@@ -137,9 +137,46 @@ public final class Engine: Sendable {
         return key
     }
 
-    /// The data key of a version, unwrapped with the master key that wrapped it.
-    func dataKey(_ manifest: Manifest) throws -> DataKey {
-        try key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
+    /// The data key of a version, unwrapped with the master key that wrapped it, or with the
+    /// client's key for a version stored under one (SSE-C).
+    /// - Throws: `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable` (see
+    ///   ``checkCustomerKey(_:for:)``); `integrity` when the wrapped key does not open.
+    func dataKey(_ manifest: Manifest, customerKey: CustomerKey? = nil) throws -> DataKey {
+        try Self.checkCustomerKey(customerKey, for: manifest)
+        if let customerKey { return try customerKey.unwrap(manifest.wrappedKey, versionID: manifest.versionID) }
+        return try key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
+    }
+
+    /// The key that checks a version's chunk tags: format 2 keeps it wrapped under the master
+    /// key (so that repair, drain and scrub never need the client's key); format 1 derives it
+    /// from the data key.
+    func tagKey(_ manifest: Manifest) throws -> ChunkTagKey {
+        guard let wrapped = manifest.wrappedTagKey else { return try dataKey(manifest).derivedTagKey }
+        return try key(id: manifest.keyID).unwrapTagKey(wrapped, versionID: manifest.versionID)
+    }
+
+    /// Whether `customerKey` is what reading the version needs: the key it is stored under
+    /// (SSE-C), or none for a version stored under the gateway's keys.
+    /// - Throws: `customerKeyRequired` when the version needs a key and none was given,
+    ///   `customerKeyMismatch` when the given key is another, `customerKeyNotApplicable` when the
+    ///   version needs none.
+    public static func checkCustomerKey(_ customerKey: CustomerKey?, for manifest: Manifest) throws {
+        switch (manifest.customerKeyCheck, customerKey) {
+        case (nil, nil): return
+        case (nil, _?):
+            throw NuageError(.customerKeyNotApplicable, "The encryption parameters are not applicable to this object.")
+        case (_?, nil):
+            throw NuageError(.customerKeyRequired, "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
+        case (let check?, let key?):
+            guard key.matches(check, versionID: manifest.versionID) else {
+                throw NuageError(.customerKeyMismatch, "The provided encryption key does not match the key the object was stored with.")
+            }
+        }
+    }
+
+    /// ``checkCustomerKey(_:for:)`` for every part of an object.
+    public static func checkCustomerKey(_ customerKey: CustomerKey?, for record: ObjectRecord) throws {
+        for manifest in record.parts { try checkCustomerKey(customerKey, for: manifest) }
     }
 
     /// A shard header, opened with whichever master key sealed it (the active one first).

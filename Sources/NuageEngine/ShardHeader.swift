@@ -8,7 +8,7 @@ import NuageCrypto
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | magic `NUAGESHD` |
-/// | 8 | 2 | format version, big-endian (1) |
+/// | 8 | 2 | format version, big-endian (1 or 2) |
 /// | 10 | 2 | reserved, zero |
 /// | 12 | 12 | nonce |
 /// | 24 | 2008 | body, AES-256-GCM ciphertext (layout below) |
@@ -17,12 +17,14 @@ import NuageCrypto
 /// Body, zero-padded to 2008 bytes: version id (16), shard index (1), k (1), m (1), flags (1:
 /// bit 0 set when the metadata did not fit and was left out), segment size (4), object size
 /// (8), created ms since 1970 (8), master key id (4), then length-prefixed (2 bytes) fields:
-/// wrapped data key, bucket, key, metadata as JSON with sorted keys. All integers big-endian.
-/// The fixed size hides the lengths of names and metadata from the provider.
+/// wrapped data key, in format 2 the wrapped chunk-tag key and the SSE-C key check (empty when
+/// the object is not SSE-C), then bucket, key, metadata as JSON with sorted keys. All integers
+/// big-endian. The fixed size hides the lengths of names and metadata from the provider.
 public struct ShardHeader: Hashable, Sendable {
     public static let size = 2048
     public static let magic = Array("NUAGESHD".utf8)
-    public static let format: UInt16 = 1
+    /// The format new objects are written in; readers keep format 1.
+    public static let format: UInt16 = 2
     static let bodySize = size - 12 - 12 - 16
 
     public var versionID: [UInt8]
@@ -34,6 +36,10 @@ public struct ShardHeader: Hashable, Sendable {
     public var createdMilliseconds: Int64
     public var keyID: UInt32
     public var wrappedKey: [UInt8]
+    /// Format 2: the chunk-tag key wrapped under the master key; nil in format 1.
+    public var wrappedTagKey: [UInt8]?
+    /// Format 2, SSE-C: the check that recognises the customer's key.
+    public var customerKeyCheck: [UInt8]?
     public var bucket: String
     public var key: String
     /// Stored headers (content type, user metadata); empty when they did not fit.
@@ -43,6 +49,7 @@ public struct ShardHeader: Hashable, Sendable {
 
     public init(versionID: [UInt8], shardIndex: Int, dataShards: Int, parityShards: Int, segmentSize: Int,
                 objectSize: Int64, createdMilliseconds: Int64, keyID: UInt32, wrappedKey: [UInt8],
+                wrappedTagKey: [UInt8]? = nil, customerKeyCheck: [UInt8]? = nil,
                 bucket: String, key: String, metadata: [String: String] = [:], metadataOmitted: Bool = false) {
         self.versionID = versionID
         self.shardIndex = shardIndex
@@ -53,6 +60,8 @@ public struct ShardHeader: Hashable, Sendable {
         self.createdMilliseconds = createdMilliseconds
         self.keyID = keyID
         self.wrappedKey = wrappedKey
+        self.wrappedTagKey = wrappedTagKey
+        self.customerKeyCheck = customerKeyCheck
         self.bucket = bucket
         self.key = key
         self.metadata = metadata
@@ -62,11 +71,16 @@ public struct ShardHeader: Hashable, Sendable {
     /// The sealed header, exactly ``size`` bytes. Metadata that does not fit is left out (and
     /// flagged); the names always fit (bucket ≤ 63 and key ≤ 1024 bytes).
     public func sealed(with master: MasterKey) throws -> [UInt8] {
+        guard wrappedTagKey != nil || customerKeyCheck == nil else {
+            throw NuageError(.invalidArgument, "an SSE-C shard header needs format 2 (a wrapped chunk-tag key)")
+        }
+        let keyFields = wrappedTagKey.map { [wrappedKey, $0, customerKeyCheck ?? []] } ?? [wrappedKey]
         var body: [UInt8] = versionID
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var metadataJSON = metadata.isEmpty ? [] : Array(try encoder.encode(metadata))
-        let fixed = 16 + 4 + 4 + 8 + 8 + 4 + 2 * 4 + wrappedKey.count + bucket.utf8.count + key.utf8.count
+        let fixed = 16 + 4 + 4 + 8 + 8 + 4 + 2 * (3 + keyFields.count) + keyFields.reduce(0) { $0 + $1.count }
+            + bucket.utf8.count + key.utf8.count
         let omitted = metadataOmitted || fixed + metadataJSON.count > Self.bodySize
         if omitted { metadataJSON = [] }
         body += [UInt8(shardIndex), UInt8(dataShards), UInt8(parityShards), omitted ? 1 : 0]
@@ -74,7 +88,7 @@ public struct ShardHeader: Hashable, Sendable {
         body.appendBigEndian(UInt64(objectSize))
         body.appendBigEndian(UInt64(bitPattern: createdMilliseconds))
         body.appendBigEndian(keyID)
-        for field in [wrappedKey, Array(bucket.utf8), Array(key.utf8), metadataJSON] {
+        for field in keyFields + [Array(bucket.utf8), Array(key.utf8), metadataJSON] {
             body.appendBigEndian(UInt16(field.count))
             body += field
         }
@@ -82,7 +96,7 @@ public struct ShardHeader: Hashable, Sendable {
             throw NuageError(.invalidArgument, "shard header body of \(body.count) bytes exceeds \(Self.bodySize)")
         }
         body += [UInt8](repeating: 0, count: Self.bodySize - body.count)
-        let prefix = Self.prefix
+        let prefix = Self.prefix(format: wrappedTagKey == nil ? 1 : 2)
         return prefix + (try master.sealHeader(body, context: prefix))
     }
 
@@ -92,8 +106,9 @@ public struct ShardHeader: Hashable, Sendable {
         guard bytes.count == size, Array(bytes[0..<8]) == magic else {
             throw NuageError(.integrity, "not a Nuage shard blob header")
         }
-        guard Array(bytes[8..<12]) == Array(prefix[8..<12]) else {
-            throw NuageError(.integrity, "shard blob format \(Int(bytes[8]) << 8 | Int(bytes[9])) is not supported")
+        let format = Int(bytes[8]) << 8 | Int(bytes[9])
+        guard (1...Int(Self.format)).contains(format), bytes[10] == 0, bytes[11] == 0 else {
+            throw NuageError(.integrity, "shard blob format \(format) is not supported")
         }
         var reader = ByteReader(try master.openHeader(Array(bytes[12...]), context: Array(bytes[0..<12])))
         let versionID = try reader.bytes(16)
@@ -105,6 +120,12 @@ public struct ShardHeader: Hashable, Sendable {
         let created = Int64(bitPattern: try reader.integer(UInt64.self))
         let keyID = try reader.integer(UInt32.self)
         let wrapped = try reader.bytes(Int(try reader.integer(UInt16.self)))
+        var wrappedTagKey: [UInt8]?, customerKeyCheck: [UInt8]?
+        if format >= 2 {
+            wrappedTagKey = try reader.bytes(Int(try reader.integer(UInt16.self)))
+            let check = try reader.bytes(Int(try reader.integer(UInt16.self)))
+            customerKeyCheck = check.isEmpty ? nil : check
+        }
         let bucket = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
         let key = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
         let json = try reader.bytes(Int(try reader.integer(UInt16.self)))
@@ -116,11 +137,12 @@ public struct ShardHeader: Hashable, Sendable {
         }
         return ShardHeader(versionID: versionID, shardIndex: Int(fields[0]), dataShards: Int(fields[1]),
                            parityShards: Int(fields[2]), segmentSize: segmentSize, objectSize: objectSize,
-                           createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, bucket: bucket, key: key,
+                           createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, wrappedTagKey: wrappedTagKey,
+                           customerKeyCheck: customerKeyCheck, bucket: bucket, key: key,
                            metadata: metadata, metadataOmitted: fields[3] & 1 != 0)
     }
 
-    private static var prefix: [UInt8] {
+    private static func prefix(format: UInt16) -> [UInt8] {
         var prefix = magic
         prefix.appendBigEndian(format)
         prefix += [0, 0]

@@ -5,7 +5,11 @@ extension S3Compatibility {
     static let uploads: Set<Op> = [.putObject, .uploadPart]
     static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects]
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
-    static let sseC = "SSE-C (server-side encryption with a customer-provided key) is not implemented; nothing was stored or read. Every object is already encrypted by the gateway."
+    /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
+    static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
+                                                 .uploadPart, .uploadPartCopy, .completeMultipartUpload]
+    static let customerKeyElsewhere = "x-amz-server-side-encryption-customer-* headers apply only to object reads and writes (PutObject, GetObject, HeadObject, CopyObject and the multipart operations)."
+    static let sourceKeyElsewhere = "x-amz-copy-source-server-side-encryption-customer-* headers apply only to CopyObject and UploadPartCopy."
 
     // MARK: Headers
 
@@ -84,12 +88,21 @@ extension S3Compatibility {
         rule("x-amz-server-side-encryption-context", otherwise: .refused(.notImplemented, "SSE-KMS is not implemented; nothing was stored.")),
         rule("x-amz-server-side-encryption-bucket-key-enabled", when(["false"], .noOp("S3 Bucket Keys concern SSE-KMS only")),
              otherwise: .refused(.notImplemented, "SSE-KMS (and its bucket keys) is not implemented; nothing was stored.")),
-        rule("x-amz-server-side-encryption-customer-algorithm", otherwise: .refused(.notImplemented, sseC)),
-        rule("x-amz-server-side-encryption-customer-key", otherwise: .refused(.notImplemented, sseC)),
-        rule("x-amz-server-side-encryption-customer-key-md5", otherwise: .refused(.notImplemented, sseC)),
-        rule("x-amz-copy-source-server-side-encryption-customer-algorithm", otherwise: .refused(.notImplemented, sseC)),
-        rule("x-amz-copy-source-server-side-encryption-customer-key", otherwise: .refused(.notImplemented, sseC)),
-        rule("x-amz-copy-source-server-side-encryption-customer-key-md5", otherwise: .refused(.notImplemented, sseC)),
+        rule("x-amz-server-side-encryption-customer-algorithm",
+             when(in: customerKeyOperations, .honored("SSE-C: AES256; the object's data key is wrapped under the client's key, which is never stored (docs/SECURITY.md)")),
+             otherwise: .refused(.invalidRequest, customerKeyElsewhere)),
+        rule("x-amz-server-side-encryption-customer-key",
+             when(in: customerKeyOperations, .honored("the client's 256-bit key, base64; refused over plain HTTP except from loopback")),
+             otherwise: .refused(.invalidRequest, customerKeyElsewhere)),
+        rule("x-amz-server-side-encryption-customer-key-md5",
+             when(in: customerKeyOperations, .honored("the key's MD5, checked; echoed back")),
+             otherwise: .refused(.invalidRequest, customerKeyElsewhere)),
+        rule("x-amz-copy-source-server-side-encryption-customer-algorithm",
+             when(in: S3Operation.copies, .honored("the copy source's SSE-C algorithm (AES256)")), otherwise: .refused(.invalidRequest, sourceKeyElsewhere)),
+        rule("x-amz-copy-source-server-side-encryption-customer-key",
+             when(in: S3Operation.copies, .honored("the copy source's key")), otherwise: .refused(.invalidRequest, sourceKeyElsewhere)),
+        rule("x-amz-copy-source-server-side-encryption-customer-key-md5",
+             when(in: S3Operation.copies, .honored("the copy source key's MD5, checked")), otherwise: .refused(.invalidRequest, sourceKeyElsewhere)),
         rule("x-amz-object-lock-mode", when(in: S3Operation.objectWrites, .refused(.invalidRequest, "Bucket is missing ObjectLockConfiguration")),
              otherwise: .refused(.invalidRequest, "x-amz-object-lock-mode applies only to object writes, and Object Lock is not implemented.")),
         rule("x-amz-object-lock-retain-until-date", when(in: S3Operation.objectWrites, .refused(.invalidRequest, "Bucket is missing ObjectLockConfiguration")),

@@ -40,6 +40,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case invalidBucketAclWithObjectOwnership = "InvalidBucketAclWithObjectOwnership"
         case invalidBucketName = "InvalidBucketName"
         case invalidDigest = "InvalidDigest"
+        case invalidEncryptionAlgorithm = "InvalidEncryptionAlgorithmError"
         case invalidPart = "InvalidPart"
         case invalidPartNumber = "InvalidPartNumber"
         case invalidPartOrder = "InvalidPartOrder"
@@ -99,6 +100,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .invalidBucketAclWithObjectOwnership: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
             case .invalidBucketName: "The specified bucket is not valid."
             case .invalidDigest: "The Content-MD5 you specified is not valid."
+            case .invalidEncryptionAlgorithm: "The encryption request you specified is not valid. The valid value is AES256."
             case .invalidPart: "One or more of the specified parts could not be found."
             case .invalidPartNumber: "The requested partnumber is not satisfiable"
             case .invalidPartOrder: "The list of parts was not in ascending order."
@@ -144,6 +146,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .incompleteBody: .incompleteBody
         case .preconditionFailed: .preconditionFailed
         case .insufficientShards, .policyUnsatisfiable: .serviceUnavailable
+        case .customerKeyRequired, .customerKeyNotApplicable: .invalidRequest
+        case .customerKeyMismatch: .accessDenied
         default: .internalError
         }
         // Internal details stay in the server log; clients get S3's wording.

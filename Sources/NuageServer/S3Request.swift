@@ -15,6 +15,8 @@ struct S3Request {
     let host: String
     /// The path as sent, still percent-encoded (SigV2 signs it as is).
     let rawPath: String
+    /// Whether secrets may travel in headers: TLS, loopback, or allowed by the operator (SSE-C).
+    var privateTransport = false
 
     /// Parses the raw request target. Path style always; virtual-hosted style when `domain` is
     /// set and the Host is `BUCKET.domain`.

@@ -23,9 +23,9 @@ extension S3Server {
     ///   - onRunning: called with the bound port once the server listens.
     public func application(host: String, port: Int, tls: TLSFiles? = nil,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let server = self, bodyRate = options.bodyRate, logger = logger
+        let server = self, bodyRate = options.bodyRate, logger = logger, secure = tls != nil
         let responder = CallbackResponder<S3RequestContext> { request, context in
-            await server.respond(to: request, from: context.remoteAddress?.ipAddress)
+            await server.respond(to: request, from: context.remoteAddress?.ipAddress, secure: secure)
         }
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ExpectContinueHandler(), RequestBodyRateHandler(limits: bodyRate, logger: logger)],

@@ -8,9 +8,10 @@ import NuageEngine
 /// Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
 /// CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 extension S3Server {
-    func createUpload(_ bucket: String, _ key: String, _ request: Request) async throws -> Response {
+    func createUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let metadata = try Self.metadata(from: request.headers)
-        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata)
+        let customerKey = try customerKey(request, s3)
+        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, customerKey: customerKey)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult", namespace: true)
         xml.element("Bucket", bucket)
@@ -21,23 +22,28 @@ extension S3Server {
         if let algorithm = request.headers[named: "x-amz-checksum-algorithm"] {
             response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm
         }
+        CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         return response
     }
 
     func uploadPart(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let (uploadID, number) = try partTarget(s3)
+        let customerKey = try customerKey(request, s3)
         let (body, size) = try objectBody(request, caller)
         guard size <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
-        let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number, size: size, body: body)
+        let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number, size: size, body: body,
+                                               customerKey: customerKey)
         var response: HTTPFields = [.eTag: "\"\(part.etag)\"", .contentLength: "0"]
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
+        CustomerKeyHeaders.echo(customerKey, into: &response)
         return Response(status: .ok, headers: response)
     }
 
     func uploadPartCopy(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let (uploadID, number) = try partTarget(s3)
-        _ = try await engine.upload(id: uploadID, bucket: bucket, key: key)
-        let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller)
+        let customerKey = try customerKey(request, s3), sourceCustomerKey = try self.customerKey(request, s3, source: true)
+        try Engine.checkCustomerKey(customerKey, for: try await engine.upload(id: uploadID, bucket: bucket, key: key))
+        let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller, customerKey: sourceCustomerKey)
         var range: Range<Int64> = 0..<original.size
         if let text = request.headers[named: "x-amz-copy-source-range"] {
             guard let wanted = Self.parseCopyRange(text, size: original.size) else {
@@ -46,15 +52,19 @@ extension S3Server {
             range = wanted
         }
         guard Int64(range.count) <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
-        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, range: range.isEmpty ? nil : range)
+        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, range: range.isEmpty ? nil : range,
+                                          customerKey: sourceCustomerKey)
         guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
         let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number,
-                                               size: Int64(range.count), body: ReaderBody(reader))
-        return Self.copyResult("CopyPartResult", modified: part.modified, etag: part.etag)
+                                               size: Int64(range.count), body: ReaderBody(reader), customerKey: customerKey)
+        var response = Self.copyResult("CopyPartResult", modified: part.modified, etag: part.etag)
+        CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        return response
     }
 
     func completeUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let uploadID = s3.queryValue("uploadId") ?? ""
+        let customerKey = try customerKey(request, s3)
         _ = try await engine.upload(id: uploadID, bucket: bucket, key: key)
         // <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…
         let root = try await xmlBody(request, root: "CompleteMultipartUpload")
@@ -66,7 +76,7 @@ extension S3Server {
         }
         guard !parts.isEmpty else { throw S3Error(.malformedXML, "You must specify at least one part.") }
         let record = try await engine.completeUpload(uploadID: uploadID, bucket: bucket, key: key, parts: parts,
-                                                     condition: try putCondition(request.headers))
+                                                     condition: try putCondition(request.headers), customerKey: customerKey)
         var xml = XMLWriter()
         xml.open("CompleteMultipartUploadResult", namespace: true)
         xml.element("Location", "http://\(s3.host)/\(bucket)/\(key)")
@@ -74,7 +84,9 @@ extension S3Server {
         xml.element("Key", key)
         xml.element("ETag", "\"\(record.etag)\"")
         xml.close("CompleteMultipartUploadResult")
-        return Self.xmlResponse(xml)
+        var response = Self.xmlResponse(xml)
+        CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        return response
     }
 
     func abortUpload(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {

@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import NuageCatalog
 import NuageCore
+import NuageCrypto
 import NuageEngine
 import NuageSigV4
 
@@ -16,15 +17,17 @@ extension S3Server {
 
     // MARK: PUT
 
-    func putObject(_ bucket: String, _ key: String, _ request: Request, _ caller: Caller) async throws -> Response {
+    func putObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let headers = request.headers
         let metadata = try Self.metadata(from: headers)
+        let customerKey = try customerKey(request, s3)
         let (body, size) = try objectBody(request, caller)
         let condition = try putCondition(headers)
         let record = try await engine.put(bucket: bucket, key: key, size: size, body: body,
-                                          metadata: metadata, condition: condition)
+                                          metadata: metadata, condition: condition, customerKey: customerKey)
         var response: HTTPFields = [.eTag: "\"\(record.etag)\"", .contentLength: "0"]
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
+        CustomerKeyHeaders.echo(customerKey, into: &response)
         return Response(status: .ok, headers: response)
     }
 
@@ -104,6 +107,9 @@ extension S3Server {
     func getObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, head: Bool) async throws -> Response {
         let headers = request.headers
         let record = try await engine.head(bucket: bucket, key: key)
+        // An object under a client's key says nothing, not even whether it changed, without that key.
+        let customerKey = try customerKey(request, s3)
+        try Engine.checkCustomerKey(customerKey, for: record)
         if let status = Self.conditionFailure(record, headers) {
             var fields = Self.objectHeaders(record, checksums: false)
             fields[.contentLength] = "0"
@@ -137,12 +143,13 @@ extension S3Server {
             if let value = s3.queryValue(parameter) { fields[header] = value }
         }
         if record.parts.count > 1 { fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(record.parts.count) }
+        CustomerKeyHeaders.echo(customerKey, into: &fields)
         let length = range.map { Int64($0.count) } ?? record.size
         fields[.contentLength] = String(length)
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
         if let range { fields[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(record.size)" }
         if head { return Response(status: status, headers: fields) }
-        let reader = try await engine.get(bucket: bucket, key: key, range: range)
+        let reader = try await engine.get(bucket: bucket, key: key, range: range, customerKey: customerKey)
         return Response(status: status, headers: fields, body: ResponseBody(contentLength: Int(length)) { writer in
             for try await piece in reader { try await writer.write(ByteBuffer(bytes: piece)) }
             try await writer.finish(nil)
@@ -228,9 +235,10 @@ extension S3Server {
         return Response(status: .noContent)
     }
 
-    func copyObject(_ bucket: String, _ key: String, _ request: Request, _ caller: Caller) async throws -> Response {
+    func copyObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let headers = request.headers
-        let (sourceBucket, sourceKey, original) = try await copySource(headers, caller)
+        let customerKey = try customerKey(request, s3), sourceCustomerKey = try self.customerKey(request, s3, source: true)
+        let (sourceBucket, sourceKey, original) = try await copySource(headers, caller, customerKey: sourceCustomerKey)
         let directive = headers[named: "x-amz-metadata-directive"]?.uppercased() ?? "COPY"
         let metadata: [String: String]
         switch directive {
@@ -238,14 +246,17 @@ extension S3Server {
         case "REPLACE": metadata = try Self.metadata(from: headers)
         default: throw S3Error(.invalidArgument, "Unknown metadata directive.")
         }
-        if sourceBucket == bucket && sourceKey == key && directive == "COPY" {
+        if sourceBucket == bucket && sourceKey == key && directive == "COPY" && customerKey == nil && sourceCustomerKey == nil {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
         // The bytes stream from the engine to the engine inside the gateway, never through the client.
-        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey)
+        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, customerKey: sourceCustomerKey)
+        guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
-                                          metadata: metadata, condition: try putCondition(headers))
-        return Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
+                                          metadata: metadata, condition: try putCondition(headers), customerKey: customerKey)
+        var response = Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
+        CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        return response
     }
 
     /// `<CopyObjectResult>` or `<CopyPartResult>`: when the copy was made and its ETag.
@@ -259,14 +270,17 @@ extension S3Server {
     }
 
     /// The object `x-amz-copy-source` names (`bucket/key`, percent-encoded), once the caller
-    /// may read it and the `x-amz-copy-source-if-*` conditions hold.
-    func copySource(_ headers: HTTPFields, _ caller: Caller) async throws -> (bucket: String, key: String, record: ObjectRecord) {
+    /// may read it, gave its key if it is under one (SSE-C), and the `x-amz-copy-source-if-*`
+    /// conditions hold.
+    func copySource(_ headers: HTTPFields, _ caller: Caller,
+                    customerKey: CustomerKey?) async throws -> (bucket: String, key: String, record: ObjectRecord) {
         let source = try CopySource.parse(headers[named: "x-amz-copy-source"] ?? "")
         let (bucket, key) = (source.bucket, source.key)
         try ObjectNames.validateBucket(bucket)
         try ObjectNames.validateKey(key)
         if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(bucket) { throw S3Error(.accessDenied) }
         let record = try await engine.head(bucket: bucket, key: key)
+        try Engine.checkCustomerKey(customerKey, for: record)
         if Self.copyConditionFailure(record, headers) != nil { throw S3Error(.preconditionFailed) }
         return (bucket, key, record)
     }

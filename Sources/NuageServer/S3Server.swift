@@ -27,6 +27,9 @@ public struct S3Server: Sendable {
         /// request, and reads too with `auditReads`. Awaited before the response goes out.
         public var audit: (@Sendable (AccessRecord) async -> Void)?
         public var auditReads = false
+        /// Accept customer keys (SSE-C) over plain HTTP from other machines (loopback and HTTPS
+        /// always may); AWS refuses them.
+        public var allowCustomerKeysOverHTTP = false
 
         /// - Parameter maxInFlightPerKey: default half of `maxInFlight`.
         public init(domain: String? = nil, maxInFlight: Int = 64, maxInFlightPerKey: Int? = nil,
@@ -56,13 +59,17 @@ public struct S3Server: Sendable {
     }
 
     /// Handles one request; never throws: every failure becomes S3's XML error.
-    public func respond(to request: Request, from address: String? = nil) async -> Response {
+    /// - Parameters:
+    ///   - address: the client's IP address (for the audit log, and to recognise loopback).
+    ///   - secure: whether the request came over TLS.
+    public func respond(to request: Request, from address: String? = nil, secure: Bool = false) async -> Response {
         let requestID = [UInt8].random(count: 8).hex.uppercased()
         var response: Response
         var resource: String?
         if let health = await health(request) { return health }
         var record = AccessRecord(action: "s3:Unknown", address: address, outcome: "ok")
-        response = await handle(request, requestID: requestID, resource: &resource, record: &record)
+        let privateTransport = secure || options.allowCustomerKeysOverHTTP || Self.isLoopback(address)
+        response = await handle(request, requestID: requestID, resource: &resource, record: &record, privateTransport: privateTransport)
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
         if let audit = options.audit, audited(request.method, status: Int(response.status.code)) {
             if response.status.code >= 300 { record.outcome = "\(response.status.code)" + (response.headers[HTTPField.Name("x-nuage-error")!].map { " \($0)" } ?? "") }
@@ -72,11 +79,13 @@ public struct S3Server: Sendable {
         return response
     }
 
-    private func handle(_ request: Request, requestID: String, resource: inout String?, record: inout AccessRecord) async -> Response {
+    private func handle(_ request: Request, requestID: String, resource: inout String?, record: inout AccessRecord,
+                        privateTransport: Bool) async -> Response {
         var response: Response
         do {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
-            let s3 = try S3Request(request, domain: options.domain)
+            var s3 = try S3Request(request, domain: options.domain)
+            s3.privateTransport = privateTransport
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket
             record.key = s3.key
@@ -140,19 +149,20 @@ public struct S3Server: Sendable {
         case .listObjectsV2: response = try await listObjects(bucket, s3, version: 2)
         case .listMultipartUploads: response = try await listUploads(bucket, s3)
         case .deleteObjects: response = try await deleteObjects(bucket, request)
-        case .putObject: response = try await putObject(bucket, key, request, caller)
-        case .copyObject: response = try await copyObject(bucket, key, request, caller)
+        case .putObject: response = try await putObject(bucket, key, request, s3, caller)
+        case .copyObject: response = try await copyObject(bucket, key, request, s3, caller)
         case .getObject: response = try await getObject(bucket, key, request, s3, head: false)
         case .headObject: response = try await getObject(bucket, key, request, s3, head: true)
         case .deleteObject: response = try await deleteObject(bucket, key)
-        case .createMultipartUpload: response = try await createUpload(bucket, key, request)
+        case .createMultipartUpload: response = try await createUpload(bucket, key, request, s3)
         case .uploadPart: response = try await uploadPart(bucket, key, request, s3, caller)
         case .uploadPartCopy: response = try await uploadPartCopy(bucket, key, request, s3, caller)
         case .completeMultipartUpload: response = try await completeUpload(bucket, key, request, s3)
         case .abortMultipartUpload: response = try await abortUpload(bucket, key, s3)
         case .listParts: response = try await listParts(bucket, key, s3)
         }
-        if Self.encryptedResponses.contains(operation) && response.status.code < 300 {
+        if Self.encryptedResponses.contains(operation) && response.status.code < 300
+            && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil {
             // Every object is sealed with AES-256-GCM under keys the gateway holds: AWS's SSE-S3.
             response.headers[HTTPField.Name("x-amz-server-side-encryption")!] = "AES256"
         }

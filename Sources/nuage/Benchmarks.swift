@@ -56,8 +56,9 @@ struct SealBenchmark {
             }
         }
         var tag = [UInt8](repeating: 0, count: 16)
+        let tagKey = ChunkTagKey.random()
         let tagRate = medianRate(bytesPerCall: Double(big.count)) {
-            tag.withUnsafeMutableBytes { key.tag(chunk: UnsafeRawBufferPointer(big.unsafeMutableBytes), shard: 0, segment: 0, into: $0) }
+            tag.withUnsafeMutableBytes { tagKey.tag(chunk: UnsafeRawBufferPointer(big.unsafeMutableBytes), shard: 0, segment: 0, into: $0) }
         }
         return (rate(16 << 10), rate(1 << 20), tagRate)
     }

@@ -56,6 +56,7 @@ struct Serve: AsyncParsableCommand {
             bodyRate: .init(minimumRate: settings.bodyMinimumRate, grace: .seconds(Int64(settings.bodyGraceSeconds))),
             region: settings.region)
         options.auditReads = configuration.auditReads
+        options.allowCustomerKeysOverHTTP = settings.allowCustomerKeysOverHTTP
         options.audit = { record in
             do {
                 try await audit.append(AuditEntry(action: record.action, actor: "s3", accessKey: record.accessKey, address: record.address,

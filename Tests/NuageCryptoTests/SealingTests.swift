@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NuageCore
 @testable import NuageCrypto
@@ -42,9 +43,10 @@ func hex(_ string: String) -> [UInt8] {
     @Test func chunkTagGoldenVector() {
         let chunk = (0..<100).map { UInt8(($0 * 7) & 255) }
         var tag = [UInt8](repeating: 0, count: 16)
-        chunk.withUnsafeBytes { c in tag.withUnsafeMutableBytes { key.tag(chunk: c, shard: 3, segment: 9, into: $0) } }
+        let tagKey = key.derivedTagKey
+        chunk.withUnsafeBytes { c in tag.withUnsafeMutableBytes { tagKey.tag(chunk: c, shard: 3, segment: 9, into: $0) } }
         #expect(tag == hex("e5cb39f6810f2628212d6c15b8399434"))
-        #expect(chunk.withUnsafeBytes { c in tag.withUnsafeBytes { key.verify(chunk: c, tag: $0, shard: 3, segment: 9) } })
+        #expect(chunk.withUnsafeBytes { c in tag.withUnsafeBytes { tagKey.verify(chunk: c, tag: $0, shard: 3, segment: 9) } })
     }
 
     @Test func masterKeyDerivationsAreStable() throws {
@@ -78,15 +80,16 @@ func hex(_ string: String) -> [UInt8] {
     @Test func chunkTagsBindShardSegmentAndBytes() {
         let chunk = Array("chunk bytes".utf8)
         var tag = [UInt8](repeating: 0, count: 16)
-        chunk.withUnsafeBytes { c in tag.withUnsafeMutableBytes { key.tag(chunk: c, shard: 1, segment: 2, into: $0) } }
-        func verify(_ bytes: [UInt8], shard: Int, segment: UInt64, using key: DataKey? = nil) -> Bool {
-            bytes.withUnsafeBytes { c in tag.withUnsafeBytes { (key ?? self.key).verify(chunk: c, tag: $0, shard: shard, segment: segment) } }
+        let tagKey = ChunkTagKey.random()
+        chunk.withUnsafeBytes { c in tag.withUnsafeMutableBytes { tagKey.tag(chunk: c, shard: 1, segment: 2, into: $0) } }
+        func verify(_ bytes: [UInt8], shard: Int, segment: UInt64, using key: ChunkTagKey? = nil) -> Bool {
+            bytes.withUnsafeBytes { c in tag.withUnsafeBytes { (key ?? tagKey).verify(chunk: c, tag: $0, shard: shard, segment: segment) } }
         }
         #expect(verify(chunk, shard: 1, segment: 2))
         #expect(!verify(chunk, shard: 0, segment: 2))
         #expect(!verify(chunk, shard: 1, segment: 3))
         #expect(!verify(Array("chunk bytez".utf8), shard: 1, segment: 2))
-        #expect(!verify(chunk, shard: 1, segment: 2, using: DataKey.random()))
+        #expect(!verify(chunk, shard: 1, segment: 2, using: ChunkTagKey.random()))
     }
 
     @Test func wrappedKeysAreBoundToTheirContext() throws {
@@ -99,6 +102,41 @@ func hex(_ string: String) -> [UInt8] {
         let other = try MasterKey(bytes: Array(repeating: 8, count: 32))
         #expect(throws: NuageError.self) { try other.unwrap(wrapped, context: [1, 2, 3]) }
         #expect(throws: NuageError.self) { try master.unwrap(Array(wrapped.prefix(20)), context: [1, 2, 3]) }
+    }
+
+    @Test func wrappedTagKeysAreBoundToTheirVersionAndNeverPassForADataKey() throws {
+        let master = try MasterKey(bytes: Array(repeating: 9, count: 32))
+        let tagKey = ChunkTagKey.random()
+        let wrapped = try master.wrap(tagKey, versionID: versionID)
+        #expect(try master.unwrapTagKey(wrapped, versionID: versionID).rawBytes == tagKey.rawBytes)
+        #expect(throws: NuageError.self) { try master.unwrapTagKey(wrapped, versionID: Array(0..<16)) }
+        #expect(throws: NuageError.self) { try master.unwrap(wrapped, context: versionID) }
+        let wrappedData = try master.wrap(DataKey.random(), context: versionID)
+        #expect(throws: NuageError.self) { try master.unwrapTagKey(wrappedData, versionID: versionID) }
+    }
+
+    /// SSE-C: the data key opens only under the customer's key; the stored check tells a wrong
+    /// key apart, is salted by the version, and the ETag is not the plaintext's MD5.
+    @Test func customerKeysWrapCheckAndHideTheDigest() throws {
+        let customer = try CustomerKey(bytes: Array(repeating: 0x42, count: 32))
+        let other = try CustomerKey(bytes: Array(repeating: 0x43, count: 32))
+        // The MD5 S3 clients send for 32 bytes of 0x42 (base64 of MD5("BBBB…")).
+        #expect(customer.keyMD5 == Data(Insecure.MD5.hash(data: Array(repeating: UInt8(0x42), count: 32))).base64EncodedString())
+        let dataKey = DataKey.random()
+        let wrapped = try customer.wrap(dataKey, versionID: versionID)
+        #expect(try customer.unwrap(wrapped, versionID: versionID).rawBytes == dataKey.rawBytes)
+        #expect(throws: NuageError.self) { try other.unwrap(wrapped, versionID: versionID) }
+        #expect(throws: NuageError.self) { try customer.unwrap(wrapped, versionID: Array(0..<16)) }
+        let check = customer.check(versionID: versionID)
+        #expect(check.count == 32)
+        #expect(customer.matches(check, versionID: versionID))
+        #expect(!other.matches(check, versionID: versionID))
+        #expect(customer.check(versionID: Array(0..<16)) != check)  // salted by the version
+        let md5 = Array(Insecure.MD5.hash(data: Array("hello".utf8)))
+        #expect(customer.etag(md5: md5).count == 32)
+        #expect(customer.etag(md5: md5) != md5.hex)
+        #expect(customer.etag(md5: md5) != other.etag(md5: md5))
+        #expect(throws: NuageError.self) { try CustomerKey(bytes: Array(repeating: 1, count: 16)) }
     }
 
     @Test func masterKeyFileIsPrivateAndNeverOverwritten() throws {

@@ -73,6 +73,8 @@ NO_MATCH = '"0123456789abcdef0123456789abcdef"'
 CUSTOMER_KEY = b"0123456789abcdef0123456789abcdef"
 CUSTOMER_KEY_B64 = base64.b64encode(CUSTOMER_KEY).decode()
 CUSTOMER_KEY_MD5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY).digest()).decode()
+SSE_C, SSE_C_SOURCE = "x-amz-server-side-encryption-customer-", "x-amz-copy-source-server-side-encryption-customer-"
+CUSTOMER = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY}
 
 # Concrete names for prefix rows.
 PREFIX_EXAMPLES = {"x-amz-meta-": "x-amz-meta-color", "x-amz-sdk-": "x-amz-sdk-invocation-id", "x-amz-grant-": "x-amz-grant-read"}
@@ -444,9 +446,34 @@ def header_name(row):
     return PREFIX_EXAMPLES.get(row["name"], row["name"]) if row["prefix"] else row["name"]
 
 
+def customer_key_headers(prefix):
+    return {prefix + "algorithm": "AES256", prefix + "key": CUSTOMER_KEY_B64, prefix + "key-md5": CUSTOMER_KEY_MD5}
+
+
+def under_customer_key(operation, scene, s3, source):
+    """An honored SSE-C header needs the object or upload it reads to be under that key: the
+    scene's copy source, its `dst` object or its upload (with part 1) are made again under it."""
+    b = scene.bucket
+    if source:
+        scene.etags["src"] = s3.put_object(Bucket=b, Key="src", Body=SOURCE, **CUSTOMER)["ETag"]
+    elif operation in ("GetObject", "HeadObject"):
+        scene.etags["dst"] = s3.put_object(Bucket=b, Key="dst", Body=EXISTING, Metadata={"kept": "yes"}, **CUSTOMER)["ETag"]
+    elif operation in ("UploadPart", "UploadPartCopy", "CompleteMultipartUpload"):
+        s3.abort_multipart_upload(Bucket=b, Key="mpu", UploadId=scene.upload)
+        scene.upload = s3.create_multipart_upload(Bucket=b, Key="mpu", **CUSTOMER)["UploadId"]
+        scene.part_etag = s3.upload_part(Bucket=b, Key="mpu", UploadId=scene.upload, PartNumber=1, Body=PART_ONE,
+                                         **CUSTOMER)["ETag"]
+
+
 def row_request(row, operation, value, scene, s3):
     """The operation's request carrying the row's header or parameter with `value`."""
+    customer_key = row["kind"] == "header" and row["support"] != "refused" and row["name"].startswith((SSE_C, SSE_C_SOURCE))
+    if customer_key:
+        # The three SSE-C headers go together, on objects and uploads under that key.
+        under_customer_key(operation, scene, s3, source=row["name"].startswith(SSE_C_SOURCE))
     request = base_request(operation, scene)
+    if customer_key:
+        request.headers.update(customer_key_headers(SSE_C_SOURCE if row["name"].startswith(SSE_C_SOURCE) else SSE_C))
     if row["kind"] == "parameter":
         if row["name"] not in [n for n, _ in request.query] or value is not None:
             request.query = [(n, v) for n, v in request.query if n != row["name"]] + [(row["name"], value)]
@@ -481,10 +508,11 @@ def row_request(row, operation, value, scene, s3):
 def assert_carried_out(operation, request, response, s3, scene):
     """The operation really happened (a no-op header must not stop it)."""
     b = scene.bucket
+    key = CUSTOMER if SSE_C + "key" in request.headers else {}
     if operation == "PutObject":
-        assert s3.get_object(Bucket=b, Key=request.key)["Body"].read() == NEW
+        assert s3.get_object(Bucket=b, Key=request.key, **key)["Body"].read() == NEW
     elif operation == "CopyObject":
-        assert s3.get_object(Bucket=b, Key=request.key)["Body"].read() == SOURCE
+        assert s3.get_object(Bucket=b, Key=request.key, **key)["Body"].read() == SOURCE
     elif operation in ("DeleteObject", "DeleteObjects"):
         assert "Contents" not in s3.list_objects_v2(Bucket=b, Prefix="dst")
     elif operation == "CreateBucket":
@@ -497,7 +525,7 @@ def assert_carried_out(operation, request, response, s3, scene):
         parts = s3.list_parts(Bucket=b, Key="mpu", UploadId=scene.upload)["Parts"]
         assert [p["PartNumber"] for p in parts] == [1, 2]
     elif operation == "CompleteMultipartUpload":
-        assert s3.get_object(Bucket=b, Key="mpu")["Body"].read() == PART_ONE
+        assert s3.get_object(Bucket=b, Key="mpu", **key)["Body"].read() == PART_ONE
         assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
     elif operation == "AbortMultipartUpload":
         assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
