@@ -168,10 +168,6 @@ def s3(server):
     return server.client()
 
 
-def row_named(kind, name):
-    return next(row for row in ROWS if (row["kind"], row["name"]) == (kind, name))
-
-
 # MARK: Signed raw requests
 
 def crc32c(data):
@@ -633,35 +629,3 @@ def test_sse_s3_is_echoed_by_every_object_write_and_read(s3, bucket):
     for key in ("a", "b", "c", "m"):
         assert sse(s3.get_object(Bucket=bucket, Key=key)) == "AES256"
         assert sse(s3.head_object(Bucket=bucket, Key=key)) == "AES256"
-
-
-def test_sse_c_with_boto3(s3, bucket):
-    """SSE-C through boto3's own parameters: refused (nothing stored, nothing read) while the table
-    says so; once it is honored, the object is readable only with its key."""
-    key, wrong = CUSTOMER_KEY, b"another key, also 32 bytes long!"
-    customer = lambda k: {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": k}
-    s3.put_object(Bucket=bucket, Key="plain", Body=EXISTING)
-    if row_named("header", "x-amz-server-side-encryption-customer-algorithm")["support"] == "refused":
-        with pytest.raises(botocore.exceptions.ClientError) as put:
-            s3.put_object(Bucket=bucket, Key="secret", Body=NEW, **customer(key))
-        assert (put.value.response["Error"]["Code"], put.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
-        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["plain"]
-        with pytest.raises(botocore.exceptions.ClientError) as get:
-            s3.get_object(Bucket=bucket, Key="plain", **customer(key))
-        assert (get.value.response["Error"]["Code"], get.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
-        with pytest.raises(botocore.exceptions.ClientError) as head:
-            s3.head_object(Bucket=bucket, Key="plain", **customer(key))
-        assert head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-        with pytest.raises(botocore.exceptions.ClientError) as copy:
-            s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "plain"},
-                           CopySourceSSECustomerAlgorithm="AES256", CopySourceSSECustomerKey=key)
-        assert (copy.value.response["Error"]["Code"], copy.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
-        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["plain"]
-        assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == EXISTING
-        return
-    s3.put_object(Bucket=bucket, Key="secret", Body=NEW, **customer(key))
-    assert s3.get_object(Bucket=bucket, Key="secret", **customer(key))["Body"].read() == NEW
-    for attempt in ({}, customer(wrong)):
-        with pytest.raises(botocore.exceptions.ClientError) as refused:
-            s3.get_object(Bucket=bucket, Key="secret", **attempt)
-        assert 400 <= refused.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500, attempt
