@@ -34,6 +34,9 @@ let package = Package(
             name: "NuageCrypto",
             dependencies: ["NuageCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // The PKCS#11 C API (p11-kit's header) and the master key in a token behind it.
+        .systemLibrary(name: "CPKCS11", pkgConfig: "p11-kit-1", providers: [.apt(["libp11-kit-dev"])]),
+        .target(name: "NuagePKCS11", dependencies: ["NuageCore", "NuageCrypto", "CPKCS11"], swiftSettings: strict),
         // Provider protocol, the directory and S3-compatible providers.
         .target(
             name: "NuageProviders",
@@ -85,11 +88,11 @@ let package = Package(
             ],
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
-        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client"], swiftSettings: strict),
+        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11"], swiftSettings: strict),
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", "NuageServer", "NuageAudit", "NuageS3Client", "NuageLocalS3",
+            dependencies: ["NuageConfig", "NuageServer", "NuageAudit", "NuageS3Client", "NuageLocalS3", "NuagePKCS11",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
@@ -105,6 +108,7 @@ let package = Package(
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "NuagePKCS11Tests", dependencies: ["NuagePKCS11", "NuageCrypto", "NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageAuditTests", dependencies: ["NuageAudit", "NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4", .product(name: "NIOCore", package: "swift-nio")],

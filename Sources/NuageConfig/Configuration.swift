@@ -1,4 +1,6 @@
 import NuageCore
+import NuageCrypto
+import NuagePKCS11
 
 /// The contents of `nuage.toml`: the placement policy, storage settings and providers.
 public struct Configuration: Sendable {
@@ -57,6 +59,38 @@ public struct Configuration: Sendable {
     public var providers: [ProviderConfig]
     /// `[server]`: how `nuage serve` answers.
     public var server = Server()
+    /// `[master-key]`: where the master key lives.
+    public var masterKey = MasterKeySource.file
+
+    /// `kind = "file"`: `master.key` beside the catalog (the default); `kind = "pkcs11"`: a
+    /// non-extractable key in a token.
+    public enum MasterKeySource: Sendable, Equatable {
+        case file
+        case pkcs11(PKCS11Settings)
+    }
+
+    /// `[master-key] kind = "pkcs11"`.
+    public struct PKCS11Settings: Sendable, Equatable {
+        /// `module`: the PKCS#11 library's path.
+        public var module: String
+        /// `uri`: `pkcs11:token=LABEL;object=LABEL` (RFC 7512).
+        public var uri: PKCS11URI
+        /// `pin-env`: the environment variable that holds the user PIN.
+        public var pinEnv: String?
+        /// `pin-file`: a file (mode 0600) that holds it, relative to the data directory unless absolute.
+        public var pinFile: String?
+        /// `cache-size`: unwrapped data keys kept (0: every unwrap is a token call).
+        public var cacheSize = UnwrappedKeyCache.Limits.default.count
+        /// `cache-seconds`: how long an unwrapped key is kept.
+        public var cacheSeconds = 300
+
+        public init(module: String, uri: PKCS11URI, pinEnv: String? = nil, pinFile: String? = nil) {
+            self.module = module
+            self.uri = uri
+            self.pinEnv = pinEnv
+            self.pinFile = pinFile
+        }
+    }
 
     public struct Server: Sendable {
         /// `domain`: enables virtual-hosted style requests (`BUCKET.domain`).
@@ -86,7 +120,8 @@ public struct Configuration: Sendable {
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
     public init(toml text: String) throws {
         let root = try TOML.parse(text)
-        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit"], in: "the top level")
+        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit", "master-key"], in: "the top level")
+        masterKey = try Self.masterKeySource(try Self.table(root["master-key"], "master-key") ?? [:])
         let serverTable = try Self.table(root["server"], "server") ?? [:]
         try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",
                                           "multipart-expiry-hours", "region", "allow-sse-c-over-http"], in: "[server]")
@@ -277,6 +312,46 @@ public struct Configuration: Sendable {
     }()
 
     // MARK: - Typed access
+
+    private static func masterKeySource(_ table: [String: TOMLValue]) throws -> MasterKeySource {
+        switch try string(table, "kind", in: "master-key") ?? "file" {
+        case "file":
+            try allowOnly(table, ["kind"], in: "[master-key] (kind = \"file\")")
+            return .file
+        case "pkcs11":
+            try allowOnly(table, ["kind", "module", "uri", "pin-env", "pin-file", "cache-size", "cache-seconds"], in: "[master-key]")
+            guard let module = try string(table, "module", in: "master-key"), let uri = try string(table, "uri", in: "master-key") else {
+                throw NuageError(.configuration, "[master-key] kind = \"pkcs11\" needs module (the PKCS#11 library) and uri (pkcs11:token=…;object=…)")
+            }
+            var settings = PKCS11Settings(module: module, uri: try PKCS11URI(uri), pinEnv: try string(table, "pin-env", in: "master-key"),
+                                          pinFile: try string(table, "pin-file", in: "master-key"))
+            guard (settings.pinEnv == nil) != (settings.pinFile == nil) else {
+                throw NuageError(.configuration, "[master-key] needs the PIN from exactly one of pin-env (a variable's name) or pin-file (a path)")
+            }
+            settings.cacheSize = try integer(table, "cache-size", in: "master-key") ?? settings.cacheSize
+            settings.cacheSeconds = try integer(table, "cache-seconds", in: "master-key") ?? settings.cacheSeconds
+            guard settings.cacheSize >= 0, settings.cacheSeconds >= 0 else {
+                throw NuageError(.configuration, "[master-key] cache-size and cache-seconds must not be negative")
+            }
+            return .pkcs11(settings)
+        case let kind:
+            throw NuageError(.configuration, "[master-key] kind must be \"file\" or \"pkcs11\", not \"\(kind)\"")
+        }
+    }
+
+    /// The `[master-key]` section for these settings, as `nuage init` writes it.
+    public static func masterKeySection(_ settings: PKCS11Settings) -> String {
+        var lines = ["[master-key]", "kind = \"pkcs11\"", "module = \(quoted(settings.module))", "uri = \(quoted(settings.uri.description))"]
+        if let pinEnv = settings.pinEnv { lines.append("pin-env = \(quoted(pinEnv))") }
+        if let pinFile = settings.pinFile { lines.append("pin-file = \(quoted(pinFile))") }
+        lines.append("cache-size = \(settings.cacheSize)             # unwrapped data keys kept in memory (0: none)")
+        lines.append("cache-seconds = \(settings.cacheSeconds)          # how long each is kept")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
 
     private static func allowOnly(_ table: [String: TOMLValue], _ keys: Set<String>, in place: String) throws {
         if let unknown = table.keys.sorted().first(where: { !keys.contains($0) }) {

@@ -4,6 +4,7 @@ import NuageCore
 import NuageCrypto
 import NuageEngine
 import NuageErasure
+import NuagePKCS11
 import NuageProviders
 
 /// The gateway's data directory: `nuage.toml`, `master.key` (mode 0600), `catalog.sqlite`,
@@ -34,7 +35,8 @@ public struct DataDirectory: Sendable {
     /// catalog and the provider directories.
     /// - Throws: `NuageError.configuration` when the directory is already initialised or
     ///   cannot be written.
-    public func initialize(configuration text: String = Configuration.demo) throws {
+    public func initialize(configuration text: String = Configuration.demo,
+                           environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard !isInitialized else {
             throw NuageError(.configuration, "\(path) is already initialised (\(configurationPath) exists)")
         }
@@ -45,7 +47,13 @@ public struct DataDirectory: Sendable {
         } catch {
             throw NuageError(.configuration, "cannot create data directory \(path)", cause: error)
         }
-        if !FileManager.default.fileExists(atPath: masterKeyPath) { try MasterKey.create(at: masterKeyPath) }
+        switch configuration.masterKey {
+        case .file:
+            if !FileManager.default.fileExists(atPath: masterKeyPath) { try MasterKey.create(at: masterKeyPath) }
+        case .pkcs11(let settings):
+            // Created in the token (non-extractable), or adopted when a key of that label exists.
+            _ = try openToken(settings, create: true, environment: environment)
+        }
         _ = try SQLiteCatalog(path: catalogPath)
         for provider in configuration.providers {
             if case .directory(let path) = provider.storage { _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(path)) }
@@ -92,7 +100,7 @@ public struct DataDirectory: Sendable {
     ///   come from the variables their configuration names.
     public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Engine {
         let configuration = try configuration()
-        let master = try MasterKey.load(from: masterKeyPath)
+        let master = try masterKey(configuration, environment: environment)
         let catalog = try SQLiteCatalog(path: catalogPath)
         // Every provider goes through the resilience stack: retries, health, timeouts, limits.
         let providers = try configuration.providers.map { config in
@@ -109,9 +117,50 @@ public struct DataDirectory: Sendable {
         }
         let directory = self
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master, olderKeys: try olderKeys(),
-                          keyLoader: { (try MasterKey.load(from: directory.masterKeyPath), try directory.olderKeys()) },
+                          keyLoader: {
+                              // A token's key is the same key for as long as the configuration names it.
+                              (configuration.masterKey == .file ? try MasterKey.load(from: directory.masterKeyPath) : master,
+                               try directory.olderKeys())
+                          },
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
                           deleteDelay: .seconds(configuration.deleteDelaySeconds))
+    }
+
+    /// The active master key: `master.key`, or the key in the token `[master-key]` names.
+    /// - Throws: `NuageError.configuration` (missing file, PIN, module, key) or `keyUnavailable`.
+    public func masterKey(_ configuration: Configuration,
+                          environment: [String: String] = ProcessInfo.processInfo.environment) throws -> MasterKey {
+        switch configuration.masterKey {
+        case .file:
+            return try MasterKey.load(from: masterKeyPath)
+        case .pkcs11(let settings):
+            let token = try openToken(settings, create: false, environment: environment).token
+            let cache = UnwrappedKeyCache(limits: .init(count: settings.cacheSize, lifetime: .seconds(settings.cacheSeconds)))
+            return try MasterKey(token: token, cache: cache)
+        }
+    }
+
+    /// Opens the token of `[master-key] kind = "pkcs11"` with its PIN.
+    public func openToken(_ settings: Configuration.PKCS11Settings, create: Bool,
+                          environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (token: PKCS11Token, created: Bool) {
+        let pin: String
+        if let variable = settings.pinEnv {
+            guard let value = environment[variable], !value.isEmpty else {
+                throw NuageError(.configuration, "the master key's token PIN is read from $\(variable), which is not set")
+            }
+            pin = value
+        } else {
+            let path = resolve(settings.pinFile ?? "")
+            var info = stat()
+            guard stat(path, &info) == 0, let data = FileManager.default.contents(atPath: path) else {
+                throw NuageError(.configuration, "cannot read the PIN file \(path)")
+            }
+            guard info.st_mode & 0o077 == 0 else {
+                throw NuageError(.configuration, "the PIN file \(path) is accessible to other users; run chmod 600 on it")
+            }
+            pin = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        }
+        return try PKCS11Token.open(module: settings.module, uri: settings.uri, pin: pin, create: create)
     }
 
     /// A path from the configuration, relative to the data directory unless absolute.

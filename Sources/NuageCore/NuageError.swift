@@ -12,6 +12,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case policyUnsatisfiable, insufficientShards, integrity
             case configuration, preconditionFailed, incompleteBody, internalError
             case customerKeyRequired, customerKeyMismatch, customerKeyNotApplicable
+            case keyUnavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -55,6 +56,8 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         public static let customerKeyMismatch = Code(.customerKeyMismatch)
         /// The request gave a client's key for an object that is not stored under one.
         public static let customerKeyNotApplicable = Code(.customerKeyNotApplicable)
+        /// The token that holds the master key (an HSM) cannot be reached or refused the call.
+        public static let keyUnavailable = Code(.keyUnavailable)
 
         public var description: String { String(describing: value) }
     }

@@ -24,6 +24,8 @@ public struct DataKey: Sendable {
         key = SymmetricKey(data: bytes)
     }
 
+    init(key: SymmetricKey) { self.key = key }
+
     var rawBytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
 
     /// The chunk-tag key of format 1: `HKDF(dataKey, "nuage/v1/chunk-tag")`.

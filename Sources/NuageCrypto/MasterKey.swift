@@ -2,17 +2,25 @@ import Crypto
 import Foundation
 import NuageCore
 
-/// The customer's master key: 32 random bytes that never leave the gateway's machine.
+/// The customer's master key: 32 random bytes in a file (`master.key`) that never leaves the
+/// gateway's machine, or a non-extractable AES-256 key inside a token (an HSM over PKCS#11).
 ///
 /// Everything else is derived from it or wrapped under it: data keys are wrapped (AES-256-GCM)
-/// under a key derived for wrapping, shard blob headers under a key derived for headers,
-/// the catalog journal kept at providers under a key derived for it, and S3 secret keys under a
-/// key derived for secrets (HKDF-SHA256, one label per purpose). The ``id`` names the key in manifests so that
-/// rotation can tell which key wrapped what.
+/// under a key derived for wrapping (file) or by the token itself, with the master key
+/// (token); shard blob headers are sealed under a key derived for headers, the catalog journal
+/// kept at providers under a key derived for it, and S3 secret keys under a key derived for
+/// secrets (HKDF-SHA256 from a file key, SP 800-108 AES-CMAC inside a token; one label per
+/// purpose). The ``id`` names the key in manifests so that rotation can tell which key wrapped what.
 public struct MasterKey: Sendable {
     public static let byteCount = 32
 
-    private let wrapKey: SymmetricKey
+    /// What wraps data keys: a key in memory, or the token (with its cache of unwrapped keys).
+    private enum Wrapping: Sendable {
+        case software(SymmetricKey)
+        case token(any MasterKeyToken, UnwrappedKeyCache)
+    }
+
+    private let wrapping: Wrapping
     private let headerKey: SymmetricKey
     private let secretKey: SymmetricKey
     private let journalKey: SymmetricKey
@@ -26,12 +34,34 @@ public struct MasterKey: Sendable {
             throw NuageError(.configuration, "a master key is \(Self.byteCount) bytes, not \(bytes.count)")
         }
         let root = SymmetricKey(data: bytes)
-        wrapKey = KeyDerivation.derive(from: root, purpose: "data-key-wrap")
+        wrapping = .software(KeyDerivation.derive(from: root, purpose: "data-key-wrap"))
         headerKey = KeyDerivation.derive(from: root, purpose: "shard-header")
         secretKey = KeyDerivation.derive(from: root, purpose: "access-secret")
         journalKey = KeyDerivation.derive(from: root, purpose: "catalog-journal")
         let idKey = KeyDerivation.derive(from: root, purpose: "key-id")
         id = idKey.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).bigEndian }
+    }
+
+    /// The master key inside a token. Data and chunk-tag keys are wrapped and unwrapped by the
+    /// token (unwrapped ones are cached within `cache`'s limits); the header, journal, secret
+    /// and key-id sub-keys are derived inside it once, here, and kept in memory.
+    /// - Throws: `NuageError.keyUnavailable` when the token cannot be reached.
+    public init(token: any MasterKeyToken, cache: UnwrappedKeyCache = UnwrappedKeyCache()) throws {
+        wrapping = .token(token, cache)
+        headerKey = try token.derive(purpose: "shard-header")
+        secretKey = try token.derive(purpose: "access-secret")
+        journalKey = try token.derive(purpose: "catalog-journal")
+        id = try token.derive(purpose: "key-id").withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).bigEndian }
+        tokenName = token.name
+    }
+
+    /// The token's `pkcs11:` URI when the key is in one; nil for a key file.
+    public private(set) var tokenName: String?
+
+    /// The token's cache of unwrapped keys; nil for a key file.
+    public var unwrappedKeyCache: UnwrappedKeyCache? {
+        if case .token(_, let cache) = wrapping { return cache }
+        return nil
     }
 
     /// Reads the key file.
@@ -85,28 +115,57 @@ public struct MasterKey: Sendable {
 
     /// Wraps a data key: `nonce(12) ‖ ciphertext(32) ‖ tag(16)`, bound to `context`.
     public func wrap(_ key: DataKey, context: [UInt8]) throws -> [UInt8] {
-        try AEAD.seal(key.rawBytes, key: wrapKey, context: context)
+        try wrap(key.key, context: context)
     }
 
     /// Unwraps a data key.
     /// - Throws: `NuageError.integrity` when the bytes or the context do not authenticate.
     public func unwrap(_ wrapped: [UInt8], context: [UInt8]) throws -> DataKey {
-        try DataKey(bytes: AEAD.open(wrapped, key: wrapKey, context: context, what: "wrapped data key"))
+        DataKey(key: try unwrap(wrapped, context: context, what: "wrapped data key"))
     }
 
     /// Wraps a chunk-tag key (format 2), bound to the version id; the label in the associated data
     /// keeps a wrapped tag key from passing for a wrapped data key.
     public func wrap(_ key: ChunkTagKey, versionID: [UInt8]) throws -> [UInt8] {
-        try AEAD.seal(key.rawBytes, key: wrapKey, context: versionID + Self.tagKeyLabel)
+        try wrap(key.key, context: versionID + Self.tagKeyLabel)
     }
 
     /// Unwraps a chunk-tag key.
     /// - Throws: `NuageError.integrity` when the bytes or the version id do not authenticate.
     public func unwrapTagKey(_ wrapped: [UInt8], versionID: [UInt8]) throws -> ChunkTagKey {
-        try ChunkTagKey(bytes: AEAD.open(wrapped, key: wrapKey, context: versionID + Self.tagKeyLabel, what: "wrapped chunk-tag key"))
+        ChunkTagKey(key: try unwrap(wrapped, context: versionID + Self.tagKeyLabel, what: "wrapped chunk-tag key"))
     }
 
     static let tagKeyLabel = Array("nuage/v2/chunk-tag".utf8)
+
+    /// `nonce(12) ‖ ciphertext(32) ‖ tag(16)`, under the wrap key or by the token.
+    private func wrap(_ key: SymmetricKey, context: [UInt8]) throws -> [UInt8] {
+        switch wrapping {
+        case .software(let wrapKey):
+            return try key.withUnsafeBytes { try AEAD.seal(Array($0), key: wrapKey, context: context) }
+        case .token(let token, _):
+            let nonce = Array(AES.GCM.Nonce())
+            return nonce + (try key.withUnsafeBytes { try token.seal(Array($0), nonce: nonce, associatedData: context) })
+        }
+    }
+
+    private func unwrap(_ wrapped: [UInt8], context: [UInt8], what: String) throws -> SymmetricKey {
+        switch wrapping {
+        case .software(let wrapKey):
+            var bytes = try AEAD.open(wrapped, key: wrapKey, context: context, what: what)
+            defer { for index in bytes.indices { bytes[index] = 0 } }
+            guard bytes.count == 32 else { throw NuageError(.integrity, "\(what) is not 32 bytes") }
+            return SymmetricKey(data: bytes)
+        case .token(let token, let cache):
+            guard wrapped.count == 12 + 32 + 16 else { throw NuageError(.integrity, "\(what) is \(wrapped.count) bytes, not 60") }
+            return try cache.key(wrapped: wrapped, context: context) {
+                var bytes = try token.open(Array(wrapped[12...]), nonce: Array(wrapped[..<12]), associatedData: context)
+                defer { for index in bytes.indices { bytes[index] = 0 } }
+                guard bytes.count == 32 else { throw NuageError(.integrity, "\(what) is not 32 bytes") }
+                return SymmetricKey(data: bytes)
+            }
+        }
+    }
 
     /// Seals an S3 secret key for the catalog, bound to its access key id.
     public func sealSecret(_ secret: String, accessKey: String) throws -> [UInt8] {

@@ -145,7 +145,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .invalidArgument: .invalidArgument
         case .incompleteBody: .incompleteBody
         case .preconditionFailed: .preconditionFailed
-        case .insufficientShards, .policyUnsatisfiable: .serviceUnavailable
+        case .insufficientShards, .policyUnsatisfiable, .keyUnavailable: .serviceUnavailable
         case .customerKeyRequired, .customerKeyNotApplicable: .invalidRequest
         case .customerKeyMismatch: .accessDenied
         default: .internalError

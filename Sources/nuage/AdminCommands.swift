@@ -3,19 +3,48 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuagePKCS11
+import NuageConfig
 
 struct Initialize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create a data directory: nuage.toml, master.key (0600), catalog.sqlite and the demo providers.")
+        abstract: "Create a data directory: nuage.toml, master.key (0600), catalog.sqlite and the demo providers.",
+        discussion: """
+            With --master-key pkcs11 the master key is a non-extractable AES-256 key in a PKCS#11 \
+            token (an HSM) instead of master.key: created there, or adopted when the token already holds \
+            a secret key of that label. The PIN comes from --pin-env or --pin-file, never the command line.
+            """)
     @OptionGroup var global: GlobalOptions
+    @Option(help: "Where the master key lives: file (master.key) or pkcs11 (a token).") var masterKey = "file"
+    @Option(help: "pkcs11: the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so.") var module: String?
+    @Option(help: "pkcs11: the token and key, pkcs11:token=LABEL;object=LABEL (RFC 7512).") var uri: String?
+    @Option(help: "pkcs11: the environment variable holding the token's user PIN.") var pinEnv: String?
+    @Option(help: "pkcs11: a file (mode 0600) holding the PIN.") var pinFile: String?
 
     func run() async throws {
         let directory = global.directory.directory
-        try directory.initialize()
+        var text = Configuration.demo
+        switch masterKey {
+        case "file":
+            guard module == nil, uri == nil, pinEnv == nil, pinFile == nil else {
+                throw ValidationError("--module, --uri, --pin-env and --pin-file go with --master-key pkcs11")
+            }
+        case "pkcs11":
+            guard let module, let uri else { throw ValidationError("--master-key pkcs11 needs --module and --uri") }
+            guard (pinEnv == nil) != (pinFile == nil) else { throw ValidationError("--master-key pkcs11 needs one of --pin-env or --pin-file") }
+            text += "\n" + Configuration.masterKeySection(.init(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile))
+        default:
+            throw ValidationError("--master-key is file or pkcs11, not \(masterKey)")
+        }
+        try directory.initialize(configuration: text)
         print("initialised \(directory.path)")
         print("  configuration  \(directory.configurationPath)")
-        print("  master key     \(directory.masterKeyPath)  (keep it safe: without it no object can be read)")
+        if case .pkcs11(let settings) = try directory.configuration().masterKey {
+            print("  master key     \(settings.uri) in \(settings.module) (non-extractable; without it no object can be read)")
+        } else {
+            print("  master key     \(directory.masterKeyPath)  (keep it safe: without it no object can be read)")
+        }
         print("  catalog        \(directory.catalogPath)")
     }
 }

@@ -19,7 +19,8 @@ struct Recover: AsyncParsableCommand {
 
     func run() async throws {
         let directory = global.directory.directory
-        guard directory.isInitialized, FileManager.default.fileExists(atPath: directory.masterKeyPath) else {
+        let inToken = try directory.isInitialized && directory.configuration().masterKey != .file
+        guard directory.isInitialized, inToken || FileManager.default.fileExists(atPath: directory.masterKeyPath) else {
             throw NuageError(.configuration, "\(directory.path) needs nuage.toml and master.key to recover from")
         }
         let manager = FileManager.default
