@@ -55,6 +55,13 @@ public struct MasterKey: Sendable {
         tokenName = token.name
     }
 
+    /// Checks that the key can be used now: nothing to do for a key file, one token call for a
+    /// token (readiness).
+    /// - Throws: `NuageError.keyUnavailable` when the token does not answer.
+    public func probe() throws {
+        if case .token(let token, _) = wrapping { _ = try token.cmac(Array("nuage/v1/probe".utf8)) }
+    }
+
     /// The token's `pkcs11:` URI when the key is in one; nil for a key file.
     public private(set) var tokenName: String?
 

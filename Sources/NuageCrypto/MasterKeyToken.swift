@@ -54,6 +54,11 @@ public final class UnwrappedKeyCache: Sendable {
         public var hits = 0
         public var misses = 0
         public var evictions = 0
+        public init(hits: Int = 0, misses: Int = 0, evictions: Int = 0) {
+            self.hits = hits
+            self.misses = misses
+            self.evictions = evictions
+        }
     }
 
     private struct Entry {

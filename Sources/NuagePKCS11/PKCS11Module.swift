@@ -37,13 +37,33 @@ final class PKCS11Module: @unchecked Sendable {
             throw NuageError(.configuration, "\(path): C_GetFunctionList failed: \(Self.name(rv))")
         }
         functions = list
+        let initialized = initialize()
+        guard initialized == CKR_OK || initialized == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
+            throw NuageError(.configuration, "\(path): C_Initialize failed: \(Self.name(initialized))")
+        }
+    }
+
+    private func initialize() -> ck_rv_t {
         // The library may use the system's threads and locks; every call of ours is serialised
         // per session anyway.
         var arguments = ck_c_initialize_args(create_mutex: nil, destroy_mutex: nil, lock_mutex: nil, unlock_mutex: nil,
                                              flags: ck_flags_t(CKF_OS_LOCKING_OK), reserved: nil)
-        let initialized = functions.pointee.C_Initialize!(&arguments)
-        guard initialized == CKR_OK || initialized == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
-            throw NuageError(.configuration, "\(path): C_Initialize failed: \(Self.name(initialized))")
+        return functions.pointee.C_Initialize!(&arguments)
+    }
+
+    private let lastReinitialization = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Finalises and initialises the library again, so that it looks for its tokens anew (some,
+    /// SoftHSM2 among them, list tokens only when initialised: a token removed and put back is
+    /// seen only then). At most once every 5 seconds; every session on the module ends, and
+    /// their owners open new ones on their next call.
+    /// - Returns: whether it was done now.
+    func reinitialize() -> Bool {
+        lastReinitialization.withLock { last in
+            if let last, ContinuousClock.now - last < .seconds(5) { return false }
+            last = .now
+            _ = functions.pointee.C_Finalize!(nil)
+            return initialize() == CKR_OK
         }
     }
 
@@ -57,7 +77,7 @@ final class PKCS11Module: @unchecked Sendable {
     /// Whether `rv` says the session or the token went away (worth reopening once).
     static func isGone(_ rv: ck_rv_t) -> Bool {
         [CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED,
-         CKR_OBJECT_HANDLE_INVALID, CKR_KEY_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN].contains(rv)
+         CKR_OBJECT_HANDLE_INVALID, CKR_KEY_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN, CKR_CRYPTOKI_NOT_INITIALIZED].contains(rv)
     }
 
     /// The name PKCS#11 gives a return value.

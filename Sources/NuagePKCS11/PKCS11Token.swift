@@ -58,7 +58,14 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
 
     public func open(_ sealed: [UInt8], nonce: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
         guard sealed.count >= 16 else { throw NuageError(.integrity, "sealed bytes shorter than a GCM tag") }
-        return try gcm(encrypt: false, sealed, nonce: nonce, associatedData: associatedData)
+        do {
+            return try gcm(encrypt: false, sealed, nonce: nonce, associatedData: associatedData)
+        } catch let error as NuageError where error.code == .keyUnavailable {
+            // Some tokens (SoftHSM2) answer a failed GCM tag with CKR_GENERAL_ERROR: when the token
+            // still answers otherwise, the bytes were at fault, not the token.
+            guard (try? cmac([0])) != nil else { throw error }
+            throw NuageError(.integrity, "a key wrapped by the master key's token failed authentication")
+        }
     }
 
     public func cmac(_ message: [UInt8]) throws -> [UInt8] {
@@ -174,6 +181,16 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     }
 
     private func findSlot() throws -> ck_slot_id_t {
+        do {
+            return try scanSlots()
+        } catch let error as NuageError where error.code == .keyUnavailable {
+            // The token may be back while the library still lists what it saw when it started.
+            guard module.reinitialize() else { throw error }
+            return try scanSlots()
+        }
+    }
+
+    private func scanSlots() throws -> ck_slot_id_t {
         let f = functions
         var count: UInt = 0
         try PKCS11Module.check(f.C_GetSlotList!(1, nil, &count), "C_GetSlotList")

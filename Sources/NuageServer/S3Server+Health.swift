@@ -6,8 +6,9 @@ import NuageEngine
 extension S3Server {
     /// `GET /health/live` and `GET /health/ready` without credentials, for a load balancer or an
     /// orchestrator (a signed request to these paths is an ordinary S3 request: bucket `health`).
-    /// Live: the process answers. Ready: the catalog answers and enough providers are up for
-    /// reads (k) and writes (the write quorum); the JSON body says which is failing.
+    /// Live: the process answers. Ready: the catalog and the master key (its token, when it is
+    /// in one) answer and enough providers are up for reads (k) and writes (the write quorum);
+    /// the JSON body says which is failing.
     func health(_ request: Request) async -> Response? {
         guard request.method == .get || request.method == .head, request.uri.query == nil || request.uri.query == "",
               request.headers[.authorization] == nil, ["/health/live", "/health/ready"].contains(request.uri.path) else { return nil }
@@ -19,6 +20,13 @@ extension S3Server {
                 checks["catalog"] = "ok"
             } catch {
                 checks["catalog"] = "failing: \(error)"
+                ready = false
+            }
+            do {
+                try engine.masterKey.probe()
+                checks["master-key"] = "ok"
+            } catch {
+                checks["master-key"] = "failing: \(error)"
                 ready = false
             }
             let policy = engine.placement.policy

@@ -33,7 +33,10 @@ struct Initialize: AsyncParsableCommand {
         case "pkcs11":
             guard let module, let uri else { throw ValidationError("--master-key pkcs11 needs --module and --uri") }
             guard (pinEnv == nil) != (pinFile == nil) else { throw ValidationError("--master-key pkcs11 needs one of --pin-env or --pin-file") }
-            text += "\n" + Configuration.masterKeySection(.init(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile))
+            // Before the providers, with the other settings.
+            let section = Configuration.masterKeySection(.init(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile))
+            let providers = text.range(of: "\n[[provider]]")?.lowerBound ?? text.endIndex
+            text.insert(contentsOf: "\n" + section, at: providers)
         default:
             throw ValidationError("--master-key is file or pkcs11, not \(masterKey)")
         }

@@ -21,13 +21,50 @@ def nuage_binary():
     pytest.fail("the nuage binary is missing: run `swift build` first (or set NUAGE_BINARY)")
 
 
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+HSM_TOKEN, HSM_PIN_ENV = "nuage-e2e", "NUAGE_E2E_HSM_PIN"
+_hsm_directory = None
+
+
+def softhsm_token():
+    """A throwaway SoftHSM2 token for this test session: its own configuration and token
+    directory, which every nuage process started from here inherits (SOFTHSM2_CONF)."""
+    global _hsm_directory
+    if _hsm_directory is None:
+        if not os.path.exists(SOFTHSM_MODULE) or not shutil.which("softhsm2-util"):
+            pytest.fail("SoftHSM2 is missing: ./scripts/test installs Debian's softhsm2")
+        directory = tempfile.mkdtemp(prefix="nuage-softhsm-")
+        os.makedirs(os.path.join(directory, "tokens"))
+        conf = os.path.join(directory, "softhsm2.conf")
+        with open(conf, "w") as f:
+            f.write(f"directories.tokendir = {directory}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n")
+        os.environ["SOFTHSM2_CONF"] = conf
+        os.environ[HSM_PIN_ENV] = "314159"
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", HSM_TOKEN, "--so-pin", "271828",
+                        "--pin", os.environ[HSM_PIN_ENV]], check=True, capture_output=True)
+        _hsm_directory = directory
+    return _hsm_directory
+
+
+def master_key_kind():
+    """Where the tests' gateways keep their master key: NUAGE_E2E_MASTER_KEY=pkcs11 puts it in SoftHSM2."""
+    return os.environ.get("NUAGE_E2E_MASTER_KEY", "file")
+
+
 class Server:
-    def __init__(self, *serve_args):
+    def __init__(self, *serve_args, master_key=None):
         self.dir = tempfile.mkdtemp(prefix="nuage-e2e-")
         self.data = os.path.join(self.dir, "data")
         self.binary = nuage_binary()
         self.serve_args = serve_args
-        self.run("init")
+        self.master_key = master_key or master_key_kind()
+        if self.master_key == "pkcs11":
+            softhsm_token()
+            # Each gateway its own key in the shared token.
+            self.hsm_uri = f"pkcs11:token={HSM_TOKEN};object=master-{os.path.basename(self.dir)}"
+            self.run("init", "--master-key", "pkcs11", "--module", SOFTHSM_MODULE, "--uri", self.hsm_uri, "--pin-env", HSM_PIN_ENV)
+        else:
+            self.run("init")
         keys = json.loads(self.run("keys", "create", "--name", "e2e", "--json"))
         self.access_key, self.secret_key = keys["access_key"], keys["secret_key"]
         self.log = open(os.path.join(self.dir, "serve.log"), "w+")
