@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuagePKCS11
 import NuageConfig
 import NuageCore
 import NuageCrypto
@@ -11,7 +12,7 @@ import NuageSigV4
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self])
+        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self, Keys.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -129,6 +130,55 @@ extension Bench {
                 print(String(format: "%d records: %.0f µs to append one (synchronous = FULL), %.0f bytes each on disk; "
                              + "a checkpoint over all of them %.3f s, verifying them %.3f s",
                              records, r.appendMicroseconds, r.bytesPerRecord, r.checkpointSeconds, r.verifySeconds))
+            }
+        }
+    }
+
+    struct Keys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keys",
+            abstract: "PUT and GET of small and large objects with the master key in a file, in a PKCS#11 token (cache warm and cold), and under a client's key (SSE-C).",
+            discussion: "A throwaway SoftHSM2 token unless --module, --uri and --pin-env name a real one.")
+        @Option(help: "4 KiB objects put and got per mode.") var small = 300
+        @Option(help: "Size of the large objects, MiB.") var largeMib = 64
+        @Option(help: "Directory for the temporary data (default: $TMPDIR or /tmp).") var directory: String?
+        @Option(help: "A PKCS#11 library to use instead of SoftHSM2.") var module: String?
+        @Option(help: "With --module: pkcs11:token=…;object=….") var uri: String?
+        @Option(help: "With --module: the environment variable holding the PIN.") var pinEnv: String?
+        @Flag var json = false
+
+        func validate() throws {
+            guard small > 0, largeMib > 0 else { throw ValidationError("--small and --large-mib must be positive") }
+            guard (module == nil) == (uri == nil) && (module == nil) == (pinEnv == nil) else {
+                throw ValidationError("--module, --uri and --pin-env go together")
+            }
+        }
+
+        func run() async throws {
+            var token: (module: String, uri: PKCS11URI, pin: String)?
+            if let module, let uri, let pinEnv {
+                guard let pin = ProcessInfo.processInfo.environment[pinEnv] else { throw ValidationError("$\(pinEnv) is not set") }
+                token = (module, try PKCS11URI(uri), pin)
+            }
+            let rows = try await MasterKeyBenchmark(smallCount: small, largeSize: largeMib << 20, parent: directory, token: token).run()
+            let file = rows[0]
+            if json {
+                printJSON(["small": small, "large_mib": largeMib, "modes": rows.map { row -> [String: Any] in
+                    var object: [String: Any] = ["mode": row.mode, "small_put_ops": row.smallPut, "small_get_ops": row.smallGet,
+                                                 "large_put_mbps": row.largePut, "large_get_mbps": row.largeGet,
+                                                 "small_get_ratio": row.smallGet / file.smallGet, "small_put_ratio": row.smallPut / file.smallPut,
+                                                 "large_get_ratio": row.largeGet / file.largeGet, "large_put_ratio": row.largePut / file.largePut]
+                    if let unwraps = row.unwrapsPerGet { object["token_unwraps_per_get"] = unwraps }
+                    return object
+                }])
+            } else {
+                print("demo providers, \(small) objects of 4 KiB and 3 of \(largeMib) MiB per mode, sequential; ratios against the file key")
+                for row in rows {
+                    print(String(format: "%@ 4 KiB PUT %6.0f/s (%.2fx)  GET %6.0f/s (%.2fx)  %d MiB PUT %5.0f MB/s (%.2fx)  GET %5.0f MB/s (%.2fx)%@",
+                                 row.mode.padding(toLength: 20, withPad: " ", startingAt: 0), row.smallPut, row.smallPut / file.smallPut, row.smallGet, row.smallGet / file.smallGet,
+                                 largeMib, row.largePut, row.largePut / file.largePut, row.largeGet, row.largeGet / file.largeGet,
+                                 row.unwrapsPerGet.map { String(format: "  token unwraps per GET %.1f", $0) } ?? ""))
+                }
             }
         }
     }

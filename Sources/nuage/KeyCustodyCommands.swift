@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NuagePKCS11
 import NuageAudit
 import NuageCore
 import NuageConfig
@@ -96,10 +97,21 @@ extension Keys {
                 the new key. Resumable with nuage keys rekey. Retire the old key with nuage keys retire-master.
                 """)
         @OptionGroup var global: GlobalOptions
+        @Option(help: "Where the new key lives: file (a new master.key) or pkcs11 (a key in a token, created or adopted).")
+        var to = "file"
+        @Option(help: "pkcs11: the PKCS#11 library.") var module: String?
+        @Option(help: "pkcs11: the token and key, pkcs11:token=LABEL;object=LABEL.") var uri: String?
+        @Option(help: "pkcs11: the environment variable holding the user PIN.") var pinEnv: String?
+        @Option(help: "pkcs11: a file (mode 0600) holding the PIN.") var pinFile: String?
 
         func run() async throws {
             let directory = global.directory.directory
             try global.directory.requireInitialized()
+            guard try directory.configuration().masterKey == .file else {
+                throw NuageError(.configuration, "the master key is in a token; rotating from one token key to another is not supported yet")
+            }
+            if to == "pkcs11" { return try await rotateIntoToken(directory) }
+            guard to == "file" else { throw ValidationError("--to is file or pkcs11") }
             let current = try MasterKey.load(from: directory.masterKeyPath)
             let manager = FileManager.default
             try manager.createDirectory(atPath: directory.olderKeysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -115,6 +127,34 @@ extension Keys {
             print("master key \(String(format: "%08x", fresh.id)) is active; \(String(format: "%08x", current.id)) is kept in \(kept)")
             try await Rekey.run(global, action: "key.rotate-master",
                                 detail: "\(String(format: "%08x", current.id)) → \(String(format: "%08x", fresh.id))")
+        }
+
+        /// From master.key to a key in a token: the file key moves to master.key.d (it opens what
+        /// it sealed until retire-master destroys it), nuage.toml names the token, master.key goes.
+        private func rotateIntoToken(_ directory: DataDirectory) async throws {
+            guard let module, let uri else { throw ValidationError("--to pkcs11 needs --module and --uri") }
+            guard (pinEnv == nil) != (pinFile == nil) else { throw ValidationError("--to pkcs11 needs one of --pin-env or --pin-file") }
+            let settings = Configuration.PKCS11Settings(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile)
+            let current = try MasterKey.load(from: directory.masterKeyPath)
+            let (token, created) = try directory.openToken(settings, create: true)
+            let fresh = try MasterKey(token: token)
+            guard fresh.id != current.id else { throw NuageError(.configuration, "the token's key is the current key") }
+            let manager = FileManager.default
+            try manager.createDirectory(atPath: directory.olderKeysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let kept = "\(directory.olderKeysPath)/\(String(format: "%08x", current.id)).key"
+            if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
+            // nuage.toml names the token before master.key goes: a crash in between leaves both
+            // keys held (the file one in master.key.d), never none.
+            var text = String(decoding: FileManager.default.contents(atPath: directory.configurationPath) ?? Data(), as: UTF8.self)
+            let providers = text.range(of: "\n[[provider]]")?.lowerBound ?? text.endIndex
+            text.insert(contentsOf: "\n" + Configuration.masterKeySection(settings), at: providers)
+            _ = try Configuration(toml: text)
+            try directory.writeConfiguration(text)
+            try manager.removeItem(atPath: directory.masterKeyPath)
+            print("master key \(String(format: "%08x", fresh.id)) (\(settings.uri), \(created ? "created" : "adopted") in the token) is active; "
+                  + "\(String(format: "%08x", current.id)) is kept in \(kept) until nuage keys retire-master")
+            try await Rekey.run(global, action: "key.rotate-master",
+                                detail: "\(String(format: "%08x", current.id)) → \(String(format: "%08x", fresh.id)) (\(settings.uri))")
         }
     }
 

@@ -101,3 +101,33 @@ def test_the_token_gone_mid_run():
         if os.path.exists(tokens + ".away"):
             os.rename(tokens + ".away", tokens)
         server.stop()
+
+
+def test_rotating_a_file_key_into_the_token():
+    server = Server(master_key="file")
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="vault")
+        bodies = {f"k{i}": os.urandom(1000 * i + 1) for i in range(5)}
+        for name, body in bodies.items():
+            s3.put_object(Bucket="vault", Key=name, Body=body)
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        softhsm_token()
+        uri = f"pkcs11:token=nuage-e2e;object=rotated-{os.path.basename(server.dir)}"
+        out = server.run("keys", "rotate-master", "--to", "pkcs11", "--module", "/usr/lib/softhsm/libsofthsm2.so",
+                         "--uri", uri, "--pin-env", HSM_PIN_ENV)
+        kept = os.listdir(os.path.join(server.data, "master.key.d"))
+        assert len(kept) == 1 and not os.path.exists(os.path.join(server.data, "master.key")), out
+        assert "is active" in out and "moved 1 version" not in out and "moved 5 version(s)" in out, out
+        server.run("keys", "retire-master", kept[0].removesuffix(".key"))
+        assert os.listdir(os.path.join(server.data, "master.key.d")) == [], "the file key is destroyed"
+        assert 'kind = "pkcs11"' in open(os.path.join(server.data, "nuage.toml")).read()
+        server.start()
+        s3 = server.client()
+        for name, body in bodies.items():
+            assert s3.get_object(Bucket="vault", Key=name)["Body"].read() == body, name
+        s3.put_object(Bucket="vault", Key="after", Body=b"after")
+        assert s3.get_object(Bucket="vault", Key="after")["Body"].read() == b"after"
+    finally:
+        server.stop()
