@@ -98,7 +98,8 @@ let package = Package(
         // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
         // a corpus replayer otherwise.
         .executableTarget(
-            name: "nuage-fuzz", dependencies: ["NuageConfig", "NuageServer", "NuageSigV4"], path: "Sources/NuageFuzz",
+            name: "nuage-fuzz", dependencies: ["NuageConfig", "NuageServer", "NuageSigV4", "NuagePKCS11",
+                                               .product(name: "HTTPTypes", package: "swift-http-types")], path: "Sources/NuageFuzz",
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.
         // Local S3 servers (rclone serve s3, moto_server) as child processes: tests and benchmarks.

@@ -2,6 +2,8 @@ import Foundation
 import NuageConfig
 import NuageCore
 import NuageCrypto
+import HTTPTypes
+import NuagePKCS11
 @testable import NuageEngine
 @testable import NuageServer
 import NuageSigV4
@@ -14,6 +16,7 @@ enum Harnesses {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
+        "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -102,6 +105,30 @@ enum Harnesses {
             blob = prefix + (try! master.sealHeader(body + Array(repeating: 0, count: ShardHeader.bodySize - body.count), context: prefix))
         }
         _ = try? ShardHeader.open(blob, with: master)
+    }
+
+    /// The SSE-C headers (algorithm, key, key MD5: lines of the input; the first byte picks the
+    /// object's or the copy source's): a key is returned only when all three agree.
+    static func customerKeyHeaders(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let source = first & 1 == 1
+        let prefix = source ? CustomerKeyHeaders.sourcePrefix : CustomerKeyHeaders.prefix
+        let lines = text(Array(bytes.dropFirst())).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var headers = HTTPFields()
+        for (index, suffix) in ["algorithm", "key", "key-md5"].enumerated() where index < lines.count && first & (2 << index) == 0 {
+            headers[HTTPField.Name(prefix + suffix)!] = lines[index]
+        }
+        guard let key = try? CustomerKeyHeaders.key(headers, source: source, privateTransport: first & 16 == 0) else { return }
+        precondition(first & 16 == 0, "a key accepted over plain HTTP")
+        precondition(headers[HTTPField.Name(prefix + "algorithm")!] == CustomerKey.algorithm, "another algorithm accepted")
+        precondition(Data(base64Encoded: headers[HTTPField.Name(prefix + "key-md5")!] ?? "").map(Array.init) == key.keyDigest,
+                     "a key accepted whose MD5 was not the one given")
+    }
+
+    /// `[master-key] uri`: what parses prints back as itself.
+    static func pkcs11URI(_ bytes: [UInt8]) {
+        guard let uri = try? PKCS11URI(text(bytes)) else { return }
+        precondition((try? PKCS11URI(uri.description)) == uri, "a pkcs11: URI that does not read back as itself")
     }
 
     /// `nuage.toml`: the TOML subset, then the configuration's own checks.

@@ -169,15 +169,16 @@ extension Bench {
                                                  "small_get_ratio": row.smallGet / file.smallGet, "small_put_ratio": row.smallPut / file.smallPut,
                                                  "large_get_ratio": row.largeGet / file.largeGet, "large_put_ratio": row.largePut / file.largePut]
                     if let unwraps = row.unwrapsPerGet { object["token_unwraps_per_get"] = unwraps }
+                    object["unwrap_us"] = row.unwrapMicroseconds
                     return object
                 }])
             } else {
                 print("demo providers, \(small) objects of 4 KiB and 3 of \(largeMib) MiB per mode, sequential; ratios against the file key")
                 for row in rows {
-                    print(String(format: "%@ 4 KiB PUT %6.0f/s (%.2fx)  GET %6.0f/s (%.2fx)  %d MiB PUT %5.0f MB/s (%.2fx)  GET %5.0f MB/s (%.2fx)%@",
+                    print(String(format: "%@ 4 KiB PUT %6.0f/s (%.2fx)  GET %6.0f/s (%.2fx)  %d MiB PUT %5.0f MB/s (%.2fx)  GET %5.0f MB/s (%.2fx)  unwrap %.1f µs%@",
                                  row.mode.padding(toLength: 20, withPad: " ", startingAt: 0), row.smallPut, row.smallPut / file.smallPut, row.smallGet, row.smallGet / file.smallGet,
                                  largeMib, row.largePut, row.largePut / file.largePut, row.largeGet, row.largeGet / file.largeGet,
-                                 row.unwrapsPerGet.map { String(format: "  token unwraps per GET %.1f", $0) } ?? ""))
+                                 row.unwrapMicroseconds, row.unwrapsPerGet.map { String(format: "  token unwraps per GET %.1f", $0) } ?? ""))
                 }
             }
         }
