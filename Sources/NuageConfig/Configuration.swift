@@ -349,6 +349,26 @@ public struct Configuration: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// `text` (a nuage.toml) with its `[master-key]` section replaced by `section`, or removed
+    /// when `section` is nil; a new section goes before the first provider.
+    public static func replacingMasterKeySection(in text: String, with section: String?) -> String {
+        var text = text
+        if let start = text.range(of: "\n[master-key]\n") ?? (text.hasPrefix("[master-key]\n") ? text.range(of: "[master-key]\n") : nil) {
+            let end = text.range(of: "\n[", range: start.upperBound..<text.endIndex)?.lowerBound ?? text.endIndex
+            text.removeSubrange(start.lowerBound..<end)
+        }
+        guard let section else { return text }
+        let providers = text.range(of: "\n[[provider]]")?.lowerBound ?? text.endIndex
+        text.insert(contentsOf: "\n" + section, at: providers)
+        return text
+    }
+
+    /// The master-key source a standalone `[master-key]` section names (an older token key
+    /// kept in `master.key.d/ID.toml`).
+    public static func masterKeySource(section text: String) throws -> MasterKeySource {
+        try masterKeySource(try table(TOML.parse(text)["master-key"], "master-key") ?? [:])
+    }
+
     private static func quoted(_ text: String) -> String {
         "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }

@@ -21,10 +21,24 @@ public struct DataDirectory: Sendable {
     /// Master keys rotated out and not yet retired, one file `ID.key` each (ID: 8 hex digits).
     public var olderKeysPath: String { "\(path)/master.key.d" }
 
-    /// The older master keys held (see ``olderKeysPath``).
-    public func olderKeys() throws -> [MasterKey] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: olderKeysPath)) ?? []
-        return try names.filter { $0.hasSuffix(".key") }.sorted().map { try MasterKey.load(from: "\(olderKeysPath)/\($0)") }
+    /// The older master keys held (see ``olderKeysPath``): key files `ID.key`, and keys in a
+    /// token named by `ID.toml` (a `[master-key]` section, as in nuage.toml).
+    public func olderKeys(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [MasterKey] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: olderKeysPath)) ?? []).sorted()
+        var keys = try names.filter { $0.hasSuffix(".key") }.map { try MasterKey.load(from: "\(olderKeysPath)/\($0)") }
+        for name in names where name.hasSuffix(".toml") {
+            guard case .pkcs11(let settings) = try olderTokenKey(at: "\(olderKeysPath)/\(name)") else { continue }
+            keys.append(try MasterKey(token: try openToken(settings, create: false, environment: environment).token))
+        }
+        return keys
+    }
+
+    /// The token key an `ID.toml` in ``olderKeysPath`` names.
+    public func olderTokenKey(at path: String) throws -> Configuration.MasterKeySource {
+        guard let data = FileManager.default.contents(atPath: path) else { throw NuageError(.configuration, "cannot read \(path)") }
+        do { return try Configuration.masterKeySource(section: String(decoding: data, as: UTF8.self)) } catch let error as NuageError {
+            throw NuageError(.configuration, "\(path): \(error.message)")
+        }
     }
     public var catalogPath: String { "\(path)/catalog.sqlite" }
 

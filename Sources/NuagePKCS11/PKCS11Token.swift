@@ -97,6 +97,16 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
         }
     }
 
+    /// Destroys the key object in the token: nothing wrapped under it can be unwrapped again,
+    /// by this gateway or any other holder of the token.
+    public func destroyKey() throws {
+        try call("C_DestroyObject") { f, session, key in (f.C_DestroyObject!(session, key), ()) }
+        connection.withLock { connection in
+            if let session = connection?.session { _ = functions.C_CloseSession!(session) }
+            connection = nil
+        }
+    }
+
     // MARK: Calls
 
     private func gcm(encrypt: Bool, _ input: [UInt8], nonce: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {

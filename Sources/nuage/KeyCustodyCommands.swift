@@ -25,6 +25,9 @@ extension Keys {
         func run() async throws {
             try global.directory.requireInitialized()
             let path = global.directory.directory.masterKeyPath
+            if try global.directory.directory.configuration().masterKey != .file {
+                throw NuageError(.configuration, "the master key is in a token ([master-key] in nuage.toml), which never lets it out: there is nothing to split")
+            }
             let bytes = try MasterKey.loadBytes(from: path)
             let id = try MasterKey(bytes: bytes).id
             let engine = try global.directory.engine()
@@ -90,7 +93,9 @@ extension Keys {
             commandName: "rotate-master",
             abstract: "Make a new master key active and move everything to it (stop every gateway on this data first).",
             discussion: """
-                The current key moves to master.key.d/ID.key and still opens what it sealed. Then, as \
+                The current key moves to master.key.d/ID.key (a key in a token: master.key.d/ID.toml names \
+                it) and still opens what it sealed. With --to pkcs11 the new key is in a token (created there, \
+                or adopted) and nuage.toml names it; from a token with --to file, a new master.key. Then, as \
                 nuage keys rekey does: every shard is copied with its header sealed anew and every data \
                 key rewrapped (no byte of object data is re-encrypted), access-key secrets are sealed \
                 anew, the catalog journal and the audit log's copies at providers are written again under \
@@ -107,54 +112,62 @@ extension Keys {
         func run() async throws {
             let directory = global.directory.directory
             try global.directory.requireInitialized()
-            guard try directory.configuration().masterKey == .file else {
-                throw NuageError(.configuration, "the master key is in a token; rotating from one token key to another is not supported yet")
-            }
-            if to == "pkcs11" { return try await rotateIntoToken(directory) }
-            guard to == "file" else { throw ValidationError("--to is file or pkcs11") }
-            let current = try MasterKey.load(from: directory.masterKeyPath)
+            let configuration = try directory.configuration()
+            let current = try directory.masterKey(configuration)
             let manager = FileManager.default
             try manager.createDirectory(atPath: directory.olderKeysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let kept = "\(directory.olderKeysPath)/\(String(format: "%08x", current.id)).key"
-            if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
-            // The new key replaces master.key in one rename, after the old one is safe beside it.
-            let staged = directory.masterKeyPath + ".new"
-            try? manager.removeItem(atPath: staged)
-            let fresh = try MasterKey.create(at: staged)
-            guard rename(staged, directory.masterKeyPath) == 0 else {
-                throw NuageError(.configuration, "cannot install the new master key: \(String(cString: strerror(errno)))")
+            let currentID = String(format: "%08x", current.id)
+            // The current key is kept first: a crash later leaves both keys held, never neither.
+            let kept: String
+            switch configuration.masterKey {
+            case .file:
+                kept = "\(directory.olderKeysPath)/\(currentID).key"
+                if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
+            case .pkcs11(let settings):
+                kept = "\(directory.olderKeysPath)/\(currentID).toml"
+                if !manager.fileExists(atPath: kept) {
+                    guard manager.createFile(atPath: kept, contents: Data(Configuration.masterKeySection(settings).utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+                        throw NuageError(.configuration, "cannot write \(kept)")
+                    }
+                }
             }
-            print("master key \(String(format: "%08x", fresh.id)) is active; \(String(format: "%08x", current.id)) is kept in \(kept)")
-            try await Rekey.run(global, action: "key.rotate-master",
-                                detail: "\(String(format: "%08x", current.id)) → \(String(format: "%08x", fresh.id))")
-        }
-
-        /// From master.key to a key in a token: the file key moves to master.key.d (it opens what
-        /// it sealed until retire-master destroys it), nuage.toml names the token, master.key goes.
-        private func rotateIntoToken(_ directory: DataDirectory) async throws {
-            guard let module, let uri else { throw ValidationError("--to pkcs11 needs --module and --uri") }
-            guard (pinEnv == nil) != (pinFile == nil) else { throw ValidationError("--to pkcs11 needs one of --pin-env or --pin-file") }
-            let settings = Configuration.PKCS11Settings(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile)
-            let current = try MasterKey.load(from: directory.masterKeyPath)
-            let (token, created) = try directory.openToken(settings, create: true)
-            let fresh = try MasterKey(token: token)
-            guard fresh.id != current.id else { throw NuageError(.configuration, "the token's key is the current key") }
-            let manager = FileManager.default
-            try manager.createDirectory(atPath: directory.olderKeysPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let kept = "\(directory.olderKeysPath)/\(String(format: "%08x", current.id)).key"
-            if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
-            // nuage.toml names the token before master.key goes: a crash in between leaves both
-            // keys held (the file one in master.key.d), never none.
-            var text = String(decoding: FileManager.default.contents(atPath: directory.configurationPath) ?? Data(), as: UTF8.self)
-            let providers = text.range(of: "\n[[provider]]")?.lowerBound ?? text.endIndex
-            text.insert(contentsOf: "\n" + Configuration.masterKeySection(settings), at: providers)
-            _ = try Configuration(toml: text)
-            try directory.writeConfiguration(text)
-            try manager.removeItem(atPath: directory.masterKeyPath)
-            print("master key \(String(format: "%08x", fresh.id)) (\(settings.uri), \(created ? "created" : "adopted") in the token) is active; "
-                  + "\(String(format: "%08x", current.id)) is kept in \(kept) until nuage keys retire-master")
-            try await Rekey.run(global, action: "key.rotate-master",
-                                detail: "\(String(format: "%08x", current.id)) → \(String(format: "%08x", fresh.id)) (\(settings.uri))")
+            let text = String(decoding: manager.contents(atPath: directory.configurationPath) ?? Data(), as: UTF8.self)
+            let fresh: MasterKey
+            switch to {
+            case "file":
+                guard module == nil, uri == nil, pinEnv == nil, pinFile == nil else {
+                    throw ValidationError("--module, --uri, --pin-env and --pin-file go with --to pkcs11")
+                }
+                // The new key replaces master.key in one rename, after the old one is safe beside it.
+                let staged = directory.masterKeyPath + ".new"
+                try? manager.removeItem(atPath: staged)
+                fresh = try MasterKey.create(at: staged)
+                guard rename(staged, directory.masterKeyPath) == 0 else {
+                    throw NuageError(.configuration, "cannot install the new master key: \(String(cString: strerror(errno)))")
+                }
+                if configuration.masterKey != .file {
+                    try directory.writeConfiguration(Configuration.replacingMasterKeySection(in: text, with: nil))
+                }
+                print("master key \(String(format: "%08x", fresh.id)) is active; \(currentID) is kept in \(kept)")
+            case "pkcs11":
+                guard let module, let uri else { throw ValidationError("--to pkcs11 needs --module and --uri") }
+                guard (pinEnv == nil) != (pinFile == nil) else { throw ValidationError("--to pkcs11 needs one of --pin-env or --pin-file") }
+                let settings = Configuration.PKCS11Settings(module: module, uri: try PKCS11URI(uri), pinEnv: pinEnv, pinFile: pinFile)
+                let (token, created) = try directory.openToken(settings, create: true)
+                fresh = try MasterKey(token: token)
+                guard fresh.id != current.id else { throw NuageError(.configuration, "\(settings.uri) is the current master key") }
+                let updated = Configuration.replacingMasterKeySection(in: text, with: Configuration.masterKeySection(settings))
+                _ = try Configuration(toml: updated)
+                try directory.writeConfiguration(updated)
+                // nuage.toml names the token before master.key goes (the old key is in master.key.d).
+                if manager.fileExists(atPath: directory.masterKeyPath) { try manager.removeItem(atPath: directory.masterKeyPath) }
+                print("master key \(String(format: "%08x", fresh.id)) (\(settings.uri), \(created ? "created" : "adopted") in the token) is active; "
+                      + "\(currentID) is kept in \(kept) until nuage keys retire-master")
+            default:
+                throw ValidationError("--to is file or pkcs11")
+            }
+            try await Rekey.run(global, action: "key.rotate-master", detail: "\(currentID) → \(String(format: "%08x", fresh.id))")
         }
     }
 
@@ -209,6 +222,17 @@ extension Keys {
                 print("master key \(id) is still needed:")
                 for line in blockers { print("  \(line)") }
                 throw ExitCode.failure
+            }
+            let reference = "\(directory.olderKeysPath)/\(id.lowercased()).toml"
+            if FileManager.default.fileExists(atPath: reference) {
+                // A key in a token: destroyed there, then its reference goes.
+                if case .pkcs11(let settings) = try directory.olderTokenKey(at: reference) {
+                    try directory.openToken(settings, create: false).token.destroyKey()
+                }
+                try FileManager.default.removeItem(atPath: reference)
+                await AuditTrail.record(directory, engine, AuditEntry(action: "key.retire-master", actor: "cli", detail: id.lowercased()))
+                print("master key \(id) retired: destroyed in its token, \(reference) removed")
+                return
             }
             let path = "\(directory.olderKeysPath)/\(id.lowercased()).key"
             // Overwritten before it is unlinked, so that the bytes do not linger in the file's blocks.

@@ -128,6 +128,31 @@ def test_rotating_a_file_key_into_the_token():
         for name, body in bodies.items():
             assert s3.get_object(Bucket="vault", Key=name)["Body"].read() == body, name
         s3.put_object(Bucket="vault", Key="after", Body=b"after")
-        assert s3.get_object(Bucket="vault", Key="after")["Body"].read() == b"after"
+        bodies["after"] = b"after"
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        # From one token key to another: the first is named in master.key.d/ID.toml until it is
+        # retired, which destroys it in the token.
+        second = uri.replace("rotated-", "second-")
+        out = server.run("keys", "rotate-master", "--to", "pkcs11", "--module", "/usr/lib/softhsm/libsofthsm2.so",
+                         "--uri", second, "--pin-env", HSM_PIN_ENV)
+        kept = os.listdir(os.path.join(server.data, "master.key.d"))
+        assert len(kept) == 1 and kept[0].endswith(".toml") and "moved 6 version(s)" in out, (kept, out)
+        reference = open(os.path.join(server.data, "master.key.d", kept[0])).read()
+        assert uri.split(";object=")[1] in reference and os.environ[HSM_PIN_ENV] not in reference
+        server.run("keys", "retire-master", kept[0].removesuffix(".toml"))
+        # The retired key is gone from the token: naming it again fails.
+        open(os.path.join(server.data, "master.key.d", kept[0]), "w").write(reference)
+        failed = subprocess.run([server.binary, "ls", "--data", server.data], capture_output=True, text=True)
+        assert failed.returncode != 0 and "no secret key labelled" in failed.stderr, failed.stderr
+        os.remove(os.path.join(server.data, "master.key.d", kept[0]))
+        # And back to a key file.
+        out = server.run("keys", "rotate-master")
+        assert os.path.exists(os.path.join(server.data, "master.key")) and "[master-key]" not in open(os.path.join(server.data, "nuage.toml")).read()
+        server.run("keys", "retire-master", os.listdir(os.path.join(server.data, "master.key.d"))[0].removesuffix(".toml"))
+        server.start()
+        s3 = server.client()
+        for name, body in bodies.items():
+            assert s3.get_object(Bucket="vault", Key=name)["Body"].read() == body, name
     finally:
         server.stop()
