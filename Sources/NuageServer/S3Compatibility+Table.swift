@@ -7,8 +7,8 @@ extension S3Compatibility {
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
-                                                 .uploadPart, .uploadPartCopy, .completeMultipartUpload]
-    static let customerKeyElsewhere = "x-amz-server-side-encryption-customer-* headers apply only to object reads and writes (PutObject, GetObject, HeadObject, CopyObject and the multipart operations)."
+                                                 .uploadPart, .uploadPartCopy, .completeMultipartUpload, .listParts]
+    static let customerKeyElsewhere = "x-amz-server-side-encryption-customer-* headers apply only to object reads and writes (PutObject, GetObject, HeadObject, CopyObject, CreateMultipartUpload, UploadPart, UploadPartCopy, ListParts, CompleteMultipartUpload)."
     static let sourceKeyElsewhere = "x-amz-copy-source-server-side-encryption-customer-* headers apply only to CopyObject and UploadPartCopy."
 
     // MARK: Headers

@@ -94,8 +94,11 @@ extension S3Server {
         return Response(status: .noContent)
     }
 
-    func listParts(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
+    func listParts(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let uploadID = s3.queryValue("uploadId") ?? ""
+        // SSE-C headers are optional here (AWS takes them); given, they must be the upload's key.
+        let customerKey = try customerKey(request, s3)
+        if customerKey != nil { try Engine.checkCustomerKey(customerKey, for: try await engine.upload(id: uploadID, bucket: bucket, key: key)) }
         let maxParts = try Self.limit(s3, "max-parts")
         let marker = try s3.queryValue("part-number-marker").map { text in
             guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "part-number-marker must be a non-negative integer.") }

@@ -159,7 +159,7 @@ public struct S3Server: Sendable {
         case .uploadPartCopy: response = try await uploadPartCopy(bucket, key, request, s3, caller)
         case .completeMultipartUpload: response = try await completeUpload(bucket, key, request, s3)
         case .abortMultipartUpload: response = try await abortUpload(bucket, key, s3)
-        case .listParts: response = try await listParts(bucket, key, s3)
+        case .listParts: response = try await listParts(bucket, key, request, s3)
         }
         if Self.encryptedResponses.contains(operation) && response.status.code < 300
             && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil {

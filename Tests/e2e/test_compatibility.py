@@ -454,7 +454,7 @@ def under_customer_key(operation, scene, s3, source):
         scene.etags["src"] = s3.put_object(Bucket=b, Key="src", Body=SOURCE, **CUSTOMER)["ETag"]
     elif operation in ("GetObject", "HeadObject"):
         scene.etags["dst"] = s3.put_object(Bucket=b, Key="dst", Body=EXISTING, Metadata={"kept": "yes"}, **CUSTOMER)["ETag"]
-    elif operation in ("UploadPart", "UploadPartCopy", "CompleteMultipartUpload"):
+    elif operation in ("UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "ListParts"):
         s3.abort_multipart_upload(Bucket=b, Key="mpu", UploadId=scene.upload)
         scene.upload = s3.create_multipart_upload(Bucket=b, Key="mpu", **CUSTOMER)["UploadId"]
         scene.part_etag = s3.upload_part(Bucket=b, Key="mpu", UploadId=scene.upload, PartNumber=1, Body=PART_ONE,

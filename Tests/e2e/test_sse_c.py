@@ -142,6 +142,10 @@ def test_multipart_uploads_under_the_clients_key(server, s3, bucket):
     copied = s3.upload_part_copy(Bucket=bucket, Key="parts", UploadId=upload, PartNumber=1,
                                  CopySource={"Bucket": bucket, "Key": "multi"}, CopySourceRange=first,
                                  CopySourceSSECustomerAlgorithm="AES256", CopySourceSSECustomerKey=KEY.decode(), **CUSTOMER)
+    # ListParts takes the key optionally (as AWS does); given, it must be the upload's.
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="parts", UploadId=upload)["Parts"]] == [1, 2]
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="parts", UploadId=upload, **CUSTOMER)["Parts"]] == [1, 2]
+    assert refused(lambda: s3.list_parts(Bucket=bucket, Key="parts", UploadId=upload, **WRONG)) == (403, "AccessDenied")
     parts = {"Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": part["ETag"]}]}
     assert refused(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload, MultipartUpload=parts,
                                                         **WRONG)) == (403, "AccessDenied")
