@@ -27,8 +27,11 @@ public struct DataDirectory: Sendable {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: olderKeysPath)) ?? []).sorted()
         var keys = try names.filter { $0.hasSuffix(".key") }.map { try MasterKey.load(from: "\(olderKeysPath)/\($0)") }
         for name in names where name.hasSuffix(".toml") {
-            guard case .pkcs11(let settings) = try olderTokenKey(at: "\(olderKeysPath)/\(name)") else { continue }
-            keys.append(try MasterKey(token: try openToken(settings, create: false, environment: environment).token))
+            guard case .pkcs11(let settings) = try olderTokenKey(at: "\(olderKeysPath)/\(name)") else {
+                throw NuageError(.configuration, "\(olderKeysPath)/\(name) does not name a key in a token ([master-key] kind = \"pkcs11\")")
+            }
+            let cache = UnwrappedKeyCache(limits: .init(count: settings.cacheSize, lifetime: .seconds(settings.cacheSeconds)))
+            keys.append(try MasterKey(token: try openToken(settings, create: false, environment: environment).token, cache: cache))
         }
         return keys
     }
@@ -132,9 +135,12 @@ public struct DataDirectory: Sendable {
         let directory = self
         return try Engine(catalog: catalog, providers: providers, policy: configuration.policy, masterKey: master, olderKeys: try olderKeys(),
                           keyLoader: {
-                              // A token's key is the same key for as long as the configuration names it.
-                              (configuration.masterKey == .file ? try MasterKey.load(from: directory.masterKeyPath) : master,
-                               try directory.olderKeys())
+                              // Read again: a rotation may have moved the key between a file and a token.
+                              // A token's key stays the same key for as long as the configuration names it.
+                              let now = try directory.configuration()
+                              let active = now.masterKey == configuration.masterKey && configuration.masterKey != .file
+                                  ? master : try directory.masterKey(now, environment: environment)
+                              return (active, try directory.olderKeys(environment: environment))
                           },
                           segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
                           deleteDelay: .seconds(configuration.deleteDelaySeconds))
@@ -175,6 +181,28 @@ public struct DataDirectory: Sendable {
             pin = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
         }
         return try PKCS11Token.open(module: settings.module, uri: settings.uri, pin: pin, create: create)
+    }
+
+    /// Writes `text` to `path` (mode 0600) durably: a temporary file, synced, renamed into place.
+    public func writeDurably(_ text: String, to path: String) throws {
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NuageError(.configuration, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        do {
+            let writer = FileWriter(descriptor: fd, writeBehind: false)
+            try Data(text.utf8).withUnsafeBytes { try writer.write($0) }
+            try writer.sync()
+        } catch {
+            unlink(temporary)
+            throw NuageError(.configuration, "cannot write \(temporary)", cause: error)
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw NuageError(.configuration, "cannot replace \(path): \(reason)")
+        }
     }
 
     /// A path from the configuration, relative to the data directory unless absolute.

@@ -102,8 +102,15 @@ public final class UnwrappedKeyCache: Sendable {
             return entry.key
         }) { return hit }
         let key = try unwrap()
-        guard limits.count > 0 else { return key }
+        guard limits.count > 0, limits.lifetime > .zero else { return key }
         state.withLock { state in
+            // Expired keys leave now, not only when looked up again.
+            let expired = state.order.filter { state.entries[$0].map { $0.expires <= time } ?? true }
+            if !expired.isEmpty {
+                for old in expired { state.entries[old] = nil }
+                state.order.removeAll { state.entries[$0] == nil }
+                state.counts.evictions += expired.count
+            }
             if state.entries[id] == nil { state.order.append(id) }
             state.entries[id] = Entry(key: key, expires: time + limits.lifetime)
             while state.order.count > limits.count {

@@ -17,6 +17,13 @@ extension Engine {
         case etagMatches(String)
     }
 
+    /// The metadata stored with an object: for an SSE-C object, without the checksums of its
+    /// plaintext (`x-amz-checksum-*`, checked on the way in), which would give whoever holds the
+    /// master key a digest of data only the client may read.
+    static func storedMetadata(_ metadata: [String: String], customerKey: CustomerKey?) -> [String: String] {
+        customerKey == nil ? metadata : metadata.filter { !$0.key.hasPrefix("x-amz-checksum-") }
+    }
+
     /// Stores an object, replacing any current version atomically.
     ///
     /// Reads exactly `size` bytes from `body`, holding a few segments in memory at a time. The
@@ -44,11 +51,13 @@ extension Engine {
             throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
-        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body, headerMetadata: metadata,
+        let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
+                                           headerMetadata: Self.storedMetadata(metadata, customerKey: customerKey),
                                            hashing: etag == nil, customerKey: customerKey)
         let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
                                   modified: stream.created,
-                                  metadata: metadata.merging(body.trailingMetadata) { _, trailing in trailing },
+                                  metadata: Self.storedMetadata(metadata.merging(body.trailingMetadata) { _, trailing in trailing },
+                                                                customerKey: customerKey),
                                   manifest: stream.manifest)
         try await finish(stream) {
             if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {

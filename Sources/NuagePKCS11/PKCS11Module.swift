@@ -41,6 +41,7 @@ final class PKCS11Module: @unchecked Sendable {
         guard initialized == CKR_OK || initialized == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
             throw NuageError(.configuration, "\(path): C_Initialize failed: \(Self.name(initialized))")
         }
+        calls = Mutex(CallState(module: self))
     }
 
     private func initialize() -> ck_rv_t {
@@ -51,20 +52,35 @@ final class PKCS11Module: @unchecked Sendable {
         return functions.pointee.C_Initialize!(&arguments)
     }
 
-    private let lastReinitialization = Mutex<ContinuousClock.Instant?>(nil)
+    /// What every call into the library holds: re-initialisation never runs under another call.
+    struct CallState: ~Copyable {
+        let module: PKCS11Module
+        /// Re-initialisations so far: sessions (and object handles) of an earlier one are gone,
+        /// and their numbers may name another token's session now.
+        private(set) var generation = 0
+        private var lastReinitialization: ContinuousClock.Instant?
 
-    /// Finalises and initialises the library again, so that it looks for its tokens anew (some,
-    /// SoftHSM2 among them, list tokens only when initialised: a token removed and put back is
-    /// seen only then). At most once every 5 seconds; every session on the module ends, and
-    /// their owners open new ones on their next call.
-    /// - Returns: whether it was done now.
-    func reinitialize() -> Bool {
-        lastReinitialization.withLock { last in
-            if let last, ContinuousClock.now - last < .seconds(5) { return false }
-            last = .now
-            _ = functions.pointee.C_Finalize!(nil)
-            return initialize() == CKR_OK
+        init(module: PKCS11Module) { self.module = module }
+
+        /// Finalises and initialises the library again, so that it looks for its tokens anew (some,
+        /// SoftHSM2 among them, list tokens only when initialised: a token removed and put back is
+        /// seen only then). At most once every 5 seconds; every session on the module ends, and
+        /// their owners open new ones on their next call (the generation changed).
+        /// - Returns: whether it was done now.
+        mutating func reinitialize() -> Bool {
+            if let last = lastReinitialization, ContinuousClock.now - last < .seconds(5) { return false }
+            lastReinitialization = .now
+            _ = module.functions.pointee.C_Finalize!(nil)
+            generation += 1
+            return module.initialize() == CKR_OK
         }
+    }
+
+    private var calls: Mutex<CallState>!
+
+    /// Runs `body` as the only call into the library.
+    func serialized<R>(_ body: (inout CallState) throws -> R) rethrows -> R {
+        try calls.withLock { try body(&$0) }
     }
 
     /// Throws `NuageError.keyUnavailable` (or `configuration` for a wrong PIN) unless `rv` is CKR_OK.

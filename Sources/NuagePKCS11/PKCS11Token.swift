@@ -8,10 +8,12 @@ import Synchronization
 /// SoftHSM2 in tests). The token seals and opens data keys with it (CKM_AES_GCM) and computes
 /// the CMAC that sub-keys derive from (CKM_AES_CMAC); the key's value never leaves the token.
 ///
-/// One session per token object, its calls serialised (a PKCS#11 session is not for two
-/// threads at once). When the session or the token goes away the next call opens a new
+/// One session per token object. Every call into the library is serialised by its module (a
+/// PKCS#11 session is not for two threads at once, and re-initialising the library must not
+/// run under another call). When the session or the token goes away the next call opens a new
 /// session and logs in again, once; if that fails too the call throws
-/// `NuageError.keyUnavailable`.
+/// `NuageError.keyUnavailable`. Calls block their thread for as long as the token takes:
+/// tens of microseconds with SoftHSM2, more with a network HSM.
 public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     public let uri: PKCS11URI
     public var name: String { uri.description }
@@ -22,7 +24,13 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     private struct Connection {
         var session: ck_session_handle_t
         var key: ck_object_handle_t
+        /// The module's generation the session belongs to.
+        var generation: Int
     }
+
+    /// A decryption failed in a way that is either a wrong tag or a broken token (SoftHSM2
+    /// answers both with CKR_GENERAL_ERROR).
+    private struct AmbiguousDecryptFailure: Error { let rv: ck_rv_t }
 
     /// Opens the token and finds the key, creating it when `create` is set and no key of that
     /// label exists. A key that is not AES-256, sensitive and non-extractable is refused.
@@ -30,10 +38,12 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     /// - Throws: `NuageError.configuration` (module, URI, PIN, unsuitable key) or `keyUnavailable`.
     public static func open(module path: String, uri: PKCS11URI, pin: String, create: Bool = false) throws -> (token: PKCS11Token, created: Bool) {
         let token = PKCS11Token(module: try PKCS11Module.named(path), uri: uri, pin: Array(pin.utf8))
-        let created = try token.connection.withLock { connection in
-            let (opened, created) = try token.connect(create: create)
-            connection = opened
-            return created
+        let created = try token.module.serialized { state in
+            try token.connection.withLock { connection in
+                let (opened, created) = try token.connect(create: create, state: &state)
+                connection = opened
+                return created
+            }
         }
         return (token, created)
     }
@@ -45,7 +55,9 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     }
 
     deinit {
-        if let session = connection.withLock({ $0?.session }) { _ = functions.C_CloseSession!(session) }
+        module.serialized { state in
+            if let open = connection.withLock({ $0 }), open.generation == state.generation { _ = functions.C_CloseSession!(open.session) }
+        }
     }
 
     private var functions: ck_function_list { module.functions.pointee }
@@ -60,10 +72,12 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
         guard sealed.count >= 16 else { throw NuageError(.integrity, "sealed bytes shorter than a GCM tag") }
         do {
             return try gcm(encrypt: false, sealed, nonce: nonce, associatedData: associatedData)
-        } catch let error as NuageError where error.code == .keyUnavailable {
-            // Some tokens (SoftHSM2) answer a failed GCM tag with CKR_GENERAL_ERROR: when the token
-            // still answers otherwise, the bytes were at fault, not the token.
-            guard (try? cmac([0])) != nil else { throw error }
+        } catch let failure as AmbiguousDecryptFailure {
+            // SoftHSM2 answers a failed GCM tag with CKR_GENERAL_ERROR: when the token still
+            // answers otherwise, the bytes were at fault, not the token.
+            guard (try? cmac([0])) != nil else {
+                throw NuageError(.keyUnavailable, "the master key's token refused C_Decrypt (CKM_AES_GCM): \(PKCS11Module.name(failure.rv))")
+            }
             throw NuageError(.integrity, "a key wrapped by the master key's token failed authentication")
         }
     }
@@ -86,24 +100,26 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     /// Whether the key's value can be read out of the token (it never should): the return value
     /// of C_GetAttributeValue(CKA_VALUE), CKR_ATTRIBUTE_SENSITIVE for a proper master key.
     public func valueReadResult() throws -> String {
-        try connection.withLock { connection in
-            if connection == nil { connection = try connect(create: false).0 }
+        try module.serialized { state in try connection.withLock { connection in
+            if connection?.generation != state.generation { connection = try connect(create: false, state: &state).0 }
             var buffer = [UInt8](repeating: 0, count: 64)
             let rv = buffer.withUnsafeMutableBytes { bytes in
                 var attribute = ck_attribute(type: ck_attribute_type_t(CKA_VALUE), value: bytes.baseAddress, value_len: UInt(bytes.count))
                 return functions.C_GetAttributeValue!(connection!.session, connection!.key, &attribute, 1)
             }
             return PKCS11Module.name(rv)
-        }
+        } }
     }
 
     /// Destroys the key object in the token: nothing wrapped under it can be unwrapped again,
     /// by this gateway or any other holder of the token.
     public func destroyKey() throws {
         try call("C_DestroyObject") { f, session, key in (f.C_DestroyObject!(session, key), ()) }
-        connection.withLock { connection in
-            if let session = connection?.session { _ = functions.C_CloseSession!(session) }
-            connection = nil
+        module.serialized { state in
+            connection.withLock { connection in
+                if let open = connection, open.generation == state.generation { _ = functions.C_CloseSession!(open.session) }
+                connection = nil
+            }
         }
     }
 
@@ -134,9 +150,12 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
                     }
                 }
             }
-        } failed: { (rv: ck_rv_t) -> NuageError? in
-            !encrypt && (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
-                ? NuageError(.integrity, "a key wrapped by the master key's token failed authentication") : nil
+        } failed: { (rv: ck_rv_t) -> (any Error)? in
+            guard !encrypt else { return nil }
+            if rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE {
+                return NuageError(.integrity, "a key wrapped by the master key's token failed authentication")
+            }
+            return rv == CKR_GENERAL_ERROR ? AmbiguousDecryptFailure(rv: rv) : nil
         }
         return output
     }
@@ -145,10 +164,11 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
     /// reconnects and runs it once more.
     private func call<R>(_ what: String,
                          _ body: (ck_function_list, ck_session_handle_t, ck_object_handle_t) -> (ck_rv_t, R),
-                         failed: (ck_rv_t) -> NuageError? = { _ in nil }) throws -> R {
-        try connection.withLock { connection in
+                         failed: (ck_rv_t) -> (any Error)? = { _ in nil }) throws -> R {
+        try module.serialized { state in try connection.withLock { connection in
             for attempt in 0..<2 {
-                if connection == nil { connection = try connect(create: false).0 }
+                // A session of an earlier generation is gone, its numbers perhaps reused.
+                if connection?.generation != state.generation { connection = try connect(create: false, state: &state).0 }
                 let (rv, result) = body(functions, connection!.session, connection!.key)
                 if rv == CKR_OK { return result }
                 if let error = failed(rv) { throw error }
@@ -160,13 +180,13 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
                 try PKCS11Module.check(rv, what)
             }
             throw NuageError(.keyUnavailable, "the master key's token did not answer \(what)")
-        }
+        } }
     }
 
     /// A logged-in session on the token the URI names, and the key's handle.
-    private func connect(create: Bool) throws -> (Connection, created: Bool) {
+    private func connect(create: Bool, state: inout PKCS11Module.CallState) throws -> (Connection, created: Bool) {
         let f = functions
-        let slot = try findSlot()
+        let slot = try findSlot(state: &state)
         var session: ck_session_handle_t = 0
         try PKCS11Module.check(f.C_OpenSession!(slot, ck_flags_t(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session), "C_OpenSession")
         do {
@@ -183,19 +203,19 @@ public final class PKCS11Token: MasterKeyToken, @unchecked Sendable {
                 throw NuageError(.configuration, "no secret key labelled '\(uri.object)' in token '\(uri.token)' (nuage init --master-key pkcs11 creates it)")
             }
             try checkKey(session, key)
-            return (Connection(session: session, key: key), created)
+            return (Connection(session: session, key: key, generation: state.generation), created)
         } catch {
             _ = f.C_CloseSession!(session)
             throw error
         }
     }
 
-    private func findSlot() throws -> ck_slot_id_t {
+    private func findSlot(state: inout PKCS11Module.CallState) throws -> ck_slot_id_t {
         do {
             return try scanSlots()
         } catch let error as NuageError where error.code == .keyUnavailable {
             // The token may be back while the library still lists what it saw when it started.
-            guard module.reinitialize() else { throw error }
+            guard state.reinitialize() else { throw error }
             return try scanSlots()
         }
     }

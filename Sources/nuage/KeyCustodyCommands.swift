@@ -125,12 +125,7 @@ extension Keys {
                 if !manager.fileExists(atPath: kept) { try MasterKey.create(at: kept, bytes: try MasterKey.loadBytes(from: directory.masterKeyPath)) }
             case .pkcs11(let settings):
                 kept = "\(directory.olderKeysPath)/\(currentID).toml"
-                if !manager.fileExists(atPath: kept) {
-                    guard manager.createFile(atPath: kept, contents: Data(Configuration.masterKeySection(settings).utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-                        throw NuageError(.configuration, "cannot write \(kept)")
-                    }
-                }
+                if !manager.fileExists(atPath: kept) { try directory.writeDurably(Configuration.masterKeySection(settings), to: kept) }
             }
             let text = String(decoding: manager.contents(atPath: directory.configurationPath) ?? Data(), as: UTF8.self)
             let fresh: MasterKey
@@ -226,9 +221,15 @@ extension Keys {
             let reference = "\(directory.olderKeysPath)/\(id.lowercased()).toml"
             if FileManager.default.fileExists(atPath: reference) {
                 // A key in a token: destroyed there, then its reference goes.
-                if case .pkcs11(let settings) = try directory.olderTokenKey(at: reference) {
-                    try directory.openToken(settings, create: false).token.destroyKey()
+                guard case .pkcs11(let settings) = try directory.olderTokenKey(at: reference) else {
+                    throw NuageError(.configuration, "\(reference) does not name a key in a token")
                 }
+                let token = try directory.openToken(settings, create: false).token
+                // The label may name another key by now: destroy only the key with this id.
+                guard try MasterKey(token: token).id == keyID else {
+                    throw NuageError(.configuration, "\(settings.uri) is no longer master key \(id); nothing destroyed")
+                }
+                try token.destroyKey()
                 try FileManager.default.removeItem(atPath: reference)
                 await AuditTrail.record(directory, engine, AuditEntry(action: "key.retire-master", actor: "cli", detail: id.lowercased()))
                 print("master key \(id) retired: destroyed in its token, \(reference) removed")
