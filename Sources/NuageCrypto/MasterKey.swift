@@ -62,6 +62,43 @@ public struct MasterKey: Sendable {
         if case .token(let token, _) = wrapping { _ = try token.cmac(Array("nuage/v1/probe".utf8)) }
     }
 
+    /// ``probe()`` off the caller's thread (a token that hangs holds no cooperative thread).
+    public func probe() async throws {
+        guard case .token = wrapping else { return }
+        try await TokenThread.run { try self.probe() }
+    }
+
+    // The async forms below do what their synchronous namesakes do (called from a closure, a
+    // synchronous context, so that the synchronous form is the one chosen); a call that needs
+    // the token (not a key file, not a cached key) runs on the token's own thread.
+
+    public func wrap(_ key: DataKey, context: [UInt8]) async throws -> [UInt8] {
+        guard case .token = wrapping else { return try { try self.wrap(key, context: context) }() }
+        return try await TokenThread.run { try self.wrap(key, context: context) }
+    }
+
+    public func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> DataKey {
+        guard needsToken(wrapped, context: context) else { return try { try self.unwrap(wrapped, context: context) }() }
+        return try await TokenThread.run { try self.unwrap(wrapped, context: context) }
+    }
+
+    public func wrap(_ key: ChunkTagKey, versionID: [UInt8]) async throws -> [UInt8] {
+        guard case .token = wrapping else { return try { try self.wrap(key, versionID: versionID) }() }
+        return try await TokenThread.run { try self.wrap(key, versionID: versionID) }
+    }
+
+    public func unwrapTagKey(_ wrapped: [UInt8], versionID: [UInt8]) async throws -> ChunkTagKey {
+        guard needsToken(wrapped, context: versionID + Self.tagKeyLabel) else {
+            return try { try self.unwrapTagKey(wrapped, versionID: versionID) }()
+        }
+        return try await TokenThread.run { try self.unwrapTagKey(wrapped, versionID: versionID) }
+    }
+
+    private func needsToken(_ wrapped: [UInt8], context: [UInt8]) -> Bool {
+        guard case .token(_, let cache) = wrapping else { return false }
+        return !cache.contains(wrapped: wrapped, context: context)
+    }
+
     /// The token's `pkcs11:` URI when the key is in one; nil for a key file.
     public private(set) var tokenName: String?
 

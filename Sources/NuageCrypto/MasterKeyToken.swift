@@ -121,12 +121,31 @@ public final class UnwrappedKeyCache: Sendable {
         return key
     }
 
+    /// Whether a key for these wrapped bytes and context is cached and fresh (not counted).
+    func contains(wrapped: [UInt8], context: [UInt8]) -> Bool {
+        let time = now()
+        return state.withLock { $0.entries[wrapped + context].map { $0.expires > time } ?? false }
+    }
+
     /// Forgets every key (their storage is zeroed as their last uses end).
     public func removeAll() {
         state.withLock { state in
             state.counts.evictions += state.entries.count
             state.entries = [:]
             state.order = []
+        }
+    }
+}
+
+/// Token calls block their thread for as long as the token takes (a network HSM may take long,
+/// or hang): the async entry points of ``MasterKey`` run them here, one at a time (the module
+/// serialises them anyway), never on Swift's few cooperative threads.
+enum TokenThread {
+    private static let queue = DispatchQueue(label: "nuage.master-key-token")
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
         }
     }
 }

@@ -41,7 +41,7 @@ extension Engine {
             let lower = max(wanted.lowerBound, start), upper = min(wanted.upperBound, end)
             if lower < upper || (wanted.isEmpty && pieces.isEmpty && wanted.lowerBound == start) {
                 let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest,
-                                           dataKey: try dataKey(manifest, customerKey: customerKey), tagKey: try tagKey(manifest),
+                                           dataKey: try await dataKey(manifest, customerKey: customerKey), tagKey: try await tagKey(manifest),
                                            codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
                 pieces.append((reader, (lower - start)..<(upper - start)))
             }

@@ -134,8 +134,9 @@ extension Engine {
             throw NuageError(.invalidArgument, "objects are written in format 2 (format 1 only without a customer key)")
         }
         let dataKey = DataKey.random(), tagKey = format == 1 ? dataKey.derivedTagKey : ChunkTagKey.random()
-        let wrappedKey = try customerKey?.wrap(dataKey, versionID: versionID) ?? masterKey.wrap(dataKey, context: versionID)
-        let wrappedTagKey = format == 1 ? nil : try masterKey.wrap(tagKey, versionID: versionID)
+        let wrappedKey: [UInt8]
+        if let customerKey { wrappedKey = try customerKey.wrap(dataKey, versionID: versionID) } else { wrappedKey = try await masterKey.wrap(dataKey, context: versionID) }
+        let wrappedTagKey = format == 1 ? nil : try await masterKey.wrap(tagKey, versionID: versionID)
         let customerKeyCheck = customerKey?.check(versionID: versionID)
         let targets = try placement.choose(for: versionID)
         let refs = targets.map { BlobRef(provider: $0.name, blob: [UInt8].random(count: 16).hex) }

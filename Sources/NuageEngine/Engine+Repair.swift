@@ -66,7 +66,7 @@ extension Engine {
     func rebuild(_ shards: [Int], of manifest: Manifest, bucket: String, key: String, avoiding: Set<String> = []) async throws -> Bool {
         let k = manifest.dataShards
         let codec = try codec(dataShards: k, parityShards: manifest.parityShards)
-        let tagKey = try self.tagKey(manifest)
+        let tagKey = try await self.tagKey(manifest)
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: nil, tagKey: tagKey, codec: codec)
         let layout = reader.layout
         // Rebuilt headers are sealed under the active key, their wrapped keys as the manifest has them.
@@ -115,7 +115,7 @@ extension Engine {
         }
         let codec = try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards)
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: nil,
-                                   tagKey: try tagKey(manifest), codec: codec)
+                                   tagKey: try await tagKey(manifest), codec: codec)
         let layout = reader.layout
         let headerBytes = try await provider(named: source.provider).get(source.blob, range: 0..<Int64(ShardHeader.size))
         let header = headerBytes.count == ShardHeader.size ? try? openHeader(headerBytes.bytes) : nil

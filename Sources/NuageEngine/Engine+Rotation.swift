@@ -58,8 +58,8 @@ extension Engine {
             // An SSE-C version's data key stays under the client's key; its tag key moves.
             let keys = RewrappedKeys(
                 keyID: masterKey.id,
-                wrappedKey: manifest.needsCustomerKey ? manifest.wrappedKey : try masterKey.wrap(dataKey(manifest), context: manifest.versionID),
-                wrappedTagKey: try manifest.wrappedTagKey.map { _ in try masterKey.wrap(tagKey(manifest), versionID: manifest.versionID) })
+                wrappedKey: manifest.needsCustomerKey ? manifest.wrappedKey : try await masterKey.wrap(dataKey(manifest), context: manifest.versionID),
+                wrappedTagKey: manifest.wrappedTagKey == nil ? nil : try await masterKey.wrap(tagKey(manifest), versionID: manifest.versionID))
             let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
             var current = manifest
             for shard in manifest.shards.indices where manifest.shards[shard] != nil {

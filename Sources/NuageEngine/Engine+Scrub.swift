@@ -121,7 +121,7 @@ extension Engine {
             return "header does not open"
         }
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest,
-                                   dataKey: nil, tagKey: try tagKey(manifest),
+                                   dataKey: nil, tagKey: try await tagKey(manifest),
                                    codec: try codec(dataShards: manifest.dataShards, parityShards: manifest.parityShards))
         let window = max(1, (16 << 20) / max(1, layout.chunkLength(ofSegment: 0) + ShardLayout.tagSize))
         var bad: [Int] = []

@@ -141,18 +141,18 @@ public final class Engine: Sendable {
     /// client's key for a version stored under one (SSE-C).
     /// - Throws: `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable` (see
     ///   ``checkCustomerKey(_:for:)``); `integrity` when the wrapped key does not open.
-    func dataKey(_ manifest: Manifest, customerKey: CustomerKey? = nil) throws -> DataKey {
+    func dataKey(_ manifest: Manifest, customerKey: CustomerKey? = nil) async throws -> DataKey {
         try Self.checkCustomerKey(customerKey, for: manifest)
         if let customerKey { return try customerKey.unwrap(manifest.wrappedKey, versionID: manifest.versionID) }
-        return try key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
+        return try await key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
     }
 
     /// The key that checks a version's chunk tags: format 2 keeps it wrapped under the master
     /// key (so that repair, drain and scrub never need the client's key); format 1 derives it
     /// from the data key.
-    func tagKey(_ manifest: Manifest) throws -> ChunkTagKey {
-        guard let wrapped = manifest.wrappedTagKey else { return try dataKey(manifest).derivedTagKey }
-        return try key(id: manifest.keyID).unwrapTagKey(wrapped, versionID: manifest.versionID)
+    func tagKey(_ manifest: Manifest) async throws -> ChunkTagKey {
+        guard let wrapped = manifest.wrappedTagKey else { return try await dataKey(manifest).derivedTagKey }
+        return try await key(id: manifest.keyID).unwrapTagKey(wrapped, versionID: manifest.versionID)
     }
 
     /// Whether `customerKey` is what reading the version needs: the key it is stored under

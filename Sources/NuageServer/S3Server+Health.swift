@@ -23,7 +23,7 @@ extension S3Server {
                 ready = false
             }
             do {
-                try engine.masterKey.probe()
+                try await engine.masterKey.probe()
                 checks["master-key"] = "ok"
             } catch {
                 checks["master-key"] = "failing: \(error)"
