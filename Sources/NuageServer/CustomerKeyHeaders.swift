@@ -49,6 +49,14 @@ enum CustomerKeyHeaders {
         return customerKey
     }
 
+    /// Refuses a key in the query string, before anything else (authentication included): SigV2
+    /// presigned URLs move x-amz-* headers there, and a key in a URL is written to every log the
+    /// URL passes through.
+    static func refuseInQuery(_ s3: S3Request) throws {
+        guard s3.query.contains(where: { $0.name.lowercased().hasPrefix(prefix) || $0.name.lowercased().hasPrefix(sourcePrefix) }) else { return }
+        throw S3Error(.invalidArgument, "A customer-provided encryption key (SSE-C) in the URL is refused: send it in the x-amz-server-side-encryption-customer-* headers (a SigV4 presigned URL signs them as headers).")
+    }
+
     /// The response headers that tell a client its object is under its key.
     static func echo(_ key: CustomerKey?, into headers: inout HTTPFields) {
         guard let key else { return }

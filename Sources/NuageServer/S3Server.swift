@@ -86,6 +86,7 @@ public struct S3Server: Sendable {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
             var s3 = try S3Request(request, domain: options.domain)
             s3.privateTransport = privateTransport
+            try CustomerKeyHeaders.refuseInQuery(s3)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket
             record.key = s3.key
