@@ -82,24 +82,7 @@ public struct DataDirectory: Sendable {
     /// Replaces `nuage.toml` atomically with `text`, readable by its owner only (0600), as is
     /// every file Nuage creates.
     public func writeConfiguration(_ text: String) throws {
-        let temporary = configurationPath + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw NuageError(.configuration, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        do {
-            let writer = FileWriter(descriptor: fd, writeBehind: false)
-            try Data(text.utf8).withUnsafeBytes { try writer.write($0) }
-            try writer.sync()
-        } catch {
-            unlink(temporary)
-            throw NuageError(.configuration, "cannot write \(temporary)", cause: error)
-        }
-        guard rename(temporary, configurationPath) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw NuageError(.configuration, "cannot replace \(configurationPath): \(reason)")
-        }
+        try writeDurably(text, to: configurationPath)
     }
 
     /// Reads the configuration.

@@ -104,12 +104,11 @@ public final class UnwrappedKeyCache: Sendable {
         let key = try unwrap()
         guard limits.count > 0, limits.lifetime > .zero else { return key }
         state.withLock { state in
-            // Expired keys leave now, not only when looked up again.
-            let expired = state.order.filter { state.entries[$0].map { $0.expires <= time } ?? true }
-            if !expired.isEmpty {
-                for old in expired { state.entries[old] = nil }
-                state.order.removeAll { state.entries[$0] == nil }
-                state.counts.evictions += expired.count
+            // Expired keys leave now, not only when looked up again. Every key lives as long, so
+            // the expired ones are the oldest: a prefix of the insertion order.
+            while let oldest = state.order.first, state.entries[oldest].map({ $0.expires <= time }) ?? true {
+                state.order.removeFirst()
+                if state.entries.removeValue(forKey: oldest) != nil { state.counts.evictions += 1 }
             }
             if state.entries[id] == nil { state.order.append(id) }
             state.entries[id] = Entry(key: key, expires: time + limits.lifetime)

@@ -48,18 +48,11 @@ extension Engine {
     /// Whether `customerKey` is the key the upload was started with (none for an upload started without).
     /// - Throws: `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable`, as S3 answers UploadPart.
     public static func checkCustomerKey(_ customerKey: CustomerKey?, for upload: UploadRecord) throws {
-        let stored = upload.metadata[uploadCustomerKeyCheck].flatMap { [UInt8](hex: $0) }
-        switch (stored, customerKey) {
-        case (nil, nil): return
-        case (nil, _?):
-            throw NuageError(.customerKeyNotApplicable, "The multipart upload was not initiated with a customer-provided key; parts cannot use one.")
-        case (_?, nil):
-            throw NuageError(.customerKeyRequired, "The multipart upload was initiated with a customer-provided key; every part must give it.")
-        case (let check?, let key?):
-            guard key.matches(check, versionID: Array(upload.id.utf8)) else {
-                throw NuageError(.customerKeyMismatch, "The provided encryption key does not match the one the multipart upload was initiated with.")
-            }
-        }
+        try checkCustomerKey(customerKey, against: upload.metadata[uploadCustomerKeyCheck].flatMap { [UInt8](hex: $0) },
+                             salt: Array(upload.id.utf8),
+                             notApplicable: "The multipart upload was not initiated with a customer-provided key; parts cannot use one.",
+                             required: "The multipart upload was initiated with a customer-provided key; every part must give it.",
+                             mismatch: "The provided encryption key does not match the one the multipart upload was initiated with.")
     }
 
     /// Stores part `number` of an upload, replacing a part with that number.

@@ -161,16 +161,22 @@ public final class Engine: Sendable {
     ///   `customerKeyMismatch` when the given key is another, `customerKeyNotApplicable` when the
     ///   version needs none.
     public static func checkCustomerKey(_ customerKey: CustomerKey?, for manifest: Manifest) throws {
-        switch (manifest.customerKeyCheck, customerKey) {
+        try checkCustomerKey(customerKey, against: manifest.customerKeyCheck, salt: manifest.versionID,
+                             notApplicable: "The encryption parameters are not applicable to this object.",
+                             required: "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+                             mismatch: "The provided encryption key does not match the key the object was stored with.")
+    }
+
+    /// A client's key (or none) against the check stored for what it opens (or none), with S3's
+    /// wording for each way they can disagree.
+    static func checkCustomerKey(_ customerKey: CustomerKey?, against stored: [UInt8]?, salt: [UInt8],
+                                 notApplicable: String, required: String, mismatch: String) throws {
+        switch (stored, customerKey) {
         case (nil, nil): return
-        case (nil, _?):
-            throw NuageError(.customerKeyNotApplicable, "The encryption parameters are not applicable to this object.")
-        case (_?, nil):
-            throw NuageError(.customerKeyRequired, "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
+        case (nil, _?): throw NuageError(.customerKeyNotApplicable, notApplicable)
+        case (_?, nil): throw NuageError(.customerKeyRequired, required)
         case (let check?, let key?):
-            guard key.matches(check, versionID: manifest.versionID) else {
-                throw NuageError(.customerKeyMismatch, "The provided encryption key does not match the key the object was stored with.")
-            }
+            guard key.matches(check, versionID: salt) else { throw NuageError(.customerKeyMismatch, mismatch) }
         }
     }
 

@@ -25,7 +25,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
         guard text.hasPrefix("pkcs11:") else {
             throw NuageError(.configuration, "a PKCS#11 URI starts with pkcs11: (RFC 7512), as in pkcs11:token=nuage;object=master")
         }
-        var rest = Substring(text.dropFirst("pkcs11:".count))
+        let rest = Substring(text.dropFirst("pkcs11:".count))
         if let query = rest.firstIndex(of: "?") {
             let attributes = rest[rest.index(after: query)...].split(separator: "&").map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? "" }
             if attributes.contains(where: { $0 == "pin-value" || $0 == "pin-source" }) {
@@ -33,7 +33,6 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
             }
             throw NuageError(.configuration, "pkcs11: URI query attributes (\(attributes.joined(separator: ", "))) are not supported")
         }
-        rest = rest.prefix { $0 != "?" }
         var values: [String: String] = [:]
         for attribute in rest.split(separator: ";", omittingEmptySubsequences: true) {
             let pair = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -83,6 +83,21 @@ import Testing
         clock.advance(by: .seconds(61))
         _ = try master.unwrap(wrapped[0], context: versions[0])
         #expect(cache.counts.hits == 1 && cache.counts.evictions >= 2, "an expired key is unwrapped again")
+        _ = try master.unwrap(wrapped[0], context: versions[0])
+        #expect(cache.counts.hits == 2, "and kept again")
+        _ = try master.unwrap(wrapped[2], context: versions[2])
+        // A new key sweeps out every expired one (k0 and k2 here), not only itself.
+        clock.advance(by: .seconds(61))
+        let before = cache.counts.evictions
+        _ = try master.unwrap(wrapped[1], context: versions[1])
+        #expect(cache.counts.evictions == before + 2, "both keys held when the time passed are gone")
+        // A zero lifetime keeps nothing.
+        let none = UnwrappedKeyCache(limits: .init(count: 10, lifetime: .zero), now: { clock.now })
+        let uncached = try MasterKey(token: try SoftHSM.token(object: "cache-zero-\(UUID().uuidString)").token, cache: none)
+        let once = try uncached.wrap(DataKey.random(), context: versions[0])
+        _ = try uncached.unwrap(once, context: versions[0])
+        _ = try uncached.unwrap(once, context: versions[0])
+        #expect(none.counts == .init(hits: 0, misses: 2, evictions: 0))
     }
 
     @Test func aMissingKeyTokenAndModuleAreNamed() throws {

@@ -88,9 +88,10 @@ class Server:
         deadline = time.time() + 30
         while time.time() < deadline:
             self.log.seek(0)
-            match = re.search(r"serving S3 on (http://127\.0\.0\.1:\d+)", self.log.read())
+            # A gateway listening on every interface (0.0.0.0) is reached through loopback too.
+            match = re.search(r"serving S3 on http://(127\.0\.0\.1|0\.0\.0\.0):(\d+)", self.log.read())
             if match:
-                return match.group(1)
+                return f"http://127.0.0.1:{match.group(2)}"
             if self.process.poll() is not None:
                 break
             time.sleep(0.1)

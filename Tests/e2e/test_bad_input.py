@@ -12,14 +12,20 @@ import pytest
 
 def send(server, method, path, body=b"", headers=None, sign=True):
     """Sends a request with the path exactly as given (no client-side normalisation)."""
-    url = server.endpoint + path
-    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    status, _, answer = exchange(server, method, path, body, headers, sign)
+    return status, answer
+
+
+def exchange(server, method, path, body=b"", headers=None, sign=True, endpoint=None):
+    """``send``, to `endpoint` (default: the server's), returning (status, headers, body)."""
+    endpoint = endpoint or server.endpoint
+    request = botocore.awsrequest.AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
     if sign:
         request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
         credentials = botocore.credentials.Credentials(server.access_key, server.secret_key)
         botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
-    parsed = urllib.parse.urlsplit(server.endpoint)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    parsed = urllib.parse.urlsplit(endpoint)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
     connection.putrequest(method, path, skip_accept_encoding=True, skip_host=True)
     connection.putheader("Host", parsed.netloc)
     for name, value in request.headers.items():
@@ -28,7 +34,7 @@ def send(server, method, path, body=b"", headers=None, sign=True):
     connection.putheader("Content-Length", str(len(body)))
     connection.endheaders(body)
     response = connection.getresponse()
-    return response.status, response.read()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
 
 def code(body):

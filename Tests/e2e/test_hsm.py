@@ -119,7 +119,7 @@ def test_rotating_a_file_key_into_the_token():
                          "--uri", uri, "--pin-env", HSM_PIN_ENV)
         kept = os.listdir(os.path.join(server.data, "master.key.d"))
         assert len(kept) == 1 and not os.path.exists(os.path.join(server.data, "master.key")), out
-        assert "is active" in out and "moved 1 version" not in out and "moved 5 version(s)" in out, out
+        assert "is active" in out and "moved 5 version(s)" in out, out
         server.run("keys", "retire-master", kept[0].removesuffix(".key"))
         assert os.listdir(os.path.join(server.data, "master.key.d")) == [], "the file key is destroyed"
         assert 'kind = "pkcs11"' in open(os.path.join(server.data, "nuage.toml")).read()

@@ -11,14 +11,12 @@ import re
 import subprocess
 import urllib.parse
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import botocore.exceptions
 import pytest
 from boto3.s3.transfer import TransferConfig
 
 from conftest import Server
+from test_bad_input import code, exchange
 
 KEY = b"0123456789abcdef0123456789ABCDEF"  # 32 bytes, as the aws CLI takes it on its command line
 OTHER = b"another key, also 32 bytes long!"
@@ -37,27 +35,9 @@ def headers_for(key, prefix="x-amz-server-side-encryption-customer-", algorithm=
 
 
 def request(server, method, path, body=b"", headers=None, host=None):
-    """A SigV4-signed request sent as is; returns (status, headers, body)."""
-    endpoint = server.endpoint if host is None else f"http://{host}:{urllib.parse.urlsplit(server.endpoint).port}"
-    prepared = botocore.awsrequest.AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
-    prepared.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
-    botocore.auth.S3SigV4Auth(botocore.credentials.Credentials(server.access_key, server.secret_key), "s3", "us-east-1").add_auth(prepared)
-    parsed = urllib.parse.urlsplit(endpoint)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    connection.putrequest(method, path, skip_accept_encoding=True, skip_host=True)
-    connection.putheader("Host", parsed.netloc)
-    for name, value in prepared.headers.items():
-        if name.lower() != "host":
-            connection.putheader(name, value)
-    connection.putheader("Content-Length", str(len(body)))
-    connection.endheaders(body)
-    response = connection.getresponse()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-
-
-def error_code(body):
-    match = re.search(rb"<Code>([^<]*)</Code>", body)
-    return match.group(1).decode() if match else None
+    """A SigV4-signed request sent as is, to `host` on the server's port if given; (status, headers, body)."""
+    endpoint = None if host is None else f"http://{host}:{urllib.parse.urlsplit(server.endpoint).port}"
+    return exchange(server, method, path, body, headers, endpoint=endpoint)
 
 
 def refused(call):
@@ -89,7 +69,7 @@ def test_only_the_clients_key_opens_the_object(server, s3, bucket):
     for headers, expected in [({}, (400, "InvalidRequest")), (headers_for(OTHER), (403, "AccessDenied")),
                               ({**headers_for(OTHER), "Range": "bytes=0-99"}, (403, "AccessDenied"))]:
         status, _, answer = request(server, "GET", f"/{bucket}/secret", headers=headers)
-        assert (status, error_code(answer)) == expected, answer
+        assert (status, code(answer)) == expected, answer
         assert MARKER[:12] not in answer
     # A plain object is not opened with a key it never had.
     s3.put_object(Bucket=bucket, Key="plain", Body=b"plain")
@@ -111,13 +91,13 @@ def test_malformed_keys_get_aws_errors_and_store_nothing(server, s3, bucket):
         ({k: v for k, v in headers_for(KEY).items() if not k.endswith("-algorithm")}, 400, "InvalidArgument"),
         ({**headers_for(KEY), "x-amz-server-side-encryption": "AES256"}, 400, "InvalidArgument"),
     ]
-    for headers, status, code in cases:
+    for headers, status, expected in cases:
         got_status, _, answer = request(server, "PUT", f"/{bucket}/refused", b"data", headers)
-        assert (got_status, error_code(answer)) == (status, code), (headers, answer)
+        assert (got_status, code(answer)) == (status, expected), (headers, answer)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket), "a refused write stores nothing"
     # SSE-C headers where they mean nothing are refused, not ignored.
     status, _, answer = request(server, "GET", f"/{bucket}?list-type=2", headers=headers_for(KEY))
-    assert (status, error_code(answer)) == (400, "InvalidRequest"), answer
+    assert (status, code(answer)) == (400, "InvalidRequest"), answer
 
 
 def test_multipart_uploads_under_the_clients_key(server, s3, bucket):
@@ -148,7 +128,7 @@ def test_multipart_uploads_under_the_clients_key(server, s3, bucket):
     status, _, answer = request(server, "GET", f"/{bucket}/parts?uploadId={upload}", headers=headers_for(KEY))
     assert status == 200 and answer.count(b"<PartNumber>") == 2, answer
     status, _, answer = request(server, "GET", f"/{bucket}/parts?uploadId={upload}", headers=headers_for(OTHER))
-    assert (status, error_code(answer)) == (403, "AccessDenied"), answer
+    assert (status, code(answer)) == (403, "AccessDenied"), answer
     parts = {"Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": part["ETag"]}]}
     assert refused(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload, MultipartUpload=parts,
                                                         **WRONG)) == (403, "AccessDenied")
@@ -212,7 +192,7 @@ def test_aws_cli_and_presigned_urls(server, s3, bucket, tmp_path):
     connection.request("GET", parts.path + "?" + parts.query)
     response = connection.getresponse()
     answer = response.read()
-    assert (response.status, error_code(answer)) == (400, "InvalidArgument") and b"in the URL is refused" in answer, answer
+    assert (response.status, code(answer)) == (400, "InvalidArgument") and b"in the URL is refused" in answer, answer
     assert MARKER[:12] not in answer
 
 
@@ -229,18 +209,6 @@ class WideServer(Server):
     def __init__(self):
         super().__init__("--listen", "0.0.0.0:0")
 
-    def wait_for_port(self):
-        import time
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            self.log.seek(0)
-            match = re.search(r"serving S3 on http://[0-9.]+:(\d+)", self.log.read())
-            if match:
-                return f"http://127.0.0.1:{match.group(1)}"
-            time.sleep(0.1)
-        self.log.seek(0)
-        pytest.fail(f"nuage serve did not start: {self.log.read()}")
-
 
 def test_keys_over_plain_http_only_from_loopback_or_when_allowed():
     address = non_loopback_address()
@@ -248,7 +216,7 @@ def test_keys_over_plain_http_only_from_loopback_or_when_allowed():
     try:
         assert request(server, "PUT", "/wide")[0] == 200
         status, _, answer = request(server, "PUT", "/wide/o", b"data", headers_for(KEY), host=address)
-        assert (status, error_code(answer)) == (400, "InvalidRequest") and b"secure connection" in answer, answer
+        assert (status, code(answer)) == (400, "InvalidRequest") and b"secure connection" in answer, answer
         assert request(server, "PUT", "/wide/o", b"data", host=address)[0] == 200, "plain requests are fine"
         assert request(server, "PUT", "/wide/k", b"data", headers_for(KEY))[0] == 200, "loopback is not a network"
         server.process.terminate()
