@@ -25,6 +25,10 @@ public protocol Catalog: Sendable {
     func deleteBucket(_ name: String) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func listBuckets() async throws -> [BucketRecord]
+    /// Replaces an existing bucket's settings (``BucketRecord/encryption``); its name and
+    /// creation date stay.
+    /// - Throws: `noSuchBucket`.
+    func updateBucket(_ bucket: BucketRecord) async throws
 
     /// Records that the blobs of `intent` are about to be written.
     func recordIntent(_ intent: WriteIntent) async throws
@@ -113,6 +117,15 @@ public protocol Catalog: Sendable {
     /// - Throws: `invalidArgument` when there is no such key.
     func updateAccessKey(_ key: AccessKeyRecord) async throws
 
+    /// Stores a new KMS key.
+    /// - Throws: `invalidArgument` when a key of that name exists (or existed: names are never reused).
+    func createKMSKey(_ key: KMSKeyRecord) async throws
+    /// Every KMS key, destroyed ones included, by name.
+    func kmsKeys() async throws -> [KMSKeyRecord]
+    /// Replaces a KMS key's record (its state, or its material wrapped anew by a rotation).
+    /// - Throws: `invalidArgument` when there is no such key.
+    func updateKMSKey(_ key: KMSKeyRecord) async throws
+
     /// Notes shards of a version (an object's part) of `bucket`/`key` that need repair
     /// (missing, corrupt or never written).
     func noteRepair(bucket: String, key: String, versionID: [UInt8], shards: [Int], reason: String) async throws
@@ -171,9 +184,12 @@ public struct ScrubTimes: Hashable, Sendable {
 public struct BucketRecord: Hashable, Sendable, Codable {
     public var name: String
     public var created: Date
-    public init(name: String, created: Date) {
+    /// The default encryption of writes that name none (nil: the gateway's own keys, AES256).
+    public var encryption: BucketEncryption?
+    public init(name: String, created: Date, encryption: BucketEncryption? = nil) {
         self.name = name
         self.created = created
+        self.encryption = encryption
     }
 }
 

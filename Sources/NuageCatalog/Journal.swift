@@ -13,6 +13,10 @@ public enum CatalogChange: Codable, Hashable, Sendable {
     case manifestUpdated(bucket: String, key: String, manifest: Manifest)
     case accessKeyCreated(AccessKeyRecord)
     case accessKeyDeleted(String)
+    /// A bucket's settings changed (default encryption).
+    case bucketUpdated(BucketRecord)
+    /// A KMS key was created or changed (state, rewrapped material, destroyed).
+    case kmsKeyChanged(KMSKeyRecord)
 }
 
 /// A change with its place in the catalog's history. Sequence numbers are assigned in the
@@ -58,19 +62,34 @@ public struct JournalBlob: Hashable, Sendable, Codable {
     }
 }
 
-/// The catalog's whole recoverable state as of `seq`: buckets, current object versions and
-/// access keys (multipart uploads in progress, repair notes, garbage and scrub times are not
+/// The catalog's whole recoverable state as of `seq`: buckets, current object versions, access
+/// keys and KMS keys (multipart uploads in progress, repair notes, garbage and scrub times are not
 /// kept: a recovered gateway finds those again or does without them).
 public struct CatalogSnapshot: Codable, Hashable, Sendable {
     public var seq: Int64
     public var buckets: [BucketRecord]
     public var objects: [ObjectRecord]
     public var accessKeys: [AccessKeyRecord]
-    public init(seq: Int64, buckets: [BucketRecord], objects: [ObjectRecord], accessKeys: [AccessKeyRecord]) {
+    public var kmsKeys: [KMSKeyRecord]
+    public init(seq: Int64, buckets: [BucketRecord], objects: [ObjectRecord], accessKeys: [AccessKeyRecord],
+                kmsKeys: [KMSKeyRecord] = []) {
         self.seq = seq
         self.buckets = buckets
         self.objects = objects
         self.accessKeys = accessKeys
+        self.kmsKeys = kmsKeys
+    }
+
+    private enum CodingKeys: String, CodingKey { case seq, buckets, objects, accessKeys, kmsKeys }
+
+    /// Snapshots written before KMS keys existed have none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        seq = try container.decode(Int64.self, forKey: .seq)
+        buckets = try container.decode([BucketRecord].self, forKey: .buckets)
+        objects = try container.decode([ObjectRecord].self, forKey: .objects)
+        accessKeys = try container.decode([AccessKeyRecord].self, forKey: .accessKeys)
+        kmsKeys = try container.decodeIfPresent([KMSKeyRecord].self, forKey: .kmsKeys) ?? []
     }
 
     /// The state after `entries` (in sequence order, each after `seq`), as a replay would leave it.
@@ -79,6 +98,7 @@ public struct CatalogSnapshot: Codable, Hashable, Sendable {
         var objects: [String: [String: ObjectRecord]] = [:]
         for object in self.objects { objects[object.bucket, default: [:]][object.key] = object }
         var keys = Dictionary(uniqueKeysWithValues: accessKeys.map { ($0.id, $0) })
+        var kmsKeys = Dictionary(uniqueKeysWithValues: self.kmsKeys.map { ($0.name, $0) })
         var seq = self.seq
         for entry in entries where entry.seq > seq {
             seq = entry.seq
@@ -96,10 +116,13 @@ public struct CatalogSnapshot: Codable, Hashable, Sendable {
                 }
             case .accessKeyCreated(let key): keys[key.id] = key
             case .accessKeyDeleted(let id): keys[id] = nil
+            case .bucketUpdated(let bucket): if buckets[bucket.name] != nil { buckets[bucket.name] = bucket }
+            case .kmsKeyChanged(let key): kmsKeys[key.name] = key
             }
         }
         return CatalogSnapshot(seq: seq, buckets: buckets.values.sorted { $0.name < $1.name },
                                objects: objects.values.flatMap(\.values).sorted { ($0.bucket, $0.key) < ($1.bucket, $1.key) },
-                               accessKeys: keys.values.sorted { $0.id < $1.id })
+                               accessKeys: keys.values.sorted { $0.id < $1.id },
+                               kmsKeys: kmsKeys.values.sorted { $0.name < $1.name })
     }
 }

@@ -16,6 +16,9 @@ public final class SQLiteCatalog: Catalog {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Deleted content is overwritten with zeros, so that a destroyed KMS key's wrapped
+            // bytes (and journal entries that held them) do not linger in free pages.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         do {
             try Self.restrictToOwner(path)
@@ -126,6 +129,12 @@ public final class SQLiteCatalog: Catalog {
                 ALTER TABLE garbage ADD COLUMN added_seq INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v8: KMS keys; bucket default encryption") { db in
+            try db.execute(sql: """
+                CREATE TABLE kms_key (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+                ALTER TABLE bucket ADD COLUMN encryption TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -158,13 +167,27 @@ public final class SQLiteCatalog: Catalog {
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT name, created_ms FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
+            try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
         }
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created_ms FROM bucket ORDER BY name").map(Self.bucketRecord)
+            try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption FROM bucket ORDER BY name").map(Self.bucketRecord)
+        }
+    }
+
+    public func updateBucket(_ bucket: BucketRecord) async throws {
+        let encryption = try bucket.encryption.map(Self.json)
+        try await write { db in
+            guard let current = try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption FROM bucket WHERE name = ?",
+                                                 arguments: [bucket.name]).map(Self.bucketRecord) else {
+                throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
+            }
+            try db.execute(sql: "UPDATE bucket SET encryption = ? WHERE name = ?", arguments: [encryption, bucket.name])
+            var updated = bucket
+            updated.created = current.created
+            try Self.journal(db, .bucketUpdated(updated))
         }
     }
 
@@ -462,6 +485,36 @@ public final class SQLiteCatalog: Catalog {
                         created: date(row["created_ms"]))
     }
 
+    // MARK: KMS keys
+
+    public func createKMSKey(_ key: KMSKeyRecord) async throws {
+        let record = try Self.json(key)
+        try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM kms_key WHERE name = ?", arguments: [key.name]) == nil else {
+                throw NuageError(.invalidArgument, "KMS key \(key.name) exists (or existed: names are never reused)")
+            }
+            try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [key.name, record])
+            try Self.journal(db, .kmsKeyChanged(key))
+        }
+    }
+
+    public func kmsKeys() async throws -> [KMSKeyRecord] {
+        try await read { db in try Self.fetchKMSKeys(db) }
+    }
+
+    public func updateKMSKey(_ key: KMSKeyRecord) async throws {
+        let record = try Self.json(key)
+        try await write { db in
+            try db.execute(sql: "UPDATE kms_key SET record = ? WHERE name = ?", arguments: [record, key.name])
+            guard db.changesCount == 1 else { throw NuageError(.invalidArgument, "no KMS key \(key.name)") }
+            try Self.journal(db, .kmsKeyChanged(key))
+        }
+    }
+
+    private static func fetchKMSKeys(_ db: Database) throws -> [KMSKeyRecord] {
+        try String.fetchAll(db, sql: "SELECT record FROM kms_key ORDER BY name").map { try decode(KMSKeyRecord.self, $0) }
+    }
+
     // MARK: Journal
 
     public func journalState() async throws -> JournalState {
@@ -490,9 +543,10 @@ public final class SQLiteCatalog: Catalog {
     public func snapshot() async throws -> CatalogSnapshot {
         try await read { db in
             CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
-                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms FROM bucket ORDER BY name").map(Self.bucketRecord),
+                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption FROM bucket ORDER BY name").map(Self.bucketRecord),
                             objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
-                            accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord))
+                            accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord),
+                            kmsKeys: try Self.fetchKMSKeys(db))
         }
     }
 
@@ -541,12 +595,18 @@ public final class SQLiteCatalog: Catalog {
     public func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws {
         let objects = try state.objects.map(EncodedObject.init)
         let keys = try state.accessKeys.map { ($0, try Self.json($0.buckets)) }
+        let kmsKeys = try state.kmsKeys.map { ($0.name, try Self.json($0)) }
+        let buckets = try state.buckets.map { ($0, try $0.encryption.map(Self.json)) }
         try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM bucket UNION ALL SELECT 1 FROM access_key LIMIT 1") == nil else {
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM bucket UNION ALL SELECT 1 FROM access_key UNION ALL SELECT 1 FROM kms_key LIMIT 1") == nil else {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
-            for bucket in state.buckets {
-                try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [bucket.name, Self.ms(bucket.created)])
+            for (bucket, encryption) in buckets {
+                try db.execute(sql: "INSERT INTO bucket (name, created_ms, encryption) VALUES (?, ?, ?)",
+                               arguments: [bucket.name, Self.ms(bucket.created), encryption])
+            }
+            for (name, record) in kmsKeys {
+                try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
             }
             for encoded in objects {
                 let object = encoded.record
@@ -714,8 +774,9 @@ public final class SQLiteCatalog: Catalog {
                        arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 
-    private static func bucketRecord(_ row: Row) -> BucketRecord {
-        BucketRecord(name: row["name"], created: date(row["created_ms"]))
+    private static func bucketRecord(_ row: Row) throws -> BucketRecord {
+        BucketRecord(name: row["name"], created: date(row["created_ms"]),
+                     encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) })
     }
 
     private static func objectRecord(_ row: Row) throws -> ObjectRecord {

@@ -16,22 +16,28 @@ public struct Manifest: Codable, Hashable, Sendable {
     /// Which master key wrapped the data key (and, in format 2, the chunk-tag key).
     public var keyID: UInt32
     /// The data key, wrapped under the master key (nonce ‖ ciphertext ‖ tag), or under the
-    /// customer's key when ``customerKeyCheck`` is set (SSE-C).
+    /// customer's key when ``customerKeyCheck`` is set (SSE-C), or under a KMS key when
+    /// ``kmsKeyID`` is set (SSE-KMS).
     public var wrappedKey: [UInt8]
     /// Format 2: the chunk-tag key, wrapped under the master key. Nil in format 1, whose chunk
     /// tags are keyed from the data key.
     public var wrappedTagKey: [UInt8]?
     /// SSE-C: the salted HMAC that recognises the customer's key (which is never stored).
     public var customerKeyCheck: [UInt8]?
+    /// Format 3, SSE-KMS: the id of the KMS key that wrapped the data key.
+    public var kmsKeyID: [UInt8]?
     /// Shard `i` lives on `shards[i]`; `nil` for a shard that was never written (to be repaired).
     public var shards: [BlobRef?]
 
     /// Whether only the client's key (SSE-C) opens this version.
     public var needsCustomerKey: Bool { customerKeyCheck != nil }
+    /// Whether the data key is wrapped under the master key (not SSE-C, not SSE-KMS): what a
+    /// master-key rotation rewraps.
+    public var dataKeyUnderMasterKey: Bool { customerKeyCheck == nil && kmsKeyID == nil }
 
     public init(format: Int, versionID: [UInt8], size: Int64, segmentSize: Int, dataShards: Int,
                 parityShards: Int, keyID: UInt32, wrappedKey: [UInt8], wrappedTagKey: [UInt8]? = nil,
-                customerKeyCheck: [UInt8]? = nil, shards: [BlobRef?]) {
+                customerKeyCheck: [UInt8]? = nil, kmsKeyID: [UInt8]? = nil, shards: [BlobRef?]) {
         self.format = format
         self.versionID = versionID
         self.size = size
@@ -42,6 +48,7 @@ public struct Manifest: Codable, Hashable, Sendable {
         self.wrappedKey = wrappedKey
         self.wrappedTagKey = wrappedTagKey
         self.customerKeyCheck = customerKeyCheck
+        self.kmsKeyID = kmsKeyID
         self.shards = shards
     }
 
@@ -49,7 +56,7 @@ public struct Manifest: Codable, Hashable, Sendable {
     public var blobs: [BlobRef] { shards.compactMap { $0 } }
 
     private enum CodingKeys: String, CodingKey {
-        case format, versionID, size, segmentSize, dataShards, parityShards, keyID, wrappedKey, wrappedTagKey, customerKeyCheck, shards
+        case format, versionID, size, segmentSize, dataShards, parityShards, keyID, wrappedKey, wrappedTagKey, customerKeyCheck, kmsKeyID, shards
     }
 
     /// Byte strings are written as base64 strings. They were once arrays of numbers, which every
@@ -68,6 +75,8 @@ public struct Manifest: Codable, Hashable, Sendable {
             ? container.bytes(.wrappedTagKey) : nil
         customerKeyCheck = try container.contains(.customerKeyCheck) && !container.decodeNil(forKey: .customerKeyCheck)
             ? container.bytes(.customerKeyCheck) : nil
+        kmsKeyID = try container.contains(.kmsKeyID) && !container.decodeNil(forKey: .kmsKeyID)
+            ? container.bytes(.kmsKeyID) : nil
         shards = try container.decode([BlobRef?].self, forKey: .shards)
     }
 
@@ -83,6 +92,7 @@ public struct Manifest: Codable, Hashable, Sendable {
         try container.encode(Data(wrappedKey).base64EncodedString(), forKey: .wrappedKey)
         try container.encodeIfPresent(wrappedTagKey.map { Data($0).base64EncodedString() }, forKey: .wrappedTagKey)
         try container.encodeIfPresent(customerKeyCheck.map { Data($0).base64EncodedString() }, forKey: .customerKeyCheck)
+        try container.encodeIfPresent(kmsKeyID.map { Data($0).base64EncodedString() }, forKey: .kmsKeyID)
         try container.encode(shards, forKey: .shards)
     }
 }

@@ -13,6 +13,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case configuration, preconditionFailed, incompleteBody, internalError
             case customerKeyRequired, customerKeyMismatch, customerKeyNotApplicable
             case keyUnavailable
+            case kmsNotFound, kmsDisabled, kmsInvalidState
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -58,6 +59,12 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         public static let customerKeyNotApplicable = Code(.customerKeyNotApplicable)
         /// The token that holds the master key (an HSM) cannot be reached or refused the call.
         public static let keyUnavailable = Code(.keyUnavailable)
+        /// No KMS key of that name (or it was destroyed, for a write).
+        public static let kmsNotFound = Code(.kmsNotFound)
+        /// The KMS key is disabled: refused for writes and reads until enabled.
+        public static let kmsDisabled = Code(.kmsDisabled)
+        /// The KMS key is pending deletion or destroyed (its objects crypto-shredded).
+        public static let kmsInvalidState = Code(.kmsInvalidState)
 
         public var description: String { String(describing: value) }
     }

@@ -16,14 +16,21 @@ extension Engine {
     /// Where an upload started with a client's key (SSE-C) keeps the check that recognises it;
     /// every part must be uploaded under that key. Never part of the completed object's metadata.
     static let uploadCustomerKeyCheck = "x-nuage-sse-c-check"
+    /// Where an upload started under a KMS key (SSE-KMS) keeps its name; every part is written under it.
+    public static let uploadKMSKey = "x-nuage-kms-key"
 
     /// Starts an upload; the completed object gets `metadata`.
     /// - Parameter customerKey: the client's key (SSE-C) under which every part must be uploaded.
-    /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`.
+    /// - Parameter kmsKey: the KMS key (SSE-KMS) every part is written under.
+    /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, the KMS errors of ``put(bucket:key:size:body:metadata:etag:condition:customerKey:kmsKey:)``.
     public func createUpload(bucket: String, key: String, metadata: [String: String] = [:],
-                             customerKey: CustomerKey? = nil) async throws -> UploadRecord {
+                             customerKey: CustomerKey? = nil, kmsKey: String? = nil) async throws -> UploadRecord {
         try requirePlaceable()
         try ObjectNames.validateKey(key)
+        guard customerKey == nil || kmsKey == nil else {
+            throw NuageError(.invalidArgument, "an upload is stored under a customer key or a KMS key, not both")
+        }
+        if let kmsKey { _ = try await kmsKeyForWriting(kmsKey) }
         let now = Date()
         // A time prefix makes ids sort in creation order, as S3 lists them.
         var millis = UInt64(now.timeIntervalSince1970 * 1000).bigEndian
@@ -31,6 +38,7 @@ extension Engine {
         let id = (prefix + [UInt8].random(count: 16)).hex
         var metadata = metadata.filter { !$0.key.hasPrefix("x-nuage-") }
         if let customerKey { metadata[Self.uploadCustomerKeyCheck] = customerKey.check(versionID: Array(id.utf8)).hex }
+        if let kmsKey { metadata[Self.uploadKMSKey] = kmsKey }
         let upload = UploadRecord(id: id, bucket: bucket, key: key, created: now, metadata: metadata)
         try await catalog.createUpload(upload)
         return upload
@@ -70,10 +78,12 @@ extension Engine {
         guard (0...Self.maximumPartSize).contains(size) else {
             throw NuageError(.invalidArgument, "a part must hold 0 to \(Self.maximumPartSize) bytes, not \(size)")
         }
-        try Self.checkCustomerKey(customerKey, for: try await upload(id: uploadID, bucket: bucket, key: key))
+        let upload = try await upload(id: uploadID, bucket: bucket, key: key)
+        try Self.checkCustomerKey(customerKey, for: upload)
+        let kms = try await kmsKeyForWriting(optional: upload.metadata[Self.uploadKMSKey])
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
                                            headerMetadata: ["x-nuage-upload-id": uploadID, "x-nuage-part-number": String(number)],
-                                           hashing: etag == nil, customerKey: customerKey)
+                                           hashing: etag == nil, customerKey: customerKey, kmsKey: kms)
         let part = PartRecord(uploadID: uploadID, number: number, size: size,
                               etag: try stream.etag(etag),
                               modified: stream.created, manifest: stream.manifest)

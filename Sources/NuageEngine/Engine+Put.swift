@@ -38,22 +38,25 @@ extension Engine {
     ///     a single stream. A given ETag skips that stage unless the body checks an MD5.
     ///   - customerKey: the client's key (SSE-C): the data key is wrapped under it instead of the
     ///     master key, and the ETag is not the MD5 (``CustomerKey/etag(md5:)``).
+    ///   - kmsKey: the name of a KMS key (SSE-KMS) to wrap the data key under instead.
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, `incompleteBody` (a body shorter than `size`),
+    ///   `kmsNotFound`, `kmsDisabled`, `kmsInvalidState` for a KMS key that cannot be used,
     ///   `invalidArgument` (longer), `preconditionFailed`, `policyUnsatisfiable`, `insufficientShards` naming the
     ///   providers that failed.
     @discardableResult
     public func put(bucket: String, key: String, size: Int64, body: some ObjectBody,
                     metadata: [String: String] = [:], etag: String? = nil,
-                    condition: PutCondition = .none, customerKey: CustomerKey? = nil) async throws -> ObjectRecord {
+                    condition: PutCondition = .none, customerKey: CustomerKey? = nil, kmsKey: String? = nil) async throws -> ObjectRecord {
         try ObjectNames.validateKey(key)
         guard size >= 0 else { throw NuageError(.invalidArgument, "negative object size") }
         guard try await catalog.bucket(bucket) != nil else {
             throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
+        let kms = try await kmsKeyForWriting(optional: kmsKey)
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
                                            headerMetadata: Self.storedMetadata(metadata, customerKey: customerKey),
-                                           hashing: etag == nil, customerKey: customerKey)
+                                           hashing: etag == nil, customerKey: customerKey, kmsKey: kms)
         let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
                                   modified: stream.created,
                                   metadata: Self.storedMetadata(metadata.merging(body.trailingMetadata) { _, trailing in trailing },
@@ -110,7 +113,8 @@ extension Engine {
         }
     }
 
-    /// The shard blob format new streams are written in: 2; tests of what older gateways wrote set 1.
+    /// The shard blob format new streams are written in: 2 (3 under a KMS key); tests of what
+    /// older gateways wrote set 1.
     @TaskLocal static var writeFormat = Int(ShardHeader.format)
 
     /// Seals, encodes and writes `size` bytes of `body` as a new stream under a write intent.
@@ -119,8 +123,10 @@ extension Engine {
     ///   - headerMetadata: stored in the shard headers (for rebuilding the catalog).
     ///   - hashing: whether to compute the MD5 of the body (always, when the body checks one).
     ///   - customerKey: the client's key that wraps the data key (SSE-C); nil: the master key.
+    ///   - kmsKey: the KMS key that wraps the data key (SSE-KMS); nil: the master key.
     func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
-                     headerMetadata: [String: String], hashing: Bool, customerKey: CustomerKey? = nil) async throws -> WrittenStream {
+                     headerMetadata: [String: String], hashing: Bool, customerKey: CustomerKey? = nil,
+                     kmsKey: KMSKey? = nil) async throws -> WrittenStream {
         try requirePlaceable()
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
@@ -128,14 +134,24 @@ extension Engine {
         let layout = ShardLayout(size: size, segmentSize: segmentSize, dataShards: k)
         let versionID = [UInt8].random(count: 16)
         // Format 2: the data key seals, an independent tag key tags chunks; the tag key is always
-        // under the master key, the data key under the client's key when it gave one.
-        let format = Self.writeFormat
-        guard format == 2 || (format == 1 && customerKey == nil) else {
+        // under the master key, the data key under the client's key when it gave one. Format 3
+        // is format 2 with the data key under a KMS key.
+        guard customerKey == nil || kmsKey == nil else {
+            throw NuageError(.invalidArgument, "an object is stored under a customer key or a KMS key, not both")
+        }
+        let format = kmsKey == nil ? Self.writeFormat : 3
+        guard format >= 2 || (format == 1 && customerKey == nil) else {
             throw NuageError(.invalidArgument, "objects are written in format 2 (format 1 only without a customer key)")
         }
         let dataKey = DataKey.random(), tagKey = format == 1 ? dataKey.derivedTagKey : ChunkTagKey.random()
         let wrappedKey: [UInt8]
-        if let customerKey { wrappedKey = try customerKey.wrap(dataKey, versionID: versionID) } else { wrappedKey = try await masterKey.wrap(dataKey, context: versionID) }
+        if let customerKey {
+            wrappedKey = try customerKey.wrap(dataKey, versionID: versionID)
+        } else if let kmsKey {
+            wrappedKey = try kmsKey.wrap(dataKey, versionID: versionID)
+        } else {
+            wrappedKey = try await masterKey.wrap(dataKey, context: versionID)
+        }
         let wrappedTagKey = format == 1 ? nil : try await masterKey.wrap(tagKey, versionID: versionID)
         let customerKeyCheck = customerKey?.check(versionID: versionID)
         let targets = try placement.choose(for: versionID)
@@ -146,7 +162,7 @@ extension Engine {
                                       parityShards: policy.parityShards, segmentSize: segmentSize, objectSize: size,
                                       createdMilliseconds: Int64(created.timeIntervalSince1970 * 1000),
                                       keyID: masterKey.id, wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey,
-                                      customerKeyCheck: customerKeyCheck, bucket: bucket, key: key,
+                                      customerKeyCheck: customerKeyCheck, kmsKeyID: kmsKey?.id, bucket: bucket, key: key,
                                       metadata: headerMetadata)
                 .sealed(with: masterKey))
         }
@@ -216,6 +232,7 @@ extension Engine {
         let manifest = Manifest(format: format, versionID: versionID, size: size, segmentSize: segmentSize,
                                 dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
                                 wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey, customerKeyCheck: customerKeyCheck,
+                                kmsKeyID: kmsKey?.id,
                                 shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
         return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created,
                              computedETag: md5.map { customerKey?.etag(md5: $0) ?? $0.hex },

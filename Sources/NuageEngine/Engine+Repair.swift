@@ -75,6 +75,7 @@ extension Engine {
         header.wrappedKey = manifest.wrappedKey
         header.wrappedTagKey = manifest.wrappedTagKey
         header.customerKeyCheck = manifest.customerKeyCheck
+        header.kmsKeyID = manifest.kmsKeyID
         let targets = try repairTargets(shards, of: manifest, avoiding: avoiding)
         return try await replace(shards, of: manifest, bucket: bucket, key: key, on: targets, blobLength: layout.blobLength) { channels in
             for (position, shard) in shards.enumerated() {

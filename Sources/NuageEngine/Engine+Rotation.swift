@@ -14,6 +14,8 @@ extension Engine {
         public var bytesCopied: Int64 = 0
         /// Access keys whose secret was sealed anew.
         public var secrets = 0
+        /// KMS keys wrapped anew under the active master key.
+        public var kmsKeys = 0
         /// What could not be moved now (run it again), with why.
         public var failed: [String] = []
         /// Multipart uploads in progress with parts under an older key (they move once completed).
@@ -46,6 +48,15 @@ extension Engine {
             try await catalog.updateAccessKey(updated)
             report.secrets += 1
         }
+        for record in try await catalog.kmsKeys() where record.state != .destroyed && record.masterKeyID != active {
+            var updated = record
+            let key = try self.key(id: record.masterKeyID)
+            updated.wrappedKey = try await masterKey.rewrapKMSKey(record.wrappedKey, id: record.id, from: key)
+            updated.masterKeyID = active
+            try await catalog.updateKMSKey(updated)
+            kmsCache.invalidate()
+            report.kmsKeys += 1
+        }
         try await journalDurable()
         try await snapshotCatalog()
         return report
@@ -55,10 +66,10 @@ extension Engine {
     private func rekey(_ manifest: Manifest, of record: ObjectRecord, into report: inout RekeyReport) async {
         let label = "\(record.bucket)/\(record.key) version \(manifest.versionID.hex.prefix(8))"
         do {
-            // An SSE-C version's data key stays under the client's key; its tag key moves.
+            // An SSE-C or SSE-KMS version's data key stays under the client's or the KMS key; its tag key moves.
             let keys = RewrappedKeys(
                 keyID: masterKey.id,
-                wrappedKey: manifest.needsCustomerKey ? manifest.wrappedKey : try await masterKey.wrap(dataKey(manifest), context: manifest.versionID),
+                wrappedKey: !manifest.dataKeyUnderMasterKey ? manifest.wrappedKey : try await masterKey.wrap(dataKey(manifest), context: manifest.versionID),
                 wrappedTagKey: manifest.wrappedTagKey == nil ? nil : try await masterKey.wrap(tagKey(manifest), versionID: manifest.versionID))
             let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize, dataShards: manifest.dataShards).blobLength
             var current = manifest
@@ -119,6 +130,9 @@ extension Engine {
             }
         }
         if versions > 0 { blockers.append("\(versions) object(s) are still under it, e.g. \(example ?? "?") (nuage keys rekey moves them)") }
+        for kms in try await catalog.kmsKeys() where kms.state != .destroyed && kms.masterKeyID == id {
+            blockers.append("KMS key \(kms.name) is wrapped under it (nuage keys rekey)")
+        }
         for access in try await catalog.listAccessKeys() where (try? key.openSecret(access.sealedSecret, accessKey: access.id)) != nil {
             blockers.append("the secret of access key \(access.id) is sealed under it (nuage keys rekey)")
         }

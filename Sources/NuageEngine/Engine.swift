@@ -43,6 +43,8 @@ public final class Engine: Sendable {
     public let neverContacted: Set<String>
     private let codecs = CodecCache()
     let journalFlusher = JournalFlusher()
+    /// The KMS keys' records and the keys unwrapped from them (re-read every 2 seconds).
+    let kmsCache = KMSKeyCache()
 
     /// Providers keyed by descriptor, in configuration order.
     public struct ProviderEntry: Sendable {
@@ -137,13 +139,17 @@ public final class Engine: Sendable {
         return key
     }
 
-    /// The data key of a version, unwrapped with the master key that wrapped it, or with the
-    /// client's key for a version stored under one (SSE-C).
+    /// The data key of a version, unwrapped with the master key that wrapped it, with the
+    /// client's key for a version stored under one (SSE-C), or with its KMS key (SSE-KMS).
     /// - Throws: `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable` (see
-    ///   ``checkCustomerKey(_:for:)``); `integrity` when the wrapped key does not open.
+    ///   ``checkCustomerKey(_:for:)``); `kmsDisabled`, `kmsInvalidState`, `kmsNotFound` for a
+    ///   KMS key that is not enabled; `integrity` when the wrapped key does not open.
     func dataKey(_ manifest: Manifest, customerKey: CustomerKey? = nil) async throws -> DataKey {
         try Self.checkCustomerKey(customerKey, for: manifest)
         if let customerKey { return try customerKey.unwrap(manifest.wrappedKey, versionID: manifest.versionID) }
+        if let id = manifest.kmsKeyID {
+            return try await kmsKey(id: id).unwrap(manifest.wrappedKey, versionID: manifest.versionID)
+        }
         return try await key(id: manifest.keyID).unwrap(manifest.wrappedKey, context: manifest.versionID)
     }
 

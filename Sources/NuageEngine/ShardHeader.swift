@@ -8,7 +8,7 @@ import NuageCrypto
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | magic `NUAGESHD` |
-/// | 8 | 2 | format version, big-endian (1 or 2) |
+/// | 8 | 2 | format version, big-endian (1, 2 or 3) |
 /// | 10 | 2 | reserved, zero |
 /// | 12 | 12 | nonce |
 /// | 24 | 2008 | body, AES-256-GCM ciphertext (layout below) |
@@ -17,14 +17,17 @@ import NuageCrypto
 /// Body, zero-padded to 2008 bytes: version id (16), shard index (1), k (1), m (1), flags (1:
 /// bit 0 set when the metadata did not fit and was left out), segment size (4), object size
 /// (8), created ms since 1970 (8), master key id (4), then length-prefixed (2 bytes) fields:
-/// wrapped data key, in format 2 the wrapped chunk-tag key and the SSE-C key check (empty when
-/// the object is not SSE-C), then bucket, key, metadata as JSON with sorted keys. All integers
+/// wrapped data key, from format 2 on the wrapped chunk-tag key and the SSE-C key check (empty
+/// when the object is not SSE-C), in format 3 the id of the KMS key that wrapped the data key
+/// (SSE-KMS; format 3 is written only for those), then bucket, key, metadata as JSON with sorted keys. All integers
 /// big-endian. The fixed size hides the lengths of names and metadata from the provider.
 public struct ShardHeader: Hashable, Sendable {
     public static let size = 2048
     public static let magic = Array("NUAGESHD".utf8)
-    /// The format new objects are written in; readers keep format 1.
+    /// The format new objects are written in (3 for SSE-KMS objects); readers keep format 1.
     public static let format: UInt16 = 2
+    /// The newest format readers know.
+    public static let newestFormat: UInt16 = 3
     static let bodySize = size - 12 - 12 - 16
 
     public var versionID: [UInt8]
@@ -40,6 +43,8 @@ public struct ShardHeader: Hashable, Sendable {
     public var wrappedTagKey: [UInt8]?
     /// Format 2, SSE-C: the check that recognises the customer's key.
     public var customerKeyCheck: [UInt8]?
+    /// Format 3, SSE-KMS: the KMS key's id.
+    public var kmsKeyID: [UInt8]?
     public var bucket: String
     public var key: String
     /// Stored headers (content type, user metadata); empty when they did not fit.
@@ -49,7 +54,7 @@ public struct ShardHeader: Hashable, Sendable {
 
     public init(versionID: [UInt8], shardIndex: Int, dataShards: Int, parityShards: Int, segmentSize: Int,
                 objectSize: Int64, createdMilliseconds: Int64, keyID: UInt32, wrappedKey: [UInt8],
-                wrappedTagKey: [UInt8]? = nil, customerKeyCheck: [UInt8]? = nil,
+                wrappedTagKey: [UInt8]? = nil, customerKeyCheck: [UInt8]? = nil, kmsKeyID: [UInt8]? = nil,
                 bucket: String, key: String, metadata: [String: String] = [:], metadataOmitted: Bool = false) {
         self.versionID = versionID
         self.shardIndex = shardIndex
@@ -62,6 +67,7 @@ public struct ShardHeader: Hashable, Sendable {
         self.wrappedKey = wrappedKey
         self.wrappedTagKey = wrappedTagKey
         self.customerKeyCheck = customerKeyCheck
+        self.kmsKeyID = kmsKeyID
         self.bucket = bucket
         self.key = key
         self.metadata = metadata
@@ -71,10 +77,12 @@ public struct ShardHeader: Hashable, Sendable {
     /// The sealed header, exactly ``size`` bytes. Metadata that does not fit is left out (and
     /// flagged); the names always fit (bucket ≤ 63 and key ≤ 1024 bytes).
     public func sealed(with master: MasterKey) throws -> [UInt8] {
-        guard wrappedTagKey != nil || customerKeyCheck == nil else {
-            throw NuageError(.invalidArgument, "an SSE-C shard header needs format 2 (a wrapped chunk-tag key)")
+        guard wrappedTagKey != nil || (customerKeyCheck == nil && kmsKeyID == nil) else {
+            throw NuageError(.invalidArgument, "an SSE-C or SSE-KMS shard header needs a wrapped chunk-tag key")
         }
-        let keyFields = wrappedTagKey.map { [wrappedKey, $0, customerKeyCheck ?? []] } ?? [wrappedKey]
+        let format: UInt16 = wrappedTagKey == nil ? 1 : kmsKeyID == nil ? 2 : 3
+        var keyFields = wrappedTagKey.map { [wrappedKey, $0, customerKeyCheck ?? []] } ?? [wrappedKey]
+        if let kmsKeyID { keyFields.append(kmsKeyID) }
         var body: [UInt8] = versionID
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -96,7 +104,7 @@ public struct ShardHeader: Hashable, Sendable {
             throw NuageError(.invalidArgument, "shard header body of \(body.count) bytes exceeds \(Self.bodySize)")
         }
         body += [UInt8](repeating: 0, count: Self.bodySize - body.count)
-        let prefix = Self.prefix(format: wrappedTagKey == nil ? 1 : 2)
+        let prefix = Self.prefix(format: format)
         return prefix + (try master.sealHeader(body, context: prefix))
     }
 
@@ -107,7 +115,7 @@ public struct ShardHeader: Hashable, Sendable {
             throw NuageError(.integrity, "not a Nuage shard blob header")
         }
         let format = Int(bytes[8]) << 8 | Int(bytes[9])
-        guard (1...Int(Self.format)).contains(format), bytes[10] == 0, bytes[11] == 0 else {
+        guard (1...Int(Self.newestFormat)).contains(format), bytes[10] == 0, bytes[11] == 0 else {
             throw NuageError(.integrity, "shard blob format \(format) is not supported")
         }
         var reader = ByteReader(try master.openHeader(Array(bytes[12...]), context: Array(bytes[0..<12])))
@@ -120,12 +128,13 @@ public struct ShardHeader: Hashable, Sendable {
         let created = Int64(bitPattern: try reader.integer(UInt64.self))
         let keyID = try reader.integer(UInt32.self)
         let wrapped = try reader.bytes(Int(try reader.integer(UInt16.self)))
-        var wrappedTagKey: [UInt8]?, customerKeyCheck: [UInt8]?
+        var wrappedTagKey: [UInt8]?, customerKeyCheck: [UInt8]?, kmsKeyID: [UInt8]?
         if format >= 2 {
             wrappedTagKey = try reader.bytes(Int(try reader.integer(UInt16.self)))
             let check = try reader.bytes(Int(try reader.integer(UInt16.self)))
             customerKeyCheck = check.isEmpty ? nil : check
         }
+        if format >= 3 { kmsKeyID = try reader.bytes(Int(try reader.integer(UInt16.self))) }
         let bucket = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
         let key = String(decoding: try reader.bytes(Int(try reader.integer(UInt16.self))), as: UTF8.self)
         let json = try reader.bytes(Int(try reader.integer(UInt16.self)))
@@ -138,7 +147,7 @@ public struct ShardHeader: Hashable, Sendable {
         return ShardHeader(versionID: versionID, shardIndex: Int(fields[0]), dataShards: Int(fields[1]),
                            parityShards: Int(fields[2]), segmentSize: segmentSize, objectSize: objectSize,
                            createdMilliseconds: created, keyID: keyID, wrappedKey: wrapped, wrappedTagKey: wrappedTagKey,
-                           customerKeyCheck: customerKeyCheck, bucket: bucket, key: key,
+                           customerKeyCheck: customerKeyCheck, kmsKeyID: kmsKeyID, bucket: bucket, key: key,
                            metadata: metadata, metadataOmitted: fields[3] & 1 != 0)
     }
 

@@ -48,6 +48,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case invalidRequest = "InvalidRequest"
         case invalidStorageClass = "InvalidStorageClass"
         case keyTooLong = "KeyTooLongError"
+        case kmsDisabled = "KMS.DisabledException"
+        case kmsInvalidState = "KMS.KMSInvalidStateException"
+        case kmsNotFound = "KMS.NotFoundException"
         case malformedXML = "MalformedXML"
         case metadataTooLarge = "MetadataTooLarge"
         case methodNotAllowed = "MethodNotAllowed"
@@ -108,6 +111,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .invalidRequest: "Invalid Request"
             case .invalidStorageClass: "The storage class you specified is not valid"
             case .keyTooLong: "Your key is too long"
+            case .kmsDisabled: "The KMS key is disabled."
+            case .kmsInvalidState: "The KMS key is not in a state that allows this request."
+            case .kmsNotFound: "Invalid keyId"
             case .malformedXML: "The XML you provided was not well-formed or did not validate against our published schema."
             case .metadataTooLarge: "Your metadata headers exceed the maximum allowed metadata size."
             case .methodNotAllowed: "The specified method is not allowed against this resource."
@@ -148,6 +154,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .insufficientShards, .policyUnsatisfiable, .keyUnavailable: .serviceUnavailable
         case .customerKeyRequired, .customerKeyNotApplicable: .invalidRequest
         case .customerKeyMismatch: .accessDenied
+        case .kmsNotFound: .kmsNotFound
+        case .kmsDisabled: .kmsDisabled
+        case .kmsInvalidState: .kmsInvalidState
         default: .internalError
         }
         // Internal details stay in the server log; clients get S3's wording.

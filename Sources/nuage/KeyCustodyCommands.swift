@@ -184,7 +184,7 @@ extension Keys {
             try await AuditTrail.checkpointAndShip(try AuditTrail.open(directory), engine, whole: true)
             let (deleted, failed) = try await engine.collectDueGarbage()
             print("moved \(report.versions) version(s) to key \(String(format: "%08x", engine.masterKey.id)): \(report.shards) shard(s) "
-                  + "copied with new headers (\(report.bytesCopied) bytes, none re-encrypted), \(report.secrets) secret(s) sealed anew; "
+                  + "copied with new headers (\(report.bytesCopied) bytes, none re-encrypted), \(report.secrets) secret(s) sealed anew, \(report.kmsKeys) KMS key(s) wrapped anew; "
                   + "journal and audit copies written again (\(deleted) older blob(s) deleted\(failed > 0 ? ", \(failed) not yet" : ""))")
             if report.uploadParts > 0 { print("  \(report.uploadParts) part(s) of uploads in progress stay under an older key until completed or aborted") }
             for line in report.failed { print("  not moved: \(line)") }
