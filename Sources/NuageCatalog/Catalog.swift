@@ -47,10 +47,10 @@ public protocol Catalog: Sendable {
     func intents(before date: Date) async throws -> [WriteIntent]
 
     func object(bucket: String, key: String) async throws -> ObjectRecord?
-    /// Deletes the current version; its blobs go to the garbage list.
-    /// - Returns: the deleted version, or nil when there was none.
+    /// Deletes the current version (only when it is `version`, if given); its blobs go to the garbage list.
+    /// - Returns: the deleted version, or nil when there was none (or another).
     @discardableResult
-    func deleteObject(bucket: String, key: String) async throws -> ObjectRecord?
+    func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?) async throws -> ObjectRecord?
     /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
@@ -300,6 +300,12 @@ public struct RepairNote: Hashable, Sendable {
 }
 
 extension Catalog {
+    /// ``deleteObject(bucket:key:ifVersion:)`` whatever the current version.
+    @discardableResult
+    public func deleteObject(bucket: String, key: String) async throws -> ObjectRecord? {
+        try await deleteObject(bucket: bucket, key: key, ifVersion: nil)
+    }
+
     /// ``updateManifest(bucket:key:versionID:manifest:retiringIntent:)`` with no intent.
     public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest) async throws -> Bool {
         try await updateManifest(bucket: bucket, key: key, versionID: versionID, manifest: manifest, retiringIntent: nil)

@@ -281,10 +281,11 @@ public final class SQLiteCatalog: Catalog {
         try await read { db in try Self.fetchObject(db, bucket: bucket, key: key) }
     }
 
-    public func deleteObject(bucket: String, key: String) async throws -> ObjectRecord? {
+    public func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?) async throws -> ObjectRecord? {
         try await write { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
+            if let version, previous.versionID != version { return nil }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try Self.journal(db, .objectDeleted(bucket: bucket, key: key))
             try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])

@@ -16,8 +16,11 @@ extension Engine {
             public var shards = 0
             public var bytes: Int64 = 0
             /// Objects of which it holds at least `k` shards of some part: it holds a readable
-            /// copy, protected only by the encryption.
+            /// copy, protected only by the encryption (crypto-shredded objects are not counted).
             public var objectsWithKShards = 0
+            /// Crypto-shredded objects (their KMS key destroyed) with shards here still: ciphertext
+            /// that nothing can open, until gc deletes it.
+            public var shreddedObjects = 0
             /// Objects of which it holds more than `m` shards of some part: losing it loses them.
             public var objectsLostWithIt = 0
             /// Those objects, `bucket/key` (at most 100).
@@ -54,6 +57,13 @@ extension Engine {
         public var objectsOnExcludedProviders = 0
         /// Objects with a shard missing (never written, or on a provider no longer configured).
         public var objectsBelowFullRedundancy = 0
+        /// Objects under a destroyed KMS key: unreadable by anyone, whatever copies providers
+        /// keep (docs/SECURITY.md, crypto-shredding); `nuage gc` removes them and their shards.
+        public var shreddedObjects = 0
+        /// The bytes of their shards still at providers.
+        public var shreddedBytes: Int64 = 0
+        /// The destroyed KMS keys, by name.
+        public var destroyedKMSKeys: [String] = []
         public var whatIf: WhatIf?
     }
 
@@ -86,6 +96,9 @@ extension Engine {
             whatIf = .init(deny: deny, remove: remove, affectedProviders: affected.sorted(), to: takers.filter { !affected.contains($0) },
                            placeable: problems.isEmpty, problems: problems)
         }
+        let destroyedKeys = try await catalog.kmsKeys().filter { $0.state == .destroyed }
+        report.destroyedKMSKeys = destroyedKeys.map(\.name)
+        let destroyed = Set(destroyedKeys.map(\.id))
         var digest = SHA256()
         for bucket in try await catalog.listBuckets() {
             var after: String?
@@ -95,6 +108,8 @@ extension Engine {
                     report.objects += 1
                     var touched: Set<String> = [], withK: Set<String> = [], lost: Set<String> = []
                     var excluded = false, belowFull = false, affectedHere = false
+                    let shredded = record.parts.contains { $0.kmsKeyID.map(destroyed.contains) == true }
+                    if shredded { report.shreddedObjects += 1 }
                     for manifest in record.parts {
                         digest.update(data: Data("\(record.bucket)\u{0}\(record.key)\u{0}".utf8) + Data(manifest.versionID))
                         let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize,
@@ -102,6 +117,7 @@ extension Engine {
                         var held: [String: Int] = [:]
                         for ref in manifest.shards {
                             guard let ref, let descriptor = descriptors[ref.provider] else { belowFull = true; continue }
+                            if shredded { report.shreddedBytes += blobLength }
                             if placement.exclusions[ref.provider] != nil { excluded = true; report.shardsOnExcludedProviders += 1 }
                             if affected.contains(ref.provider) {
                                 affectedHere = true
@@ -122,7 +138,8 @@ extension Engine {
                         }
                     }
                     for code in touched { byCode[code]?.objects += 1 }
-                    for code in withK { byCode[code]?.objectsWithKShards += 1 }
+                    for code in withK where !shredded { byCode[code]?.objectsWithKShards += 1 }
+                    if shredded { for code in touched { byCode[code]?.shreddedObjects += 1 } }
                     for code in lost {
                         byCode[code]?.objectsLostWithIt += 1
                         if (byCode[code]?.lostWithIt.count ?? 0) < 100 { byCode[code]?.lostWithIt.append("\(record.bucket)/\(record.key)") }

@@ -18,6 +18,10 @@ extension Engine {
         public var removedAbandonedWrites = 0
         /// Blobs that could not be deleted now (provider unavailable), kept for the next run.
         public var failed = 0
+        /// KMS keys whose scheduled destruction was due, destroyed.
+        public var destroyedKMSKeys = 0
+        /// Objects under destroyed KMS keys (crypto-shredded, unreadable), removed with their blobs.
+        public var shreddedObjects = 0
         public init() {}
     }
 
@@ -34,6 +38,8 @@ extension Engine {
     public func collectGarbage(grace: Duration = .seconds(3600), uploadExpiry: Duration? = nil,
                                deleteDelay: Duration? = nil) async throws -> GCReport {
         var report = GCReport()
+        report.destroyedKMSKeys = try await destroyDueKMSKeys().count
+        report.shreddedObjects = try await removeShreddedObjects()
         if let uploadExpiry { report.expiredUploads = try await expireUploads(olderThan: uploadExpiry) }
         let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds))
         for intent in try await catalog.intents(before: cutoff) {
@@ -64,5 +70,23 @@ extension Engine {
             }
         }
         return report
+    }
+
+    /// Deletes every object with a part under a destroyed KMS key: it can never be read again
+    /// (crypto-shredded), and its blobs go to the garbage list. An object overwritten meanwhile is left alone.
+    /// - Returns: how many were deleted.
+    public func removeShreddedObjects() async throws -> Int {
+        let destroyed = Set(try await catalog.kmsKeys().filter { $0.state == .destroyed }.map(\.id))
+        guard !destroyed.isEmpty else { return 0 }
+        var shredded: [ObjectRecord] = []
+        try await forEachObjectPage { page in
+            shredded += page.filter { $0.parts.contains { $0.kmsKeyID.map(destroyed.contains) == true } }
+        }
+        var removed = 0
+        for object in shredded {
+            if try await catalog.deleteObject(bucket: object.bucket, key: object.key, ifVersion: object.versionID) != nil { removed += 1 }
+        }
+        if removed > 0 { try await journalDurable() }
+        return removed
     }
 }

@@ -136,6 +136,29 @@ extension Engine {
         return done
     }
 
+    /// How an object's data keys are protected, in words an operator (or a regulator) reads.
+    public func encryptionDescription(of record: ObjectRecord) async throws -> String {
+        let manifest = record.parts[0]
+        if manifest.needsCustomerKey {
+            return "SSE-C: only the client's key opens it (the gateway stores a salted HMAC of that key, never the key)"
+        }
+        guard let id = manifest.kmsKeyID else { return "SSE-S3: data keys wrapped under the gateway's master key" }
+        guard let key = try await catalog.kmsKeys().first(where: { $0.id == id }) else {
+            return "SSE-KMS under key id \(id.hex), which this catalog does not have: unreadable"
+        }
+        let iso = ISO8601DateFormatter()
+        switch key.state {
+        case .enabled: return "SSE-KMS under key \(key.name) (enabled)"
+        case .disabled: return "SSE-KMS under key \(key.name) (disabled: reads and writes refused until enabled)"
+        case .pendingDeletion:
+            return "SSE-KMS under key \(key.name) (pending deletion on \(key.deletionDate.map(iso.string(from:)) ?? "?"): refused; "
+                + "crypto-shredded then unless nuage kms cancel-destroy)"
+        case .destroyed:
+            return "SSE-KMS under key \(key.name), DESTROYED on \(key.deletionDate.map(iso.string(from:)) ?? "?"): crypto-shredded, "
+                + "unreadable by anyone whatever copies providers keep; nuage gc removes its shards"
+        }
+    }
+
     /// The record of a key by name or id, as this gateway knows it (at most 2 s old).
     public func kmsRecord(name: String) async throws -> KMSKeyRecord? {
         try await kmsCache.records { try await catalog.kmsKeys() }.byName[name]

@@ -134,6 +134,7 @@ struct Stat: AsyncParsableCommand {
         if record.parts.count > 1 { print("parts    \(record.parts.count)") }
         print("etag     \(record.etag)")
         print("version  \(record.versionID.hex)")
+        print("keys     \(try await engine.encryptionDescription(of: record))")
         let iso = ISO8601DateFormatter()
         print("modified \(iso.string(from: record.modified))")
         print("scrubbed " + (status.scrubbed.map { times in

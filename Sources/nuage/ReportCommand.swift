@@ -62,6 +62,12 @@ struct Report: AsyncParsableCommand {
             lines.append("")
             lines.append("shards on denied or draining providers: \(r.shardsOnExcludedProviders) (of \(r.objectsOnExcludedProviders) object(s))")
             lines.append("objects below full redundancy: \(r.objectsBelowFullRedundancy)")
+            if !r.destroyedKMSKeys.isEmpty {
+                lines.append("crypto-shredded: \(r.shreddedObjects) object(s) under destroyed KMS key(s) \(r.destroyedKMSKeys.joined(separator: ", ")) "
+                             + "are unreadable by anyone, whatever copies providers keep; \(r.shreddedBytes) bytes of their ciphertext "
+                             + "wait for nuage gc (docs/SECURITY.md, crypto-shredding)")
+                for j in r.jurisdictions where j.shreddedObjects > 0 { lines.append("  \(j.code): \(j.shreddedObjects) shredded object(s) with shards there") }
+            }
             if let w = r.whatIf {
                 lines.append("")
                 lines.append("what if \((w.deny.map { "\($0) were denied" } + w.remove.map { "\($0) were lost" }).joined(separator: " and ")):")

@@ -105,7 +105,7 @@ struct Serve: AsyncParsableCommand {
 
 /// What a serving gateway does in the background: probe providers marked down (every 2 s),
 /// repair noted shards (every 30 s), delete garbage that is due (every minute), abort expired
-/// multipart uploads (every 10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly).
+/// multipart uploads and destroy KMS keys whose destruction is due (every 10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly).
 struct Maintenance {
     let engine: Engine
     /// The data directory, for the drain journal.
@@ -236,6 +236,23 @@ struct Maintenance {
                     try await engine.compactJournal(threshold: 1)
                 } catch {
                     note("nuage: writing a catalog snapshot to providers failed: \(error)")
+                }
+            },
+            // KMS keys whose scheduled destruction is due (logged and audited by id, never by name).
+            every(.seconds(600)) {
+                do {
+                    for destruction in try await engine.destroyDueKMSKeys() {
+                        note("nuage: destroyed KMS key id \(destruction.key.id.hex) as scheduled: its objects are crypto-shredded"
+                             + (destruction.problems.isEmpty ? "" : " (\(destruction.problems.joined(separator: "; ")))"))
+                        do {
+                            try await audit.append(AuditEntry(action: "kms.destroy", actor: "serve",
+                                                              detail: "key id \(destruction.key.id.hex), as scheduled"))
+                        } catch {
+                            note("nuage: the audit log could not record the destruction of KMS key id \(destruction.key.id.hex): \(error)")
+                        }
+                    }
+                } catch {
+                    note("nuage: destroying due KMS keys failed (retried in 10 minutes): \(error)")
                 }
             },
             every(.seconds(600)) {
