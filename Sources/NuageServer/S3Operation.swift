@@ -10,6 +10,9 @@ enum S3Operation: String, CaseIterable, Sendable {
     case headBucket = "HeadBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case getBucketEncryption = "GetBucketEncryption"
+    case putBucketEncryption = "PutBucketEncryption"
+    case deleteBucketEncryption = "DeleteBucketEncryption"
     case listObjects = "ListObjects"
     case listObjectsV2 = "ListObjectsV2"
     case listMultipartUploads = "ListMultipartUploads"
@@ -47,6 +50,7 @@ enum S3Operation: String, CaseIterable, Sendable {
                                        "response-content-encoding"]
         case .getBucketLocation: ["location"]
         case .getBucketVersioning: ["versioning"]
+        case .getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption: ["encryption"]
         case .deleteObjects: ["delete"]
         case .createMultipartUpload: ["uploads"]
         case .uploadPart, .uploadPartCopy: ["partNumber", "uploadId"]
@@ -79,11 +83,14 @@ enum S3Operation: String, CaseIterable, Sendable {
         }
         guard s3.key != nil else {
             switch method {
+            case "PUT" where s3.has("encryption"): return .putBucketEncryption
             case "PUT": return .createBucket
+            case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
             case "DELETE": return .deleteBucket
             case "HEAD": return .headBucket
             case "GET" where s3.has("location"): return .getBucketLocation
             case "GET" where s3.has("versioning"): return .getBucketVersioning
+            case "GET" where s3.has("encryption"): return .getBucketEncryption
             case "GET" where s3.has("uploads"): return .listMultipartUploads
             case "GET" where s3.has("list-type"):
                 guard s3.queryValue("list-type") == "2" else { throw S3Error(.invalidArgument, "list-type must be 2.") }

@@ -11,7 +11,8 @@ extension S3Server {
     func createUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let metadata = try Self.metadata(from: request.headers)
         let customerKey = try customerKey(request, s3)
-        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, customerKey: customerKey)
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
+        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, customerKey: customerKey, kmsKey: kmsKey)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult", namespace: true)
         xml.element("Bucket", bucket)
@@ -23,6 +24,7 @@ extension S3Server {
             response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm
         }
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        KMSHeaders.echo(kmsKey, region: options.region, into: &response.headers)
         return response
     }
 
@@ -36,6 +38,7 @@ extension S3Server {
         var response: HTTPFields = [.eTag: "\"\(part.etag)\"", .contentLength: "0"]
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
         CustomerKeyHeaders.echo(customerKey, into: &response)
+        try await echoKMSKey(part.manifest, into: &response)
         return Response(status: .ok, headers: response)
     }
 
@@ -59,6 +62,7 @@ extension S3Server {
                                                size: Int64(range.count), body: ReaderBody(reader), customerKey: customerKey)
         var response = Self.copyResult("CopyPartResult", modified: part.modified, etag: part.etag)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        try await echoKMSKey(part.manifest, into: &response.headers)
         return response
     }
 
@@ -86,6 +90,7 @@ extension S3Server {
         xml.close("CompleteMultipartUploadResult")
         var response = Self.xmlResponse(xml)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        try await echoKMSKey(record.parts[0], into: &response.headers)
         return response
     }
 

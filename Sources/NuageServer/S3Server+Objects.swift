@@ -21,13 +21,15 @@ extension S3Server {
         let headers = request.headers
         let metadata = try Self.metadata(from: headers)
         let customerKey = try customerKey(request, s3)
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
         let (body, size) = try objectBody(request, caller)
         let condition = try putCondition(headers)
         let record = try await engine.put(bucket: bucket, key: key, size: size, body: body,
-                                          metadata: metadata, condition: condition, customerKey: customerKey)
+                                          metadata: metadata, condition: condition, customerKey: customerKey, kmsKey: kmsKey)
         var response: HTTPFields = [.eTag: "\"\(record.etag)\"", .contentLength: "0"]
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
         CustomerKeyHeaders.echo(customerKey, into: &response)
+        KMSHeaders.echo(kmsKey, region: options.region, into: &response)
         return Response(status: .ok, headers: response)
     }
 
@@ -144,6 +146,7 @@ extension S3Server {
         }
         if record.parts.count > 1 { fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(record.parts.count) }
         CustomerKeyHeaders.echo(customerKey, into: &fields)
+        try await echoKMSKey(record.parts[0], into: &fields)
         let length = range.map { Int64($0.count) } ?? record.size
         fields[.contentLength] = String(length)
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
@@ -246,16 +249,20 @@ extension S3Server {
         case "REPLACE": metadata = try Self.metadata(from: headers)
         default: throw S3Error(.invalidArgument, "Unknown metadata directive.")
         }
-        if sourceBucket == bucket && sourceKey == key && directive == "COPY" && customerKey == nil && sourceCustomerKey == nil {
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
+        if sourceBucket == bucket && sourceKey == key && directive == "COPY" && customerKey == nil && sourceCustomerKey == nil
+            && headers[named: KMSHeaders.encryption] == nil {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
         // The bytes stream from the engine to the engine inside the gateway, never through the client.
         let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, customerKey: sourceCustomerKey)
         guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
-                                          metadata: metadata, condition: try putCondition(headers), customerKey: customerKey)
+                                          metadata: metadata, condition: try putCondition(headers), customerKey: customerKey,
+                                          kmsKey: kmsKey)
         var response = Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
+        KMSHeaders.echo(kmsKey, region: options.region, into: &response.headers)
         return response
     }
 

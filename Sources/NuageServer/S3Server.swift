@@ -146,6 +146,9 @@ public struct S3Server: Sendable {
         case .headBucket: response = try await headBucket(bucket)
         case .getBucketLocation: response = try await bucketLocation(bucket)
         case .getBucketVersioning: response = try await bucketVersioning(bucket)
+        case .getBucketEncryption: response = try await bucketEncryption(bucket)
+        case .putBucketEncryption: response = try await putBucketEncryption(bucket, request)
+        case .deleteBucketEncryption: response = try await deleteBucketEncryption(bucket)
         case .listObjects: response = try await listObjects(bucket, s3, version: 1)
         case .listObjectsV2: response = try await listObjects(bucket, s3, version: 2)
         case .listMultipartUploads: response = try await listUploads(bucket, s3)
@@ -163,7 +166,8 @@ public struct S3Server: Sendable {
         case .listParts: response = try await listParts(bucket, key, request, s3)
         }
         if Self.encryptedResponses.contains(operation) && response.status.code < 300
-            && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil {
+            && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil
+            && response.headers[HTTPField.Name(KMSHeaders.encryption)!] == nil {
             // Every object is sealed with AES-256-GCM under keys the gateway holds: AWS's SSE-S3.
             response.headers[HTTPField.Name("x-amz-server-side-encryption")!] = "AES256"
         }

@@ -126,7 +126,7 @@ struct GarbageCollect: AsyncParsableCommand {
         let expiry = try global.directory.directory.configuration().server.multipartExpiryHours
         let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600),
                                                      deleteDelay: deleteDelay.map { .seconds($0) })
-        print("abandoned puts \(report.abandonedIntents), unfinished files removed \(report.removedAbandonedWrites), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), failed \(report.failed)")
+        print("abandoned puts \(report.abandonedIntents), unfinished files removed \(report.removedAbandonedWrites), expired uploads \(report.expiredUploads), garbage blobs deleted \(report.deletedGarbage), orphans deleted \(report.deletedOrphans), KMS keys destroyed as scheduled \(report.destroyedKMSKeys), crypto-shredded objects removed \(report.shreddedObjects), failed \(report.failed)")
     }
 }
 
