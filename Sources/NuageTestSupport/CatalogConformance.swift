@@ -35,6 +35,9 @@ public enum CatalogConformance {
         ("scrub times: light, deep, only of the current version", scrubTimes),
         ("journal: every change numbered in order; garbage waits for it; segments, snapshots, restore", journal),
         ("restore: an empty catalog takes a recovered state; numbering goes on", restore),
+        ("KMS keys: create, duplicate names, update, journaled, in snapshots and restores", kmsKeys),
+        ("bucket settings: update keeps the creation date, is journaled and snapshotted", bucketSettings),
+        ("conditional delete only of the version named", conditionalDelete),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -267,8 +270,10 @@ public enum CatalogConformance {
     /// Restore into an empty catalog: the same state, and numbering goes on after it.
     static func restore(_ c: any Catalog) async throws {
         let object = record(key: "k")
-        let state = CatalogSnapshot(seq: 41, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000))],
-                                    objects: [object], accessKeys: [])
+        let kms = KMSKeyRecord(name: "k", id: [7], state: .disabled, masterKeyID: 1, wrappedKey: [1], created: Date(timeIntervalSince1970: 1_800_000_000))
+        let state = CatalogSnapshot(seq: 41, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000),
+                                                                    encryption: BucketEncryption(kmsKey: "k"))],
+                                    objects: [object], accessKeys: [], kmsKeys: [kms])
         let blob = JournalBlob(kind: .snapshot, first: 0, last: 41, copies: [BlobRef(provider: "p0", blob: "s-9")])
         try await c.restore(state, blobs: [blob])
         #expect(try await c.snapshot() == state)
@@ -326,6 +331,57 @@ public enum CatalogConformance {
         #expect(try await c.deleteAccessKey(id: "NUAGEKEY1"))
         #expect(try await !c.deleteAccessKey(id: "NUAGEKEY1"))
         #expect(try await c.listAccessKeys().isEmpty)
+    }
+
+    static func kmsKeys(_ c: any Catalog) async throws {
+        let key = KMSKeyRecord(name: "finance", id: [1, 2, 3], state: .enabled, masterKeyID: 7, wrappedKey: [9, 9],
+                               created: Date(timeIntervalSince1970: 1_700_000_000))
+        try await c.createKMSKey(key)
+        await expectCode(.invalidArgument) { try await c.createKMSKey(key) }
+        var destroyed = key
+        destroyed.state = .destroyed
+        destroyed.wrappedKey = []
+        destroyed.deletionDate = Date(timeIntervalSince1970: 1_700_000_100)
+        try await c.updateKMSKey(destroyed)
+        var unknown = key
+        unknown.name = "nobody"
+        await expectCode(.invalidArgument) { try await c.updateKMSKey(unknown) }
+        #expect(try await c.kmsKeys() == [destroyed])
+        // A destroyed key's name stays taken.
+        await expectCode(.invalidArgument) { try await c.createKMSKey(key) }
+        let entries = try await c.journalEntries(after: 0, limit: 10)
+        #expect(entries.map(\.change) == [.kmsKeyChanged(key), .kmsKeyChanged(destroyed)])
+        let snapshot = try await c.snapshot()
+        #expect(snapshot.kmsKeys == [destroyed])
+        #expect(CatalogSnapshot(seq: 0, buckets: [], objects: [], accessKeys: []).applying(entries) == snapshot)
+    }
+
+    static func bucketSettings(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let created = try #require(try await c.bucket("b"))
+        #expect(created.encryption == nil)
+        var changed = BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1), encryption: BucketEncryption(kmsKey: "k", bucketKeyEnabled: true))
+        try await c.updateBucket(changed)
+        changed.created = created.created
+        #expect(try await c.bucket("b") == changed)
+        #expect(try await c.listBuckets() == [changed])
+        await expectCode(.noSuchBucket) { try await c.updateBucket(BucketRecord(name: "zz", created: Date())) }
+        let entries = try await c.journalEntries(after: 0, limit: 10)
+        #expect(entries.last?.change == .bucketUpdated(changed))
+        let snapshot = try await c.snapshot()
+        #expect(snapshot.buckets == [changed])
+        #expect(CatalogSnapshot(seq: 0, buckets: [], objects: [], accessKeys: []).applying(entries) == snapshot)
+    }
+
+    static func conditionalDelete(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one"), second = record(key: "k", tag: "two")
+        try await put(c, first)
+        try await put(c, second, expected: first.versionID)
+        #expect(try await c.deleteObject(bucket: "b", key: "k", ifVersion: first.versionID) == nil)
+        #expect(try await c.object(bucket: "b", key: "k") == second)
+        #expect(try await c.deleteObject(bucket: "b", key: "k", ifVersion: second.versionID) == second)
+        #expect(try await c.object(bucket: "b", key: "k") == nil)
     }
 
     static func concurrentCommits(_ c: any Catalog) async throws {
