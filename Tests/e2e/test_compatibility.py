@@ -30,12 +30,14 @@ from conftest import nuage_binary
 OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetBucketLocation", "GetBucketVersioning",
               "ListObjects", "ListObjectsV2", "ListMultipartUploads", "DeleteObjects", "PutObject", "CopyObject",
               "GetObject", "HeadObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
-              "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"]
+              "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
+              "DeleteBucketEncryption"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
               "ListObjectsV2", "ListObjects", "ListParts", "ListMultipartUploads", "GetBucketLocation",
-              "GetBucketVersioning", "ListBuckets", "HeadObject", "HeadBucket"]
+              "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption", "ListBuckets",
+              "HeadObject", "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
@@ -64,6 +66,7 @@ REROUTED = {
     ("parameter", "location"): {"GetBucketVersioning", "ListMultipartUploads", "ListObjects", "ListObjectsV2"},
     ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
+    ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
 }
 
 SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
@@ -73,6 +76,9 @@ NO_MATCH = '"0123456789abcdef0123456789abcdef"'
 CUSTOMER_KEY = b"0123456789abcdef0123456789abcdef"
 CUSTOMER_KEY_B64 = base64.b64encode(CUSTOMER_KEY).decode()
 CUSTOMER_KEY_MD5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY).digest()).decode()
+# The KMS key (nuage kms create) that the example key id's ARN names, for the SSE-KMS rows.
+KMS_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+SSE_KMS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id")
 SSE_C, SSE_C_SOURCE = "x-amz-server-side-encryption-customer-", "x-amz-copy-source-server-side-encryption-customer-"
 CUSTOMER = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY}
 
@@ -111,7 +117,7 @@ VALUES = {
     "x-amz-server-side-encryption": ["AES128"],
     "x-amz-server-side-encryption-aws-kms-key-id": ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
     "x-amz-server-side-encryption-context": [base64.b64encode(b'{"project":"nuage"}').decode()],
-    "x-amz-server-side-encryption-bucket-key-enabled": ["true"],
+    "x-amz-server-side-encryption-bucket-key-enabled": ["yes"],
     "x-amz-server-side-encryption-customer-algorithm": ["AES256"],
     "x-amz-server-side-encryption-customer-key": [CUSTOMER_KEY_B64],
     "x-amz-server-side-encryption-customer-key-md5": [CUSTOMER_KEY_MD5],
@@ -332,6 +338,7 @@ class Scenes:
 
 @pytest.fixture(scope="module")
 def scenes(server, s3):
+    server.run("kms", "create", KMS_KEY, check=False)  # once per gateway: names are never reused
     scenes = Scenes(server, s3)
     yield scenes
     scenes.remove()
@@ -435,6 +442,11 @@ def base_request(operation, scene):
         "CompleteMultipartUpload": lambda: Request("POST", b, "mpu", query=[upload], body=complete),
         "AbortMultipartUpload": lambda: Request("DELETE", b, "mpu", query=[upload]),
         "ListParts": lambda: Request("GET", b, "mpu", query=[upload]),
+        "GetBucketEncryption": lambda: Request("GET", b, query=[("encryption", None)]),
+        "PutBucketEncryption": lambda: Request("PUT", b, query=[("encryption", None)], body=(
+            b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm>"
+            b"</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")),
+        "DeleteBucketEncryption": lambda: Request("DELETE", b, query=[("encryption", None)]),
     }[operation]()
 
 
@@ -484,6 +496,9 @@ def row_request(row, operation, value, scene, s3):
                                 "x-amz-trailer": trailer})
         return request
     if row["support"] != "refused":
+        if name == SSE_KMS[1] or (name == SSE_KMS[0] and value == "aws:kms"):
+            # aws:kms and its key id go together, naming a key that exists.
+            request.headers.update({SSE_KMS[0]: "aws:kms", SSE_KMS[1]: KMS_KEY})
         if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart"):
             # The algorithm names the checksum header the body carries.
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
@@ -576,6 +591,9 @@ def test_row(server, s3, scenes, row):
         assert 200 <= response.status < 300, (operation, str(request), response)
         if request.headers.get("x-amz-server-side-encryption", "").upper() == "AES256":
             assert response.headers.get("x-amz-server-side-encryption") == "AES256", (operation, str(request), response.headers)
+        if request.headers.get("x-amz-server-side-encryption") == "aws:kms":
+            assert response.headers.get("x-amz-server-side-encryption") == "aws:kms", (operation, str(request), response.headers)
+            assert response.headers.get(SSE_KMS[1], "").endswith(f":key/{KMS_KEY}"), (operation, str(request), response.headers)
         assert_carried_out(operation, request, response, s3, scene)
         if row["support"] == "honored":
             assert_honored(row, operation, request, response, s3, scene)
