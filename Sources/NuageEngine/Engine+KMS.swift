@@ -159,13 +159,16 @@ extension Engine {
         }
     }
 
-    /// The record of a key by name or id, as this gateway knows it (at most 2 s old).
+    /// The record of a key by name or id, as this gateway knows it (at most 2 s old; a key it
+    /// does not know is looked for in the catalog again: it may have just been created).
     public func kmsRecord(name: String) async throws -> KMSKeyRecord? {
-        try await kmsCache.records { try await catalog.kmsKeys() }.byName[name]
+        if let record = try await kmsCache.records(load: { try await catalog.kmsKeys() }).byName[name] { return record }
+        return try await kmsCache.records(fresh: true) { try await catalog.kmsKeys() }.byName[name]
     }
 
     public func kmsRecord(id: [UInt8]) async throws -> KMSKeyRecord? {
-        try await kmsCache.records { try await catalog.kmsKeys() }.byID[id]
+        if let record = try await kmsCache.records(load: { try await catalog.kmsKeys() }).byID[id] { return record }
+        return try await kmsCache.records(fresh: true) { try await catalog.kmsKeys() }.byID[id]
     }
 
     /// The enabled key `name`, to wrap a new object's data key.

@@ -24,10 +24,11 @@ final class KMSKeyCache: Sendable {
         self.now = now
     }
 
-    /// The records by name and by id, read again through `load` when stale.
-    func records(load: () async throws -> [KMSKeyRecord]) async throws -> (byName: [String: KMSKeyRecord], byID: [[UInt8]: KMSKeyRecord]) {
+    /// The records by name and by id, read again through `load` when stale (or when `fresh`:
+    /// a key asked for and not known may have been created since).
+    func records(fresh: Bool = false, load: () async throws -> [KMSKeyRecord]) async throws -> (byName: [String: KMSKeyRecord], byID: [[UInt8]: KMSKeyRecord]) {
         let now = self.now()
-        if let fresh = state.withLock({ state in
+        if !fresh, let fresh = state.withLock({ state in
             state.loaded.map { now - $0 < lifetime } == true ? (state.byName, state.byID) : nil
         }) {
             return fresh

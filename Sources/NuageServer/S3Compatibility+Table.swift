@@ -3,7 +3,7 @@ extension S3Compatibility {
     typealias Op = S3Operation
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
-    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects]
+    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption]
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -27,16 +27,16 @@ extension S3Compatibility {
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
         rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
