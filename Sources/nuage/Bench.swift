@@ -137,7 +137,7 @@ extension Bench {
     struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "keys",
-            abstract: "PUT and GET of small and large objects with the master key in a file, in a PKCS#11 token (cache warm and cold), and under a client's key (SSE-C).",
+            abstract: "PUT and GET of small and large objects with the master key in a file, in a PKCS#11 token (cache warm and cold), under a client's key (SSE-C) and under a KMS key (SSE-KMS).",
             discussion: "A throwaway SoftHSM2 token unless --module, --uri and --pin-env name a real one.")
         @Option(help: "4 KiB objects put and got per mode.") var small = 300
         @Option(help: "Size of the large objects, MiB.") var largeMib = 64

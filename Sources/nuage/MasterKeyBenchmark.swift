@@ -6,7 +6,7 @@ import NuageEngine
 import NuagePKCS11
 
 /// PUT and GET of small and large objects with the master key in a file, in a PKCS#11 token
-/// with a warm and a cold cache of unwrapped keys, and under a client's key (SSE-C), over the
+/// with a warm and a cold cache of unwrapped keys, under a client's key (SSE-C) and under a KMS key (SSE-KMS), over the
 /// demo providers, in one run: what keeping keys out of the gateway costs.
 struct MasterKeyBenchmark {
     let smallCount: Int
@@ -34,7 +34,7 @@ struct MasterKeyBenchmark {
 
         var rows: [Row] = []
         let customer = try CustomerKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
-        for mode in ["file", "pkcs11, cache warm", "pkcs11, cache cold", "SSE-C (file)"] {
+        for mode in ["file", "pkcs11, cache warm", "pkcs11, cache cold", "SSE-C (file)", "SSE-KMS (file)"] {
             let directory = DataDirectory(path: "\(root)/\(rows.count)")
             var text = Configuration.demo
             if mode.hasPrefix("pkcs11") {
@@ -47,15 +47,17 @@ struct MasterKeyBenchmark {
             let engine = try directory.openEngine()
             try await engine.createBucket("bench")
             let key = mode.hasPrefix("SSE-C") ? customer : nil
-            rows.append(try await measure(engine, mode: mode, customerKey: key, warm: mode.hasSuffix("warm")))
+            let kmsKey = mode.hasPrefix("SSE-KMS") ? "bench" : nil
+            if let kmsKey { try await engine.createKMSKey(name: kmsKey) }
+            rows.append(try await measure(engine, mode: mode, customerKey: key, kmsKey: kmsKey, warm: mode.hasSuffix("warm")))
         }
         return rows
     }
 
-    private func measure(_ engine: Engine, mode: String, customerKey: CustomerKey?, warm: Bool) async throws -> Row {
+    private func measure(_ engine: Engine, mode: String, customerKey: CustomerKey?, kmsKey: String?, warm: Bool) async throws -> Row {
         let small = [UInt8](repeating: 0x5a, count: 4096)
         let smallPut = try await rate(count: smallCount) { index in
-            _ = try await engine.put(bucket: "bench", key: "s\(index)", size: Int64(small.count), body: BytesBody(small), customerKey: customerKey)
+            _ = try await engine.put(bucket: "bench", key: "s\(index)", size: Int64(small.count), body: BytesBody(small), customerKey: customerKey, kmsKey: kmsKey)
         }
         if warm {
             for index in 0..<smallCount { _ = try await engine.getBytes(bucket: "bench", key: "s\(index)", customerKey: customerKey) }
@@ -71,7 +73,7 @@ struct MasterKeyBenchmark {
         var puts: [Double] = [], gets: [Double] = []
         for round in 0..<3 {
             puts.append(Double(largeSize) / 1e6 * (try await rate(count: 1) { _ in
-                _ = try await engine.put(bucket: "bench", key: "l\(round)", size: Int64(large.count), body: BytesBody(large), customerKey: customerKey)
+                _ = try await engine.put(bucket: "bench", key: "l\(round)", size: Int64(large.count), body: BytesBody(large), customerKey: customerKey, kmsKey: kmsKey)
             }))
             gets.append(Double(largeSize) / 1e6 * (try await rate(count: 1) { _ in
                 var total = 0
