@@ -98,7 +98,7 @@ let package = Package(
         // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
         // a corpus replayer otherwise.
         .executableTarget(
-            name: "nuage-fuzz", dependencies: ["NuageConfig", "NuageServer", "NuageSigV4", "NuagePKCS11",
+            name: "nuage-fuzz", dependencies: ["NuageCatalog", "NuageConfig", "NuageServer", "NuageSigV4", "NuagePKCS11",
                                                .product(name: "HTTPTypes", package: "swift-http-types")], path: "Sources/NuageFuzz",
             swiftSettings: strict),
         // Conformance suites every provider and catalog implementation runs.

@@ -1,4 +1,5 @@
 import Foundation
+import NuageCatalog
 import NuageConfig
 import NuageCore
 import NuageCrypto
@@ -16,7 +17,7 @@ enum Harnesses {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
-        "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI,
+        "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -123,6 +124,23 @@ enum Harnesses {
         precondition(headers[HTTPField.Name(prefix + "algorithm")!] == CustomerKey.algorithm, "another algorithm accepted")
         precondition(Data(base64Encoded: headers[HTTPField.Name(prefix + "key-md5")!] ?? "").map(Array.init) == key.keyDigest,
                      "a key accepted whose MD5 was not the one given")
+    }
+
+    /// SSE-KMS: the encryption and key-id headers of a write (first two lines), then a
+    /// PutBucketEncryption body (the rest). A key name that comes out is one `nuage kms` could make.
+    static func kmsRequest(_ bytes: [UInt8]) {
+        let parts = text(bytes).split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        var headers = HTTPFields()
+        if parts.count > 0, let name = HTTPField.Name(KMSHeaders.encryption), !parts[0].isEmpty { headers[name] = parts[0] }
+        if parts.count > 1, let name = HTTPField.Name(KMSHeaders.keyID), !parts[1].isEmpty { headers[name] = parts[1] }
+        let bucketDefault = parts.count > 1 ? BucketEncryption(kmsKey: "default-key") : nil
+        if let name = try? KMSHeaders.requestedKey(headers, bucketDefault: bucketDefault, customerKey: bytes.first.map { $0 & 1 == 1 } ?? false) {
+            precondition(KMSKeyRecord.isValidName(name), "a KMS key name nuage kms could not make")
+        }
+        guard parts.count > 2, let root = XMLNode.parse(Data(parts[2].utf8)) else { return }
+        if let encryption = try? S3Server.parseEncryption(root), let name = encryption.kmsKey {
+            precondition(KMSKeyRecord.isValidName(name), "a bucket default naming a key nuage kms could not make")
+        }
     }
 
     /// `[master-key] uri`: what parses prints back as itself.

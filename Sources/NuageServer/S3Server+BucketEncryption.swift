@@ -28,7 +28,11 @@ extension S3Server {
     func putBucketEncryption(_ bucket: String, _ request: Request) async throws -> Response {
         guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
         let root = try await xmlBody(request, root: "ServerSideEncryptionConfiguration")
-        record.encryption = try await Self.parseEncryption(root) { name in try await self.engine.kmsRecord(name: name) != nil }
+        let encryption = try Self.parseEncryption(root)
+        if let name = encryption.kmsKey, try await engine.kmsRecord(name: name) == nil {
+            throw S3Error(.kmsNotFound, "Invalid keyId \(name)")
+        }
+        record.encryption = encryption
         try await engine.catalog.updateBucket(record)
         try await engine.journalDurable()
         return Response(status: .ok, headers: [.contentLength: "0"])
@@ -45,8 +49,8 @@ extension S3Server {
     }
 
     /// `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>…`,
-    /// checked as AWS checks it; a KMS key must exist (`exists`).
-    static func parseEncryption(_ root: XMLNode, exists: (String) async throws -> Bool) async throws -> BucketEncryption {
+    /// checked as AWS checks it (whether the KMS key it names exists is the caller's to check).
+    static func parseEncryption(_ root: XMLNode) throws -> BucketEncryption {
         let rules = root.all("Rule")
         guard rules.count == 1 else {
             throw S3Error(.malformedXML, "A server side encryption configuration holds exactly one Rule.")
@@ -69,9 +73,7 @@ extension S3Server {
             guard let keyID else {
                 throw S3Error(.invalidArgument, "aws:kms needs a KMSMasterKeyID: Nuage has no AWS managed key (create one with nuage kms create).")
             }
-            let name = try KMSHeaders.name(fromKeyID: keyID)
-            guard try await exists(name) else { throw S3Error(.kmsNotFound, "Invalid keyId \(keyID.prefix(300))") }
-            return BucketEncryption(kmsKey: name, bucketKeyEnabled: bucketKey)
+            return BucketEncryption(kmsKey: try KMSHeaders.name(fromKeyID: keyID), bucketKeyEnabled: bucketKey)
         case "aws:kms:dsse":
             throw S3Error(.notImplemented, "Dual-layer SSE-KMS (aws:kms:dsse) is not implemented; the configuration was not changed.")
         default:
