@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
@@ -57,7 +60,9 @@ let package = Package(
         .target(
             name: "NuageEngine",
             dependencies: ["NuageCore", "NuageErasure", "NuageCrypto", "NuageProviders", "NuageCatalog",
-                           .product(name: "Crypto", package: "swift-crypto")],
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict),
         // AWS Signature Version 4: signing, verification, aws-chunked bodies.
         .target(
@@ -89,10 +94,18 @@ let package = Package(
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
         .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11"], swiftSettings: strict),
+        // A serving gateway: the S3 server and every background job as one service group, its
+        // logs; built by one function that `nuage serve` and the tests call.
+        .target(
+            name: "NuageGateway",
+            dependencies: ["NuageServer", "NuageEngine", "NuageAudit", "NuageConfig",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
         // The command line.
         .executableTarget(
             name: "nuage",
-            dependencies: ["NuageConfig", "NuageServer", "NuageAudit", "NuageS3Client", "NuageLocalS3", "NuagePKCS11",
+            dependencies: ["NuageConfig", "NuageServer", "NuageGateway", "NuageAudit", "NuageS3Client", "NuageLocalS3", "NuagePKCS11",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         // Fuzz harnesses of every parser of outside bytes: libFuzzer targets under scripts/fuzz,
@@ -107,6 +120,12 @@ let package = Package(
                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 swiftSettings: strict),
         .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
+        .testTarget(
+            name: "NuageGatewayTests",
+            dependencies: ["NuageGateway", "NuageConfig", "NuageTestSupport", "NuageSigV4",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "NuagePKCS11Tests", dependencies: ["NuagePKCS11", "NuageCrypto", "NuageCore"], swiftSettings: strict),

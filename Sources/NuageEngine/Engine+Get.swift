@@ -137,9 +137,11 @@ struct SegmentReader: Sendable {
         var problems: [Int: String] = [:]
         defer {
             if !problems.isEmpty {
-                let catalog = engine.catalog, versionID = manifest.versionID, shards = problems.keys.sorted(), bucket = bucket, key = key
+                let engine = engine, versionID = manifest.versionID, shards = problems.keys.sorted(), bucket = bucket, key = key
                 let reason = problems.sorted { $0.key < $1.key }.map { "shard \($0.key): \($0.value)" }.joined(separator: "; ")
-                Task { try? await catalog.noteRepair(bucket: bucket, key: key, versionID: versionID, shards: shards, reason: reason) }
+                Task { await engine.tolerating("note shards a read found damaged for repair (a scrub finds them)", level: .error) {
+                    try await engine.catalog.noteRepair(bucket: bucket, key: key, versionID: versionID, shards: shards, reason: reason)
+                } }
             }
         }
         // Windows fetched ahead of the one being opened, so that provider reads overlap decoding.

@@ -100,14 +100,16 @@ extension Engine {
         do {
             try await commit()
         } catch {
-            try? await catalog.abandonIntent(stream.intent)
+            await tolerating("give up a failed write's intent (gc gives it up later)") { try await catalog.abandonIntent(stream.intent) }
             await collectPromptly(stream.manifest.blobs)
             throw error
         }
         if !stream.failed.isEmpty {
-            try? await catalog.noteRepair(bucket: stream.bucket, key: stream.key, versionID: stream.manifest.versionID,
+            await tolerating("note shards that did not land for repair (a scrub finds them)", level: .error) {
+                try await catalog.noteRepair(bucket: stream.bucket, key: stream.key, versionID: stream.manifest.versionID,
                                           shards: stream.failed.keys.sorted(),
                                           reason: "write failed: " + stream.failed.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; "))
+            }
             // The commit garbage-listed the failed shards' blobs (a straggler may still land one).
             await collectPromptly(stream.failedBlobs)
         }
@@ -223,7 +225,7 @@ extension Engine {
             md5 = writer.digest?.finalize()
             if let md5 { try body.verify(md5: md5) }
         } catch {
-            try? await catalog.abandonIntent(intent.id)
+            await tolerating("give up a failed write's intent (gc gives it up later)") { try await catalog.abandonIntent(intent.id) }
             await collectPromptly(refs)
             throw error
         }

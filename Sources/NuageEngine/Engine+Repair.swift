@@ -48,7 +48,7 @@ extension Engine {
             }
         }
         // The moved shards go out in the journal now; if it cannot be written, the next flush takes them.
-        if report.repaired > 0 { try? await journalDurable() }
+        if report.repaired > 0 { await tolerating("journal repaired shards (the next flush takes them)") { try await journalDurable() } }
         return report
     }
 
@@ -188,7 +188,7 @@ extension Engine {
                 try await group.waitForAll()
             }
         } catch {
-            try? await catalog.abandonIntent(intent.id)
+            await tolerating("give up a failed repair's intent (gc gives it up later)") { try await catalog.abandonIntent(intent.id) }
             await collect(refs)
             throw error
         }
@@ -196,7 +196,7 @@ extension Engine {
         for (position, shard) in shards.enumerated() { replaced.shards[shard] = refs[position] }
         guard try await catalog.updateManifest(bucket: bucket, key: key, versionID: manifest.versionID, manifest: replaced,
                                                retiringIntent: intent.id) else {
-            try? await catalog.abandonIntent(intent.id)
+            await tolerating("give up a failed repair's intent (gc gives it up later)") { try await catalog.abandonIntent(intent.id) }
             await collect(refs)
             return false
         }

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Metrics
 import NuageCatalog
 import NuageCore
 import NuageCrypto
@@ -41,6 +43,8 @@ public final class Engine: Sendable {
     public let placementProblems: [String]
     /// Providers configured with `read = "never"`.
     public let neverContacted: Set<String>
+    /// Where errors the engine tolerates (rather than throws) are said, with their cause.
+    public let logger: Logger
     private let codecs = CodecCache()
     let journalFlusher = JournalFlusher()
     /// The KMS keys' records and the keys unwrapped from them (re-read every 2 seconds).
@@ -69,7 +73,8 @@ public final class Engine: Sendable {
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
                 olderKeys: [MasterKey] = [], keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))? = nil,
                 segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
-                stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600)) throws {
+                stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600),
+                logger: Logger = Logger(label: "nuage.engine")) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
@@ -89,6 +94,7 @@ public final class Engine: Sendable {
         self.keyLoader = keyLoader
         self.segmentSize = segmentSize
         self.kernel = kernel
+        self.logger = logger
     }
 
     /// The same engine (catalog, providers, health, keys, settings) with `draining` as the only
@@ -102,7 +108,8 @@ public final class Engine: Sendable {
                                  neverContacted: neverContacted.contains(descriptor.name))
         }
         return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, olderKeys: olderKeys,
-                          keyLoader: keyLoader, segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+                          keyLoader: keyLoader, segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay,
+                          logger: logger)
     }
 
     // MARK: Keys
@@ -126,7 +133,10 @@ public final class Engine: Sendable {
     /// Reloads the keys at most once a second, when something sealed under a key not held turns up.
     private func reloadOnMiss() -> Bool {
         guard keyLoader != nil, keySet.withLock({ ContinuousClock.now - $0.loaded > .seconds(1) }) else { return false }
-        return (try? reloadKeys()) != nil
+        do { return try reloadKeys() || true } catch {
+            Self.tolerated("read the master keys again", error, logger: logger, level: .error)
+            return false
+        }
     }
 
     /// The master key with this id.
@@ -294,7 +304,8 @@ public final class Engine: Sendable {
     func collectReplaced(_ blobs: [BlobRef]) async {
         // Only once the change that replaced them is in the journal at providers; otherwise
         // they wait on the garbage list.
-        guard deleteDelay == .zero, (try? await journalDurable()) != nil else { return }
+        guard deleteDelay == .zero,
+              await tolerating("journal a change before deleting what it replaced", { try await journalDurable() }) != nil else { return }
         await collectPromptly(blobs)
     }
 
@@ -306,7 +317,7 @@ public final class Engine: Sendable {
         let cutoff = Date().addingTimeInterval(-(delay ?? deleteDelay).inSeconds)
         // Only blobs of changes already in the journal at providers (a recovered catalog never
         // points at a deleted blob): flush what is pending first.
-        try? await journalDurable()
+        await tolerating("journal pending changes before collecting garbage") { try await journalDurable() }
         let journaled = try await catalog.journalState().durable
         var deleted = 0, failed = 0
         var skipped: Set<BlobRef> = []
@@ -342,15 +353,41 @@ public final class Engine: Sendable {
                     do {
                         try await self.provider(named: ref.provider).delete(ref.blob)
                         return ref
-                    } catch { return nil }
+                    } catch {
+                        // One line per blob would flood the log while a provider is down: debug, and counted.
+                        Self.tolerated("delete a garbage blob (kept for the next run)", error, logger: self.logger, level: .debug,
+                                       metadata: ["provider": "\(ref.provider)"])
+                        return nil
+                    }
                 }
             }
             var deleted: [BlobRef] = []
             for await ref in group { if let ref { deleted.append(ref) } }
             return deleted
         }
-        try? await catalog.removeGarbage(deleted)
+        await tolerating("forget deleted garbage blobs (deleted again later)") { try await catalog.removeGarbage(deleted) }
         return deleted.count
+    }
+}
+
+extension Engine {
+    /// Runs `body`, tolerating its error: logged with its cause at `level` and counted
+    /// (`nuage_tolerated_errors_total{what}`), never thrown.
+    /// - Returns: the result, or nil when it failed.
+    @discardableResult
+    func tolerating<T>(_ what: String, level: Logger.Level = .warning, metadata: Logger.Metadata = [:],
+                       _ body: () async throws -> T) async -> T? {
+        do { return try await body() } catch {
+            Self.tolerated(what, error, logger: logger, level: level, metadata: metadata)
+            return nil
+        }
+    }
+
+    static func tolerated(_ what: String, _ error: any Error, logger: Logger, level: Logger.Level, metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["error"] = "\(error)"
+        logger.log(level: level, "tolerated: could not \(what)", metadata: metadata)
+        Counter(label: "nuage_tolerated_errors_total", dimensions: [("what", what)]).increment()
     }
 }
 

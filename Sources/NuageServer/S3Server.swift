@@ -30,6 +30,8 @@ public struct S3Server: Sendable {
         /// Accept customer keys (SSE-C) over plain HTTP from other machines (loopback and HTTPS
         /// always may); AWS refuses them.
         public var allowCustomerKeysOverHTTP = false
+        /// Told of every request once its response is written (metrics).
+        public var observe: (@Sendable (RequestOutcome) -> Void)?
 
         /// - Parameter maxInFlightPerKey: default half of `maxInFlight`.
         public init(domain: String? = nil, maxInFlight: Int = 64, maxInFlightPerKey: Int? = nil,
@@ -63,6 +65,7 @@ public struct S3Server: Sendable {
     ///   - address: the client's IP address (for the audit log, and to recognise loopback).
     ///   - secure: whether the request came over TLS.
     public func respond(to request: Request, from address: String? = nil, secure: Bool = false) async -> Response {
+        let started = ContinuousClock.now
         let requestID = [UInt8].random(count: 8).hex.uppercased()
         var response: Response
         var resource: String?
@@ -76,7 +79,20 @@ public struct S3Server: Sendable {
             await audit(record)
         }
         response.headers[HTTPField.Name("x-nuage-error")!] = nil
-        return response
+        let declared = request.headers[named: "x-amz-decoded-content-length"] ?? request.headers[named: "content-length"]
+        let outcome = RequestOutcome(requestID: requestID, accessKey: record.accessKey,
+                                     operation: record.action.hasPrefix("s3:") ? String(record.action.dropFirst(3)) : "Admin",
+                                     bucket: record.bucket, status: Int(response.status.code), bytesIn: declared.flatMap { Int64($0) } ?? 0,
+                                     bytesOut: 0, duration: .zero)
+        let logger = logger, observe = options.observe
+        return response.observed { bytesOut, cut in
+            var outcome = outcome
+            outcome.bytesOut = bytesOut
+            outcome.duration = ContinuousClock.now - started
+            outcome.cut = cut.map { "\($0)" }
+            if cut == nil { logger.info("request", metadata: outcome.metadata) } else { logger.notice("response cut", metadata: outcome.metadata) }
+            observe?(outcome)
+        }
     }
 
     private func handle(_ request: Request, requestID: String, resource: inout String?, record: inout AccessRecord,

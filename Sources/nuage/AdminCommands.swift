@@ -3,6 +3,7 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuageGateway
 import NuagePKCS11
 import NuageConfig
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NuageAudit
 import NuageCore
+import NuageGateway
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

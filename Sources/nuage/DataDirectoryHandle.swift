@@ -1,3 +1,5 @@
+import Logging
+import NuageGateway
 import Foundation
 import NuageConfig
 import NuageCore
@@ -41,3 +43,7 @@ struct DataDirectoryHandle {
 func note(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+/// Where commands other than `serve` log what they tolerate (a drain journal that cannot be
+/// written): plain lines on stderr.
+let cliLogger = Logger(label: "nuage") { label in LogFormat.text.handler(label: label) }

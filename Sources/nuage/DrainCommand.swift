@@ -3,6 +3,7 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuageGateway
 import Synchronization
 
 extension Providers {
@@ -38,7 +39,7 @@ extension Providers {
             var report = plan
             if !dryRun && !status {
                 let progress = Progress(label: "drain \(name)", total: plan.writtenBytes)
-                let journal = DrainJournal.Writer(data: data, provider: name, runner: "nuage providers drain")
+                let journal = DrainJournal.Writer(data: data, provider: name, runner: "nuage providers drain", logger: cliLogger)
                 let shown = Mutex<Int64>(0)
                 report = try await engine.drain(provider: name, copyFromSource: copyFromSource, parallel: parallel, bytesPerSecond: rate.map { Int64($0 * 1e6) }) { so in
                     let delta = shown.withLock { shown in

@@ -4,6 +4,7 @@ import NuageAudit
 import NuageCatalog
 import NuageCore
 import NuageEngine
+import NuageGateway
 
 /// `nuage kms`: the gateway's key service (SSE-KMS). Every change is written to the audit log,
 /// which names the key by its id (`nuage kms ls` shows which name it has).

@@ -6,6 +6,7 @@ import NuageCore
 import NuageConfig
 import NuageCrypto
 import NuageEngine
+import NuageGateway
 
 extension Keys {
     /// `nuage keys split-master`: the master key as shares for officers who keep them apart.

@@ -3,6 +3,7 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuageGateway
 
 struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Store a file (or standard input, `-`) as BUCKET/KEY.")

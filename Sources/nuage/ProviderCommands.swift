@@ -4,6 +4,7 @@ import NuageAudit
 import NuageConfig
 import NuageCore
 import NuageEngine
+import NuageGateway
 import NuageProviders
 
 struct Providers: AsyncParsableCommand {

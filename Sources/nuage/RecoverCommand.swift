@@ -3,6 +3,7 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuageGateway
 
 struct Recover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

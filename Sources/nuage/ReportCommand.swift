@@ -3,6 +3,7 @@ import Foundation
 import NuageAudit
 import NuageCore
 import NuageEngine
+import NuageGateway
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

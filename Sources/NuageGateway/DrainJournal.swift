@@ -1,26 +1,27 @@
 import Foundation
+import Logging
 import NuageEngine
 import Synchronization
 
 /// A drain's progress as it runs, kept in `DATA/drains/PROVIDER.json` (rewritten at most once a
 /// second) so that `nuage providers drain NAME --status`, in another process, can show what a
 /// foreground drain or a serving gateway has moved, at what rate, and whether it is still running.
-struct DrainJournal: Codable, Sendable {
-    var provider: String
+public struct DrainJournal: Codable, Sendable {
+    public var provider: String
     /// `nuage serve` or `nuage providers drain`.
-    var runner: String
-    var pid: Int32
-    var started: Date
-    var updated: Date
+    public var runner: String
+    public var pid: Int32
+    public var started: Date
+    public var updated: Date
     /// Set when the run ended (whether or not everything moved).
-    var finished: Date?
-    var shards = 0
-    var bytesWritten: Int64 = 0
-    var failed: [String] = []
+    public var finished: Date?
+    public var shards = 0
+    public var bytesWritten: Int64 = 0
+    public var failed: [String] = []
 
-    static func path(data: String, provider: String) -> String { "\(data)/drains/\(provider).json" }
+    public static func path(data: String, provider: String) -> String { "\(data)/drains/\(provider).json" }
 
-    static func load(data: String, provider: String) -> DrainJournal? {
+    public static func load(data: String, provider: String) -> DrainJournal? {
         guard let bytes = FileManager.default.contents(atPath: path(data: data, provider: provider)) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -28,15 +29,15 @@ struct DrainJournal: Codable, Sendable {
     }
 
     /// Whether the run that wrote it is still going (not finished, and its process is alive).
-    var running: Bool { finished == nil && kill(pid, 0) == 0 }
+    public var running: Bool { finished == nil && kill(pid, 0) == 0 }
 
     /// Shard bytes written per second over the run.
-    var rate: Double {
+    public var rate: Double {
         let seconds = (finished ?? updated).timeIntervalSince(started)
         return seconds > 0 ? Double(bytesWritten) / seconds : 0
     }
 
-    func describe(left: Engine.DrainReport) -> String {
+    public func describe(left: Engine.DrainReport) -> String {
         let time = ISO8601DateFormatter()
         let moved = "moved \(shards) shard(s), \(String(format: "%.1f MB at %.1f MB/s", Double(bytesWritten) / 1e6, rate / 1e6))"
             + (failed.isEmpty ? "" : ", \(failed.count) not moved yet (e.g. \(failed[0]))")
@@ -49,19 +50,22 @@ struct DrainJournal: Codable, Sendable {
     }
 
     /// Keeps the journal of one run up to date.
-    final class Writer: Sendable {
+    public final class Writer: Sendable {
         private let path: String
+        private let logger: Logger
         private let state: Mutex<(journal: DrainJournal, written: Date)>
 
-        init(data: String, provider: String, runner: String) {
+        /// - Parameter logger: where a journal that cannot be written is said (the drain goes on).
+        public init(data: String, provider: String, runner: String, logger: Logger) {
             path = DrainJournal.path(data: data, provider: provider)
+            self.logger = logger
             let now = Date()
             state = Mutex((DrainJournal(provider: provider, runner: runner, pid: getpid(), started: now, updated: now), .distantPast))
             try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             save(force: true)
         }
 
-        func update(_ report: Engine.DrainReport) {
+        public func update(_ report: Engine.DrainReport) {
             state.withLock {
                 $0.journal.shards = report.shards
                 $0.journal.bytesWritten = report.writtenBytes
@@ -71,7 +75,7 @@ struct DrainJournal: Codable, Sendable {
             save(force: false)
         }
 
-        func finish(_ report: Engine.DrainReport) {
+        public func finish(_ report: Engine.DrainReport) {
             update(report)
             state.withLock { $0.journal.finished = Date() }
             save(force: true)
@@ -90,7 +94,7 @@ struct DrainJournal: Codable, Sendable {
             do {
                 try encoder.encode(journal).write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
-                note("nuage: cannot write the drain journal \(path): \(error)")
+                logger.warning("cannot write the drain journal (the drain goes on)", metadata: ["path": "\(path)", "error": "\(error)"])
             }
         }
     }

@@ -1,0 +1,114 @@
+import Crypto
+import Foundation
+import Logging
+import NuageAudit
+import NuageConfig
+import NuageCore
+import NuageEngine
+import NuageServer
+import ServiceLifecycle
+
+/// A serving gateway: the S3 server and every background job (provider probes, key reloads,
+/// repair, drain, garbage deletion, scrubs, the catalog journal, audit checkpoints, upload
+/// expiry, due KMS-key destructions, the configuration watch) as services of one
+/// `ServiceGroup`. `nuage serve` and the tests build it with the same function,
+/// ``serviceGroup(clock:signals:onRunning:)``.
+///
+/// SIGTERM and SIGINT shut it down gracefully: the S3 server stops accepting connections and
+/// lets requests in flight finish (within ``Settings/shutdownGrace``, after which they are cut),
+/// then the background jobs stop; `run` returns and the process exits 0.
+public struct Gateway: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var tls: S3Server.TLSFiles?
+        public var server: S3Server.Options
+        /// Multipart uploads older than this are aborted.
+        public var uploadExpiryHours = 24
+        /// A background drain's shard bytes per second, and versions it moves at once.
+        public var drainRate: Int64 = 50_000_000
+        public var drainParallel = 2
+        /// How long requests in flight may take to finish once a shutdown begins.
+        public var shutdownGrace: Duration = .seconds(30)
+
+        public init(host: String, port: Int, tls: S3Server.TLSFiles? = nil, server: S3Server.Options = .init()) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.server = server
+        }
+    }
+
+    public let engine: Engine
+    public let directory: DataDirectory
+    public let audit: AuditLog
+    public let settings: Settings
+    public let logger: Logger
+
+    public init(engine: Engine, directory: DataDirectory, settings: Settings, logger: Logger) throws {
+        self.engine = engine
+        self.directory = directory
+        self.audit = try AuditTrail.open(directory)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Records this start in the audit log (and whether `nuage.toml` changed since the last one),
+    /// signs a checkpoint and sends it to providers.
+    /// - Returns: the SHA-256 of `nuage.toml` as started with.
+    @discardableResult
+    public func recordStart() async throws -> String {
+        let digest = configurationDigest()
+        if let last = try await audit.lastRecord(action: "serve.start"), last.detail != "nuage.toml sha256 \(digest)" {
+            try await audit.append(AuditEntry(action: "config.changed", actor: "serve", detail: "nuage.toml sha256 \(digest)"))
+        }
+        try await audit.append(AuditEntry(action: "serve.start", actor: "serve", detail: "nuage.toml sha256 \(digest)"))
+        try await AuditTrail.checkpointAndShip(audit, engine)
+        return digest
+    }
+
+    func configurationDigest() -> String {
+        let text = (try? String(contentsOfFile: directory.configurationPath, encoding: .utf8)) ?? ""
+        return Array(SHA256.hash(data: Data(text.utf8))).hex
+    }
+
+    /// The S3 server: requests are recorded in the audit log as they are answered.
+    public func server() -> S3Server {
+        var options = settings.server
+        let audit = audit, logger = logger
+        options.audit = { record in
+            do {
+                try await audit.append(AuditEntry(action: record.action, actor: "s3", accessKey: record.accessKey, address: record.address,
+                                                  bucket: record.bucket, key: record.key, outcome: record.outcome))
+            } catch {
+                logger.error("the audit log could not record a request", metadata: ["action": "\(record.action)", "error": "\(error)"])
+            }
+        }
+        return S3Server(engine: engine, options: options, logger: logger)
+    }
+
+    /// Every service, background jobs first and the S3 server last: a group shuts its services
+    /// down in reverse order, so the server stops accepting and drains its requests before the
+    /// jobs stop.
+    public func services<C: Clock>(clock: C, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws -> [ServiceGroupConfiguration.ServiceConfiguration] where C.Duration == Duration {
+        let scheme = settings.tls == nil ? "http" : "https", host = settings.host, data = directory.path, logger = logger
+        let app = try server().application(host: settings.host, port: settings.port, tls: settings.tls) { bound in
+            logger.notice("serving S3 on \(scheme)://\(host):\(bound) (data \(data))")
+            await onRunning(bound)
+        }
+        return jobs(clock: clock).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name) }
+            + [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+                     serviceName: "s3")]
+    }
+
+    /// The group, with SIGTERM and SIGINT as graceful shutdown signals when `signals`.
+    public func serviceGroup<C: Clock>(clock: C, signals: Bool = true, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws -> ServiceGroup where C.Duration == Duration {
+        var configuration = ServiceGroupConfiguration(services: try services(clock: clock, onRunning: onRunning),
+                                                      gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+                                                      logger: logger)
+        configuration.maximumGracefulShutdownDuration = settings.shutdownGrace
+        return ServiceGroup(configuration: configuration)
+    }
+}
