@@ -66,7 +66,7 @@ def test_rotation_online_loses_no_request():
         assert failures == [], failures[:5]
         assert operations[0] > 0
         server.log.seek(0)
-        assert "is now active" in server.log.read()
+        assert "a new master key is active" in server.log.read()
         assert not os.path.exists(os.path.join(server.data, "master.key.d", f"{old}.key"))
         s3 = server.client()
         for key, body in objects.items():
