@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
@@ -44,7 +45,9 @@ let package = Package(
         .target(
             name: "NuageProviders",
             dependencies: ["NuageCore", "NuageS3Client", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "NIOPosix", package: "swift-nio")],
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict),
         // Catalog protocol and the SQLite catalog.
         .target(
@@ -100,6 +103,9 @@ let package = Package(
             name: "NuageGateway",
             dependencies: ["NuageServer", "NuageEngine", "NuageAudit", "NuageConfig",
                            .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
         // The command line.

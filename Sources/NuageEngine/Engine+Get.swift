@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import NuageCatalog
 import NuageCore
 import NuageCrypto
@@ -203,6 +204,7 @@ struct SegmentReader: Sendable {
             while inFlight > 0, let read = await group.next() {
                 guard read.shard >= 0 else {
                     hedging = false
+                    if !untried.isEmpty { Counter(label: "nuage_hedged_reads_total").increment() }
                     launch()
                     armHedge()
                     continue

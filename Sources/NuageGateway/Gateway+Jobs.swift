@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NuageAudit
 import NuageEngine
 import Synchronization
@@ -58,6 +59,8 @@ extension Gateway {
                                 if journal == nil { journal = DrainJournal.Writer(data: data, provider: provider.name, runner: "nuage serve", logger: logger) }
                                 journal?.update(so)
                             }
+                            Gauge(label: "nuage_drain_moved_shards", dimensions: [("provider", provider.name)]).record(so.shards)
+                            Gauge(label: "nuage_drain_written_bytes", dimensions: [("provider", provider.name)]).record(so.writtenBytes)
                         }
                         journal.withLock { $0?.finish(report) }
                         if report.shards > 0 || !report.failed.isEmpty {
@@ -162,6 +165,9 @@ extension Gateway {
         let kind = deep ? "deep" : "light"
         do {
             let report = try await engine.scrub(deep: deep, bytesPerSecond: deep ? 20_000_000 : nil)
+            Gauge(label: "nuage_scrub_checked_shards", dimensions: [("scrub", kind)]).record(report.shards)
+            Gauge(label: "nuage_scrub_damaged_shards", dimensions: [("scrub", kind)]).record(report.damaged.count)
+            Gauge(label: "nuage_scrub_last_completion_timestamp_seconds", dimensions: [("scrub", kind)]).record(Date().timeIntervalSince1970)
             if let first = report.damaged.first {
                 logger.warning("scrub found damaged shards, noted for repair", metadata: ["scrub": "\(kind)", "count": "\(report.damaged.count)", "example": "\(first)"])
             }

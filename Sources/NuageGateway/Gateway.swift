@@ -30,6 +30,8 @@ public struct Gateway: Sendable {
         public var drainParallel = 2
         /// How long requests in flight may take to finish once a shutdown begins.
         public var shutdownGrace: Duration = .seconds(30)
+        /// Where `/metrics` is served (nil: no metrics, and none are recorded).
+        public var metricsListen: (host: String, port: Int)?
 
         public init(host: String, port: Int, tls: S3Server.TLSFiles? = nil, server: S3Server.Options = .init()) {
             self.host = host
@@ -44,13 +46,21 @@ public struct Gateway: Sendable {
     public let audit: AuditLog
     public let settings: Settings
     public let logger: Logger
+    /// The metrics `/metrics` serves, when ``Settings/metricsListen`` is set.
+    public let metrics: GatewayMetrics?
 
-    public init(engine: Engine, directory: DataDirectory, settings: Settings, logger: Logger) throws {
+    /// - Parameter metrics: the registry swift-metrics was bootstrapped with (see
+    ///   ``GatewayMetrics/bootstrap()``), required when `settings.metricsListen` is set.
+    public init(engine: Engine, directory: DataDirectory, settings: Settings, logger: Logger, metrics: GatewayMetrics? = nil) throws {
+        guard (settings.metricsListen == nil) == (metrics == nil) else {
+            throw NuageError(.invalidArgument, "a metrics address needs a metrics registry, and a registry an address")
+        }
         self.engine = engine
         self.directory = directory
         self.audit = try AuditTrail.open(directory)
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Records this start in the audit log (and whether `nuage.toml` changed since the last one),
@@ -84,6 +94,7 @@ public struct Gateway: Sendable {
                 logger.error("the audit log could not record a request", metadata: ["action": "\(record.action)", "error": "\(error)"])
             }
         }
+        if metrics != nil { options.observe = GatewayMetrics.observe }
         return S3Server(engine: engine, options: options, logger: logger)
     }
 
@@ -97,9 +108,25 @@ public struct Gateway: Sendable {
             logger.notice("serving S3 on \(scheme)://\(host):\(bound) (data \(data))")
             await onRunning(bound)
         }
-        return jobs(clock: clock).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name) }
-            + [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-                     serviceName: "s3")]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = jobs(clock: clock).map {
+            .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
+        }
+        if let metrics, let address = settings.metricsListen {
+            let engine = engine
+            let inventory = PeriodicService("metrics-inventory", every: .seconds(60), clock: clock) {
+                do { try await GatewayMetrics.recordInventory(engine) } catch {
+                    logger.error("reading the catalog's inventory for metrics failed (retried in a minute)", metadata: ["error": "\(error)"])
+                }
+            }
+            let endpoint = metrics.application(host: address.host, port: address.port, engine: engine, logger: logger) { bound in
+                logger.notice("serving metrics on http://\(address.host):\(bound)/metrics")
+            }
+            services += [.init(service: inventory, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: inventory.name),
+                         .init(service: endpoint, successTerminationBehavior: .gracefullyShutdownGroup,
+                               failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "metrics")]
+        }
+        return services + [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                                 failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "s3")]
     }
 
     /// The group, with SIGTERM and SIGINT as graceful shutdown signals when `signals`.

@@ -22,12 +22,19 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "info"
     @Option(help: "Log lines on stderr as text or json.") var logFormat = "text"
     @Option(help: "Seconds requests in flight get to finish on SIGTERM or SIGINT before they are cut.") var shutdownGrace = 30
+    @Option(help: "Serve Prometheus metrics at /metrics on HOST:PORT, without credentials (bind it to a private interface); off unless given.")
+    var metricsListen: String?
+
+    static func address(_ text: String, option: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw NuageError(.invalidArgument, "\(option) must be HOST:PORT, not \(text)")
+        }
+        return (String(text[..<colon]), port)
+    }
 
     func run() async throws {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw NuageError(.invalidArgument, "--listen must be HOST:PORT, not \(listen)")
-        }
-        let host = String(listen[..<colon])
+        let (host, port) = try Self.address(listen, option: "--listen")
+        let metricsAddress = try metricsListen.map { try Self.address($0, option: "--metrics-listen") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw NuageError(.invalidArgument, "--tls-cert and --tls-key go together") }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw NuageError(.invalidArgument, "--log-level is one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
@@ -35,6 +42,9 @@ struct Serve: AsyncParsableCommand {
         guard let format = LogFormat(rawValue: logFormat) else { throw NuageError(.invalidArgument, "--log-format is text or json, not \(logFormat)") }
         guard shutdownGrace >= 0 else { throw NuageError(.invalidArgument, "--shutdown-grace must not be negative") }
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
+        // Metrics are recorded only when they are served (swift-metrics does nothing otherwise).
+        let metrics = metricsAddress.map { _ in GatewayMetrics() }
+        metrics?.bootstrap()
         let logger = Logger(label: "nuage")
         try global.directory.initializeDefaultIfNeeded()
         let engine = try global.directory.engine()
@@ -65,7 +75,8 @@ struct Serve: AsyncParsableCommand {
         settings.drainRate = Int64(configuration.drainRateMB) * 1_000_000
         settings.drainParallel = configuration.drainParallel
         settings.shutdownGrace = .seconds(shutdownGrace)
-        let gateway = try Gateway(engine: engine, directory: global.directory.directory, settings: settings, logger: logger)
+        settings.metricsListen = metricsAddress
+        let gateway = try Gateway(engine: engine, directory: global.directory.directory, settings: settings, logger: logger, metrics: metrics)
         try await gateway.recordStart()
         // nuage.toml is read at start only: say so on SIGHUP (a job says so when it changes).
         signal(SIGHUP, SIG_IGN)

@@ -116,3 +116,81 @@ def test_request_lines_and_no_secret_in_the_log():
             assert secret not in text, secret
     finally:
         server.stop()
+
+
+def scrape(address):
+    """Every sample at /metrics, parsed by the Prometheus client library's own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    connection = http.client.HTTPConnection(*address, timeout=30)
+    connection.request("GET", "/metrics")
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type").startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.read().decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def test_metrics_count_what_a_workload_did():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Server("--metrics-listen", f"127.0.0.1:{port}")
+    try:
+        s3 = server.client()
+        before = scrape(("127.0.0.1", port))
+        s3.create_bucket(Bucket="metered")
+        bodies = [os.urandom(1000 + i) for i in range(5)]
+        for i, body in enumerate(bodies):
+            s3.put_object(Bucket="metered", Key=f"k{i}", Body=body)
+        for i in range(3):
+            s3.get_object(Bucket="metered", Key=f"k{i}")["Body"].read()
+        for i in range(2):
+            with pytest.raises(s3.exceptions.NoSuchKey):
+                s3.get_object(Bucket="metered", Key=f"missing{i}")
+        after = scrape(("127.0.0.1", port))
+        delta = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)
+        assert delta("nuage_s3_requests_total", operation="PutObject", status="200") == 5
+        assert delta("nuage_s3_requests_total", operation="GetObject", status="200") == 3
+        assert delta("nuage_s3_requests_total", operation="GetObject", status="404") == 2
+        assert delta("nuage_s3_requests_total", operation="CreateBucket", status="200") == 1
+        assert delta("nuage_s3_received_bytes_total", operation="PutObject") == sum(len(b) for b in bodies)
+        assert delta("nuage_s3_sent_bytes_total", operation="GetObject") >= sum(len(b) for b in bodies[:3])
+        # A real histogram: buckets, a count and a sum per operation.
+        assert delta("nuage_s3_request_duration_seconds_count", operation="PutObject") == 5
+        assert value(after, "nuage_s3_request_duration_seconds_bucket", operation="PutObject", le="+Inf") >= 5
+        # Each put wrote a shard blob to every provider (6 by default), through the resilience stack.
+        puts = sum(v for (name, labels), v in after.items()
+                   if name == "nuage_provider_requests_total" and ("operation", "put") in labels and ("outcome", "ok") in labels)
+        assert puts >= 5 * 6, puts
+        providers = {dict(labels)["provider"] for (name, labels) in after if name == "nuage_provider_state"}
+        assert len(providers) >= 6 and all(value(after, "nuage_provider_state", provider=p, state="healthy") == 1 for p in providers)
+        # No label carries a bucket or an object key.
+        assert not any("metered" in v or v.startswith("k") and v[1:].isdigit() for (_, labels) in after for _, v in labels)
+        # The inventory (refreshed every minute, and at start): stored bytes per provider with its jurisdictions.
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        server.start()
+        deadline = time.time() + 30
+        while True:
+            samples = scrape(("127.0.0.1", port))
+            stored = {dict(labels)["provider"]: v for (name, labels), v in samples.items() if name == "nuage_provider_stored_bytes"}
+            if value(samples, "nuage_objects") == 5:
+                break
+            assert time.time() < deadline, samples
+            time.sleep(0.5)
+        # Six shards per object, spread over the demo's seven eligible providers; its provider in CN
+        # is denied (us-icts) and holds none.
+        assert len([v for v in stored.values() if v > 0]) >= 6 and stored.get("cn-hangzhou") == 0, stored
+        assert sum(v for (name, _), v in samples.items() if name == "nuage_provider_blobs") == 5 * 6
+        assert all("location" in dict(labels) and "operator_jurisdiction" in dict(labels)
+                   for (name, labels) in samples if name == "nuage_provider_stored_bytes")
+        assert value(samples, "nuage_objects_below_full_redundancy") == 0
+    finally:
+        server.stop()

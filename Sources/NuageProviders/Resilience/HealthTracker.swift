@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NuageCore
 import Synchronization
 
@@ -14,6 +15,8 @@ public final class HealthTracker: Sendable {
     }
 
     public let provider: String
+    /// Where a provider going down and coming back is said.
+    let logger: Logger
     let downAfter: Int
     let maximumProbeInterval: Duration
 
@@ -30,8 +33,10 @@ public final class HealthTracker: Sendable {
     }
     private let memory = Mutex(Memory())
 
-    public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(5)) {
+    public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(5),
+                logger: Logger = Logger(label: "nuage.providers")) {
         self.provider = provider
+        self.logger = logger
         self.downAfter = downAfter
         self.maximumProbeInterval = maximumProbeInterval
     }
@@ -65,14 +70,17 @@ public final class HealthTracker: Sendable {
     }
 
     func succeeded(read latency: Duration? = nil) {
-        memory.withLock { m in
+        let cameBack = memory.withLock { m in
+            let wasDown = m.down
             m.consecutiveFailures = 0
             m.down = false
             m.probing = false
             m.probeInterval = .milliseconds(250)
             m.outcomes = Array((m.outcomes + [true]).suffix(20))
             if let latency { m.readLatencies = Array((m.readLatencies + [latency]).suffix(32)) }
+            return wasDown
         }
+        if cameBack { logger.notice("provider is back", metadata: ["provider": "\(provider)"]) }
     }
 
     /// A probe that was cancelled: the next call may probe.
@@ -88,7 +96,7 @@ public final class HealthTracker: Sendable {
 
     /// Records a failure to answer (an `unavailable` error, a lost connection).
     func failed() {
-        memory.withLock { m in
+        let wentDown = memory.withLock { m -> Bool in
             m.outcomes = Array((m.outcomes + [false]).suffix(20))
             m.consecutiveFailures += 1
             if m.down {
@@ -98,7 +106,12 @@ public final class HealthTracker: Sendable {
             } else if m.consecutiveFailures >= downAfter {
                 m.down = true
                 m.nextProbe = .now + m.probeInterval
+                return true
             }
+            return false
+        }
+        if wentDown {
+            logger.warning("provider is down: calls fail at once until a probe succeeds", metadata: ["provider": "\(provider)"])
         }
     }
 }

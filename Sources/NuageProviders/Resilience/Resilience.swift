@@ -1,7 +1,8 @@
 import NuageCore
 
 /// The resilience stack every configured provider is wrapped in:
-/// retries (outermost), health tracking, per-call timeouts, a concurrency limit (innermost).
+/// retries (outermost), metrics of each attempt, health tracking, per-call timeouts, a
+/// concurrency limit (innermost).
 public struct Resilience: Sendable {
     public var attempts = 3
     public var timeout: Duration = .seconds(30)
@@ -20,6 +21,6 @@ public struct Resilience: Sendable {
         let limited = ConcurrencyLimitedProvider(raw, limit: concurrency)
         let bounded = TimeoutProvider(limited, base: timeout, answer: answerTimeout, minimumBandwidth: minimumBandwidth)
         let tracked = HealthTrackingProvider(bounded, health: health)
-        return (RetryingProvider(tracked, attempts: attempts), health)
+        return (RetryingProvider(MeasuredProvider(tracked), attempts: attempts), health)
     }
 }

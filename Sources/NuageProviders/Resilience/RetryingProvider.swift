@@ -1,3 +1,4 @@
+import Metrics
 import NuageCore
 
 /// Retries calls that failed as `unavailable` (and only those), with exponential backoff and
@@ -17,12 +18,13 @@ public struct RetryingProvider: Provider {
         self.maximumDelay = maximumDelay
     }
 
-    private func retrying<T>(_ retryable: () -> Bool = { true }, _ body: () async throws -> T) async throws -> T {
+    private func retrying<T>(_ operation: String, _ retryable: () -> Bool = { true }, _ body: () async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
                 return try await body()
             } catch let error as ProviderError where error.isRetryable && attempt < attempts && retryable() {
+                Counter(label: "nuage_provider_retries_total", dimensions: [("provider", name), ("operation", operation)]).increment()
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 20)))
                 try await Task.sleep(for: .seconds(Double.random(in: 0...ceiling.inSeconds)))
                 attempt += 1
@@ -32,19 +34,19 @@ public struct RetryingProvider: Provider {
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
         let watched = WatchedBody(body: body)
-        try await retrying({ !watched.started }) { try await inner.put(blob, length: length, body: watched) }
+        try await retrying("put", { !watched.started }) { try await inner.put(blob, length: length, body: watched) }
     }
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
-        try await retrying { try await inner.get(blob, range: range) }
+        try await retrying("get") { try await inner.get(blob, range: range) }
     }
-    public func head(_ blob: String) async throws -> BlobInfo { try await retrying { try await inner.head(blob) } }
-    public func delete(_ blob: String) async throws { try await retrying { try await inner.delete(blob) } }
+    public func head(_ blob: String) async throws -> BlobInfo { try await retrying("head") { try await inner.head(blob) } }
+    public func delete(_ blob: String) async throws { try await retrying("delete") { try await inner.delete(blob) } }
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {
-        try await retrying { try await inner.list(prefix: prefix, after: after, limit: limit) }
+        try await retrying("list") { try await inner.list(prefix: prefix, after: after, limit: limit) }
     }
 
     public func removeAbandonedWrites(olderThan age: Duration) async throws -> Int {
-        try await retrying { try await inner.removeAbandonedWrites(olderThan: age) }
+        try await retrying("remove_abandoned") { try await inner.removeAbandonedWrites(olderThan: age) }
     }
 }
 
