@@ -98,7 +98,9 @@ public struct DataDirectory: Sendable {
     /// Opens the engine over this directory's configuration, key and catalog.
     /// - Parameter environment: `NUAGE_KERNEL` selects the codec kernel; S3 providers' credentials
     ///   come from the variables their configuration names.
-    public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Engine {
+    /// - Parameter clients: the HTTP clients of its S3 providers (default: the process's).
+    public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment,
+                           clients: ProviderFactory.HTTPClients = .process) throws -> Engine {
         let configuration = try configuration()
         let master = try masterKey(configuration, environment: environment)
         let catalog = try SQLiteCatalog(path: catalogPath)
@@ -106,7 +108,7 @@ public struct DataDirectory: Sendable {
         let providers = try configuration.providers.map { config in
             let made: any Provider
             do {
-                made = try ProviderFactory.make(config, resolve: resolve, environment: environment)
+                made = try ProviderFactory.make(config, resolve: resolve, environment: environment, clients: clients)
             } catch let error as NuageError where config.storage.isS3 {
                 // An S3 provider without its credentials here: only what touches it fails.
                 made = UnusableProvider(name: config.descriptor.name, reason: error.message)

@@ -15,8 +15,10 @@ public enum ProviderFactory {
     ///     `providers add` do; otherwise a missing root is a mistyped path, not an empty provider).
     /// - Throws: `NuageError.configuration` for missing credentials, an unusable endpoint or a
     ///   directory provider's missing root.
+    ///   - clients: the HTTP clients S3 providers use (a gateway owns its own and shuts them down with it).
     public static func make(_ config: Configuration.ProviderConfig, resolve: (String) -> String,
-                            environment: [String: String], createDirectory: Bool = false) throws -> any Provider {
+                            environment: [String: String], createDirectory: Bool = false,
+                            clients: HTTPClients = .process) throws -> any Provider {
         let name = config.descriptor.name
         switch config.storage {
         case .directory(let path):
@@ -29,7 +31,7 @@ public enum ProviderFactory {
             return try DirectoryProvider(name: name, root: root)
         case .s3(let settings):
             let (access, secret) = try credentials(settings, provider: name, resolve: resolve, environment: environment)
-            let http = try settings.caFile.map { try httpClient(caFile: resolve($0)) } ?? S3Client.sharedHTTP
+            let http = try clients.client(caFile: settings.caFile.map(resolve))
             let client: S3Client
             do {
                 client = try S3Client(endpoint: settings.endpoint,
@@ -70,18 +72,40 @@ public enum ProviderFactory {
         return (access, secret)
     }
 
-    /// One HTTP client per CA file, kept for the life of the process.
-    private static let clients = Mutex<[String: HTTPClient]>([:])
+    /// The HTTP clients of S3 providers: one per CA file (and one for the system's trust roots),
+    /// made when first needed. A serving gateway owns a set and shuts it down with its group;
+    /// commands share ``process``, which lives as long as the process.
+    public final class HTTPClients: Sendable {
+        private let clients = Mutex<[String: HTTPClient]>([:])
+        /// Whether ``shutdown()`` may close them (not the process's set, shared by everything).
+        private let owned: Bool
 
-    static func httpClient(caFile: String) throws -> HTTPClient {
-        guard FileManager.default.isReadableFile(atPath: caFile) else {
-            throw NuageError(.configuration, "cannot read CA file \(caFile)")
+        public init() { owned = true }
+        private init(shared: Void) { owned = false }
+
+        public static let process = HTTPClients(shared: ())
+
+        /// - Throws: `configuration` when the CA file cannot be read.
+        public func client(caFile: String?) throws -> HTTPClient {
+            if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                throw NuageError(.configuration, "cannot read CA file \(caFile)")
+            }
+            return clients.withLock { clients in
+                if let client = clients[caFile ?? ""] { return client }
+                let client = S3Client.makeHTTPClient(caFile: caFile)
+                clients[caFile ?? ""] = client
+                return client
+            }
         }
-        return clients.withLock { clients in
-            if let client = clients[caFile] { return client }
-            let client = S3Client.makeHTTPClient(caFile: caFile)
-            clients[caFile] = client
-            return client
+
+        /// Closes every client (their connections); calls made after fail.
+        public func shutdown() async throws {
+            guard owned else { return }
+            let all = clients.withLock { clients in
+                defer { clients = [:] }
+                return Array(clients.values)
+            }
+            for client in all { try await client.shutdown() }
         }
     }
 }

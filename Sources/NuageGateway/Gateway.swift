@@ -48,10 +48,15 @@ public struct Gateway: Sendable {
     public let logger: Logger
     /// The metrics `/metrics` serves, when ``Settings/metricsListen`` is set.
     public let metrics: GatewayMetrics?
+    /// The HTTP clients of the engine's S3 providers, shut down with the group (nil: the
+    /// process's, which outlive it).
+    public let clients: ProviderFactory.HTTPClients?
 
     /// - Parameter metrics: the registry swift-metrics was bootstrapped with (see
     ///   ``GatewayMetrics/bootstrap()``), required when `settings.metricsListen` is set.
-    public init(engine: Engine, directory: DataDirectory, settings: Settings, logger: Logger, metrics: GatewayMetrics? = nil) throws {
+    /// - Parameter clients: the HTTP clients `engine` was opened with, when the gateway owns them.
+    public init(engine: Engine, directory: DataDirectory, settings: Settings, logger: Logger, metrics: GatewayMetrics? = nil,
+                clients: ProviderFactory.HTTPClients? = nil) throws {
         guard (settings.metricsListen == nil) == (metrics == nil) else {
             throw NuageError(.invalidArgument, "a metrics address needs a metrics registry, and a registry an address")
         }
@@ -61,6 +66,7 @@ public struct Gateway: Sendable {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
+        self.clients = clients
     }
 
     /// Records this start in the audit log (and whether `nuage.toml` changed since the last one),
@@ -108,7 +114,12 @@ public struct Gateway: Sendable {
             logger.notice("serving S3 on \(scheme)://\(host):\(bound) (data \(data))")
             await onRunning(bound)
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = jobs(clock: clock).map {
+        // First in the group, so last to stop: the providers' clients outlive every job and request.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = clients.map { clients in
+            [.init(service: ClientsService(clients: clients, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup,
+                   serviceName: "provider-clients")]
+        } ?? []
+        services += jobs(clock: clock).map {
             .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
         }
         if let metrics, let address = settings.metricsListen {
@@ -137,5 +148,18 @@ public struct Gateway: Sendable {
                                                       logger: logger)
         configuration.maximumGracefulShutdownDuration = settings.shutdownGrace
         return ServiceGroup(configuration: configuration)
+    }
+}
+
+/// Holds the HTTP clients of the providers until the group shuts down, then closes them.
+struct ClientsService: Service {
+    let clients: ProviderFactory.HTTPClients
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do { try await clients.shutdown() } catch {
+            logger.warning("closing the providers' HTTP clients failed", metadata: ["error": "\(error)"])
+        }
     }
 }

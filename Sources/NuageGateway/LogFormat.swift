@@ -73,13 +73,32 @@ struct LineLogHandler: LogHandler {
                 .replacingOccurrences(of: "\n", with: "\\n") + "\"" : value
     }
 
-    /// UTC, milliseconds: `2026-12-06T22:40:01.123Z`.
+    /// UTC, milliseconds: `2026-12-06T22:40:01.123Z`, formatted by hand (`String(format:)` costs
+    /// microseconds per call, and a line is written per request).
     static func timestamp() -> String {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         var seconds = spec.tv_sec, parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(spec.tv_nsec / 1_000_000))
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(48 + rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); bytes.append(45)
+        digits(Int(parts.tm_mon) + 1, 2); bytes.append(45)
+        digits(Int(parts.tm_mday), 2); bytes.append(84)
+        digits(Int(parts.tm_hour), 2); bytes.append(58)
+        digits(Int(parts.tm_min), 2); bytes.append(58)
+        digits(Int(parts.tm_sec), 2); bytes.append(46)
+        digits(Int(spec.tv_nsec / 1_000_000), 3); bytes.append(90)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -25,11 +25,17 @@ public struct RequestOutcome: Sendable {
     var metadata: Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(requestID)", "operation": "\(operation)", "status": "\(status)",
                                          "in": "\(bytesIn)", "out": "\(bytesOut)",
-                                         "ms": "\(String(format: "%.1f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000))"]
+                                         "ms": "\(Self.milliseconds(duration))"]
         if let accessKey { metadata["key"] = "\(accessKey)" }
         if let bucket { metadata["bucket"] = "\(bucket)" }
         if let cut { metadata["cut"] = "\(cut)" }
         return metadata
+    }
+
+    /// `12.3`: milliseconds with one decimal, without `String(format:)`.
+    static func milliseconds(_ duration: Duration) -> String {
+        let tenths = duration.components.seconds * 10_000 + duration.components.attoseconds / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 }
 

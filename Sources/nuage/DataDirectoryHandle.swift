@@ -19,9 +19,10 @@ struct DataDirectoryHandle {
     }
 
     /// The engine of an initialised directory.
-    func engine() throws -> Engine {
+    /// - Parameter clients: the HTTP clients of its S3 providers (a serving gateway owns its own).
+    func engine(clients: ProviderFactory.HTTPClients = .process) throws -> Engine {
         try requireInitialized()
-        return try directory.openEngine()
+        return try directory.openEngine(clients: clients)
     }
 
     /// Throws unless `nuage init` has run here.

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NuageAudit
 import NuageCatalog
+import NuageConfig
 import NuageCore
 import NuageEngine
 import NuageGateway
@@ -47,7 +48,8 @@ struct Serve: AsyncParsableCommand {
         metrics?.bootstrap()
         let logger = Logger(label: "nuage")
         try global.directory.initializeDefaultIfNeeded()
-        let engine = try global.directory.engine()
+        let clients = ProviderFactory.HTTPClients()
+        let engine = try global.directory.engine(clients: clients)
         try await engine.checkKeysMatchCatalog()
         let configuration = try global.directory.directory.configuration()
         let serverSettings = configuration.server
@@ -76,7 +78,8 @@ struct Serve: AsyncParsableCommand {
         settings.drainParallel = configuration.drainParallel
         settings.shutdownGrace = .seconds(shutdownGrace)
         settings.metricsListen = metricsAddress
-        let gateway = try Gateway(engine: engine, directory: global.directory.directory, settings: settings, logger: logger, metrics: metrics)
+        let gateway = try Gateway(engine: engine, directory: global.directory.directory, settings: settings, logger: logger, metrics: metrics,
+                                  clients: clients)
         try await gateway.recordStart()
         // nuage.toml is read at start only: say so on SIGHUP (a job says so when it changes).
         signal(SIGHUP, SIG_IGN)
