@@ -13,23 +13,76 @@ struct Providers: AsyncParsableCommand {
         subcommands: [ListProviders.self, Add.self, Check.self, Drain.self], defaultSubcommand: ListProviders.self)
 
     struct ListProviders: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "Each provider: kind, jurisdiction, operator, state and bytes stored.")
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "Each provider: kind, jurisdiction, operator, state and bytes stored; bytes per jurisdiction.")
         @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print JSON (exact sizes in bytes).") var json = false
+
+        struct Line: Encodable {
+            var name: String, kind: String, location: String, operatorName: String, operatorJurisdiction: String
+            var state: String, bytesStored: Int64?, blobs: Int?
+        }
+        struct Jurisdiction: Encodable { var code: String, located: Int64, operated: Int64, total: Int64 }
+        struct Unconfigured: Encodable { var name: String, versions: Int, example: String }
+        struct Report: Encodable {
+            var providers: [Line]
+            var jurisdictions: [Jurisdiction]
+            var unconfigured: [Unconfigured]
+            var dataShards: Int, parityShards: Int
+        }
 
         func run() async throws {
             let engine = try global.directory.engine()
+            let statuses = await engine.providerStatus()
+            var located: [String: Int64] = [:], operated: [String: Int64] = [:]
+            for status in statuses {
+                guard let bytes = status.bytesStored else { continue }
+                located[status.descriptor.jurisdiction.code, default: 0] += bytes
+                // A provider operated from its own country counts once there.
+                if status.descriptor.operatorJurisdiction.code != status.descriptor.jurisdiction.code {
+                    operated[status.descriptor.operatorJurisdiction.code, default: 0] += bytes
+                }
+            }
+            let jurisdictions = Set(located.keys).union(operated.keys).sorted().map { code in
+                Jurisdiction(code: code, located: located[code] ?? 0, operated: operated[code] ?? 0,
+                             total: (located[code] ?? 0) + (operated[code] ?? 0))
+            }
+            let gone = try await engine.unconfiguredProviders()
+            let policy = engine.placement.policy
+            if json {
+                try printJSON(encodable: Report(
+                    providers: statuses.map { status in
+                        let d = status.descriptor
+                        return Line(name: d.name, kind: d.kind, location: d.jurisdiction.code, operatorName: d.operatorName,
+                                    operatorJurisdiction: d.operatorJurisdiction.code, state: status.state, bytesStored: status.bytesStored,
+                                    blobs: status.blobs)
+                    },
+                    jurisdictions: jurisdictions, unconfigured: gone.map { Unconfigured(name: $0.name, versions: $0.versions, example: $0.example) },
+                    dataShards: policy.dataShards, parityShards: policy.parityShards))
+                return
+            }
             print("name            kind       location  operator                          state    bytes stored")
-            for status in await engine.providerStatus() {
+            for status in statuses {
                 let d = status.descriptor
-                let bytes = status.bytesStored.map { "\($0) in \(status.blobs ?? 0) blobs" } ?? "unavailable"
+                let bytes = status.bytesStored.map { "\(ByteCount.describe($0)) in \(status.blobs ?? 0) blobs" } ?? "unavailable"
                 let state = status.state == "active" ? "active" : "excluded"
                 print("\(d.name.rightPadded(14))  \(d.kind.rightPadded(9))  \(d.jurisdiction.code.rightPadded(8))  \("\(d.operatorName) (\(d.operatorJurisdiction))".rightPadded(32))  \(state.rightPadded(7))  \(bytes)")
                 if status.state != "active" { print("                \(status.state)") }
             }
-            for gone in try await engine.unconfiguredProviders() {
-                print("\(gone.name.rightPadded(14))  not configured, but shards of \(gone.versions) version(s) are still on it (e.g. \(gone.example)); "
-                      + "they are read from the others: `nuage providers drain \(gone.name)` rebuilds them elsewhere")
+            for provider in gone {
+                print("\(provider.name.rightPadded(14))  not configured, but shards of \(provider.versions) version(s) are still on it (e.g. \(provider.example)); "
+                      + "they are read from the others: `nuage providers drain \(provider.name)` rebuilds them elsewhere")
             }
+            print("")
+            print("stored per jurisdiction (where providers are, and where their operators are when elsewhere):")
+            for j in jurisdictions {
+                print("  \(j.code.rightPadded(4))  \(ByteCount.describe(j.total).leftPadded(10))"
+                      + (j.operated > 0 ? "  (located \(ByteCount.describe(j.located)), operated from here \(ByteCount.describe(j.operated)))" : ""))
+            }
+            print("Shards are ciphertext: \(policy.dataShards)+\(policy.parityShards) erasure coding stores "
+                  + String(format: "%.2f", Double(policy.dataShards + policy.parityShards) / Double(policy.dataShards))
+                  + "× an object's bytes, plus a 2 KiB header per shard and a 16-byte tag per chunk; a provider that is located "
+                  + "in one country and operated from another counts for both.")
         }
     }
 

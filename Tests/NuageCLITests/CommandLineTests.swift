@@ -137,6 +137,49 @@ struct NuageCommand {
         #expect(try nuage.run(["gc"]).stdout.contains("orphans deleted 0"))
     }
 
+    /// `ls`, `stat` and `providers` in JSON with exact bytes and as text with readable sizes;
+    /// `stat` exits 1 when the verdict fails (a multipart object's summary: test_operate.py).
+    @Test func jsonReadableSizesAndFailingVerdicts() throws {
+        let nuage = try NuageCommand()
+        defer { nuage.cleanUp() }
+        let file = nuage.workdir + "/blob"
+        try Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }).write(to: URL(fileURLWithPath: file))
+        #expect(try nuage.run(["bucket", "create", "abc"]).status == 0)
+        #expect(try nuage.run(["put", "abc/big", file]).status == 0)
+        let listing = try JSONSerialization.jsonObject(with: Data(try nuage.run(["ls", "abc", "--json"]).stdout.utf8)) as? [String: Any]
+        let objects = listing?["objects"] as? [[String: Any]] ?? []
+        #expect(objects.count == 1 && objects.first?["key"] as? String == "big" && objects.first?["size"] as? Int == 3_000_000, "\(String(describing: listing))")
+        #expect(try nuage.run(["ls", "abc"]).stdout.contains("2.9 MiB  big"))
+        let buckets = try JSONSerialization.jsonObject(with: Data(try nuage.run(["ls", "--json"]).stdout.utf8)) as? [[String: Any]]
+        #expect(buckets?.map { $0["name"] as? String } == ["abc"])
+
+        let text = try nuage.run(["stat", "abc/big"])
+        #expect(text.status == 0 && text.stdout.contains("size     2.9 MiB (3000000 bytes)"), "\(text.stdout)")
+        let stat = try JSONSerialization.jsonObject(with: Data(try nuage.run(["stat", "abc/big", "--json"]).stdout.utf8)) as? [String: Any]
+        #expect(stat?["size"] as? Int == 3_000_000 && stat?["passed"] as? Bool == true)
+        let shards = stat?["shards"] as? [[String: Any]] ?? []
+        #expect(shards.count == 6 && shards.allSatisfy { $0["healthy"] as? Bool == true })
+
+        let providers = try JSONSerialization.jsonObject(with: Data(try nuage.run(["providers", "--json"]).stdout.utf8)) as? [String: Any]
+        let lines = providers?["providers"] as? [[String: Any]] ?? []
+        #expect(lines.count == 8 && (providers?["jurisdictions"] as? [[String: Any]])?.isEmpty == false)
+        let stored = lines.compactMap { $0["bytesStored"] as? Int }.reduce(0, +)
+        #expect(stored >= 3_000_000 * 6 / 4, "six shards of a quarter of the object each, at least")
+        #expect(try nuage.run(["providers"]).stdout.contains("4+2 erasure coding stores 1.50×"))
+
+        // Denying the country of a provider that holds a shard fails the verdict: exit 1.
+        let holder = try #require(shards.first?["location"] as? String)
+        let path = nuage.data + "/nuage.toml"
+        let config = try String(contentsOfFile: path, encoding: .utf8)
+        try config.replacingOccurrences(of: "deny = [\"us-icts\"]", with: "deny = [\"us-icts\", \"\(holder)\"]")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let failing = try nuage.run(["stat", "abc/big"])
+        #expect(failing.status == 1 && failing.stdout.contains("FAIL  deny"), "\(failing.stdout) \(failing.stderr)")
+        let failingJSON = try nuage.run(["stat", "abc/big", "--json"])
+        #expect(failingJSON.status == 1)
+        #expect((try JSONSerialization.jsonObject(with: Data(failingJSON.stdout.utf8)) as? [String: Any])?["passed"] as? Bool == false)
+    }
+
     @Test func userMistakesAreOneLineAndExitOne() throws {
         let nuage = try NuageCommand(initialized: false)
         defer { nuage.cleanUp() }

@@ -4,6 +4,7 @@ signature, a customer key or object content."""
 import base64
 import hashlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -194,3 +195,15 @@ def test_metrics_count_what_a_workload_did():
         assert value(samples, "nuage_objects_below_full_redundancy") == 0
     finally:
         server.stop()
+
+
+def test_stat_of_a_multipart_object_is_a_line_per_part(server, s3, bucket):
+    from boto3.s3.transfer import TransferConfig
+    body = os.urandom(16 << 20)
+    s3.upload_fileobj(io.BytesIO(body), bucket, "multi", Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    summary = server.run("stat", f"{bucket}/multi")
+    assert "parts    4" in summary and summary.count("6/6 healthy") == 4 and "shard  provider" not in summary, summary
+    every = server.run("stat", f"{bucket}/multi", "--shards")
+    assert every.count("healthy") == 4 * 6 and "shard  provider" in every, every
+    report = json.loads(server.run("stat", f"{bucket}/multi", "--json"))
+    assert report["parts"] == 4 and report["size"] == len(body) and len(report["shards"]) == 24 and report["passed"], report
