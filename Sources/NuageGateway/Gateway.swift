@@ -123,14 +123,15 @@ public struct Gateway: Sendable {
             .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
         }
         if let metrics, let address = settings.metricsListen {
-            let engine = engine
-            let inventory = PeriodicService("metrics-inventory", every: .seconds(60), clock: clock) {
-                do { try await GatewayMetrics.recordInventory(engine) } catch {
-                    logger.error("reading the catalog's inventory for metrics failed (retried in a minute)", metadata: ["error": "\(error)"])
+            let engine = engine, figures = ConsoleFigures()
+            let inventory = PeriodicService("catalog-figures", every: .seconds(60), clock: clock) {
+                do { GatewayMetrics.record(try await figures.refresh(engine), engine) } catch {
+                    logger.error("reading the catalog's figures for metrics and the console failed (retried in a minute)", metadata: ["error": "\(error)"])
                 }
             }
-            let endpoint = metrics.application(host: address.host, port: address.port, engine: engine, logger: logger) { bound in
-                logger.notice("serving metrics on http://\(address.host):\(bound)/metrics")
+            let console = Console(engine: engine, auth: ConsoleAuth(engine: engine), figures: figures, data: directory.path, logger: logger)
+            let endpoint = metrics.application(host: address.host, port: address.port, engine: engine, console: console, logger: logger) { bound in
+                logger.notice("serving metrics on http://\(address.host):\(bound)/metrics and the console on http://\(address.host):\(bound)/console")
             }
             services += [.init(service: inventory, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: inventory.name),
                          .init(service: endpoint, successTerminationBehavior: .gracefullyShutdownGroup,

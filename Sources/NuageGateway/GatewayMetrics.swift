@@ -51,25 +51,25 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// What the catalog says is stored where, what waits for repair and for deletion.
-    static func recordInventory(_ engine: Engine) async throws {
-        let inventory = try await engine.inventory()
+    static func record(_ figures: ConsoleFigures.Figures, _ engine: Engine) {
         for descriptor in engine.placement.providers {
-            let usage = inventory.providers[descriptor.name] ?? .init()
+            let usage = figures.inventory.providers[descriptor.name] ?? .init()
             let dimensions = [("provider", descriptor.name), ("location", descriptor.jurisdiction.code),
                               ("operator_jurisdiction", descriptor.operatorJurisdiction.code)]
             Gauge(label: "nuage_provider_stored_bytes", dimensions: dimensions).record(usage.bytes)
             Gauge(label: "nuage_provider_blobs", dimensions: dimensions).record(usage.blobs)
         }
-        Gauge(label: "nuage_objects").record(inventory.objects)
-        Gauge(label: "nuage_objects_below_full_redundancy").record(inventory.objectsBelowFullRedundancy)
-        Gauge(label: "nuage_shards_pending_repair").record(try await engine.catalog.pendingRepairs(limit: 1_000_000).count)
-        Gauge(label: "nuage_garbage_blobs").record(try await engine.catalog.garbage(limit: 1_000_000).count)
+        Gauge(label: "nuage_objects").record(figures.inventory.objects)
+        Gauge(label: "nuage_objects_below_full_redundancy").record(figures.inventory.objectsBelowFullRedundancy)
+        Gauge(label: "nuage_shards_pending_repair").record(figures.pendingRepair)
+        Gauge(label: "nuage_garbage_blobs").record(figures.garbage)
     }
 
-    /// The `/metrics` endpoint, as an application of the gateway's group.
-    func application(host: String, port: Int, engine: Engine, logger: Logger,
+    /// The `/metrics` endpoint and the console, as an application of the gateway's group.
+    func application(host: String, port: Int, engine: Engine, console: Console, logger: Logger,
                      onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router()
+        console.add(to: router)
         let registry = registry
         router.get("/metrics") { _, _ -> Response in
             Self.recordHealth(engine)
