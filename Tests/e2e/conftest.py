@@ -124,6 +124,10 @@ def server():
     s = Server()
     yield s
     assert s.process.poll() is None, "the server died during the tests"
+    # The log of the whole session's gateway never holds its access key's secret.
+    s.log.flush()
+    log = open(os.path.join(s.dir, "serve.log")).read()
+    assert s.secret_key not in log and "request" in log, "the secret key is in the log, or requests were not logged"
     s.stop()
 
 
