@@ -110,15 +110,18 @@ import Testing
         let f = try Fixture()
         defer { f.cleanUp() }
         try await f.faulty.put("blob", bytes: [1])
-        let health = HealthTracker(provider: "p", downAfter: 3)
+        let clock = Locked(ContinuousClock.now)
+        let health = HealthTracker(provider: "p", downAfter: 3, now: { clock.value })
         let tracked = HealthTrackingProvider(f.faulty, health: health)
         f.faulty.set([.down])
         for _ in 0..<3 { _ = try? await tracked.head("blob") }
         #expect(health.state == .down)
         f.faulty.set([])
-        // Down: refused at once without asking the provider, until the probe interval passes.
+        // Down: refused at once without asking the provider, until the probe interval (250 ms) passes.
         await #expect { _ = try await tracked.head("blob") } throws: { "\($0)".contains("provider is down") }
-        try await Task.sleep(for: .milliseconds(300))
+        clock.withLock { $0 = $0.advanced(by: .milliseconds(249)) }
+        await #expect { _ = try await tracked.head("blob") } throws: { "\($0)".contains("provider is down") }
+        clock.withLock { $0 = $0.advanced(by: .milliseconds(1)) }
         #expect(try await tracked.head("blob").size == 1, "the probe reaches the provider")
         #expect(health.state == .healthy)
         for _ in 0..<3 { _ = try await tracked.get("blob", range: nil) }

@@ -17,6 +17,8 @@ public final class HealthTracker: Sendable {
     public let provider: String
     /// Where a provider going down and coming back is said.
     let logger: Logger
+    /// The time probes are scheduled by (tests move it).
+    let now: @Sendable () -> ContinuousClock.Instant
     let downAfter: Int
     let maximumProbeInterval: Duration
 
@@ -34,9 +36,10 @@ public final class HealthTracker: Sendable {
     private let memory = Mutex(Memory())
 
     public init(provider: String, downAfter: Int = 3, maximumProbeInterval: Duration = .seconds(5),
-                logger: Logger = Logger(label: "nuage.providers")) {
+                logger: Logger = Logger(label: "nuage.providers"), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.provider = provider
         self.logger = logger
+        self.now = now
         self.downAfter = downAfter
         self.maximumProbeInterval = maximumProbeInterval
     }
@@ -63,7 +66,7 @@ public final class HealthTracker: Sendable {
     func admit() -> Bool {
         memory.withLock { m in
             guard m.down else { return true }
-            guard !m.probing, ContinuousClock.now >= m.nextProbe else { return false }
+            guard !m.probing, now() >= m.nextProbe else { return false }
             m.probing = true
             return true
         }
@@ -102,10 +105,10 @@ public final class HealthTracker: Sendable {
             if m.down {
                 m.probing = false
                 m.probeInterval = min(m.probeInterval * 2, maximumProbeInterval)
-                m.nextProbe = .now + m.probeInterval
+                m.nextProbe = now() + m.probeInterval
             } else if m.consecutiveFailures >= downAfter {
                 m.down = true
-                m.nextProbe = .now + m.probeInterval
+                m.nextProbe = now() + m.probeInterval
                 return true
             }
             return false

@@ -1,14 +1,26 @@
+import Logging
 import Metrics
 import NuageCore
 
 /// Counts every call to a provider (each attempt of a retried one) by provider, operation and
 /// outcome, and times it: `nuage_provider_requests_total`, `nuage_provider_request_duration_seconds`.
 /// Labels name providers and operations, never blobs. Free when no metrics backend is set up.
+/// A failed call is logged at debug with its cause (the caller decides what it means: a read
+/// goes to another shard, a write to the repair list; health changes are logged at warning).
 public struct MeasuredProvider: Provider {
     public let inner: any Provider
+    let logger: Logger
     public var name: String { inner.name }
 
-    public init(_ inner: any Provider) { self.inner = inner }
+    public init(_ inner: any Provider, logger: Logger = Logger(label: "nuage.providers")) {
+        self.inner = inner
+        self.logger = logger
+    }
+
+    private func failed(_ operation: String, _ outcome: String, _ error: any Error) {
+        logger.debug("provider call failed", metadata: ["provider": "\(name)", "operation": "\(operation)", "outcome": "\(outcome)",
+                                                        "error": "\(error)"])
+    }
 
     private func measured<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let start = ContinuousClock.now
@@ -24,12 +36,14 @@ public struct MeasuredProvider: Provider {
             return value
         } catch let error as ProviderError {
             outcome = error.timedOut ? "timeout" : error.kind == .notFound ? "not_found" : error.kind == .unavailable ? "unavailable" : "error"
+            failed(operation, outcome, error)
             throw error
         } catch is CancellationError {
             outcome = "cancelled"
             throw CancellationError()
         } catch {
             outcome = "error"
+            failed(operation, outcome, error)
             throw error
         }
     }

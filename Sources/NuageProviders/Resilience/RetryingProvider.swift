@@ -1,3 +1,4 @@
+import Logging
 import Metrics
 import NuageCore
 
@@ -9,10 +10,14 @@ public struct RetryingProvider: Provider {
     public let attempts: Int
     public let baseDelay: Duration
     public let maximumDelay: Duration
+    /// Where retries are said (at debug: one line per retry would flood an outage's log; they are counted).
+    let logger: Logger
     public var name: String { inner.name }
 
-    public init(_ inner: any Provider, attempts: Int = 3, baseDelay: Duration = .milliseconds(50), maximumDelay: Duration = .seconds(2)) {
+    public init(_ inner: any Provider, attempts: Int = 3, baseDelay: Duration = .milliseconds(50), maximumDelay: Duration = .seconds(2),
+                logger: Logger = Logger(label: "nuage.providers")) {
         self.inner = inner
+        self.logger = logger
         self.attempts = max(1, attempts)
         self.baseDelay = baseDelay
         self.maximumDelay = maximumDelay
@@ -25,6 +30,8 @@ public struct RetryingProvider: Provider {
                 return try await body()
             } catch let error as ProviderError where error.isRetryable && attempt < attempts && retryable() {
                 Counter(label: "nuage_provider_retries_total", dimensions: [("provider", name), ("operation", operation)]).increment()
+                logger.debug("retrying a provider call", metadata: ["provider": "\(name)", "operation": "\(operation)", "attempt": "\(attempt + 1)",
+                                                                   "error": "\(error)"])
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 20)))
                 try await Task.sleep(for: .seconds(Double.random(in: 0...ceiling.inSeconds)))
                 attempt += 1
