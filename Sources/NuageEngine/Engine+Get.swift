@@ -195,7 +195,7 @@ struct SegmentReader: Sendable {
                 guard !hedging, !untried.isEmpty else { return }
                 hedging = true
                 group.addTask {
-                    try? await Task.sleep(for: hedgeDelay)
+                    try? await engine.time.sleep(hedgeDelay)
                     return ShardRead(shard: -1, block: nil, problem: nil)
                 }
             }

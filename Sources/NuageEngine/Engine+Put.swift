@@ -175,7 +175,7 @@ extension Engine {
         let quorum = policy.writeQuorum, grace = stragglerGrace
         var md5: [UInt8]?
         let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, tagKey: tagKey, versionID: versionID,
-                                  patience: grace, quorum: quorum, failures: failures,
+                                  patience: grace, time: time, quorum: quorum, failures: failures,
                                   digest: hashing || body.checksMD5 ? RunningMD5() : nil)
         do {
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -216,7 +216,8 @@ extension Engine {
                     finished.insert(next)
                     if !timerStarted, finished.count < n, finished.subtracting(failures.all.keys).count >= quorum {
                         timerStarted = true
-                        group.addTask { try? await Task.sleep(for: grace); return -1 }
+                        let time = time
+                        group.addTask { try? await time.sleep(grace); return -1 }
                     }
                 }
                 group.cancelAll()
@@ -277,6 +278,7 @@ struct StripeWriter: Sendable {
     let versionID: [UInt8]
     /// How long a shard may refuse data before it is given up (while the quorum stays reachable).
     let patience: Duration
+    var time: TimeSource = .continuous
     let quorum: Int
     let failures: ShardFailures
     /// The MD5 of the plaintext written so far, when one is wanted.
@@ -375,7 +377,7 @@ struct StripeWriter: Sendable {
             do {
                 if failures.all.count + 1 <= channels.count - quorum {
                     let patience = patience
-                    try await withDeadline(patience, onTimeout: { Straggling(patience: patience) }) { try await channel.send(record) }
+                    try await withDeadline(patience, time: time, onTimeout: { Straggling(patience: patience) }) { try await channel.send(record) }
                 } else {
                     try await channel.send(record)
                 }

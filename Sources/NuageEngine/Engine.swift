@@ -45,6 +45,8 @@ public final class Engine: Sendable {
     public let neverContacted: Set<String>
     /// Where errors the engine tolerates (rather than throws) are said, with their cause.
     public let logger: Logger
+    /// The time hedged reads, the straggler grace of writes and prompt deletions wait on.
+    public let time: TimeSource
     private let codecs = CodecCache()
     let journalFlusher = JournalFlusher()
     /// The KMS keys' records and the keys unwrapped from them (re-read every 2 seconds).
@@ -74,7 +76,7 @@ public final class Engine: Sendable {
                 olderKeys: [MasterKey] = [], keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))? = nil,
                 segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
                 stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600),
-                logger: Logger = Logger(label: "nuage.engine")) throws {
+                logger: Logger = Logger(label: "nuage.engine"), time: TimeSource = .continuous) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
         }
@@ -95,6 +97,7 @@ public final class Engine: Sendable {
         self.segmentSize = segmentSize
         self.kernel = kernel
         self.logger = logger
+        self.time = time
     }
 
     /// The same engine (catalog, providers, health, keys, settings) with `draining` as the only
@@ -109,7 +112,7 @@ public final class Engine: Sendable {
         }
         return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, olderKeys: olderKeys,
                           keyLoader: keyLoader, segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay,
-                          logger: logger)
+                          logger: logger, time: time)
     }
 
     // MARK: Keys
@@ -340,7 +343,7 @@ public final class Engine: Sendable {
     /// waits on a provider it does not need.
     func collectPromptly(_ blobs: [BlobRef]) async {
         guard !blobs.isEmpty else { return }
-        _ = try? await withDeadline(stragglerGrace, onTimeout: { CancellationError() }) { await self.collect(blobs) }
+        _ = try? await withDeadline(stragglerGrace, time: time, onTimeout: { CancellationError() }) { await self.collect(blobs) }
     }
 
     /// Deletes blobs that the catalog has already moved to the garbage list, forgetting those

@@ -1,3 +1,4 @@
+import NuageCore
 import Synchronization
 
 /// A clock that moves only when a test says so: services and timeouts sleep on it, and
@@ -20,7 +21,15 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex<(now: Instant, sleepers: [Sleeper], next: Int)>((Instant(offset: .zero), [], 0))
 
+    /// The continuous-clock instant this clock's zero stands for (what ``timeSource`` reports).
+    private let origin = ContinuousClock.now
+
     public init() {}
+
+    /// This clock as the engine's and providers' time source.
+    public var timeSource: TimeSource {
+        TimeSource(now: { [self] in origin.advanced(by: now.offset) }, sleep: { [self] duration in try await sleep(for: duration) })
+    }
 
     public var now: Instant { state.withLock { $0.now } }
     public var minimumResolution: Duration { .zero }

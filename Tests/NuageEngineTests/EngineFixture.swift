@@ -30,7 +30,7 @@ struct EngineFixture {
     ///   writes (a `dd` elsewhere held every put of the chaos tests for over 6 s).
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
          segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30), deleteDelay: Duration = .zero,
-         onTmpfs: Bool = false, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
+         onTmpfs: Bool = false, time: TimeSource = .continuous, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
         let root = ((onTmpfs ? Self.tmpfs : nil) ?? NSTemporaryDirectory()) + "nuage-engine-\(UUID().uuidString)"
         self.root = root
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -53,7 +53,7 @@ struct EngineFixture {
         self.faults = faults
         engine = try Engine(catalog: try SQLiteCatalog(path: "\(root)/catalog.sqlite"), providers: entries,
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
-                            segmentSize: segmentSize, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay)
+                            segmentSize: segmentSize, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay, time: time)
     }
 
     /// `/dev/shm/` (memory on Linux) if it is writable and has at least 1 GiB free.

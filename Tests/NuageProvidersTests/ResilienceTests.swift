@@ -72,17 +72,26 @@ import Testing
         func removeAbandonedWrites(olderThan age: Duration) async throws -> Int { try await inner.removeAbandonedWrites(olderThan: age) }
     }
 
+    /// A stalled call fails as a timeout once its bound has passed on the provider's clock, and
+    /// not a moment before: the clock is the test's.
     @Test func stalledCallsTimeOut() async throws {
         let f = try Fixture()
         defer { f.cleanUp() }
         try await f.faulty.put("blob", bytes: [1])
         f.faulty.set([.stall])
-        let bounded = TimeoutProvider(f.faulty, base: .milliseconds(200))
-        let took = try await elapsed {
-            await #expect { _ = try await bounded.get("blob", range: nil) } throws: { ($0 as? ProviderError)?.kind == .unavailable }
+        let clock = ManualClock()
+        let bounded = TimeoutProvider(f.faulty, base: .seconds(30), time: clock.timeSource)
+        let finished = Locked(false)
+        let call = Task {
+            defer { finished.withLock { $0 = true } }
+            return try await bounded.get("blob", range: nil)
         }
-        // The stall never ends by itself: any finite time proves the bound (loaded machines are slow).
-        #expect(took >= .milliseconds(200) && took < .seconds(20), "\(took)")
+        try await clock.waitForSleepers(1)
+        clock.advance(by: .seconds(30) - .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!finished.value, "within the bound, the call goes on")
+        clock.advance(by: .milliseconds(1))
+        await #expect { _ = try await call.value } throws: { ($0 as? ProviderError)?.kind == .unavailable && ($0 as? ProviderError)?.timedOut == true }
     }
 
     /// A provider that accepts calls and stops answering is down after one timed-out call, which

@@ -1,3 +1,4 @@
+import NuageCore
 import Synchronization
 
 /// Runs `body` and returns its result, unless `watchdog` returns an error first: that error is
@@ -21,11 +22,11 @@ public func withWatchdog<T: Sendable>(_ watchdog: @escaping @Sendable () async -
     }
 }
 
-/// Runs `body` and returns its result, or throws `onTimeout()` once `limit` has passed.
-public func withDeadline<T: Sendable>(_ limit: Duration, onTimeout: @escaping @Sendable () -> any Error,
+/// Runs `body` and returns its result, or throws `onTimeout()` once `limit` has passed on `time`.
+public func withDeadline<T: Sendable>(_ limit: Duration, time: TimeSource = .continuous, onTimeout: @escaping @Sendable () -> any Error,
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withWatchdog({
-        guard (try? await Task.sleep(for: limit)) != nil else { return nil }
+        guard (try? await time.sleep(limit)) != nil else { return nil }
         return onTimeout()
     }, body)
 }

@@ -12,14 +12,16 @@ public struct Resilience: Sendable {
     public var minimumBandwidth: Int64 = 1 << 20
     public var concurrency = 16
     public var downAfter = 3
+    /// The time timeouts and health backoff are measured on.
+    public var time: TimeSource = .continuous
 
     public init() {}
 
     /// `raw` wrapped in the stack, and the health tracker that watches it.
     public func wrap(_ raw: any Provider) -> (provider: any Provider, health: HealthTracker) {
-        let health = HealthTracker(provider: raw.name, downAfter: downAfter)
+        let health = HealthTracker(provider: raw.name, downAfter: downAfter, now: time.now)
         let limited = ConcurrencyLimitedProvider(raw, limit: concurrency)
-        let bounded = TimeoutProvider(limited, base: timeout, answer: answerTimeout, minimumBandwidth: minimumBandwidth)
+        let bounded = TimeoutProvider(limited, base: timeout, answer: answerTimeout, minimumBandwidth: minimumBandwidth, time: time)
         let tracked = HealthTrackingProvider(bounded, health: health)
         return (RetryingProvider(MeasuredProvider(tracked), attempts: attempts), health)
     }

@@ -14,10 +14,14 @@ public struct TimeoutProvider: Provider {
     public let answer: Duration
     /// Bytes per second below which a transfer counts as stalled.
     public let minimumBandwidth: Int64
+    /// The time bounds are measured on.
+    public let time: TimeSource
     public var name: String { inner.name }
 
-    public init(_ inner: any Provider, base: Duration = .seconds(30), answer: Duration = .seconds(10), minimumBandwidth: Int64 = 1 << 20) {
+    public init(_ inner: any Provider, base: Duration = .seconds(30), answer: Duration = .seconds(10), minimumBandwidth: Int64 = 1 << 20,
+                time: TimeSource = .continuous) {
         self.inner = inner
+        self.time = time
         self.base = base
         self.answer = min(answer, base)
         self.minimumBandwidth = minimumBandwidth
@@ -27,18 +31,18 @@ public struct TimeoutProvider: Provider {
 
     private func bounded<T: Sendable>(_ operation: String, bytes: Int64?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let limit = bytes.map(limit(bytes:)) ?? answer, name = name
-        return try await withDeadline(limit, onTimeout: {
+        return try await withDeadline(limit, time: time, onTimeout: {
             ProviderError.timeout(provider: name, "\(operation): no answer within \(limit)")
         }, body)
     }
 
     public func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
-        let inner = inner, base = base, name = name
-        let activity = Activity()
+        let inner = inner, base = base, name = name, time = time
+        let activity = Activity(time: time)
         let watched = ActivityBody(body: body, activity: activity)
         try await withWatchdog({
             let tick = min(base / 4, .milliseconds(100))
-            while (try? await Task.sleep(for: tick)) != nil {
+            while (try? await time.sleep(tick)) != nil {
                 if activity.idle(longerThan: base) { return ProviderError.timeout(provider: name, "put \(blob): no progress for \(base)") }
             }
             return nil
@@ -74,15 +78,25 @@ public struct TimeoutProvider: Provider {
 /// When a write last made progress, and whether it is waiting for its own body.
 final class Activity: Sendable {
     private struct State {
-        var last = ContinuousClock.now
+        var last: ContinuousClock.Instant
         var waitingForBody = false
     }
-    private let state = Mutex(State())
+    private let time: TimeSource
+    private let state: Mutex<State>
 
-    func waiting(_ waiting: Bool) { state.withLock { $0 = State(last: .now, waitingForBody: waiting) } }
+    init(time: TimeSource) {
+        self.time = time
+        state = Mutex(State(last: time.now()))
+    }
+
+    func waiting(_ waiting: Bool) {
+        let now = time.now()
+        state.withLock { $0 = State(last: now, waitingForBody: waiting) }
+    }
 
     func idle(longerThan limit: Duration) -> Bool {
-        state.withLock { !$0.waitingForBody && ContinuousClock.now - $0.last > limit }
+        let now = time.now()
+        return state.withLock { !$0.waitingForBody && now - $0.last > limit }
     }
 }
 
