@@ -3,6 +3,7 @@ import NuageCatalog
 import NuageCore
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 import Testing
 
 /// Providers that fail, stall, lie and corrupt, injected into a running engine with the
@@ -121,6 +122,47 @@ import Testing
         #expect(slowest < .seconds(8), "with one provider stalled (timeouts at 60 s) the slowest read took \(slowest)")
     }
 
+    /// The hedge timer runs on the engine's clock: with every data shard's provider stalled, a
+    /// parity shard is asked once the hedge delay has passed on that clock, one more each delay,
+    /// and none before (the clock is the test's: nothing here depends on the machine's speed).
+    @Test func theHedgeTimerAsksOneMoreShardEachDelayOnTheEnginesClock() async throws {
+        let clock = ManualClock()
+        let gets = Locked([String: Int]())
+        let f = try EngineFixture(onTmpfs: true, time: clock.timeSource) { name, provider in
+            CountingGets(inner: provider, gets: gets)
+        }
+        defer { f.cleanUp() }
+        try await f.engine.createBucket("bkt")
+        let data = bytes(20_000, seed: 9)
+        try await f.engine.put(bucket: "bkt", key: "k", size: Int64(data.count), body: BytesBody(data))
+        let manifest = try await f.engine.head(bucket: "bkt", key: "k").parts[0]
+        let providers = manifest.shards.map { $0!.provider }
+        for shard in 0..<manifest.dataShards { try #require(f.faults[providers[shard]]).set([.stall]) }
+        let parity = Array(providers[manifest.dataShards...])
+        gets.withLock { $0 = [:] }
+        let read = Task { try await f.engine.getBytes(bucket: "bkt", key: "k") }
+        defer { read.cancel() }
+        // Parity providers asked (a shard read may take more than one get).
+        let parityGets = { gets.value.keys.filter { parity.contains($0) }.count }
+        try await clock.waitForSleepers(1)  // the hedge timer
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(parityGets() == 0, "no parity shard before the hedge delay")
+        let delay = f.engine.hedgeDelay(manifest, shards: Array(0..<manifest.dataShards))
+        clock.advance(by: delay)
+        try await waitFor { parityGets() == 1 }
+        try await clock.waitForSleepers(1)  // armed again
+        clock.advance(by: delay)
+        try await waitFor { parityGets() == 2 }
+    }
+
+    func waitFor(_ condition: () -> Bool) async throws {
+        let start = ContinuousClock.now
+        while !condition() {
+            guard ContinuousClock.now - start < .seconds(30) else { Issue.record("condition not met"); return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// A provider that accepts calls and never answers (a frozen process) costs a request at
     /// most the straggler grace: the put does not wait to delete the straggler's blob, a delete
     /// does not wait for it, and status reports it unreachable after its budget. The provider's
@@ -153,4 +195,22 @@ import Testing
         f.faults[frozen]!.set([])
         #expect(try await engine.collectGarbage(grace: .seconds(0)).deletedGarbage >= 1, "gc deletes what was left")
     }
+}
+
+/// Counts the gets each provider receives (what the hedge timer launches).
+struct CountingGets: Provider {
+    let inner: any Provider
+    let gets: Locked<[String: Int]>
+    var name: String { inner.name }
+    func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
+        try await inner.put(blob, length: length, body: body)
+    }
+    func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
+        gets.withLock { $0[name, default: 0] += 1 }
+        return try await inner.get(blob, range: range)
+    }
+    func head(_ blob: String) async throws -> BlobInfo { try await inner.head(blob) }
+    func delete(_ blob: String) async throws { try await inner.delete(blob) }
+    func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] { try await inner.list(prefix: prefix, after: after, limit: limit) }
+    func removeAbandonedWrites(olderThan age: Duration) async throws -> Int { try await inner.removeAbandonedWrites(olderThan: age) }
 }
