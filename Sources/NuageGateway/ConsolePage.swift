@@ -46,7 +46,7 @@ enum ConsolePage {
         <section><h2>Redundancy and background work</h2><div class="figures">
         <div class="figure">objects<b id="objects">–</b></div><div class="figure">below full redundancy<b id="below">–</b></div>
         <div class="figure">shards pending repair<b id="repair">–</b></div><div class="figure">garbage waiting<b id="garbage">–</b></div>
-        <div class="figure">crypto-shredded<b id="shredded">–</b></div></div><ul id="drains"></ul></section>
+        <div class="figure">crypto-shredded<b id="shredded">–</b></div></div><ul id="drains"></ul><ul id="scrubs"></ul></section>
         </main>
         <script>
         "use strict";
@@ -99,6 +99,7 @@ enum ConsolePage {
           for (const [id, value] of [["objects", s.objects], ["below", s.objectsBelowFullRedundancy], ["repair", s.shardsPendingRepair],
                                      ["garbage", s.garbageBlobs], ["shredded", s.shreddedObjects]]) document.getElementById(id).textContent = value;
           document.getElementById("drains").innerHTML = s.drains.map(d => `<li>drain ${esc(d)}</li>`).join("");
+          document.getElementById("scrubs").innerHTML = s.scrubs.map(d => `<li>${esc(d)}</li>`).join("");
           document.getElementById("updated").textContent = "updated " + new Date(s.generated).toLocaleTimeString()
             + (s.catalogRead ? ", catalog read " + new Date(s.catalogRead).toLocaleTimeString() : ", reading the catalog…");
         }

@@ -49,6 +49,8 @@ public struct ConsoleState: Codable, Sendable {
     public var shreddedObjects: Int
     /// Drains of providers marked draining, as their journals say.
     public var drains: [String]
+    /// The last light and deep scrubs of this gateway, when they ran.
+    public var scrubs: [String]
 }
 
 /// The catalog figures behind the console, refreshed by a job of the gateway.
@@ -61,6 +63,15 @@ final class ConsoleFigures: Sendable {
         var garbage: Int
     }
     private let figures = Mutex<Figures?>(nil)
+    private let scrubs = Mutex<[String: String]>([:])
+
+    /// Notes a scrub's outcome for the console.
+    func noteScrub(_ report: Engine.ScrubReport, at date: Date) {
+        let kind = report.deep ? "deep" : "light"
+        let line = "\(kind) scrub \(ISO8601DateFormatter().string(from: date)): \(report.shards) shard(s) checked, "
+            + "\(report.damaged.count) damaged (noted for repair)" + (report.unchecked.isEmpty ? "" : ", \(report.unchecked.count) not checked")
+        scrubs.withLock { $0[kind] = line }
+    }
 
     @discardableResult
     func refresh(_ engine: Engine) async throws -> Figures {
@@ -108,6 +119,7 @@ final class ConsoleFigures: Sendable {
             checks: placement.check().rules.map { ConsoleState.Check(rule: $0.name, passed: $0.passed, detail: $0.detail) },
             objects: figures?.inventory.objects ?? 0, objectsBelowFullRedundancy: figures?.inventory.objectsBelowFullRedundancy ?? 0,
             shardsPendingRepair: figures?.pendingRepair ?? 0, garbageBlobs: figures?.garbage ?? 0,
-            shreddedObjects: figures?.exposure.shreddedObjects ?? 0, drains: drains)
+            shreddedObjects: figures?.exposure.shreddedObjects ?? 0, drains: drains,
+            scrubs: scrubs.withLock { $0.sorted { $0.key > $1.key }.map(\.value) })
     }
 }

@@ -165,6 +165,7 @@ extension Gateway {
         let kind = deep ? "deep" : "light"
         do {
             let report = try await engine.scrub(deep: deep, bytesPerSecond: deep ? 20_000_000 : nil)
+            figures.noteScrub(report, at: Date())
             Gauge(label: "nuage_scrub_checked_shards", dimensions: [("scrub", kind)]).record(report.shards)
             Gauge(label: "nuage_scrub_damaged_shards", dimensions: [("scrub", kind)]).record(report.damaged.count)
             Gauge(label: "nuage_scrub_last_completion_timestamp_seconds", dimensions: [("scrub", kind)]).record(Date().timeIntervalSince1970)

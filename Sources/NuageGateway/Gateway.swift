@@ -48,6 +48,8 @@ public struct Gateway: Sendable {
     public let logger: Logger
     /// The metrics `/metrics` serves, when ``Settings/metricsListen`` is set.
     public let metrics: GatewayMetrics?
+    /// What the console shows from the catalog and from background jobs.
+    let figures = ConsoleFigures()
     /// The HTTP clients of the engine's S3 providers, shut down with the group (nil: the
     /// process's, which outlive it).
     public let clients: ProviderFactory.HTTPClients?
@@ -123,7 +125,7 @@ public struct Gateway: Sendable {
             .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
         }
         if let metrics, let address = settings.metricsListen {
-            let engine = engine, figures = ConsoleFigures()
+            let engine = engine, figures = figures
             let inventory = PeriodicService("catalog-figures", every: .seconds(60), clock: clock) {
                 do { GatewayMetrics.record(try await figures.refresh(engine), engine) } catch {
                     logger.error("reading the catalog's figures for metrics and the console failed (retried in a minute)", metadata: ["error": "\(error)"])
