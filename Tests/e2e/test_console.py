@@ -85,9 +85,11 @@ def test_the_console_shows_the_gateways_state(browser, monkeypatch):
         browser.find_element(By.ID, "id").send_keys(server.access_key)
         browser.find_element(By.ID, "secret").send_keys("not the secret")
         browser.find_element(By.ID, "sign-in").click()
-        assert "do not match" in browser.find_element(By.ID, "error").text
+        error = until(lambda: browser.find_elements(By.ID, "error"), seconds=15, what="the refusal")
+        assert "do not match" in error[0].text
         browser.find_element(By.ID, "id").clear()
         browser.find_element(By.ID, "id").send_keys(server.access_key)
+        browser.find_element(By.ID, "secret").clear()
         browser.find_element(By.ID, "secret").send_keys(server.secret_key)
         browser.find_element(By.ID, "sign-in").click()
         until(lambda: browser.current_url.endswith("/console"), seconds=15, what="the console after signing in")
