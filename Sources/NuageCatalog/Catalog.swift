@@ -51,6 +51,10 @@ public protocol Catalog: Sendable {
     /// - Returns: the deleted version, or nil when there was none (or another).
     @discardableResult
     func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?) async throws -> ObjectRecord?
+    /// Replaces the metadata of the current version of `bucket`/`key` when it is `versionID`
+    /// (tags changed in place); journaled like a put of the same version.
+    /// - Returns: the updated version, or nil when the key's current version is another (or none).
+    func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord?
     /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]

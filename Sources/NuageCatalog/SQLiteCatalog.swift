@@ -294,6 +294,18 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    public func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord? {
+        let encoded = try Self.json(metadata)
+        return try await write { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            guard var current = try Self.fetchObject(db, bucket: bucket, key: key), current.versionID == versionID else { return nil }
+            try db.execute(sql: "UPDATE object SET metadata = ? WHERE bucket = ? AND key = ?", arguments: [encoded, bucket, Data(key.utf8)])
+            current.metadata = metadata
+            try Self.journal(db, .objectPut(current))
+            return current
+        }
+    }
+
     public func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord] {
         let lower = Data(prefix.utf8)
         let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }

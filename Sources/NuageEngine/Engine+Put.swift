@@ -71,6 +71,25 @@ extension Engine {
         return record
     }
 
+    /// Sets (or removes, with nil) one stored metadata entry of an object without rewriting it
+    /// (its tags), retrying when another write replaced the version meanwhile.
+    /// - Throws: `noSuchKey`, `noSuchBucket`.
+    @discardableResult
+    public func setMetadata(bucket: String, key: String, _ name: String, to value: String?) async throws -> ObjectRecord {
+        for _ in 0..<5 {
+            guard let current = try await catalog.object(bucket: bucket, key: key) else {
+                throw NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
+            }
+            var metadata = current.metadata
+            metadata[name] = value
+            if let updated = try await catalog.replaceMetadata(bucket: bucket, key: key, versionID: current.versionID, metadata: metadata) {
+                try await journalDurable()
+                return updated
+            }
+        }
+        throw NuageError(.preconditionFailed, "object \(key) kept changing while its metadata was being set")
+    }
+
     /// A sealed stream whose shard blobs are durable (at least the write quorum), not yet
     /// committed: its intent still holds its blobs.
     struct WrittenStream: Sendable {

@@ -3,7 +3,7 @@ extension S3Compatibility {
     typealias Op = S3Operation
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
-    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption]
+    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging]
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -27,16 +27,16 @@ extension S3Compatibility {
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
         rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
@@ -74,7 +74,7 @@ extension S3Compatibility {
         rule("x-amz-metadata-directive", when(["COPY", "REPLACE"], in: [.copyObject], .honored("keep the source's metadata or replace it")),
              when(in: [.copyObject], .refused(.invalidArgument, "Unknown metadata directive.")),
              otherwise: .noOp("applies only to CopyObject")),
-        rule("x-amz-tagging-directive", when(["COPY", "REPLACE"], in: [.copyObject], .noOp("objects carry no tags: copying them or replacing them by none changes nothing (x-amz-tagging itself is refused)")),
+        rule("x-amz-tagging-directive", when(["COPY", "REPLACE"], in: [.copyObject], .honored("keep the source's tags (COPY) or take x-amz-tagging's (REPLACE)")),
              when(in: [.copyObject], .refused(.invalidArgument, "Unknown tagging directive.")),
              otherwise: .noOp("applies only to CopyObject")),
 
@@ -132,7 +132,8 @@ extension S3Compatibility {
              when(in: S3Operation.objectWrites, .refused(.invalidStorageClass, "The storage class you specified is not valid: Nuage offers only STANDARD.")),
              otherwise: .refused(.invalidRequest, "x-amz-storage-class applies only to object writes.")),
         rule("x-amz-website-redirect-location", otherwise: .refused(.notImplemented, "Website redirects are not implemented; nothing was stored.")),
-        rule("x-amz-tagging", otherwise: .refused(.notImplemented, "Object tagging is not implemented; nothing was stored.")),
+        rule("x-amz-tagging", when(in: S3Operation.objectWrites, .honored("the object's tags (at most 10, as S3 limits them), stored encrypted with its metadata; x-amz-tagging-count on GET and HEAD")),
+             otherwise: .refused(.invalidArgument, "x-amz-tagging applies only to PutObject, CopyObject and CreateMultipartUpload.")),
         rule("x-amz-request-payer", otherwise: .noOp("the bucket owner pays: requester-pays buckets do not exist here")),
         rule("x-amz-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-expected-bucket-owner) are not implemented.")),
         rule("x-amz-source-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-source-expected-bucket-owner) are not implemented.")),
@@ -174,7 +175,8 @@ extension S3Compatibility {
              otherwise: .refused(.notImplemented, "?delete is only for DeleteObjects (POST).")),
         rule("versions", otherwise: .refused(.notImplemented, "ListObjectVersions is not implemented: buckets are unversioned.")),
         rule("acl", otherwise: .refused(.notImplemented, "ACLs are not implemented: buckets are owner-enforced and objects private to the keys allowed on their bucket.")),
-        rule("tagging", otherwise: .refused(.notImplemented, "Tagging is not implemented.")),
+        rule("tagging", when(in: [.getObjectTagging, .putObjectTagging, .deleteObjectTagging], .honored("an object's tags, changed in place (journaled, audited)")),
+             otherwise: .refused(.notImplemented, "Bucket tagging is not implemented; ?tagging is for Get, Put and DeleteObjectTagging.")),
         rule("policy", otherwise: .refused(.notImplemented, "Bucket policies are not implemented; access keys may be limited to buckets and to reads.")),
         rule("policyStatus", otherwise: .refused(.notImplemented, "Bucket policies are not implemented.")),
         rule("cors", otherwise: .refused(.notImplemented, "CORS is not implemented.")),

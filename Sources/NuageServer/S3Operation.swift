@@ -28,6 +28,9 @@ enum S3Operation: String, CaseIterable, Sendable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getObjectTagging = "GetObjectTagging"
+    case putObjectTagging = "PutObjectTagging"
+    case deleteObjectTagging = "DeleteObjectTagging"
 
     /// Operations that write an object's content and metadata.
     static let objectWrites: Set<S3Operation> = [.putObject, .copyObject, .createMultipartUpload]
@@ -57,6 +60,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .completeMultipartUpload, .abortMultipartUpload: ["uploadId"]
         case .listParts: ["uploadId", "max-parts", "part-number-marker"]
         case .deleteObject: ["versionId"]
+        case .getObjectTagging, .putObjectTagging, .deleteObjectTagging: ["tagging", "versionId"]
         default: []
         }
     }
@@ -100,7 +104,11 @@ enum S3Operation: String, CaseIterable, Sendable {
             default: throw unsupported()
             }
         }
+        let tagging = s3.has("tagging") && !s3.has("uploadId") && !s3.has("partNumber") && !s3.has("uploads")
         switch method {
+        case "GET" where tagging: return .getObjectTagging
+        case "PUT" where tagging: return .putObjectTagging
+        case "DELETE" where tagging: return .deleteObjectTagging
         case "POST" where s3.has("uploads"): return .createMultipartUpload
         case "POST" where s3.has("uploadId"): return .completeMultipartUpload
         case "PUT" where s3.has("partNumber") || s3.has("uploadId"): return hasCopySource ? .uploadPartCopy : .uploadPart

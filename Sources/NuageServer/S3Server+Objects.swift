@@ -101,6 +101,7 @@ extension S3Server {
             }
         }
         guard userBytes <= maximumUserMetadata else { throw S3Error(.metadataTooLarge) }
+        metadata[TagSet.metadataKey] = try requestedTags(headers)
         return metadata
     }
 
@@ -166,10 +167,12 @@ extension S3Server {
             .acceptRanges: "bytes",
             .contentType: record.metadata["content-type"] ?? "binary/octet-stream",
         ]
-        for (name, value) in record.metadata where name != "content-type" {
+        for (name, value) in record.metadata where name != "content-type" && name != TagSet.metadataKey {
             if name.hasPrefix("x-amz-checksum-") && !checksums { continue }
             if let field = HTTPField.Name(name) { fields[field] = value }
         }
+        let tags = TagSet.of(record.metadata).tags.count
+        if tags > 0 { fields[HTTPField.Name("x-amz-tagging-count")!] = String(tags) }
         return fields
     }
 
@@ -243,15 +246,26 @@ extension S3Server {
         let customerKey = try customerKey(request, s3), sourceCustomerKey = try self.customerKey(request, s3, source: true)
         let (sourceBucket, sourceKey, original) = try await copySource(headers, caller, customerKey: sourceCustomerKey)
         let directive = headers[named: "x-amz-metadata-directive"]?.uppercased() ?? "COPY"
-        let metadata: [String: String]
+        var metadata: [String: String]
         switch directive {
         case "COPY": metadata = original.metadata
         case "REPLACE": metadata = try Self.metadata(from: headers)
         default: throw S3Error(.invalidArgument, "Unknown metadata directive.")
         }
+        // Tags follow their own directive: the source's (COPY, the default) or x-amz-tagging's (REPLACE).
+        // A copy that names tags without a directive means them (S3 would drop them silently).
+        let taggingDirective = headers[named: "x-amz-tagging-directive"]?.uppercased() ?? (headers[named: "x-amz-tagging"] == nil ? "COPY" : "REPLACE")
+        if taggingDirective == "COPY" && headers[named: "x-amz-tagging"] != nil {
+            throw S3Error(.invalidArgument, "x-amz-tagging with x-amz-tagging-directive: COPY would be ignored; use REPLACE to give the copy these tags.")
+        }
+        switch taggingDirective {
+        case "COPY": metadata[TagSet.metadataKey] = original.metadata[TagSet.metadataKey]
+        case "REPLACE": metadata[TagSet.metadataKey] = try Self.requestedTags(headers)
+        default: throw S3Error(.invalidArgument, "Unknown tagging directive.")
+        }
         let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
         if sourceBucket == bucket && sourceKey == key && directive == "COPY" && customerKey == nil && sourceCustomerKey == nil
-            && headers[named: KMSHeaders.encryption] == nil {
+            && headers[named: KMSHeaders.encryption] == nil && taggingDirective != "REPLACE" {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
         // The bytes stream from the engine to the engine inside the gateway, never through the client.

@@ -180,6 +180,9 @@ public struct S3Server: Sendable {
         case .completeMultipartUpload: response = try await completeUpload(bucket, key, request, s3)
         case .abortMultipartUpload: response = try await abortUpload(bucket, key, s3)
         case .listParts: response = try await listParts(bucket, key, request, s3)
+        case .getObjectTagging: response = try await objectTagging(bucket, key)
+        case .putObjectTagging: response = try await putObjectTagging(bucket, key, request)
+        case .deleteObjectTagging: response = try await deleteObjectTagging(bucket, key)
         }
         if Self.encryptedResponses.contains(operation) && response.status.code < 300
             && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil

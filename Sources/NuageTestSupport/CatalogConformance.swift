@@ -38,6 +38,7 @@ public enum CatalogConformance {
         ("KMS keys: create, duplicate names, update, journaled, in snapshots and restores", kmsKeys),
         ("bucket settings: update keeps the creation date, is journaled and snapshotted", bucketSettings),
         ("conditional delete only of the version named", conditionalDelete),
+        ("metadata replaced in place, only of the version named, journaled", replaceMetadata),
     ]
 
     public static var names: [String] { checks.map(\.name) }
@@ -382,6 +383,20 @@ public enum CatalogConformance {
         #expect(try await c.object(bucket: "b", key: "k") == second)
         #expect(try await c.deleteObject(bucket: "b", key: "k", ifVersion: second.versionID) == second)
         #expect(try await c.object(bucket: "b", key: "k") == nil)
+    }
+
+    static func replaceMetadata(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let first = record(key: "k", tag: "one")
+        try await put(c, first)
+        var changed = first
+        changed.metadata["x-amz-tagging"] = "a=1"
+        #expect(try await c.replaceMetadata(bucket: "b", key: "k", versionID: first.versionID, metadata: changed.metadata) == changed)
+        #expect(try await c.object(bucket: "b", key: "k") == changed)
+        #expect(try await c.replaceMetadata(bucket: "b", key: "k", versionID: Array("other".utf8), metadata: [:]) == nil)
+        #expect(try await c.replaceMetadata(bucket: "b", key: "none", versionID: first.versionID, metadata: [:]) == nil)
+        #expect(try await c.journalEntries(after: 0, limit: 10).last?.change == .objectPut(changed))
+        #expect(try await c.garbage(limit: 10).isEmpty, "no blob changes hands")
     }
 
     static func concurrentCommits(_ c: any Catalog) async throws {

@@ -31,13 +31,13 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "ListObjects", "ListObjectsV2", "ListMultipartUploads", "DeleteObjects", "PutObject", "CopyObject",
               "GetObject", "HeadObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
-              "DeleteBucketEncryption"]
+              "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
               "ListObjectsV2", "ListObjects", "ListParts", "ListMultipartUploads", "GetBucketLocation",
-              "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption", "ListBuckets",
-              "HeadObject", "HeadBucket"]
+              "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption",
+              "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "ListBuckets", "HeadObject", "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
@@ -67,6 +67,7 @@ REROUTED = {
     ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject"},
 }
 
 SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
@@ -447,6 +448,10 @@ def base_request(operation, scene):
             b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm>"
             b"</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")),
         "DeleteBucketEncryption": lambda: Request("DELETE", b, query=[("encryption", None)]),
+        "GetObjectTagging": lambda: Request("GET", b, "dst", query=[("tagging", None)]),
+        "PutObjectTagging": lambda: Request("PUT", b, "dst", query=[("tagging", None)], body=(
+            b"<Tagging><TagSet><Tag><Key>project</Key><Value>nuage</Value></Tag></TagSet></Tagging>")),
+        "DeleteObjectTagging": lambda: Request("DELETE", b, "dst", query=[("tagging", None)]),
     }[operation]()
 
 
@@ -499,7 +504,7 @@ def row_request(row, operation, value, scene, s3):
         if name == SSE_KMS[1] or (name == SSE_KMS[0] and value == "aws:kms"):
             # aws:kms and its key id go together, naming a key that exists.
             request.headers.update({SSE_KMS[0]: "aws:kms", SSE_KMS[1]: KMS_KEY})
-        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption"):
+        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging"):
             # The algorithm names the checksum header the body carries.
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
         if name == "x-amz-checksum-type":
@@ -552,9 +557,9 @@ def assert_honored(row, operation, request, response, s3, scene):
         return
     name = header_name(row) if row["kind"] == "header" else None
     algorithm = name and name.removeprefix("x-amz-checksum-")
-    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption"):
+    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging"):
         assert response.headers.get(name) == request.headers[name], response.headers
-    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption"):
+    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging"):
         if operation == "CreateMultipartUpload":
             assert response.headers.get(name) == request.headers[name], response.headers
         else:

@@ -1,0 +1,32 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NuageCore
+import NuageEngine
+
+/// GetObjectTagging, PutObjectTagging, DeleteObjectTagging: an object's tags, changed without
+/// rewriting it (the catalog replaces its metadata; the change is journaled and audited).
+extension S3Server {
+    func objectTagging(_ bucket: String, _ key: String) async throws -> Response {
+        let record = try await engine.head(bucket: bucket, key: key)
+        return Self.xmlResponse(TagSet.of(record.metadata).xml())
+    }
+
+    func putObjectTagging(_ bucket: String, _ key: String, _ request: Request) async throws -> Response {
+        let tags = try TagSet(xml: try await xmlBody(request, root: "Tagging"))
+        try await engine.setMetadata(bucket: bucket, key: key, TagSet.metadataKey, to: tags.tags.isEmpty ? nil : tags.stored)
+        return Response(status: .ok, headers: [.contentLength: "0"])
+    }
+
+    func deleteObjectTagging(_ bucket: String, _ key: String) async throws -> Response {
+        try await engine.setMetadata(bucket: bucket, key: key, TagSet.metadataKey, to: nil)
+        return Response(status: .noContent)
+    }
+
+    /// The tags a write gives (`x-amz-tagging`), checked, in their stored form; nil without.
+    static func requestedTags(_ headers: HTTPFields) throws -> String? {
+        guard let header = headers[named: "x-amz-tagging"] else { return nil }
+        let tags = try TagSet(header: header)
+        return tags.tags.isEmpty ? nil : tags.stored
+    }
+}
