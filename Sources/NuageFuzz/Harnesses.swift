@@ -17,7 +17,7 @@ enum Harnesses {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
-        "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest,
+        "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -141,6 +141,22 @@ enum Harnesses {
         if let encryption = try? S3Server.parseEncryption(root), let name = encryption.kmsKey {
             precondition(KMSKeyRecord.isValidName(name), "a bucket default naming a key nuage kms could not make")
         }
+    }
+
+    /// Object tags from an `x-amz-tagging` header (first byte even) or a PutObjectTagging body:
+    /// what is accepted keeps S3's limits and reads back as itself from its stored form.
+    static func tagging(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        let parsed: TagSet?
+        if first & 1 == 0 {
+            parsed = try? TagSet(header: text(rest))
+        } else {
+            parsed = XMLNode.parse(Data(rest)).flatMap { try? TagSet(xml: $0) }
+        }
+        guard let tags = parsed else { return }
+        precondition(tags.tags.count <= TagSet.maximumTags, "more tags than S3 allows")
+        precondition((try? TagSet(header: tags.stored)) == tags, "a tag set whose stored form does not read back as itself")
     }
 
     /// `[master-key] uri`: what parses prints back as itself.
