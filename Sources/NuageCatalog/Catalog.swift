@@ -25,7 +25,7 @@ public protocol Catalog: Sendable {
     func deleteBucket(_ name: String) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func listBuckets() async throws -> [BucketRecord]
-    /// Replaces an existing bucket's settings (``BucketRecord/encryption``); its name and
+    /// Replaces an existing bucket's settings (``BucketRecord/encryption``, ``BucketRecord/tagging``); its name and
     /// creation date stay.
     /// - Throws: `noSuchBucket`.
     func updateBucket(_ bucket: BucketRecord) async throws
@@ -190,10 +190,13 @@ public struct BucketRecord: Hashable, Sendable, Codable {
     public var created: Date
     /// The default encryption of writes that name none (nil: the gateway's own keys, AES256).
     public var encryption: BucketEncryption?
-    public init(name: String, created: Date, encryption: BucketEncryption? = nil) {
+    /// The bucket's tags (PutBucketTagging), in `x-amz-tagging`'s query form; nil: none.
+    public var tagging: String?
+    public init(name: String, created: Date, encryption: BucketEncryption? = nil, tagging: String? = nil) {
         self.name = name
         self.created = created
         self.encryption = encryption
+        self.tagging = tagging
     }
 }
 

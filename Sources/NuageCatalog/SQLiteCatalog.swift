@@ -135,6 +135,9 @@ public final class SQLiteCatalog: Catalog {
                 ALTER TABLE bucket ADD COLUMN encryption TEXT;
                 """)
         }
+        migrator.registerMigration("v9: bucket tags") { db in
+            try db.execute(sql: "ALTER TABLE bucket ADD COLUMN tagging TEXT")
+        }
         return migrator
     }
 
@@ -167,24 +170,24 @@ public final class SQLiteCatalog: Catalog {
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
+            try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
         }
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption FROM bucket ORDER BY name").map(Self.bucketRecord)
+            try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket ORDER BY name").map(Self.bucketRecord)
         }
     }
 
     public func updateBucket(_ bucket: BucketRecord) async throws {
         let encryption = try bucket.encryption.map(Self.json)
         try await write { db in
-            guard let current = try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption FROM bucket WHERE name = ?",
+            guard let current = try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket WHERE name = ?",
                                                  arguments: [bucket.name]).map(Self.bucketRecord) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
-            try db.execute(sql: "UPDATE bucket SET encryption = ? WHERE name = ?", arguments: [encryption, bucket.name])
+            try db.execute(sql: "UPDATE bucket SET encryption = ?, tagging = ? WHERE name = ?", arguments: [encryption, bucket.tagging, bucket.name])
             var updated = bucket
             updated.created = current.created
             try Self.journal(db, .bucketUpdated(updated))
@@ -556,7 +559,7 @@ public final class SQLiteCatalog: Catalog {
     public func snapshot() async throws -> CatalogSnapshot {
         try await read { db in
             CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
-                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption FROM bucket ORDER BY name").map(Self.bucketRecord),
+                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket ORDER BY name").map(Self.bucketRecord),
                             objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
                             accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord),
                             kmsKeys: try Self.fetchKMSKeys(db))
@@ -615,8 +618,8 @@ public final class SQLiteCatalog: Catalog {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
             for (bucket, encryption) in buckets {
-                try db.execute(sql: "INSERT INTO bucket (name, created_ms, encryption) VALUES (?, ?, ?)",
-                               arguments: [bucket.name, Self.ms(bucket.created), encryption])
+                try db.execute(sql: "INSERT INTO bucket (name, created_ms, encryption, tagging) VALUES (?, ?, ?, ?)",
+                               arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging])
             }
             for (name, record) in kmsKeys {
                 try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
@@ -789,7 +792,8 @@ public final class SQLiteCatalog: Catalog {
 
     private static func bucketRecord(_ row: Row) throws -> BucketRecord {
         BucketRecord(name: row["name"], created: date(row["created_ms"]),
-                     encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) })
+                     encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) },
+                     tagging: row["tagging"])
     }
 
     private static func objectRecord(_ row: Row) throws -> ObjectRecord {

@@ -8,6 +8,8 @@ import NuageCore
 struct TagSet: Equatable, Sendable {
     static let metadataKey = "x-amz-tagging"
     static let maximumTags = 10
+    /// A bucket's limit.
+    static let maximumBucketTags = 50
     var tags: [(key: String, value: String)]
 
     static func == (lhs: TagSet, rhs: TagSet) -> Bool {
@@ -16,7 +18,7 @@ struct TagSet: Equatable, Sendable {
 
     /// `k1=v1&k2=v2`, percent-encoded, as `x-amz-tagging` carries it.
     /// - Throws: `InvalidTag` (S3's wording) for anything S3 refuses.
-    init(header: String) throws {
+    init(header: String, maximum: Int = maximumTags) throws {
         var tags: [(String, String)] = []
         for pair in header.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -25,11 +27,11 @@ struct TagSet: Equatable, Sendable {
             }
             tags.append((key, value))
         }
-        try self.init(checking: tags)
+        try self.init(checking: tags, maximum: maximum)
     }
 
     /// `<Tagging><TagSet><Tag><Key>…</Key><Value>…</Value></Tag>…</TagSet></Tagging>`.
-    init(xml root: XMLNode) throws {
+    init(xml root: XMLNode, maximum: Int = maximumTags) throws {
         guard root.name == "Tagging", let set = root.first("TagSet") else { throw S3Error(.malformedXML) }
         var tags: [(String, String)] = []
         for tag in set.all("Tag") {
@@ -38,11 +40,13 @@ struct TagSet: Equatable, Sendable {
             }
             tags.append((key, value))
         }
-        try self.init(checking: tags)
+        try self.init(checking: tags, maximum: maximum)
     }
 
-    init(checking tags: [(String, String)]) throws {
-        guard tags.count <= Self.maximumTags else { throw S3Error(.invalidTag, "Object tags cannot be greater than \(Self.maximumTags)") }
+    init(checking tags: [(String, String)], maximum: Int = maximumTags) throws {
+        guard tags.count <= maximum else {
+            throw S3Error(.invalidTag, maximum == Self.maximumTags ? "Object tags cannot be greater than \(maximum)" : "Bucket tags cannot be greater than \(maximum)")
+        }
         var seen = Set<String>()
         for (key, value) in tags {
             guard (1...128).contains(key.count) else { throw S3Error(.invalidTag, "The TagKey you have provided is too long, max 128") }
@@ -65,8 +69,11 @@ struct TagSet: Equatable, Sendable {
     }
 
     /// The tags of a stored object (none when it has none).
-    static func of(_ metadata: [String: String]) -> TagSet {
-        (metadata[metadataKey].flatMap { try? TagSet(header: $0) }) ?? TagSet(unchecked: [])
+    static func of(_ metadata: [String: String]) -> TagSet { stored(metadata[metadataKey]) }
+
+    /// Tags in their stored form (none for nil).
+    static func stored(_ text: String?, maximum: Int = maximumBucketTags) -> TagSet {
+        (text.flatMap { try? TagSet(header: $0, maximum: maximum) }) ?? TagSet(unchecked: [])
     }
 
     private init(unchecked tags: [(key: String, value: String)]) { self.tags = tags }

@@ -3,7 +3,7 @@ extension S3Compatibility {
     typealias Op = S3Operation
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
-    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging]
+    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging, .putBucketTagging]
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -27,16 +27,16 @@ extension S3Compatibility {
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
         rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
@@ -176,7 +176,8 @@ extension S3Compatibility {
         rule("versions", otherwise: .refused(.notImplemented, "ListObjectVersions is not implemented: buckets are unversioned.")),
         rule("acl", otherwise: .refused(.notImplemented, "ACLs are not implemented: buckets are owner-enforced and objects private to the keys allowed on their bucket.")),
         rule("tagging", when(in: [.getObjectTagging, .putObjectTagging, .deleteObjectTagging], .honored("an object's tags, changed in place (journaled, audited)")),
-             otherwise: .refused(.notImplemented, "Bucket tagging is not implemented; ?tagging is for Get, Put and DeleteObjectTagging.")),
+             when(in: [.getBucketTagging, .putBucketTagging, .deleteBucketTagging], .honored("a bucket's tags (at most 50), journaled and audited")),
+             otherwise: .refused(.notImplemented, "?tagging is only for Get, Put and DeleteObjectTagging and Get, Put and DeleteBucketTagging.")),
         rule("policy", otherwise: .refused(.notImplemented, "Bucket policies are not implemented; access keys may be limited to buckets and to reads.")),
         rule("policyStatus", otherwise: .refused(.notImplemented, "Bucket policies are not implemented.")),
         rule("cors", otherwise: .refused(.notImplemented, "CORS is not implemented.")),

@@ -60,6 +60,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case noSuchBucket = "NoSuchBucket"
         case noSuchKey = "NoSuchKey"
         case noSuchUpload = "NoSuchUpload"
+        case noSuchTagSet = "NoSuchTagSet"
         case notImplemented = "NotImplemented"
         case preconditionFailed = "PreconditionFailed"
         case requestTimeout = "RequestTimeout"
@@ -73,7 +74,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             switch self {
             case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
             case .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
-            case .noSuchBucket, .noSuchKey, .noSuchUpload: 404
+            case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchTagSet: 404
             case .internalError: 500
             case .notImplemented: 501
             case .methodNotAllowed: 405
@@ -124,6 +125,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .noSuchBucket: "The specified bucket does not exist"
             case .noSuchKey: "The specified key does not exist."
             case .noSuchUpload: "The specified upload does not exist."
+            case .noSuchTagSet: "The TagSet does not exist"
             case .notImplemented: "A header or query you provided implies functionality that is not implemented."
             case .preconditionFailed: "At least one of the pre-conditions you specified did not hold"
             case .requestTimeout: "Your socket connection to the server was not read from or written to within the timeout period."

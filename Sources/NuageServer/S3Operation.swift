@@ -28,6 +28,9 @@ enum S3Operation: String, CaseIterable, Sendable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getBucketTagging = "GetBucketTagging"
+    case putBucketTagging = "PutBucketTagging"
+    case deleteBucketTagging = "DeleteBucketTagging"
     case getObjectTagging = "GetObjectTagging"
     case putObjectTagging = "PutObjectTagging"
     case deleteObjectTagging = "DeleteObjectTagging"
@@ -61,6 +64,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .listParts: ["uploadId", "max-parts", "part-number-marker"]
         case .deleteObject: ["versionId"]
         case .getObjectTagging, .putObjectTagging, .deleteObjectTagging: ["tagging", "versionId"]
+        case .getBucketTagging, .putBucketTagging, .deleteBucketTagging: ["tagging"]
         default: []
         }
     }
@@ -87,14 +91,17 @@ enum S3Operation: String, CaseIterable, Sendable {
         }
         guard s3.key != nil else {
             switch method {
+            case "PUT" where s3.has("tagging"): return .putBucketTagging
             case "PUT" where s3.has("encryption"): return .putBucketEncryption
             case "PUT": return .createBucket
+            case "DELETE" where s3.has("tagging"): return .deleteBucketTagging
             case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
             case "DELETE": return .deleteBucket
             case "HEAD": return .headBucket
             case "GET" where s3.has("location"): return .getBucketLocation
             case "GET" where s3.has("versioning"): return .getBucketVersioning
             case "GET" where s3.has("encryption"): return .getBucketEncryption
+            case "GET" where s3.has("tagging"): return .getBucketTagging
             case "GET" where s3.has("uploads"): return .listMultipartUploads
             case "GET" where s3.has("list-type"):
                 guard s3.queryValue("list-type") == "2" else { throw S3Error(.invalidArgument, "list-type must be 2.") }

@@ -29,4 +29,29 @@ extension S3Server {
         let tags = try TagSet(header: header)
         return tags.tags.isEmpty ? nil : tags.stored
     }
+
+    func bucketTagging(_ bucket: String) async throws -> Response {
+        guard let record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
+        guard let stored = record.tagging else { throw S3Error(.noSuchTagSet) }
+        return Self.xmlResponse(TagSet.stored(stored).xml())
+    }
+
+    func putBucketTagging(_ bucket: String, _ request: Request) async throws -> Response {
+        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
+        let tags = try TagSet(xml: try await xmlBody(request, root: "Tagging"), maximum: TagSet.maximumBucketTags)
+        record.tagging = tags.tags.isEmpty ? nil : tags.stored
+        try await engine.catalog.updateBucket(record)
+        try await engine.journalDurable()
+        return Response(status: .noContent)
+    }
+
+    func deleteBucketTagging(_ bucket: String) async throws -> Response {
+        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
+        if record.tagging != nil {
+            record.tagging = nil
+            try await engine.catalog.updateBucket(record)
+            try await engine.journalDurable()
+        }
+        return Response(status: .noContent)
+    }
 }

@@ -31,13 +31,15 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "ListObjects", "ListObjectsV2", "ListMultipartUploads", "DeleteObjects", "PutObject", "CopyObject",
               "GetObject", "HeadObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
-              "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"]
+              "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
+              "PutBucketTagging", "DeleteBucketTagging"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
               "ListObjectsV2", "ListObjects", "ListParts", "ListMultipartUploads", "GetBucketLocation",
               "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption",
-              "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "ListBuckets", "HeadObject", "HeadBucket"]
+              "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "PutBucketTagging", "DeleteBucketTagging",
+              "GetBucketTagging", "ListBuckets", "HeadObject", "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
@@ -67,7 +69,8 @@ REROUTED = {
     ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
-    ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject"},
+    ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject", "CreateBucket", "DeleteBucket", "ListObjects",
+                               "ListObjectsV2", "ListMultipartUploads"},
 }
 
 SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
@@ -452,6 +455,10 @@ def base_request(operation, scene):
         "PutObjectTagging": lambda: Request("PUT", b, "dst", query=[("tagging", None)], body=(
             b"<Tagging><TagSet><Tag><Key>project</Key><Value>nuage</Value></Tag></TagSet></Tagging>")),
         "DeleteObjectTagging": lambda: Request("DELETE", b, "dst", query=[("tagging", None)]),
+        "GetBucketTagging": lambda: Request("GET", b, query=[("tagging", None)]),
+        "PutBucketTagging": lambda: Request("PUT", b, query=[("tagging", None)], body=(
+            b"<Tagging><TagSet><Tag><Key>team</Key><Value>storage</Value></Tag></TagSet></Tagging>")),
+        "DeleteBucketTagging": lambda: Request("DELETE", b, query=[("tagging", None)]),
     }[operation]()
 
 
@@ -485,6 +492,8 @@ def row_request(row, operation, value, scene, s3):
         # The three SSE-C headers go together, on objects and uploads under that key.
         under_customer_key(operation, scene, s3, source=row["name"].startswith(SSE_C_SOURCE))
     request = base_request(operation, scene)
+    if operation == "GetBucketTagging" and row["support"] != "refused":
+        s3.put_bucket_tagging(Bucket=scene.bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
     if customer_key:
         request.headers.update(customer_key_headers(SSE_C_SOURCE if row["name"].startswith(SSE_C_SOURCE) else SSE_C))
     if row["kind"] == "parameter":
@@ -504,7 +513,7 @@ def row_request(row, operation, value, scene, s3):
         if name == SSE_KMS[1] or (name == SSE_KMS[0] and value == "aws:kms"):
             # aws:kms and its key id go together, naming a key that exists.
             request.headers.update({SSE_KMS[0]: "aws:kms", SSE_KMS[1]: KMS_KEY})
-        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging"):
+        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
             # The algorithm names the checksum header the body carries.
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
         if name == "x-amz-checksum-type":
@@ -557,9 +566,9 @@ def assert_honored(row, operation, request, response, s3, scene):
         return
     name = header_name(row) if row["kind"] == "header" else None
     algorithm = name and name.removeprefix("x-amz-checksum-")
-    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging"):
+    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
         assert response.headers.get(name) == request.headers[name], response.headers
-    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging"):
+    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
         if operation == "CreateMultipartUpload":
             assert response.headers.get(name) == request.headers[name], response.headers
         else:

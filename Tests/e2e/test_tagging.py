@@ -48,6 +48,18 @@ def test_tags_on_writes_copies_and_in_place(s3, bucket):
     assert refused(lambda: s3.get_object_tagging(Bucket=bucket, Key="missing")) == (404, "NoSuchKey")
 
 
+def test_bucket_tags(s3, bucket):
+    assert refused(lambda: s3.get_bucket_tagging(Bucket=bucket)) == (404, "NoSuchTagSet")
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}, {"Key": "cost", "Value": "42"}]})
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]} == {"team": "storage", "cost": "42"}
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": many})
+    assert len(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]) == 50
+    assert refused(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": many + [{"Key": "k50", "Value": "v"}]})) == (400, "InvalidTag")
+    s3.delete_bucket_tagging(Bucket=bucket)
+    assert refused(lambda: s3.get_bucket_tagging(Bucket=bucket)) == (404, "NoSuchTagSet")
+
+
 @pytest.mark.parametrize("tag_set, code", [
     ([{"Key": f"k{i}", "Value": "v"} for i in range(11)], "InvalidTag"),
     ([{"Key": "k" * 129, "Value": "v"}], "InvalidTag"),
@@ -72,6 +84,7 @@ def test_tags_are_in_no_provider_byte_and_come_back_after_recovery():
         s3.put_object(Bucket="tagged", Key="a", Body=b"a", Tagging=f"secret={MARKER}")
         s3.put_object(Bucket="tagged", Key="b", Body=b"b")
         s3.put_object_tagging(Bucket="tagged", Key="b", Tagging={"TagSet": [{"Key": "later", "Value": MARKER}]})
+        s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "bucket", "Value": MARKER}]})
         server.process.terminate()
         server.process.wait(timeout=30)
         assert_nowhere([MARKER.encode()], os.path.join(server.data, "providers"))
@@ -84,5 +97,6 @@ def test_tags_are_in_no_provider_byte_and_come_back_after_recovery():
         server.start()
         s3 = server.client()
         assert tags(s3, "tagged", "a") == {"secret": MARKER} and tags(s3, "tagged", "b") == {"later": MARKER}
+        assert s3.get_bucket_tagging(Bucket="tagged")["TagSet"] == [{"Key": "bucket", "Value": MARKER}]
     finally:
         server.stop()
