@@ -179,7 +179,7 @@ import Testing
             try await c.send(.put, "/bkt")
             let acl = try await c.send(.get, "/bkt", query: [("acl", "")])
             #expect(acl.status.code == 501 && acl.errorCode == "NotImplemented" && acl[header: "x-amz-request-id"] != nil)
-            #expect(try await c.send(.put, "/bkt/k", query: [("tagging", "")], body: [1]).errorCode == "NotImplemented")
+            #expect(try await c.send(.put, "/bkt/k", query: [("retention", "")], body: [1]).errorCode == "NotImplemented")
             #expect(try await c.send(.post, "/").errorCode == "MethodNotAllowed")
         }
         try await withServer(options: .init(maxInFlight: 0)) { c in
