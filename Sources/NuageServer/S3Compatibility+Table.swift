@@ -3,7 +3,8 @@ extension S3Compatibility {
     typealias Op = S3Operation
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
-    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging, .putBucketTagging]
+    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
+                                               .putObjectAcl, .putBucketOwnershipControls]
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -27,16 +28,16 @@ extension S3Compatibility {
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, PutBucketEncryption, PutObjectTagging, PutBucketTagging).")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
         rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
@@ -118,8 +119,9 @@ extension S3Compatibility {
         rule("x-amz-bypass-governance-retention", otherwise: .noOp("no object is under retention (Object Lock is not implemented)")),
         rule("x-amz-mfa", otherwise: .refused(.notImplemented, "MFA delete is not implemented.")),
         rule("x-amz-acl",
-             when(["private", "bucket-owner-full-control"], in: S3Operation.objectWrites.union([.createBucket]),
+             when(["private", "bucket-owner-full-control"], in: S3Operation.objectWrites.union([.createBucket, .putBucketAcl, .putObjectAcl]),
                   .noOp("objects belong to the bucket's owner and only its access keys reach them, which is what this ACL asks")),
+             when(in: [.putBucketAcl, .putObjectAcl], .refused(.accessControlListNotSupported, "The bucket does not allow ACLs")),
              when(in: [.createBucket], .refused(.invalidBucketAclWithObjectOwnership, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")),
              when(in: S3Operation.objectWrites, .refused(.accessControlListNotSupported, "The bucket does not allow ACLs")),
              otherwise: .refused(.invalidRequest, "x-amz-acl applies only to CreateBucket and object writes.")),
@@ -174,7 +176,9 @@ extension S3Compatibility {
         rule("delete", when(in: [.deleteObjects], .honored("up to 1000 keys")),
              otherwise: .refused(.notImplemented, "?delete is only for DeleteObjects (POST).")),
         rule("versions", otherwise: .refused(.notImplemented, "ListObjectVersions is not implemented: buckets are unversioned.")),
-        rule("acl", otherwise: .refused(.notImplemented, "ACLs are not implemented: buckets are owner-enforced and objects private to the keys allowed on their bucket.")),
+        rule("acl", when(in: [.getBucketAcl, .getObjectAcl], .honored("the owner with FULL_CONTROL, as every bucket is BucketOwnerEnforced")),
+             when(in: [.putBucketAcl, .putObjectAcl], .honored("private, bucket-owner-full-control, or a body granting only the owner; any other grant is AccessControlListNotSupported")),
+             otherwise: .refused(.notImplemented, "?acl is only for Get and PutBucketAcl and Get and PutObjectAcl.")),
         rule("tagging", when(in: [.getObjectTagging, .putObjectTagging, .deleteObjectTagging], .honored("an object's tags, changed in place (journaled, audited)")),
              when(in: [.getBucketTagging, .putBucketTagging, .deleteBucketTagging], .honored("a bucket's tags (at most 50), journaled and audited")),
              otherwise: .refused(.notImplemented, "?tagging is only for Get, Put and DeleteObjectTagging and Get, Put and DeleteBucketTagging.")),
@@ -198,7 +202,9 @@ extension S3Compatibility {
         rule("metrics", otherwise: .refused(.notImplemented, "Request metrics configurations are not implemented.")),
         rule("inventory", otherwise: .refused(.notImplemented, "Inventory reports are not implemented.")),
         rule("intelligent-tiering", otherwise: .refused(.notImplemented, "Intelligent-Tiering is not implemented.")),
-        rule("ownershipControls", otherwise: .refused(.notImplemented, "Ownership controls are not implemented: every bucket is BucketOwnerEnforced.")),
+        rule("ownershipControls", when(in: [.getBucketOwnershipControls], .honored("BucketOwnerEnforced, what every bucket is")),
+             when(in: [.putBucketOwnershipControls], .honored("BucketOwnerEnforced accepted; another ownership is NotImplemented")),
+             otherwise: .refused(.notImplemented, "?ownershipControls is only for Get and PutBucketOwnershipControls: every bucket is BucketOwnerEnforced.")),
         rule("publicAccessBlock", otherwise: .refused(.notImplemented, "Public access blocks are not implemented: nothing is ever public.")),
         rule("attributes", otherwise: .refused(.notImplemented, "GetObjectAttributes is not implemented.")),
         rule("restore", otherwise: .refused(.notImplemented, "Restores are not implemented: nothing is archived.")),

@@ -28,6 +28,12 @@ enum S3Operation: String, CaseIterable, Sendable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getBucketAcl = "GetBucketAcl"
+    case putBucketAcl = "PutBucketAcl"
+    case getObjectAcl = "GetObjectAcl"
+    case putObjectAcl = "PutObjectAcl"
+    case getBucketOwnershipControls = "GetBucketOwnershipControls"
+    case putBucketOwnershipControls = "PutBucketOwnershipControls"
     case getBucketTagging = "GetBucketTagging"
     case putBucketTagging = "PutBucketTagging"
     case deleteBucketTagging = "DeleteBucketTagging"
@@ -65,6 +71,9 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .deleteObject: ["versionId"]
         case .getObjectTagging, .putObjectTagging, .deleteObjectTagging: ["tagging", "versionId"]
         case .getBucketTagging, .putBucketTagging, .deleteBucketTagging: ["tagging"]
+        case .getBucketAcl, .putBucketAcl: ["acl"]
+        case .getObjectAcl, .putObjectAcl: ["acl", "versionId"]
+        case .getBucketOwnershipControls, .putBucketOwnershipControls: ["ownershipControls"]
         default: []
         }
     }
@@ -91,6 +100,8 @@ enum S3Operation: String, CaseIterable, Sendable {
         }
         guard s3.key != nil else {
             switch method {
+            case "PUT" where s3.has("acl"): return .putBucketAcl
+            case "PUT" where s3.has("ownershipControls"): return .putBucketOwnershipControls
             case "PUT" where s3.has("tagging"): return .putBucketTagging
             case "PUT" where s3.has("encryption"): return .putBucketEncryption
             case "PUT": return .createBucket
@@ -102,6 +113,8 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "GET" where s3.has("versioning"): return .getBucketVersioning
             case "GET" where s3.has("encryption"): return .getBucketEncryption
             case "GET" where s3.has("tagging"): return .getBucketTagging
+            case "GET" where s3.has("acl"): return .getBucketAcl
+            case "GET" where s3.has("ownershipControls"): return .getBucketOwnershipControls
             case "GET" where s3.has("uploads"): return .listMultipartUploads
             case "GET" where s3.has("list-type"):
                 guard s3.queryValue("list-type") == "2" else { throw S3Error(.invalidArgument, "list-type must be 2.") }
@@ -112,7 +125,10 @@ enum S3Operation: String, CaseIterable, Sendable {
             }
         }
         let tagging = s3.has("tagging") && !s3.has("uploadId") && !s3.has("partNumber") && !s3.has("uploads")
+        let acl = s3.has("acl") && !s3.has("uploadId") && !s3.has("partNumber") && !s3.has("uploads")
         switch method {
+        case "GET" where acl: return .getObjectAcl
+        case "PUT" where acl: return .putObjectAcl
         case "GET" where tagging: return .getObjectTagging
         case "PUT" where tagging: return .putObjectTagging
         case "DELETE" where tagging: return .deleteObjectTagging

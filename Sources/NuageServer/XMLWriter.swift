@@ -10,6 +10,11 @@ struct XMLWriter {
         body += namespace ? "<\(name) xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" : "<\(name)>"
     }
 
+    /// An element with attributes (names as given, values escaped).
+    mutating func open(_ name: String, attributes: [(name: String, value: String)]) {
+        body += "<\(name)" + attributes.map { " \($0.name)=\"\(Self.escape($0.value))\"" }.joined() + ">"
+    }
+
     mutating func close(_ name: String) { body += "</\(name)>" }
 
     mutating func text(_ text: String) { body += Self.escape(text) }

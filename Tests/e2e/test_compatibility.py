@@ -32,14 +32,16 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "GetObject", "HeadObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
               "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
-              "PutBucketTagging", "DeleteBucketTagging"]
+              "PutBucketTagging", "DeleteBucketTagging", "GetBucketAcl", "PutBucketAcl", "GetObjectAcl", "PutObjectAcl",
+              "GetBucketOwnershipControls", "PutBucketOwnershipControls"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
               "ListObjectsV2", "ListObjects", "ListParts", "ListMultipartUploads", "GetBucketLocation",
               "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption",
               "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "PutBucketTagging", "DeleteBucketTagging",
-              "GetBucketTagging", "ListBuckets", "HeadObject", "HeadBucket"]
+              "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
+              "GetBucketOwnershipControls", "ListBuckets", "HeadObject", "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
@@ -69,6 +71,8 @@ REROUTED = {
     ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "ownershipControls"): {"CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject", "CreateBucket", "DeleteBucket", "ListObjects",
                                "ListObjectsV2", "ListMultipartUploads"},
 }
@@ -459,6 +463,17 @@ def base_request(operation, scene):
         "PutBucketTagging": lambda: Request("PUT", b, query=[("tagging", None)], body=(
             b"<Tagging><TagSet><Tag><Key>team</Key><Value>storage</Value></Tag></TagSet></Tagging>")),
         "DeleteBucketTagging": lambda: Request("DELETE", b, query=[("tagging", None)]),
+        "GetBucketAcl": lambda: Request("GET", b, query=[("acl", None)]),
+        "PutBucketAcl": lambda: Request("PUT", b, query=[("acl", None)], body=(
+            b"<AccessControlPolicy><Owner><ID>nuage</ID></Owner><AccessControlList><Grant><Grantee><ID>nuage</ID></Grantee>"
+            b"<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>")),
+        "GetObjectAcl": lambda: Request("GET", b, "dst", query=[("acl", None)]),
+        "PutObjectAcl": lambda: Request("PUT", b, "dst", query=[("acl", None)], body=(
+            b"<AccessControlPolicy><Owner><ID>nuage</ID></Owner><AccessControlList><Grant><Grantee><ID>nuage</ID></Grantee>"
+            b"<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>")),
+        "GetBucketOwnershipControls": lambda: Request("GET", b, query=[("ownershipControls", None)]),
+        "PutBucketOwnershipControls": lambda: Request("PUT", b, query=[("ownershipControls", None)], body=(
+            b"<OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>")),
     }[operation]()
 
 
@@ -513,7 +528,7 @@ def row_request(row, operation, value, scene, s3):
         if name == SSE_KMS[1] or (name == SSE_KMS[0] and value == "aws:kms"):
             # aws:kms and its key id go together, naming a key that exists.
             request.headers.update({SSE_KMS[0]: "aws:kms", SSE_KMS[1]: KMS_KEY})
-        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
+        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
             # The algorithm names the checksum header the body carries.
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
         if name == "x-amz-checksum-type":
@@ -566,9 +581,9 @@ def assert_honored(row, operation, request, response, s3, scene):
         return
     name = header_name(row) if row["kind"] == "header" else None
     algorithm = name and name.removeprefix("x-amz-checksum-")
-    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
+    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
         assert response.headers.get(name) == request.headers[name], response.headers
-    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging"):
+    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
         if operation == "CreateMultipartUpload":
             assert response.headers.get(name) == request.headers[name], response.headers
         else:
