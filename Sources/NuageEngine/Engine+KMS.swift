@@ -88,7 +88,6 @@ extension Engine {
         /// Journal segments and snapshots at providers that held the key's wrapped bytes, now
         /// replaced by a snapshot without them and deleted (or listed for deletion by gc).
         public var journalBlobsRetired = 0
-        public var journalCopiesDeleted = 0
         /// Why compaction or deletion did not finish (run `nuage gc`); empty when it did.
         public var problems: [String] = []
     }
@@ -116,8 +115,7 @@ extension Engine {
             let snapshot = try await snapshotCatalog()
             let retired = before.filter { $0 != snapshot }
             destruction.journalBlobsRetired = retired.count
-            let (deleted, failed) = try await collectDueGarbage(delay: deleteDelay)
-            destruction.journalCopiesDeleted = min(deleted, retired.reduce(0) { $0 + $1.copies.count })
+            let (_, failed) = try await collectDueGarbage(delay: deleteDelay)
             if failed > 0 { destruction.problems.append("\(failed) blob(s) could not be deleted now; nuage gc deletes them later") }
         } catch {
             destruction.problems.append("the journal at providers still holds the key's wrapped bytes until a snapshot is written "

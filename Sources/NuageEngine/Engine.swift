@@ -136,7 +136,10 @@ public final class Engine: Sendable {
     /// Reloads the keys at most once a second, when something sealed under a key not held turns up.
     private func reloadOnMiss() -> Bool {
         guard keyLoader != nil, keySet.withLock({ ContinuousClock.now - $0.loaded > .seconds(1) }) else { return false }
-        do { return try reloadKeys() || true } catch {
+        do {
+            try reloadKeys()
+            return true
+        } catch {
             Self.tolerated("read the master keys again", error, logger: logger, level: .error)
             return false
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import NuageCore
 import NuageCrypto
 import NuageEngine
@@ -12,19 +13,27 @@ final class ConsoleAuth: Sendable {
     static let cookie = "nuage-console"
     static let lifetime: Duration = .seconds(12 * 3600)
     private let engine: Engine
+    private let logger: Logger
     private let now: @Sendable () -> ContinuousClock.Instant
     private let sessions = Mutex<[String: (key: String, expires: ContinuousClock.Instant)]>([:])
 
-    init(engine: Engine, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    init(engine: Engine, logger: Logger, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.engine = engine
+        self.logger = logger
         self.now = now
     }
 
     /// The access key id, when `id` and `secret` are an access key's.
     func verify(id: String, secret: String) async -> String? {
-        guard !id.isEmpty, id.utf8.count <= 128, let record = try? await engine.catalog.accessKey(id: id),
-              let stored = try? engine.openSecret(record.sealedSecret, accessKey: record.id) else { return nil }
-        return ConstantTime.equal(Array(stored.utf8), Array(secret.utf8)) ? record.id : nil
+        guard !id.isEmpty, id.utf8.count <= 128 else { return nil }
+        do {
+            guard let record = try await engine.catalog.accessKey(id: id) else { return nil }
+            let stored = try engine.openSecret(record.sealedSecret, accessKey: record.id)
+            return ConstantTime.equal(Array(stored.utf8), Array(secret.utf8)) ? record.id : nil
+        } catch {
+            logger.error("console sign-in could not check an access key (refused)", metadata: ["key": "\(id)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// A new session for `key`: the cookie's value.

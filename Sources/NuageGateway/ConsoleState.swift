@@ -102,7 +102,7 @@ final class ConsoleFigures: Sendable {
                 name: descriptor.name, location: descriptor.jurisdiction.code, operatorName: descriptor.operatorName,
                 operatorJurisdiction: descriptor.operatorJurisdiction.code,
                 health: engine.neverContacted.contains(descriptor.name) ? "never contacted" : tracker.map { "\($0.state)" } ?? "healthy",
-                readLatencyMs: tracker?.readLatency.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 },
+                readLatencyMs: tracker?.readLatency.map { $0.inSeconds * 1000 },
                 excluded: placement.exclusions[descriptor.name], storedBytes: usage?.bytes ?? 0, blobs: usage?.blobs ?? 0)
         }
         let jurisdictions = (figures?.exposure.jurisdictions ?? []).map {

@@ -131,7 +131,7 @@ public struct Gateway: Sendable {
                     logger.error("reading the catalog's figures for metrics and the console failed (retried in a minute)", metadata: ["error": "\(error)"])
                 }
             }
-            let console = Console(engine: engine, auth: ConsoleAuth(engine: engine), figures: figures, data: directory.path, logger: logger)
+            let console = Console(engine: engine, auth: ConsoleAuth(engine: engine, logger: logger), figures: figures, data: directory.path, logger: logger)
             let endpoint = metrics.application(host: address.host, port: address.port, engine: engine, console: console, logger: logger) { bound in
                 logger.notice("serving metrics on http://\(address.host):\(bound)/metrics and the console on http://\(address.host):\(bound)/console")
             }

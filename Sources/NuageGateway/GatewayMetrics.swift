@@ -34,7 +34,7 @@ public final class GatewayMetrics: Sendable {
     public static func observe(_ outcome: RequestOutcome) {
         Counter(label: "nuage_s3_requests_total", dimensions: [("operation", outcome.operation), ("status", String(outcome.status))]).increment()
         Metrics.Timer(label: "nuage_s3_request_duration_seconds", dimensions: [("operation", outcome.operation)])
-            .recordNanoseconds(outcome.duration.components.seconds * 1_000_000_000 + outcome.duration.components.attoseconds / 1_000_000_000)
+            .recordNanoseconds(outcome.duration.inNanoseconds)
         Counter(label: "nuage_s3_received_bytes_total", dimensions: [("operation", outcome.operation)]).increment(by: outcome.bytesIn)
         Counter(label: "nuage_s3_sent_bytes_total", dimensions: [("operation", outcome.operation)]).increment(by: outcome.bytesOut)
         if outcome.cut != nil { Counter(label: "nuage_s3_responses_cut_total", dimensions: [("operation", outcome.operation)]).increment() }

@@ -34,7 +34,7 @@ public struct RequestOutcome: Sendable {
 
     /// `12.3`: milliseconds with one decimal, without `String(format:)`.
     static func milliseconds(_ duration: Duration) -> String {
-        let tenths = duration.components.seconds * 10_000 + duration.components.attoseconds / 100_000_000_000_000
+        let tenths = duration.inNanoseconds / 100_000
         return "\(tenths / 10).\(tenths % 10)"
     }
 }

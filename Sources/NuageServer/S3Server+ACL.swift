@@ -16,10 +16,7 @@ extension S3Server {
         if let key { _ = try await engine.head(bucket: bucket, key: key) }
         var xml = XMLWriter()
         xml.open("AccessControlPolicy", namespace: true)
-        xml.open("Owner")
-        xml.element("ID", Self.owner.id)
-        xml.element("DisplayName", Self.owner.name)
-        xml.close("Owner")
+        Self.writeOwner(&xml)
         xml.open("AccessControlList")
         xml.open("Grant")
         // s3cmd reads the grantee's type from xsi:type, as AWS writes it.

@@ -26,25 +26,18 @@ extension S3Server {
     }
 
     func putBucketEncryption(_ bucket: String, _ request: Request) async throws -> Response {
-        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
-        let root = try await xmlBody(request, root: "ServerSideEncryptionConfiguration")
-        let encryption = try Self.parseEncryption(root)
-        if let name = encryption.kmsKey, try await engine.kmsRecord(name: name) == nil {
-            throw S3Error(.kmsNotFound, "Invalid keyId \(name)")
+        try await changeBucket(bucket) { record in
+            let encryption = try Self.parseEncryption(try await xmlBody(request, root: "ServerSideEncryptionConfiguration"))
+            if let name = encryption.kmsKey, try await engine.kmsRecord(name: name) == nil {
+                throw S3Error(.kmsNotFound, "Invalid keyId \(name)")
+            }
+            record.encryption = encryption
         }
-        record.encryption = encryption
-        try await engine.catalog.updateBucket(record)
-        try await engine.journalDurable()
         return Response(status: .ok, headers: [.contentLength: "0"])
     }
 
     func deleteBucketEncryption(_ bucket: String) async throws -> Response {
-        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
-        if record.encryption != nil {
-            record.encryption = nil
-            try await engine.catalog.updateBucket(record)
-            try await engine.journalDurable()
-        }
+        try await changeBucket(bucket) { $0.encryption = nil }
         return Response(status: .noContent)
     }
 

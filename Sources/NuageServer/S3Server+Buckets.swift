@@ -1,19 +1,37 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import NuageCatalog
 import NuageCore
 import NuageEngine
 
 extension S3Server {
     static let owner = (id: "nuage", name: "nuage")
 
+    /// Changes a bucket's settings (encryption, tags): `change` edits its record, which is then
+    /// stored and journaled when anything changed.
+    /// - Throws: `NoSuchBucket`, and what `change` throws (nothing is stored then).
+    func changeBucket(_ bucket: String, _ change: (inout BucketRecord) async throws -> Void) async throws {
+        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
+        let before = record
+        try await change(&record)
+        guard record != before else { return }
+        try await engine.catalog.updateBucket(record)
+        try await engine.journalDurable()
+    }
+
+    /// `<Owner><ID>…</ID><DisplayName>…</DisplayName></Owner>` for the gateway's owner.
+    static func writeOwner(_ xml: inout XMLWriter) {
+        xml.open("Owner")
+        xml.element("ID", owner.id)
+        xml.element("DisplayName", owner.name)
+        xml.close("Owner")
+    }
+
     func listBuckets(_ caller: Caller) async throws -> Response {
         var xml = XMLWriter()
         xml.open("ListAllMyBucketsResult", namespace: true)
-        xml.open("Owner")
-        xml.element("ID", Self.owner.id)
-        xml.element("DisplayName", Self.owner.name)
-        xml.close("Owner")
+        Self.writeOwner(&xml)
         xml.open("Buckets")
         for bucket in try await engine.listBuckets() where caller.key.buckets.isEmpty || caller.key.buckets.contains(bucket.name) {
             xml.open("Bucket")
@@ -126,12 +144,7 @@ extension S3Server {
             xml.element("LastModified", Self.iso8601(object.modified))
             xml.element("ETag", "\"\(object.etag)\"")
             xml.element("Size", String(object.size))
-            if fetchOwner {
-                xml.open("Owner")
-                xml.element("ID", Self.owner.id)
-                xml.element("DisplayName", Self.owner.name)
-                xml.close("Owner")
-            }
+            if fetchOwner { Self.writeOwner(&xml) }
             xml.element("StorageClass", "STANDARD")
             xml.close("Contents")
         }

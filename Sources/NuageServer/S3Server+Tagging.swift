@@ -37,21 +37,15 @@ extension S3Server {
     }
 
     func putBucketTagging(_ bucket: String, _ request: Request) async throws -> Response {
-        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
-        let tags = try TagSet(xml: try await xmlBody(request, root: "Tagging"), maximum: TagSet.maximumBucketTags)
-        record.tagging = tags.tags.isEmpty ? nil : tags.stored
-        try await engine.catalog.updateBucket(record)
-        try await engine.journalDurable()
+        try await changeBucket(bucket) { record in
+            let tags = try TagSet(xml: try await xmlBody(request, root: "Tagging"), maximum: TagSet.maximumBucketTags)
+            record.tagging = tags.tags.isEmpty ? nil : tags.stored
+        }
         return Response(status: .noContent)
     }
 
     func deleteBucketTagging(_ bucket: String) async throws -> Response {
-        guard var record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
-        if record.tagging != nil {
-            record.tagging = nil
-            try await engine.catalog.updateBucket(record)
-            try await engine.journalDurable()
-        }
+        try await changeBucket(bucket) { $0.tagging = nil }
         return Response(status: .noContent)
     }
 }

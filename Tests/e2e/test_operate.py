@@ -11,25 +11,12 @@ import signal
 import time
 import urllib.parse
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
 
 from conftest import Server
+from test_lifecycle import signed_headers
 
 MARKER = b"operate plaintext marker 5d2e "
-
-
-def signed_headers(server, method, path, body):
-    """SigV4 headers for a request whose body is then sent by hand, piece by piece."""
-    request = botocore.awsrequest.AWSRequest(method=method, url=server.endpoint + path, data=body,
-                                             headers={"x-amz-content-sha256": hashlib.sha256(body).hexdigest()})
-    credentials = botocore.credentials.Credentials(server.access_key, server.secret_key)
-    botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-    headers["Content-Length"] = str(len(body))
-    return headers
 
 
 def test_sigterm_lets_a_request_in_flight_finish_and_exits_0():
@@ -42,8 +29,11 @@ def test_sigterm_lets_a_request_in_flight_finish_and_exits_0():
         connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
         connection.putrequest("PUT", "/bkt/in-flight", skip_accept_encoding=True, skip_host=True)
         connection.putheader("Host", parsed.netloc)
-        for name, value in signed_headers(server, "PUT", "/bkt/in-flight", body).items():
-            connection.putheader(name, value)
+        headers = signed_headers(server, "PUT", server.endpoint + "/bkt/in-flight", hashlib.sha256(body).hexdigest(), body)
+        for name, value in headers.items():
+            if name.lower() != "host":
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
         connection.endheaders()
         connection.send(body[:1 << 20])
         time.sleep(0.3)

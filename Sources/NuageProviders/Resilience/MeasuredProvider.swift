@@ -67,7 +67,6 @@ public struct MeasuredProvider: Provider {
 extension Metrics.Timer {
     /// Records the time since `start` on the continuous clock.
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        recordNanoseconds((ContinuousClock.now - start).inNanoseconds)
     }
 }
