@@ -25,7 +25,7 @@ public protocol Catalog: Sendable {
     func deleteBucket(_ name: String) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func listBuckets() async throws -> [BucketRecord]
-    /// Replaces an existing bucket's settings (``BucketRecord/encryption``, ``BucketRecord/tagging``); its name and
+    /// Replaces an existing bucket's settings (encryption, tags, CORS, lifecycle, policy); its name and
     /// creation date stay.
     /// - Throws: `noSuchBucket`.
     func updateBucket(_ bucket: BucketRecord) async throws
@@ -192,11 +192,22 @@ public struct BucketRecord: Hashable, Sendable, Codable {
     public var encryption: BucketEncryption?
     /// The bucket's tags (PutBucketTagging), in `x-amz-tagging`'s query form; nil: none.
     public var tagging: String?
-    public init(name: String, created: Date, encryption: BucketEncryption? = nil, tagging: String? = nil) {
+    /// The bucket's CORS configuration (PutBucketCors), as the gateway encodes it; nil: none.
+    public var cors: String?
+    /// The bucket's lifecycle configuration (PutBucketLifecycleConfiguration), as the gateway
+    /// encodes it; nil: none.
+    public var lifecycle: String?
+    /// The bucket's policy document (PutBucketPolicy), as the client sent it; nil: none.
+    public var policy: String?
+    public init(name: String, created: Date, encryption: BucketEncryption? = nil, tagging: String? = nil,
+                cors: String? = nil, lifecycle: String? = nil, policy: String? = nil) {
         self.name = name
         self.created = created
         self.encryption = encryption
         self.tagging = tagging
+        self.cors = cors
+        self.lifecycle = lifecycle
+        self.policy = policy
     }
 }
 

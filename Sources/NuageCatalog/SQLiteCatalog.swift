@@ -138,6 +138,13 @@ public final class SQLiteCatalog: Catalog {
         migrator.registerMigration("v9: bucket tags") { db in
             try db.execute(sql: "ALTER TABLE bucket ADD COLUMN tagging TEXT")
         }
+        migrator.registerMigration("v10: bucket CORS, lifecycle and policy") { db in
+            try db.execute(sql: """
+                ALTER TABLE bucket ADD COLUMN cors TEXT;
+                ALTER TABLE bucket ADD COLUMN lifecycle TEXT;
+                ALTER TABLE bucket ADD COLUMN policy TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -170,24 +177,25 @@ public final class SQLiteCatalog: Catalog {
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
+            try Row.fetchOne(db, sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
         }
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket ORDER BY name").map(Self.bucketRecord)
+            try Row.fetchAll(db, sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name").map(Self.bucketRecord)
         }
     }
 
     public func updateBucket(_ bucket: BucketRecord) async throws {
         let encryption = try bucket.encryption.map(Self.json)
         try await write { db in
-            guard let current = try Row.fetchOne(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket WHERE name = ?",
+            guard let current = try Row.fetchOne(db, sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?",
                                                  arguments: [bucket.name]).map(Self.bucketRecord) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
-            try db.execute(sql: "UPDATE bucket SET encryption = ?, tagging = ? WHERE name = ?", arguments: [encryption, bucket.tagging, bucket.name])
+            try db.execute(sql: "UPDATE bucket SET encryption = ?, tagging = ?, cors = ?, lifecycle = ?, policy = ? WHERE name = ?",
+                           arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.name])
             var updated = bucket
             updated.created = current.created
             try Self.journal(db, .bucketUpdated(updated))
@@ -559,7 +567,7 @@ public final class SQLiteCatalog: Catalog {
     public func snapshot() async throws -> CatalogSnapshot {
         try await read { db in
             CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
-                            buckets: try Row.fetchAll(db, sql: "SELECT name, created_ms, encryption, tagging FROM bucket ORDER BY name").map(Self.bucketRecord),
+                            buckets: try Row.fetchAll(db, sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name").map(Self.bucketRecord),
                             objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
                             accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord),
                             kmsKeys: try Self.fetchKMSKeys(db))
@@ -618,8 +626,8 @@ public final class SQLiteCatalog: Catalog {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
             for (bucket, encryption) in buckets {
-                try db.execute(sql: "INSERT INTO bucket (name, created_ms, encryption, tagging) VALUES (?, ?, ?, ?)",
-                               arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging])
+                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy])
             }
             for (name, record) in kmsKeys {
                 try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
@@ -790,10 +798,12 @@ public final class SQLiteCatalog: Catalog {
                        arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 
+    private static let bucketColumns = "name, created_ms, encryption, tagging, cors, lifecycle, policy"
+
     private static func bucketRecord(_ row: Row) throws -> BucketRecord {
         BucketRecord(name: row["name"], created: date(row["created_ms"]),
                      encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) },
-                     tagging: row["tagging"])
+                     tagging: row["tagging"], cors: row["cors"], lifecycle: row["lifecycle"], policy: row["policy"])
     }
 
     private static func objectRecord(_ row: Row) throws -> ObjectRecord {

@@ -381,7 +381,7 @@ extension Engine {
     /// (`nuage_tolerated_errors_total{what}`), never thrown.
     /// - Returns: the result, or nil when it failed.
     @discardableResult
-    func tolerating<T>(_ what: String, level: Logger.Level = .warning, metadata: Logger.Metadata = [:],
+    public func tolerating<T>(_ what: String, level: Logger.Level = .warning, metadata: Logger.Metadata = [:],
                        _ body: () async throws -> T) async -> T? {
         do { return try await body() } catch {
             Self.tolerated(what, error, logger: logger, level: level, metadata: metadata)

@@ -18,6 +18,7 @@ enum Harnesses {
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
+        "cors": cors,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -140,6 +141,24 @@ enum Harnesses {
         guard parts.count > 2, let root = XMLNode.parse(Data(parts[2].utf8)) else { return }
         if let encryption = try? S3Server.parseEncryption(root), let name = encryption.kmsKey {
             precondition(KMSKeyRecord.isValidName(name), "a bucket default naming a key nuage kms could not make")
+        }
+    }
+
+    /// A PutBucketCors body (first byte dropped) and a request's origin, method and headers: what
+    /// is accepted keeps AWS's limits, reads back as itself from its stored form and its XML, and
+    /// a grant is only ever for the origin asked or `*`.
+    static func cors(_ bytes: [UInt8]) {
+        guard let split = bytes.firstIndex(of: 0) else { return }
+        guard let root = XMLNode.parse(Data(bytes[..<split])), let configuration = try? CORSConfiguration(xml: root) else { return }
+        precondition(configuration.rules.count <= CORSConfiguration.maximumRules, "more rules than AWS allows")
+        precondition((try? CORSConfiguration(stored: configuration.stored)) == configuration, "stored form does not read back")
+        let written = XMLNode.parse(Data(configuration.xml().document.utf8))
+        precondition(written.flatMap { try? CORSConfiguration(xml: $0) } == configuration, "XML does not read back")
+        let request = text(Array(bytes[(split + 1)...])).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard request.count >= 2 else { return }
+        if let grant = configuration.grant(origin: request[0], method: request[1], headers: Array(request.dropFirst(2))) {
+            precondition(grant.allowOrigin == request[0] || grant.allowOrigin == "*", "a grant for another origin")
+            precondition(CORSConfiguration.methods.contains(request[1]), "a grant for a method no rule may hold")
         }
     }
 

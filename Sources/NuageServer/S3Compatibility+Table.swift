@@ -3,8 +3,8 @@ extension S3Compatibility {
     typealias Op = S3Operation
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
-    static let checksummedBodies: Set<Op> = [.putObject, .uploadPart, .deleteObjects, .putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
-                                               .putObjectAcl, .putBucketOwnershipControls]
+    static let checksummedBodies: Set<Op> = Op.configurationWrites.union([.putObject, .uploadPart, .deleteObjects])
+    static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors)."
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -28,16 +28,16 @@ extension S3Compatibility {
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
+             otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
+             otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
+             otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
              when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-* headers apply only to request bodies (PutObject, UploadPart, DeleteObjects, and the configuration bodies: PutBucketEncryption, PutObjectTagging, PutBucketTagging, Put…Acl, PutBucketOwnershipControls).")),
+             otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
              when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
@@ -184,7 +184,8 @@ extension S3Compatibility {
              otherwise: .refused(.notImplemented, "?tagging is only for Get, Put and DeleteObjectTagging and Get, Put and DeleteBucketTagging.")),
         rule("policy", otherwise: .refused(.notImplemented, "Bucket policies are not implemented; access keys may be limited to buckets and to reads.")),
         rule("policyStatus", otherwise: .refused(.notImplemented, "Bucket policies are not implemented.")),
-        rule("cors", otherwise: .refused(.notImplemented, "CORS is not implemented.")),
+        rule("cors", when(in: [.getBucketCors, .putBucketCors, .deleteBucketCors], .honored("a bucket's CORS rules (at most 100), answering preflight OPTIONS requests and adding Access-Control-* headers")),
+             otherwise: .refused(.notImplemented, "?cors is only for Get, Put and DeleteBucketCors.")),
         rule("lifecycle", otherwise: .refused(.notImplemented, "Lifecycle rules are not implemented; nothing expires on its own.")),
         rule("encryption", when(in: [.getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption],
                                 .honored("a bucket's default encryption: AES256 (the gateway's keys) or aws:kms with a KMS key of nuage kms")),

@@ -25,9 +25,11 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, CaseIterable {
         case accessControlListNotSupported = "AccessControlListNotSupported"
         case accessDenied = "AccessDenied"
+        case accessForbidden = "AccessForbidden"
         case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
         case authorizationQueryParametersError = "AuthorizationQueryParametersError"
         case badDigest = "BadDigest"
+        case badRequest = "BadRequest"
         case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
         case bucketNotEmpty = "BucketNotEmpty"
         case entityTooLarge = "EntityTooLarge"
@@ -52,12 +54,16 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case kmsDisabled = "KMS.DisabledException"
         case kmsInvalidState = "KMS.KMSInvalidStateException"
         case kmsNotFound = "KMS.NotFoundException"
+        case malformedPolicy = "MalformedPolicy"
         case malformedXML = "MalformedXML"
         case metadataTooLarge = "MetadataTooLarge"
         case methodNotAllowed = "MethodNotAllowed"
         case missingContentLength = "MissingContentLength"
         case missingSecurityHeader = "MissingSecurityHeader"
         case noSuchBucket = "NoSuchBucket"
+        case noSuchBucketPolicy = "NoSuchBucketPolicy"
+        case noSuchCORSConfiguration = "NoSuchCORSConfiguration"
+        case noSuchLifecycleConfiguration = "NoSuchLifecycleConfiguration"
         case noSuchKey = "NoSuchKey"
         case noSuchUpload = "NoSuchUpload"
         case noSuchTagSet = "NoSuchTagSet"
@@ -72,9 +78,10 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
 
         public var status: Int {
             switch self {
-            case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
+            case .accessDenied, .accessForbidden, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
             case .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
-            case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchTagSet: 404
+            case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchTagSet, .noSuchBucketPolicy, .noSuchCORSConfiguration,
+                 .noSuchLifecycleConfiguration: 404
             case .internalError: 500
             case .notImplemented: 501
             case .methodNotAllowed: 405
@@ -90,8 +97,10 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             switch self {
             case .accessControlListNotSupported: "The bucket does not allow ACLs"
             case .accessDenied: "Access Denied"
+            case .accessForbidden: "CORSResponse: This CORS request is not allowed."
             case .authorizationHeaderMalformed: "The authorization header is malformed."
             case .authorizationQueryParametersError: "Error parsing the X-Amz-Credential parameter."
+            case .badRequest: "Bad Request"
             case .badDigest: "The Content-MD5 or checksum you specified did not match what we received."
             case .bucketAlreadyOwnedByYou: "Your previous request to create the named bucket succeeded and you already own it."
             case .bucketNotEmpty: "The bucket you tried to delete is not empty."
@@ -117,12 +126,16 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .kmsDisabled: "The KMS key is disabled."
             case .kmsInvalidState: "The KMS key is not in a state that allows this request."
             case .kmsNotFound: "Invalid keyId"
+            case .malformedPolicy: "Policies must be valid JSON and the first byte must be '{'"
             case .malformedXML: "The XML you provided was not well-formed or did not validate against our published schema."
             case .metadataTooLarge: "Your metadata headers exceed the maximum allowed metadata size."
             case .methodNotAllowed: "The specified method is not allowed against this resource."
             case .missingContentLength: "You must provide the Content-Length HTTP header."
             case .missingSecurityHeader: "Your request was missing a required header."
             case .noSuchBucket: "The specified bucket does not exist"
+            case .noSuchBucketPolicy: "The bucket policy does not exist"
+            case .noSuchCORSConfiguration: "The CORS configuration does not exist"
+            case .noSuchLifecycleConfiguration: "The lifecycle configuration does not exist"
             case .noSuchKey: "The specified key does not exist."
             case .noSuchUpload: "The specified upload does not exist."
             case .noSuchTagSet: "The TagSet does not exist"

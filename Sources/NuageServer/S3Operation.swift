@@ -10,6 +10,9 @@ enum S3Operation: String, CaseIterable, Sendable {
     case headBucket = "HeadBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case getBucketCors = "GetBucketCors"
+    case putBucketCors = "PutBucketCors"
+    case deleteBucketCors = "DeleteBucketCors"
     case getBucketEncryption = "GetBucketEncryption"
     case putBucketEncryption = "PutBucketEncryption"
     case deleteBucketEncryption = "DeleteBucketEncryption"
@@ -43,6 +46,9 @@ enum S3Operation: String, CaseIterable, Sendable {
 
     /// Operations that write an object's content and metadata.
     static let objectWrites: Set<S3Operation> = [.putObject, .copyObject, .createMultipartUpload]
+    /// Operations whose request body is a configuration document (XML).
+    static let configurationWrites: Set<S3Operation> = [.putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
+                                                        .putObjectAcl, .putBucketOwnershipControls, .putBucketCors]
     /// Operations whose request body is object content.
     static let contentUploads: Set<S3Operation> = [.putObject, .uploadPart]
     /// Operations that read an object.
@@ -63,6 +69,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .getBucketLocation: ["location"]
         case .getBucketVersioning: ["versioning"]
         case .getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption: ["encryption"]
+        case .getBucketCors, .putBucketCors, .deleteBucketCors: ["cors"]
         case .deleteObjects: ["delete"]
         case .createMultipartUpload: ["uploads"]
         case .uploadPart, .uploadPartCopy: ["partNumber", "uploadId"]
@@ -104,14 +111,17 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "PUT" where s3.has("ownershipControls"): return .putBucketOwnershipControls
             case "PUT" where s3.has("tagging"): return .putBucketTagging
             case "PUT" where s3.has("encryption"): return .putBucketEncryption
+            case "PUT" where s3.has("cors"): return .putBucketCors
             case "PUT": return .createBucket
             case "DELETE" where s3.has("tagging"): return .deleteBucketTagging
             case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
+            case "DELETE" where s3.has("cors"): return .deleteBucketCors
             case "DELETE": return .deleteBucket
             case "HEAD": return .headBucket
             case "GET" where s3.has("location"): return .getBucketLocation
             case "GET" where s3.has("versioning"): return .getBucketVersioning
             case "GET" where s3.has("encryption"): return .getBucketEncryption
+            case "GET" where s3.has("cors"): return .getBucketCors
             case "GET" where s3.has("tagging"): return .getBucketTagging
             case "GET" where s3.has("acl"): return .getBucketAcl
             case "GET" where s3.has("ownershipControls"): return .getBucketOwnershipControls

@@ -19,7 +19,7 @@ extension S3Server {
     /// Whether a request is recorded: every change of state and every refused request; reads
     /// only with `auditReads`.
     func audited(_ method: HTTPRequest.Method, status: Int) -> Bool {
-        options.auditReads || !(method == .get || method == .head) || status == 401 || status == 403
+        options.auditReads || !(method == .get || method == .head || method == .options) || status == 401 || status == 403
     }
 }
 

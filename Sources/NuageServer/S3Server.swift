@@ -73,6 +73,9 @@ public struct S3Server: Sendable {
         var record = AccessRecord(action: "s3:Unknown", address: address, outcome: "ok")
         let privateTransport = secure || options.allowCustomerKeysOverHTTP || Self.isLoopback(address)
         response = await handle(request, requestID: requestID, resource: &resource, record: &record, privateTransport: privateTransport)
+        if let origin = request.headers[.origin], request.method != .options, let bucket = record.bucket {
+            await addCORSHeaders(&response, origin: origin, method: request.method, bucket: bucket)
+        }
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestID
         if let audit = options.audit, audited(request.method, status: Int(response.status.code)) {
             if response.status.code >= 300 { record.outcome = "\(response.status.code)" + (response.headers[HTTPField.Name("x-nuage-error")!].map { " \($0)" } ?? "") }
@@ -106,6 +109,10 @@ public struct S3Server: Sendable {
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket
             record.key = s3.key
+            if request.method == .options {
+                record.action = "s3:PreflightRequest"
+                return try await preflight(request, s3).holding([permit])
+            }
             let caller = try await authenticate(request, s3)
             record.accessKey = caller.key.id
             guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
@@ -162,6 +169,9 @@ public struct S3Server: Sendable {
         case .headBucket: response = try await headBucket(bucket)
         case .getBucketLocation: response = try await bucketLocation(bucket)
         case .getBucketVersioning: response = try await bucketVersioning(bucket)
+        case .getBucketCors: response = try await bucketCors(bucket)
+        case .putBucketCors: response = try await putBucketCors(bucket, request)
+        case .deleteBucketCors: response = try await deleteBucketCors(bucket)
         case .getBucketEncryption: response = try await bucketEncryption(bucket)
         case .putBucketEncryption: response = try await putBucketEncryption(bucket, request)
         case .deleteBucketEncryption: response = try await deleteBucketEncryption(bucket)

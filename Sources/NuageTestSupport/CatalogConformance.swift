@@ -273,7 +273,8 @@ public enum CatalogConformance {
         let object = record(key: "k")
         let kms = KMSKeyRecord(name: "k", id: [7], state: .disabled, masterKeyID: 1, wrappedKey: [1], created: Date(timeIntervalSince1970: 1_800_000_000))
         let state = CatalogSnapshot(seq: 41, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000),
-                                                                    encryption: BucketEncryption(kmsKey: "k"), tagging: "a=1")],
+                                                                    encryption: BucketEncryption(kmsKey: "k"), tagging: "a=1",
+                                                                    cors: "c", lifecycle: "l", policy: "p")],
                                     objects: [object], accessKeys: [], kmsKeys: [kms])
         let blob = JournalBlob(kind: .snapshot, first: 0, last: 41, copies: [BlobRef(provider: "p0", blob: "s-9")])
         try await c.restore(state, blobs: [blob])
@@ -362,7 +363,7 @@ public enum CatalogConformance {
         let created = try #require(try await c.bucket("b"))
         #expect(created.encryption == nil)
         var changed = BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1), encryption: BucketEncryption(kmsKey: "k", bucketKeyEnabled: true),
-                                   tagging: "team=storage")
+                                   tagging: "team=storage", cors: "{\"rules\":[]}", lifecycle: "{\"rules\":[]}", policy: "{}")
         try await c.updateBucket(changed)
         changed.created = created.created
         #expect(try await c.bucket("b") == changed)

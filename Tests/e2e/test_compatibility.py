@@ -33,7 +33,7 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
               "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
               "PutBucketTagging", "DeleteBucketTagging", "GetBucketAcl", "PutBucketAcl", "GetObjectAcl", "PutObjectAcl",
-              "GetBucketOwnershipControls", "PutBucketOwnershipControls"]
+              "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
@@ -41,8 +41,12 @@ PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload"
               "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption",
               "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "PutBucketTagging", "DeleteBucketTagging",
               "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
-              "GetBucketOwnershipControls", "ListBuckets", "HeadObject", "HeadBucket"]
+              "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "ListBuckets", "HeadObject",
+              "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
+# Operations whose body is an XML document (checksummed like any body, but not object content).
+XML_BODY_WRITES = ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl",
+                   "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors")
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
 # (DELETE /bucket?cors is DeleteBucketCors: the bucket must survive it).
@@ -72,6 +76,7 @@ REROUTED = {
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "cors"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "ownershipControls"): {"CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject", "CreateBucket", "DeleteBucket", "ListObjects",
                                "ListObjectsV2", "ListMultipartUploads"},
@@ -474,6 +479,11 @@ def base_request(operation, scene):
         "GetBucketOwnershipControls": lambda: Request("GET", b, query=[("ownershipControls", None)]),
         "PutBucketOwnershipControls": lambda: Request("PUT", b, query=[("ownershipControls", None)], body=(
             b"<OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>")),
+        "GetBucketCors": lambda: Request("GET", b, query=[("cors", None)]),
+        "PutBucketCors": lambda: Request("PUT", b, query=[("cors", None)], body=(
+            b"<CORSConfiguration><CORSRule><AllowedOrigin>https://example.com</AllowedOrigin><AllowedMethod>GET</AllowedMethod>"
+            b"</CORSRule></CORSConfiguration>")),
+        "DeleteBucketCors": lambda: Request("DELETE", b, query=[("cors", None)]),
     }[operation]()
 
 
@@ -509,6 +519,8 @@ def row_request(row, operation, value, scene, s3):
     request = base_request(operation, scene)
     if operation == "GetBucketTagging" and row["support"] != "refused":
         s3.put_bucket_tagging(Bucket=scene.bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
+    if operation == "GetBucketCors" and row["support"] != "refused":
+        s3.put_bucket_cors(Bucket=scene.bucket, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]})
     if customer_key:
         request.headers.update(customer_key_headers(SSE_C_SOURCE if row["name"].startswith(SSE_C_SOURCE) else SSE_C))
     if row["kind"] == "parameter":
@@ -528,7 +540,7 @@ def row_request(row, operation, value, scene, s3):
         if name == SSE_KMS[1] or (name == SSE_KMS[0] and value == "aws:kms"):
             # aws:kms and its key id go together, naming a key that exists.
             request.headers.update({SSE_KMS[0]: "aws:kms", SSE_KMS[1]: KMS_KEY})
-        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in ("DeleteObjects", "PutObject", "UploadPart", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
+        if name in ("x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm") and operation in XML_BODY_WRITES + ("PutObject", "UploadPart"):
             # The algorithm names the checksum header the body carries.
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
         if name == "x-amz-checksum-type":
@@ -581,9 +593,9 @@ def assert_honored(row, operation, request, response, s3, scene):
         return
     name = header_name(row) if row["kind"] == "header" else None
     algorithm = name and name.removeprefix("x-amz-checksum-")
-    if algorithm in checksums(b"") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
+    if algorithm in checksums(b"") and operation not in XML_BODY_WRITES:
         assert response.headers.get(name) == request.headers[name], response.headers
-    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl", "PutObjectAcl", "PutBucketOwnershipControls"):
+    elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in XML_BODY_WRITES:
         if operation == "CreateMultipartUpload":
             assert response.headers.get(name) == request.headers[name], response.headers
         else:

@@ -4,27 +4,16 @@ the gateway's state: providers, their health after one is stopped, the bytes the
 import base64
 import json
 import os
-import shutil
-import socket
 import time
 import urllib.request
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from conftest import Server
+from conftest import Server, free_port
 from s3fleet import stop_all, use_s3_providers
 
 SCREENSHOTS = os.environ.get("NUAGE_E2E_SCREENSHOTS", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "console"))
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def api_state(port, server):
@@ -42,17 +31,6 @@ def until(condition, seconds=60, what="the page"):
             return result
         assert time.time() < deadline, f"{what} did not get there in {seconds} s"
         time.sleep(0.5)
-
-
-@pytest.fixture
-def browser():
-    options = Options()
-    options.binary_location = shutil.which("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
 
 
 def rows(browser):
