@@ -112,6 +112,10 @@ public struct Configuration: Sendable {
         /// machines. AWS refuses them (the key would cross the network in clear), and so does Nuage
         /// by default; loopback and HTTPS are always allowed. For tests behind a TLS proxy.
         public var allowCustomerKeysOverHTTP = false
+        /// `allow-public-buckets`: bucket policies may grant access to everyone (`Principal "*"`),
+        /// anonymous requests included. Off by default, like AWS's Block Public Access: such
+        /// policies are refused, and anonymous requests too.
+        public var allowPublicBuckets = false
     }
 
     public static let defaultSegmentSize = 1 << 20
@@ -124,7 +128,7 @@ public struct Configuration: Sendable {
         masterKey = try Self.masterKeySource(try Self.table(root["master-key"], "master-key") ?? [:])
         let serverTable = try Self.table(root["server"], "server") ?? [:]
         try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",
-                                          "multipart-expiry-hours", "region", "allow-sse-c-over-http"], in: "[server]")
+                                          "multipart-expiry-hours", "region", "allow-sse-c-over-http", "allow-public-buckets"], in: "[server]")
         server.domain = try Self.string(serverTable, "domain", in: "server")
         server.maxInFlight = try Self.integer(serverTable, "max-in-flight", in: "server") ?? server.maxInFlight
         server.maxInFlightPerKey = try Self.integer(serverTable, "max-in-flight-per-key", in: "server")
@@ -136,6 +140,11 @@ public struct Configuration: Sendable {
         case nil: break
         case .bool(let value): server.allowCustomerKeysOverHTTP = value
         default: throw NuageError(.configuration, "[server] allow-sse-c-over-http must be true or false")
+        }
+        switch serverTable["allow-public-buckets"] {
+        case nil: break
+        case .bool(let value): server.allowPublicBuckets = value
+        default: throw NuageError(.configuration, "[server] allow-public-buckets must be true or false")
         }
         guard !server.region.isEmpty, server.region.count <= 32,
               server.region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
@@ -290,6 +299,7 @@ public struct Configuration: Sendable {
             # body-min-rate = 1024         # bytes/s a request body must average while awaited...
             # body-grace-seconds = 20      # ...after this much slack; slower: 400 RequestTimeout
             multipart-expiry-hours = 168   # abort multipart uploads not completed within a week
+            allow-public-buckets = false   # true: bucket policies may let anyone in (Principal "*")
 
             [audit]
             reads = false                  # also record GET, HEAD and listings in the audit log

@@ -18,7 +18,7 @@ enum Harnesses {
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
-        "cors": cors,
+        "cors": cors, "bucket-policy": bucketPolicy,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -160,6 +160,33 @@ enum Harnesses {
             precondition(grant.allowOrigin == request[0] || grant.allowOrigin == "*", "a grant for another origin")
             precondition(CORSConfiguration.methods.contains(request[1]), "a grant for a method no rule may hold")
         }
+    }
+
+    /// A PutBucketPolicy body, then (after a NUL) a request's key, action, resource and source
+    /// address: parsing is deterministic, evaluation never traps, and the wildcard matcher agrees
+    /// with a plain recursive one.
+    static func bucketPolicy(_ bytes: [UInt8]) {
+        guard let split = bytes.firstIndex(of: 0) else { return }
+        let fields = text(Array(bytes[(split + 1)...])).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if fields.count >= 2, fields[0].unicodeScalars.count <= 12, fields[1].unicodeScalars.count <= 12 {
+            precondition(BucketPolicy.wildcard(fields[0], matches: fields[1]) == globReference(Array(fields[0].unicodeScalars)[...], Array(fields[1].unicodeScalars)[...]),
+                         "the wildcard matcher disagrees with the reference")
+        }
+        guard let policy = try? BucketPolicy(json: text(Array(bytes[..<split])), bucket: "bucket") else { return }
+        precondition((try? BucketPolicy(json: text(Array(bytes[..<split])), bucket: "bucket")) == policy, "parsing is not deterministic")
+        guard fields.count >= 4 else { return }
+        let request = BucketPolicy.Request(accessKey: fields[0].isEmpty ? nil : fields[0], action: fields[1], resource: fields[2],
+                                           context: ["aws:sourceip": fields[3], "aws:securetransport": "false"])
+        if policy.evaluate(request) == .allowed && request.accessKey == nil {
+            precondition(policy.isPublic, "an anonymous request allowed by a policy that is not public")
+        }
+    }
+
+    static func globReference(_ pattern: ArraySlice<Unicode.Scalar>, _ text: ArraySlice<Unicode.Scalar>) -> Bool {
+        guard let first = pattern.first else { return text.isEmpty }
+        if first == "*" { return globReference(pattern.dropFirst(), text) || (!text.isEmpty && globReference(pattern, text.dropFirst())) }
+        guard let head = text.first, first == "?" || first == head else { return false }
+        return globReference(pattern.dropFirst(), text.dropFirst())
     }
 
     /// Object tags from an `x-amz-tagging` header (first byte even) or a PutObjectTagging body:

@@ -4,7 +4,7 @@ extension S3Compatibility {
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
     static let checksummedBodies: Set<Op> = Op.configurationWrites.union([.putObject, .uploadPart, .deleteObjects])
-    static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors)."
+    static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors, PutBucketPolicy)."
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -182,8 +182,10 @@ extension S3Compatibility {
         rule("tagging", when(in: [.getObjectTagging, .putObjectTagging, .deleteObjectTagging], .honored("an object's tags, changed in place (journaled, audited)")),
              when(in: [.getBucketTagging, .putBucketTagging, .deleteBucketTagging], .honored("a bucket's tags (at most 50), journaled and audited")),
              otherwise: .refused(.notImplemented, "?tagging is only for Get, Put and DeleteObjectTagging and Get, Put and DeleteBucketTagging.")),
-        rule("policy", otherwise: .refused(.notImplemented, "Bucket policies are not implemented; access keys may be limited to buckets and to reads.")),
-        rule("policyStatus", otherwise: .refused(.notImplemented, "Bucket policies are not implemented.")),
+        rule("policy", when(in: [.getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy], .honored("a bucket policy in Nuage's documented subset of IAM's language, evaluated with key scopes; anything outside it is MalformedPolicy")),
+             otherwise: .refused(.notImplemented, "?policy is only for Get, Put and DeleteBucketPolicy.")),
+        rule("policyStatus", when(in: [.getBucketPolicyStatus], .honored("IsPublic: whether the policy allows Principal *")),
+             otherwise: .refused(.notImplemented, "?policyStatus is only for GetBucketPolicyStatus.")),
         rule("cors", when(in: [.getBucketCors, .putBucketCors, .deleteBucketCors], .honored("a bucket's CORS rules (at most 100), answering preflight OPTIONS requests and adding Access-Control-* headers")),
              otherwise: .refused(.notImplemented, "?cors is only for Get, Put and DeleteBucketCors.")),
         rule("lifecycle", otherwise: .refused(.notImplemented, "Lifecycle rules are not implemented; nothing expires on its own.")),

@@ -10,6 +10,10 @@ enum S3Operation: String, CaseIterable, Sendable {
     case headBucket = "HeadBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case getBucketPolicy = "GetBucketPolicy"
+    case putBucketPolicy = "PutBucketPolicy"
+    case deleteBucketPolicy = "DeleteBucketPolicy"
+    case getBucketPolicyStatus = "GetBucketPolicyStatus"
     case getBucketCors = "GetBucketCors"
     case putBucketCors = "PutBucketCors"
     case deleteBucketCors = "DeleteBucketCors"
@@ -46,9 +50,9 @@ enum S3Operation: String, CaseIterable, Sendable {
 
     /// Operations that write an object's content and metadata.
     static let objectWrites: Set<S3Operation> = [.putObject, .copyObject, .createMultipartUpload]
-    /// Operations whose request body is a configuration document (XML).
+    /// Operations whose request body is a configuration document (XML, or JSON for a policy).
     static let configurationWrites: Set<S3Operation> = [.putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
-                                                        .putObjectAcl, .putBucketOwnershipControls, .putBucketCors]
+                                                        .putObjectAcl, .putBucketOwnershipControls, .putBucketCors, .putBucketPolicy]
     /// Operations whose request body is object content.
     static let contentUploads: Set<S3Operation> = [.putObject, .uploadPart]
     /// Operations that read an object.
@@ -70,6 +74,8 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .getBucketVersioning: ["versioning"]
         case .getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption: ["encryption"]
         case .getBucketCors, .putBucketCors, .deleteBucketCors: ["cors"]
+        case .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy: ["policy"]
+        case .getBucketPolicyStatus: ["policyStatus"]
         case .deleteObjects: ["delete"]
         case .createMultipartUpload: ["uploads"]
         case .uploadPart, .uploadPartCopy: ["partNumber", "uploadId"]
@@ -112,16 +118,20 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "PUT" where s3.has("tagging"): return .putBucketTagging
             case "PUT" where s3.has("encryption"): return .putBucketEncryption
             case "PUT" where s3.has("cors"): return .putBucketCors
+            case "PUT" where s3.has("policy"): return .putBucketPolicy
             case "PUT": return .createBucket
             case "DELETE" where s3.has("tagging"): return .deleteBucketTagging
             case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
             case "DELETE" where s3.has("cors"): return .deleteBucketCors
+            case "DELETE" where s3.has("policy"): return .deleteBucketPolicy
             case "DELETE": return .deleteBucket
             case "HEAD": return .headBucket
             case "GET" where s3.has("location"): return .getBucketLocation
             case "GET" where s3.has("versioning"): return .getBucketVersioning
             case "GET" where s3.has("encryption"): return .getBucketEncryption
             case "GET" where s3.has("cors"): return .getBucketCors
+            case "GET" where s3.has("policy"): return .getBucketPolicy
+            case "GET" where s3.has("policyStatus"): return .getBucketPolicyStatus
             case "GET" where s3.has("tagging"): return .getBucketTagging
             case "GET" where s3.has("acl"): return .getBucketAcl
             case "GET" where s3.has("ownershipControls"): return .getBucketOwnershipControls

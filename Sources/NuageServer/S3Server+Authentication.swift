@@ -12,6 +12,15 @@ extension S3Server {
         let signing: SigV4SigningContext
         /// `x-amz-content-sha256` (header auth) or `UNSIGNED-PAYLOAD` (presigned).
         let payloadHash: String
+        /// An unsigned request, let in only by a bucket policy's Allow to `*` (with
+        /// `[server] allow-public-buckets`). Its key is a placeholder whose scope covers nothing.
+        var isAnonymous = false
+        /// Where the request came from (set once authenticated).
+        var connection = Connection(address: nil, secure: false)
+
+        static let anonymous = Caller(key: AccessKeyRecord(id: "anonymous", name: "anonymous", sealedSecret: [], readOnly: true,
+                                                           buckets: ["-"], created: Date(timeIntervalSince1970: 0)),
+                                      signing: .unsigned, payloadHash: "UNSIGNED-PAYLOAD", isAnonymous: true)
     }
 
     /// Verifies the SigV4 signature (header or presigned URL) against the access key's secret.
@@ -33,6 +42,8 @@ extension S3Server {
                 authorization = try SigV4Authorization.parse(query: s3.query)
                 query.removeAll { $0.name == "X-Amz-Signature" }
                 payloadHash = headers[named: "x-amz-content-sha256"] ?? "UNSIGNED-PAYLOAD"
+            } else if options.allowPublicBuckets && s3.bucket != nil && s3.bucket != Self.adminBucket {
+                return .anonymous
             } else {
                 throw S3Error(.accessDenied, "Anonymous requests are not allowed; sign requests with an access key.")
             }
@@ -145,16 +156,17 @@ extension S3Server {
         }
     }
 
-    /// A key may be limited to reads and to some buckets.
-    func authorize(_ key: AccessKeyRecord, _ s3: S3Request) throws {
-        if key.readOnly && !["GET", "HEAD"].contains(s3.method) {
-            throw S3Error(.accessDenied, "This access key is read-only.")
+    /// What a key's scope refuses: it may be limited to reads and to some buckets.
+    static func scopeRefusal(_ key: AccessKeyRecord, _ operation: S3Operation, _ bucket: String?) -> S3Error? {
+        if key.readOnly && !operation.isRead {
+            return S3Error(.accessDenied, "This access key is read-only.")
         }
-        if !key.buckets.isEmpty, let bucket = s3.bucket, !key.buckets.contains(bucket) {
-            throw S3Error(.accessDenied, "This access key may not use bucket \(bucket).")
+        if !key.buckets.isEmpty, let bucket, !key.buckets.contains(bucket) {
+            return S3Error(.accessDenied, "This access key may not use bucket \(bucket).")
         }
-        if !key.buckets.isEmpty, s3.bucket == nil, s3.method != "GET" {
-            throw S3Error(.accessDenied)
+        if !key.buckets.isEmpty, bucket == nil, operation != .listBuckets {
+            return S3Error(.accessDenied)
         }
+        return nil
     }
 }

@@ -8,7 +8,7 @@ extension S3Server {
     /// Most keys in one DeleteObjects request.
     static let maximumDeleteKeys = 1000
 
-    func deleteObjects(_ bucket: String, _ request: Request) async throws -> Response {
+    func deleteObjects(_ bucket: String, _ request: Request, _ caller: Caller) async throws -> Response {
         // <Delete><Quiet>true</Quiet><Object><Key>…</Key></Object>…</Delete>
         let root = try await xmlBody(request, root: "Delete")
         let objects = root.all("Object")
@@ -22,6 +22,7 @@ extension S3Server {
         var failed: [String: any Error] = [:]
         for key in keys {
             do { try ObjectNames.validateKey(key) } catch { failed[key] = error }
+            if failed[key] == nil, let refusal = try await mayDelete(caller, bucket: bucket, key: key) { failed[key] = refusal }
         }
         // One journal write for the whole batch.
         failed.merge(try await engine.delete(bucket: bucket, keys: keys.filter { failed[$0] == nil })) { first, _ in first }
@@ -29,7 +30,7 @@ extension S3Server {
         xml.open("DeleteResult", namespace: true)
         for key in keys {
             if let error = failed[key] {
-                let s3 = (error as? NuageError).map { S3Error($0, resource: nil) } ?? S3Error(.internalError)
+                let s3 = error as? S3Error ?? (error as? NuageError).map { S3Error($0, resource: nil) } ?? S3Error(.internalError)
                 xml.open("Error")
                 xml.element("Key", key)
                 xml.element("Code", s3.code)

@@ -299,7 +299,9 @@ extension S3Server {
         let (bucket, key) = (source.bucket, source.key)
         try ObjectNames.validateBucket(bucket)
         try ObjectNames.validateKey(key)
-        if !caller.key.buckets.isEmpty && !caller.key.buckets.contains(bucket) { throw S3Error(.accessDenied) }
+        if case .denied(let error) = try await access(caller, .getObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection)) {
+            throw error
+        }
         let record = try await engine.head(bucket: bucket, key: key)
         try Engine.checkCustomerKey(customerKey, for: record)
         if Self.copyConditionFailure(record, headers) != nil { throw S3Error(.preconditionFailed) }

@@ -13,15 +13,22 @@ extension S3Server {
     /// A request's XML body (at most `maximumXMLBody` bytes, `Content-MD5` and `x-amz-checksum-*`
     /// checked) whose root element is `root`; nil for an empty body when `optional`.
     func xmlBody(_ request: Request, root: String, optional: Bool = false) async throws -> XMLNode? {
+        let data = try await checkedBody(request, limit: Self.maximumXMLBody)
+        if data.isEmpty && optional { return nil }
+        guard let node = XMLNode.parse(data), node.name == root else { throw S3Error(.malformedXML) }
+        return node
+    }
+
+    /// A configuration document's bytes: at most `limit`, `Content-MD5` and `x-amz-checksum-*` checked.
+    func checkedBody(_ request: Request, limit: Int) async throws -> Data {
         var request = request
         let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: Self.maximumXMLBody) } catch let error as S3Error {
+        do { body = try await request.collectBody(upTo: limit) } catch let error as S3Error {
             throw error
         } catch {
-            throw S3Error(.malformedXML, "The XML body is larger than \(Self.maximumXMLBody) bytes.")
+            throw S3Error(.malformedXML, "The request body is larger than \(limit) bytes.")
         }
         let data = Data(buffer: body)
-        if data.isEmpty && optional { return nil }
         if let md5 = request.headers[named: "content-md5"] {
             guard Data(Insecure.MD5.hash(data: data)).base64EncodedString() == md5 else { throw S3Error(.badDigest) }
         }
@@ -33,8 +40,7 @@ extension S3Server {
                 throw S3Error(.badDigest, "The \(checksum.algorithm.rawValue.uppercased()) checksum you specified did not match the calculated checksum.")
             }
         }
-        guard let node = XMLNode.parse(data), node.name == root else { throw S3Error(.malformedXML) }
-        return node
+        return data
     }
 
     /// A body that must be there.

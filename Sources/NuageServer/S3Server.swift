@@ -30,6 +30,9 @@ public struct S3Server: Sendable {
         /// Accept customer keys (SSE-C) over plain HTTP from other machines (loopback and HTTPS
         /// always may); AWS refuses them.
         public var allowCustomerKeysOverHTTP = false
+        /// Let bucket policies grant access to everyone, anonymous requests included (AWS's Block
+        /// Public Access off); off, such policies are refused and anonymous requests too.
+        public var allowPublicBuckets = false
         /// Told of every request once its response is written (metrics).
         public var observe: (@Sendable (RequestOutcome) -> Void)?
 
@@ -72,7 +75,8 @@ public struct S3Server: Sendable {
         if let health = await health(request) { return health }
         var record = AccessRecord(action: "s3:Unknown", address: address, outcome: "ok")
         let privateTransport = secure || options.allowCustomerKeysOverHTTP || Self.isLoopback(address)
-        response = await handle(request, requestID: requestID, resource: &resource, record: &record, privateTransport: privateTransport)
+        response = await handle(request, requestID: requestID, resource: &resource, record: &record, privateTransport: privateTransport,
+                                connection: Connection(address: address, secure: secure))
         if let origin = request.headers[.origin], request.method != .options, let bucket = record.bucket {
             await addCORSHeaders(&response, origin: origin, method: request.method, bucket: bucket)
         }
@@ -99,7 +103,7 @@ public struct S3Server: Sendable {
     }
 
     private func handle(_ request: Request, requestID: String, resource: inout String?, record: inout AccessRecord,
-                        privateTransport: Bool) async -> Response {
+                        privateTransport: Bool, connection: Connection) async -> Response {
         var response: Response
         do {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
@@ -113,7 +117,8 @@ public struct S3Server: Sendable {
                 record.action = "s3:PreflightRequest"
                 return try await preflight(request, s3).holding([permit])
             }
-            let caller = try await authenticate(request, s3)
+            var caller = try await authenticate(request, s3)
+            caller.connection = connection
             record.accessKey = caller.key.id
             guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
                 throw S3Error(.slowDown, "This access key has \(options.maxInFlightPerKey) requests in flight, its share of the gateway; retry later.")
@@ -126,7 +131,7 @@ public struct S3Server: Sendable {
             }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             record.action = "s3:\(operation.rawValue)"
-            try authorize(caller.key, s3)
+            try await authorize(caller, operation, s3, request)
             try S3Compatibility.checkHeaders(request.headers, operation)
             response = try await dispatch(operation, request, s3, caller)
             response = response.holding([permit, keyPermit])
@@ -169,6 +174,10 @@ public struct S3Server: Sendable {
         case .headBucket: response = try await headBucket(bucket)
         case .getBucketLocation: response = try await bucketLocation(bucket)
         case .getBucketVersioning: response = try await bucketVersioning(bucket)
+        case .getBucketPolicy: response = try await bucketPolicy(bucket)
+        case .putBucketPolicy: response = try await putBucketPolicy(bucket, request)
+        case .deleteBucketPolicy: response = try await deleteBucketPolicy(bucket)
+        case .getBucketPolicyStatus: response = try await bucketPolicyStatus(bucket)
         case .getBucketCors: response = try await bucketCors(bucket)
         case .putBucketCors: response = try await putBucketCors(bucket, request)
         case .deleteBucketCors: response = try await deleteBucketCors(bucket)
@@ -178,7 +187,7 @@ public struct S3Server: Sendable {
         case .listObjects: response = try await listObjects(bucket, s3, version: 1)
         case .listObjectsV2: response = try await listObjects(bucket, s3, version: 2)
         case .listMultipartUploads: response = try await listUploads(bucket, s3)
-        case .deleteObjects: response = try await deleteObjects(bucket, request)
+        case .deleteObjects: response = try await deleteObjects(bucket, request, caller)
         case .putObject: response = try await putObject(bucket, key, request, s3, caller)
         case .copyObject: response = try await copyObject(bucket, key, request, s3, caller)
         case .getObject: response = try await getObject(bucket, key, request, s3, head: false)

@@ -71,6 +71,7 @@ struct Serve: AsyncParsableCommand {
             region: serverSettings.region)
         options.auditReads = configuration.auditReads
         options.allowCustomerKeysOverHTTP = serverSettings.allowCustomerKeysOverHTTP
+        options.allowPublicBuckets = serverSettings.allowPublicBuckets
         var settings = Gateway.Settings(host: host, port: port, tls: tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) },
                                         server: options)
         settings.uploadExpiryHours = serverSettings.multipartExpiryHours

@@ -79,6 +79,16 @@ class Server:
                                         stdout=self.log, stderr=subprocess.STDOUT)
         self.endpoint = self.wait_for_port()
 
+    def reconfigure(self, old, new):
+        """Stops the gateway, replaces `old` by `new` in its nuage.toml and starts it again."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        path = os.path.join(self.data, "nuage.toml")
+        text = open(path).read()
+        assert old in text, f"{old!r} is not in nuage.toml"
+        open(path, "w").write(text.replace(old, new))
+        self.start()
+
     def run(self, *args, check=True):
         result = subprocess.run([self.binary, *args, "--data", self.data], capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:

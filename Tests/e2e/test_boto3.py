@@ -130,6 +130,6 @@ def test_copy_delete_and_bucket_errors(s3, bucket):
 
 def test_not_implemented_is_an_s3_error(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        s3.get_bucket_policy(Bucket=bucket)
+        s3.get_bucket_website(Bucket=bucket)
     assert error_code(excinfo) == "NotImplemented"
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

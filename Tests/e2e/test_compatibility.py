@@ -33,7 +33,8 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetBucketEncryption", "PutBucketEncryption",
               "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
               "PutBucketTagging", "DeleteBucketTagging", "GetBucketAcl", "PutBucketAcl", "GetObjectAcl", "PutObjectAcl",
-              "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"]
+              "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors",
+              "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
@@ -41,12 +42,13 @@ PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload"
               "GetBucketVersioning", "PutBucketEncryption", "DeleteBucketEncryption", "GetBucketEncryption",
               "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "PutBucketTagging", "DeleteBucketTagging",
               "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
-              "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "ListBuckets", "HeadObject",
+              "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "PutBucketPolicy", "DeleteBucketPolicy",
+              "GetBucketPolicy", "GetBucketPolicyStatus", "ListBuckets", "HeadObject",
               "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 # Operations whose body is an XML document (checksummed like any body, but not object content).
 XML_BODY_WRITES = ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl",
-                   "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors")
+                   "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors", "PutBucketPolicy")
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
 # (DELETE /bucket?cors is DeleteBucketCors: the bucket must survive it).
@@ -76,11 +78,19 @@ REROUTED = {
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "policy"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "policyStatus"): {"ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "cors"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "ownershipControls"): {"CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject", "CreateBucket", "DeleteBucket", "ListObjects",
                                "ListObjectsV2", "ListMultipartUploads"},
 }
+
+# A policy statement that changes nothing here: it denies only requests from TEST-NET-1.
+def NEVER_DENIED(bucket):
+    return {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.1/32"}}}
+
 
 SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
 CHUNKED = "<aws-chunked body>"   # x-amz-decoded-content-length: the payload length of an aws-chunked body
@@ -484,6 +494,11 @@ def base_request(operation, scene):
             b"<CORSConfiguration><CORSRule><AllowedOrigin>https://example.com</AllowedOrigin><AllowedMethod>GET</AllowedMethod>"
             b"</CORSRule></CORSConfiguration>")),
         "DeleteBucketCors": lambda: Request("DELETE", b, query=[("cors", None)]),
+        "GetBucketPolicy": lambda: Request("GET", b, query=[("policy", None)]),
+        "PutBucketPolicy": lambda: Request("PUT", b, query=[("policy", None)], body=json.dumps({
+            "Version": "2012-10-17", "Statement": [NEVER_DENIED(b)]}).encode()),
+        "DeleteBucketPolicy": lambda: Request("DELETE", b, query=[("policy", None)]),
+        "GetBucketPolicyStatus": lambda: Request("GET", b, query=[("policyStatus", None)]),
     }[operation]()
 
 
@@ -519,6 +534,8 @@ def row_request(row, operation, value, scene, s3):
     request = base_request(operation, scene)
     if operation == "GetBucketTagging" and row["support"] != "refused":
         s3.put_bucket_tagging(Bucket=scene.bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
+    if operation in ("GetBucketPolicy", "GetBucketPolicyStatus") and row["support"] != "refused":
+        s3.put_bucket_policy(Bucket=scene.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [NEVER_DENIED(scene.bucket)]}))
     if operation == "GetBucketCors" and row["support"] != "refused":
         s3.put_bucket_cors(Bucket=scene.bucket, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]})
     if customer_key:

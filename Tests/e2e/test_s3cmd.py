@@ -76,11 +76,12 @@ def test_put_get_multipart_ls_info_signurl_delete(s3cmd, tmp_path):
     assert everything["s3://s3cmd-put/big.bin"] == len(big) and "s3://s3cmd-put/dir/" in everything
     assert "s3://s3cmd-put" in s3cmd("ls")
 
-    # info also asks for the policy, CORS and ACL (and the bucket's payer and lifecycle), which the
-    # gateway refuses with 501 NotImplemented: s3cmd reports them as "none".
+    # info also asks for the policy, CORS and ACL (NoSuchBucketPolicy, NoSuchCORSConfiguration:
+    # "none"), and the bucket's payer and lifecycle.
     info = s3cmd("info", "s3://s3cmd-put/big.bin")
     assert f"File size: {len(big)}" in info and "SSE:       AES256" in info, info
-    s3cmd("info", "s3://s3cmd-put")
+    bucket_info = s3cmd("info", "s3://s3cmd-put")
+    assert "Policy:    none" in bucket_info and "CORS:      none" in bucket_info, bucket_info
 
     url = s3cmd("signurl", "s3://s3cmd-put/dir/small.txt", "+600").strip()
     with urllib.request.urlopen(url, timeout=30) as response:

@@ -1,0 +1,49 @@
+/// The IAM action each operation is authorized as (`s3:NAME` in bucket policies), as AWS names
+/// them, and whether it acts on an object (resource `arn:aws:s3:::BUCKET/KEY`) or on the bucket.
+extension S3Operation {
+    var iamAction: String {
+        switch self {
+        case .listBuckets: "ListAllMyBuckets"
+        case .createBucket: "CreateBucket"
+        case .deleteBucket: "DeleteBucket"
+        case .headBucket, .listObjects, .listObjectsV2: "ListBucket"
+        case .getBucketLocation: "GetBucketLocation"
+        case .getBucketVersioning: "GetBucketVersioning"
+        case .getBucketEncryption: "GetEncryptionConfiguration"
+        case .putBucketEncryption, .deleteBucketEncryption: "PutEncryptionConfiguration"
+        case .getBucketPolicy: "GetBucketPolicy"
+        case .putBucketPolicy: "PutBucketPolicy"
+        case .deleteBucketPolicy: "DeleteBucketPolicy"
+        case .getBucketPolicyStatus: "GetBucketPolicyStatus"
+        case .getBucketCors: "GetBucketCORS"
+        case .putBucketCors, .deleteBucketCors: "PutBucketCORS"
+        case .listMultipartUploads: "ListBucketMultipartUploads"
+        case .deleteObjects, .deleteObject: "DeleteObject"
+        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload: "PutObject"
+        case .getObject, .headObject: "GetObject"
+        case .abortMultipartUpload: "AbortMultipartUpload"
+        case .listParts: "ListMultipartUploadParts"
+        case .getBucketAcl: "GetBucketAcl"
+        case .putBucketAcl: "PutBucketAcl"
+        case .getObjectAcl: "GetObjectAcl"
+        case .putObjectAcl: "PutObjectAcl"
+        case .getBucketOwnershipControls: "GetBucketOwnershipControls"
+        case .putBucketOwnershipControls: "PutBucketOwnershipControls"
+        case .getBucketTagging: "GetBucketTagging"
+        case .putBucketTagging, .deleteBucketTagging: "PutBucketTagging"
+        case .getObjectTagging: "GetObjectTagging"
+        case .putObjectTagging: "PutObjectTagging"
+        case .deleteObjectTagging: "DeleteObjectTagging"
+        }
+    }
+
+    /// Whether the operation only reads (what a read-only key may do).
+    var isRead: Bool { iamAction.hasPrefix("Get") || iamAction.hasPrefix("List") }
+
+    /// Every action a policy may name, `s3:`-prefixed.
+    static let iamActions: Set<String> = Set(allCases.map { "s3:" + $0.iamAction })
+
+    /// The bucket's policy can never take these from a key whose scope covers the bucket, as
+    /// AWS's account root user keeps them: no policy can lock its bucket for good.
+    static let policyManagement: Set<S3Operation> = [.getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy]
+}
