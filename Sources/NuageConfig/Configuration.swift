@@ -116,6 +116,9 @@ public struct Configuration: Sendable {
         /// anonymous requests included. Off by default, like AWS's Block Public Access: such
         /// policies are refused, and anonymous requests too.
         public var allowPublicBuckets = false
+        /// `[testing] lifecycle-day-seconds`: the length of a lifecycle day. A test setting, so
+        /// that tests see lifecycle rules expire objects in seconds; never shorten it in service.
+        public var lifecycleDaySeconds = 86_400
     }
 
     public static let defaultSegmentSize = 1 << 20
@@ -124,7 +127,13 @@ public struct Configuration: Sendable {
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
     public init(toml text: String) throws {
         let root = try TOML.parse(text)
-        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit", "master-key"], in: "the top level")
+        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit", "master-key", "testing"], in: "the top level")
+        let testing = try Self.table(root["testing"], "testing") ?? [:]
+        try Self.allowOnly(testing, ["lifecycle-day-seconds"], in: "[testing]")
+        if let seconds = try Self.integer(testing, "lifecycle-day-seconds", in: "testing") {
+            guard (1...86_400).contains(seconds) else { throw NuageError(.configuration, "[testing] lifecycle-day-seconds must be between 1 and 86400") }
+            server.lifecycleDaySeconds = seconds
+        }
         masterKey = try Self.masterKeySource(try Self.table(root["master-key"], "master-key") ?? [:])
         let serverTable = try Self.table(root["server"], "server") ?? [:]
         try Self.allowOnly(serverTable, ["domain", "max-in-flight", "max-in-flight-per-key", "body-min-rate", "body-grace-seconds",

@@ -279,13 +279,15 @@ public final class Engine: Sendable {
     }
 
     /// Deletes several keys (S3 DeleteObjects) with one journal write for all of them.
+    /// - Parameter ifVersions: for the keys named here, delete only while the current version is
+    ///   this one (a key overwritten meanwhile is left alone, and counts as done).
     /// - Returns: why each key that could not be deleted was not (a missing key is deleted).
     /// - Throws: when the deletions cannot be journaled (they took effect; the next flush takes them).
-    public func delete(bucket: String, keys: [String]) async throws -> [String: any Error] {
+    public func delete(bucket: String, keys: [String], ifVersions: [String: [UInt8]] = [:]) async throws -> [String: any Error] {
         var failed: [String: any Error] = [:], removed: [BlobRef] = []
         for key in keys {
             do {
-                if let record = try await catalog.deleteObject(bucket: bucket, key: key) { removed += record.blobs }
+                if let record = try await catalog.deleteObject(bucket: bucket, key: key, ifVersion: ifVersions[key]) { removed += record.blobs }
             } catch {
                 failed[key] = error
             }

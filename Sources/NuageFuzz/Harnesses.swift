@@ -18,7 +18,7 @@ enum Harnesses {
         "xml": xml, "sigv4-header": sigV4Header, "sigv4-query": sigV4Query, "aws-chunked": awsChunked,
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
-        "cors": cors, "bucket-policy": bucketPolicy,
+        "cors": cors, "bucket-policy": bucketPolicy, "lifecycle": lifecycle,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -187,6 +187,16 @@ enum Harnesses {
         if first == "*" { return globReference(pattern.dropFirst(), text) || (!text.isEmpty && globReference(pattern, text.dropFirst())) }
         guard let head = text.first, first == "?" || first == head else { return false }
         return globReference(pattern.dropFirst(), text.dropFirst())
+    }
+
+    /// A PutBucketLifecycleConfiguration body: what is accepted keeps AWS's limits and reads back
+    /// as itself from its stored form and from its XML.
+    static func lifecycle(_ bytes: [UInt8]) {
+        guard let root = XMLNode.parse(Data(bytes)), let rules = try? LifecycleConfiguration(xml: root) else { return }
+        precondition(rules.rules.count <= LifecycleConfiguration.maximumRules, "more rules than AWS allows")
+        precondition((try? LifecycleConfiguration(stored: rules.stored)) == rules, "stored form does not read back")
+        let written = XMLNode.parse(Data(rules.xml().document.utf8))
+        precondition(written.flatMap { try? LifecycleConfiguration(xml: $0) } == rules, "XML does not read back")
     }
 
     /// Object tags from an `x-amz-tagging` header (first byte even) or a PutObjectTagging body:

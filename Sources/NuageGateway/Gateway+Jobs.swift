@@ -3,14 +3,15 @@ import Logging
 import Metrics
 import NuageAudit
 import NuageEngine
+import NuageServer
 import Synchronization
 
 extension Gateway {
     /// The background jobs: probe providers marked down (every 2 s), read the master keys again
     /// (5 s), write the catalog journal (5 s) and a snapshot (hourly), repair noted shards (30 s),
     /// drain providers marked draining and delete garbage that is due (every minute), sign and
-    /// send audit checkpoints (every minute), abort expired multipart uploads and destroy KMS keys
-    /// whose destruction is due (10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly),
+    /// send audit checkpoints (every minute), apply buckets' lifecycle rules (hourly), abort expired
+    /// multipart uploads and destroy KMS keys whose destruction is due (10 min), scrub lightly (daily) and deeply at 20 MB/s (weekly),
     /// and say when `nuage.toml` changes (5 s). Failures are logged with their cause and retried
     /// at the next run.
     public func jobs<C: Clock>(clock: C) -> [PeriodicService<C>] where C.Duration == Duration {
@@ -143,6 +144,10 @@ extension Gateway {
                     logger.error("destroying due KMS keys failed (retried in 10 minutes)", metadata: ["error": "\(error)"])
                 }
             },
+            // Lifecycle rules: hourly, or every second when the test setting shortens the day.
+            job("lifecycle", every: .milliseconds(Int64(max(1, min(3600, settings.server.lifecycleDay / 24)) * 1000))) {
+                await gateway.expireByLifecycle()
+            },
             job("upload-expiry", every: .seconds(600)) {
                 do {
                     let expired = try await engine.expireUploads(olderThan: .seconds(settings.uploadExpiryHours * 3600))
@@ -159,6 +164,33 @@ extension Gateway {
                                metadata: ["path": "\(gateway.directory.configurationPath)"])
             },
         ]
+    }
+
+    func expireByLifecycle() async {
+        let report: S3Server.LifecycleReport
+        do { report = try await server().expireByLifecycle() } catch {
+            logger.error("lifecycle expiry failed (retried at the next run)", metadata: ["error": "\(error)"])
+            return
+        }
+        for (bucket, key, rule) in report.expired {
+            await recordAudit(AuditEntry(action: "lifecycle.expire", actor: "serve", detail: "\(bucket)/\(key) by rule \(rule)"))
+        }
+        for (bucket, key, upload, rule) in report.aborted {
+            await recordAudit(AuditEntry(action: "lifecycle.abort-upload", actor: "serve", detail: "\(bucket)/\(key) upload \(upload) by rule \(rule)"))
+        }
+        if !report.expired.isEmpty || !report.aborted.isEmpty {
+            logger.notice("lifecycle rules applied", metadata: ["expired": "\(report.expired.count)", "aborted-uploads": "\(report.aborted.count)"])
+        }
+        if let first = report.failed.first {
+            logger.warning("lifecycle expiry left some for the next run", metadata: ["count": "\(report.failed.count)", "example": "\(first)"])
+            Counter(label: "nuage_lifecycle_failures_total").increment(by: report.failed.count)
+        }
+    }
+
+    private func recordAudit(_ entry: AuditEntry) async {
+        do { try await audit.append(entry) } catch {
+            logger.error("the audit log could not record a lifecycle change", metadata: ["action": "\(entry.action)", "error": "\(error)"])
+        }
     }
 
     func scrub(deep: Bool) async {

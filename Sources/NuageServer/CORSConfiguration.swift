@@ -4,7 +4,8 @@ import NuageCore
 /// A bucket's CORS configuration (PutBucketCors), as AWS documents it: at most 100 rules, each
 /// with origins and headers that may hold one `*` wildcard, methods among GET, PUT, HEAD, POST
 /// and DELETE. The first rule that matches a request decides.
-struct CORSConfiguration: Codable, Equatable, Sendable {
+struct CORSConfiguration: StoredBucketSetting, Equatable, Sendable {
+    static let settingName = "CORS configuration"
     struct Rule: Codable, Equatable, Sendable {
         var id: String?
         var allowedOrigins: [String]
@@ -68,16 +69,6 @@ struct CORSConfiguration: Codable, Equatable, Sendable {
         }
         guard !rule.allowedOrigins.isEmpty, !rule.allowedMethods.isEmpty else { throw S3Error(.malformedXML) }
         return rule
-    }
-
-    /// The stored form (the bucket record's `cors`).
-    var stored: String { String(decoding: try! JSONEncoder().encode(self), as: UTF8.self) }
-
-    /// - Throws: `internalError` for a stored form this gateway cannot read (a damaged catalog).
-    init(stored: String) throws {
-        do { self = try JSONDecoder().decode(Self.self, from: Data(stored.utf8)) } catch {
-            throw S3Error(.internalError, "The bucket's stored CORS configuration cannot be read.")
-        }
     }
 
     func xml() -> XMLWriter {

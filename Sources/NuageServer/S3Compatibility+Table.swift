@@ -4,7 +4,7 @@ extension S3Compatibility {
 
     static let uploads: Set<Op> = [.putObject, .uploadPart]
     static let checksummedBodies: Set<Op> = Op.configurationWrites.union([.putObject, .uploadPart, .deleteObjects])
-    static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors, PutBucketPolicy)."
+    static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors, PutBucketPolicy, PutBucketLifecycleConfiguration)."
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
@@ -188,7 +188,9 @@ extension S3Compatibility {
              otherwise: .refused(.notImplemented, "?policyStatus is only for GetBucketPolicyStatus.")),
         rule("cors", when(in: [.getBucketCors, .putBucketCors, .deleteBucketCors], .honored("a bucket's CORS rules (at most 100), answering preflight OPTIONS requests and adding Access-Control-* headers")),
              otherwise: .refused(.notImplemented, "?cors is only for Get, Put and DeleteBucketCors.")),
-        rule("lifecycle", otherwise: .refused(.notImplemented, "Lifecycle rules are not implemented; nothing expires on its own.")),
+        rule("lifecycle", when(in: [.getBucketLifecycleConfiguration, .putBucketLifecycleConfiguration, .deleteBucketLifecycle],
+                               .honored("rules that expire current objects (Days, Date) and abort incomplete uploads, run by nuage serve; Transition and noncurrent-version rules are NotImplemented (one storage class, unversioned buckets)")),
+             otherwise: .refused(.notImplemented, "?lifecycle is only for Get, Put and DeleteBucketLifecycleConfiguration.")),
         rule("encryption", when(in: [.getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption],
                                 .honored("a bucket's default encryption: AES256 (the gateway's keys) or aws:kms with a KMS key of nuage kms")),
              otherwise: .refused(.notImplemented, "?encryption is only for Get, Put and DeleteBucketEncryption.")),

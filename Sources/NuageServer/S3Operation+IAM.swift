@@ -15,6 +15,8 @@ extension S3Operation {
         case .putBucketPolicy: "PutBucketPolicy"
         case .deleteBucketPolicy: "DeleteBucketPolicy"
         case .getBucketPolicyStatus: "GetBucketPolicyStatus"
+        case .getBucketLifecycleConfiguration: "GetLifecycleConfiguration"
+        case .putBucketLifecycleConfiguration, .deleteBucketLifecycle: "PutLifecycleConfiguration"
         case .getBucketCors: "GetBucketCORS"
         case .putBucketCors, .deleteBucketCors: "PutBucketCORS"
         case .listMultipartUploads: "ListBucketMultipartUploads"

@@ -14,6 +14,9 @@ enum S3Operation: String, CaseIterable, Sendable {
     case putBucketPolicy = "PutBucketPolicy"
     case deleteBucketPolicy = "DeleteBucketPolicy"
     case getBucketPolicyStatus = "GetBucketPolicyStatus"
+    case getBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
+    case putBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
+    case deleteBucketLifecycle = "DeleteBucketLifecycle"
     case getBucketCors = "GetBucketCors"
     case putBucketCors = "PutBucketCors"
     case deleteBucketCors = "DeleteBucketCors"
@@ -52,7 +55,8 @@ enum S3Operation: String, CaseIterable, Sendable {
     static let objectWrites: Set<S3Operation> = [.putObject, .copyObject, .createMultipartUpload]
     /// Operations whose request body is a configuration document (XML, or JSON for a policy).
     static let configurationWrites: Set<S3Operation> = [.putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
-                                                        .putObjectAcl, .putBucketOwnershipControls, .putBucketCors, .putBucketPolicy]
+                                                        .putObjectAcl, .putBucketOwnershipControls, .putBucketCors, .putBucketPolicy,
+                                                        .putBucketLifecycleConfiguration]
     /// Operations whose request body is object content.
     static let contentUploads: Set<S3Operation> = [.putObject, .uploadPart]
     /// Operations that read an object.
@@ -74,6 +78,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .getBucketVersioning: ["versioning"]
         case .getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption: ["encryption"]
         case .getBucketCors, .putBucketCors, .deleteBucketCors: ["cors"]
+        case .getBucketLifecycleConfiguration, .putBucketLifecycleConfiguration, .deleteBucketLifecycle: ["lifecycle"]
         case .getBucketPolicy, .putBucketPolicy, .deleteBucketPolicy: ["policy"]
         case .getBucketPolicyStatus: ["policyStatus"]
         case .deleteObjects: ["delete"]
@@ -118,11 +123,13 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "PUT" where s3.has("tagging"): return .putBucketTagging
             case "PUT" where s3.has("encryption"): return .putBucketEncryption
             case "PUT" where s3.has("cors"): return .putBucketCors
+            case "PUT" where s3.has("lifecycle"): return .putBucketLifecycleConfiguration
             case "PUT" where s3.has("policy"): return .putBucketPolicy
             case "PUT": return .createBucket
             case "DELETE" where s3.has("tagging"): return .deleteBucketTagging
             case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
             case "DELETE" where s3.has("cors"): return .deleteBucketCors
+            case "DELETE" where s3.has("lifecycle"): return .deleteBucketLifecycle
             case "DELETE" where s3.has("policy"): return .deleteBucketPolicy
             case "DELETE": return .deleteBucket
             case "HEAD": return .headBucket
@@ -130,6 +137,7 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "GET" where s3.has("versioning"): return .getBucketVersioning
             case "GET" where s3.has("encryption"): return .getBucketEncryption
             case "GET" where s3.has("cors"): return .getBucketCors
+            case "GET" where s3.has("lifecycle"): return .getBucketLifecycleConfiguration
             case "GET" where s3.has("policy"): return .getBucketPolicy
             case "GET" where s3.has("policyStatus"): return .getBucketPolicyStatus
             case "GET" where s3.has("tagging"): return .getBucketTagging

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import NuageCatalog
 import NuageSigV4
 
 /// The parts of an HTTP request that S3 dispatch and authentication need.
@@ -17,6 +18,9 @@ struct S3Request {
     let rawPath: String
     /// Whether secrets may travel in headers: TLS, loopback, or allowed by the operator (SSE-C).
     var privateTransport = false
+    /// The bucket's record, read once per request before it is authorized (nil: no such bucket,
+    /// or no bucket in the request).
+    var bucketRecord: BucketRecord?
 
     /// Parses the raw request target. Path style always; virtual-hosted style when `domain` is
     /// set and the Host is `BUCKET.domain`.

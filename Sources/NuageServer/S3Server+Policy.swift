@@ -62,17 +62,22 @@ extension S3Server {
         var context = Self.connectionContext(caller.connection)
         if let prefix = s3.queryValue("prefix"), [.listObjects, .listObjectsV2].contains(operation) { context["s3:prefix"] = prefix }
         if let encryption = request.headers[named: "x-amz-server-side-encryption"] { context["s3:x-amz-server-side-encryption"] = encryption }
-        if case .denied(let error) = try await access(caller, operation, bucket: s3.bucket, key: s3.key, context: context) { throw error }
+        if case .denied(let error) = try await access(caller, operation, bucket: s3.bucket, key: s3.key, context: context, record: s3.bucketRecord) {
+            throw error
+        }
     }
 
     enum Access { case granted, denied(S3Error) }
 
     /// Whether `caller` may carry out `operation` on `bucket` (and `key`). DeleteObjects in a
     /// bucket with a policy is decided key by key (`mayDelete`), as at AWS.
-    func access(_ caller: Caller, _ operation: S3Operation, bucket: String?, key: String?, context: [String: String]) async throws -> Access {
+    /// - Parameter record: the bucket's record when the caller has read it already.
+    func access(_ caller: Caller, _ operation: S3Operation, bucket: String?, key: String?, context: [String: String],
+                record: BucketRecord? = nil) async throws -> Access {
         let scope = caller.isAnonymous ? S3Error(.accessDenied, "Anonymous requests are allowed only by a bucket policy.") : Self.scopeRefusal(caller.key, operation, bucket)
-        guard let bucket, ![.createBucket, .listBuckets].contains(operation),
-              let text = try await engine.catalog.bucket(bucket)?.policy else {
+        var record = record
+        if record == nil, let bucket, ![.createBucket, .listBuckets].contains(operation) { record = try await engine.catalog.bucket(bucket) }
+        guard let bucket, ![.createBucket, .listBuckets].contains(operation), let text = record?.policy else {
             return scope.map { .denied($0) } ?? .granted
         }
         if operation == .deleteObjects { return .granted }

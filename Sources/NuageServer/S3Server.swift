@@ -33,6 +33,9 @@ public struct S3Server: Sendable {
         /// Let bucket policies grant access to everyone, anonymous requests included (AWS's Block
         /// Public Access off); off, such policies are refused and anonymous requests too.
         public var allowPublicBuckets = false
+        /// The length of a lifecycle day in seconds: 86,400, shortened only by the test setting
+        /// `[testing] lifecycle-day-seconds` so that tests see expirations in seconds.
+        public var lifecycleDay: Double = 86_400
         /// Told of every request once its response is written (metrics).
         public var observe: (@Sendable (RequestOutcome) -> Void)?
 
@@ -131,6 +134,7 @@ public struct S3Server: Sendable {
             }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             record.action = "s3:\(operation.rawValue)"
+            if let bucket = s3.bucket, operation != .createBucket { s3.bucketRecord = try await engine.catalog.bucket(bucket) }
             try await authorize(caller, operation, s3, request)
             try S3Compatibility.checkHeaders(request.headers, operation)
             response = try await dispatch(operation, request, s3, caller)
@@ -178,6 +182,9 @@ public struct S3Server: Sendable {
         case .putBucketPolicy: response = try await putBucketPolicy(bucket, request)
         case .deleteBucketPolicy: response = try await deleteBucketPolicy(bucket)
         case .getBucketPolicyStatus: response = try await bucketPolicyStatus(bucket)
+        case .getBucketLifecycleConfiguration: response = try await bucketLifecycle(bucket)
+        case .putBucketLifecycleConfiguration: response = try await putBucketLifecycle(bucket, request)
+        case .deleteBucketLifecycle: response = try await deleteBucketLifecycle(bucket)
         case .getBucketCors: response = try await bucketCors(bucket)
         case .putBucketCors: response = try await putBucketCors(bucket, request)
         case .deleteBucketCors: response = try await deleteBucketCors(bucket)

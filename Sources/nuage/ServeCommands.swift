@@ -72,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         options.auditReads = configuration.auditReads
         options.allowCustomerKeysOverHTTP = serverSettings.allowCustomerKeysOverHTTP
         options.allowPublicBuckets = serverSettings.allowPublicBuckets
+        options.lifecycleDay = Double(serverSettings.lifecycleDaySeconds)
         var settings = Gateway.Settings(host: host, port: port, tls: tlsCert.map { S3Server.TLSFiles(certificate: $0, privateKey: tlsKey!) },
                                         server: options)
         settings.uploadExpiryHours = serverSettings.multipartExpiryHours

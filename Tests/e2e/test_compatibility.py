@@ -34,7 +34,8 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "DeleteBucketEncryption", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
               "PutBucketTagging", "DeleteBucketTagging", "GetBucketAcl", "PutBucketAcl", "GetObjectAcl", "PutObjectAcl",
               "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors",
-              "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus"]
+              "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus",
+              "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
@@ -43,12 +44,14 @@ PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload"
               "PutObjectTagging", "DeleteObjectTagging", "GetObjectTagging", "PutBucketTagging", "DeleteBucketTagging",
               "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
               "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "PutBucketPolicy", "DeleteBucketPolicy",
-              "GetBucketPolicy", "GetBucketPolicyStatus", "ListBuckets", "HeadObject",
+              "GetBucketPolicy", "GetBucketPolicyStatus", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
+              "GetBucketLifecycleConfiguration", "ListBuckets", "HeadObject",
               "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 # Operations whose body is an XML document (checksummed like any body, but not object content).
 XML_BODY_WRITES = ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl",
-                   "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors", "PutBucketPolicy")
+                   "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors", "PutBucketPolicy",
+                   "PutBucketLifecycleConfiguration")
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
 # (DELETE /bucket?cors is DeleteBucketCors: the bucket must survive it).
@@ -80,6 +83,7 @@ REROUTED = {
     ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "policy"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "policyStatus"): {"ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "lifecycle"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "cors"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "ownershipControls"): {"CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "tagging"): {"PutObject", "CopyObject", "GetObject", "DeleteObject", "CreateBucket", "DeleteBucket", "ListObjects",
@@ -92,6 +96,9 @@ def NEVER_DENIED(bucket):
             "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.1/32"}}}
 
 
+# Lifecycle rules that expire nothing the rows use.
+LIFECYCLE = (b"<LifecycleConfiguration><Rule><ID>later</ID><Filter><Prefix>never/</Prefix></Filter><Status>Enabled</Status>"
+             b"<Expiration><Days>3650</Days></Expiration></Rule></LifecycleConfiguration>")
 SIGNER = "<set by the signer>"   # x-amz-date, x-amz-content-sha256
 CHUNKED = "<aws-chunked body>"   # x-amz-decoded-content-length: the payload length of an aws-chunked body
 PAST, FUTURE = "Sat, 01 Jan 2000 00:00:00 GMT", "Fri, 01 Jan 2100 00:00:00 GMT"
@@ -499,6 +506,9 @@ def base_request(operation, scene):
             "Version": "2012-10-17", "Statement": [NEVER_DENIED(b)]}).encode()),
         "DeleteBucketPolicy": lambda: Request("DELETE", b, query=[("policy", None)]),
         "GetBucketPolicyStatus": lambda: Request("GET", b, query=[("policyStatus", None)]),
+        "GetBucketLifecycleConfiguration": lambda: Request("GET", b, query=[("lifecycle", None)]),
+        "PutBucketLifecycleConfiguration": lambda: Request("PUT", b, query=[("lifecycle", None)], body=LIFECYCLE),
+        "DeleteBucketLifecycle": lambda: Request("DELETE", b, query=[("lifecycle", None)]),
     }[operation]()
 
 
@@ -536,6 +546,9 @@ def row_request(row, operation, value, scene, s3):
         s3.put_bucket_tagging(Bucket=scene.bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
     if operation in ("GetBucketPolicy", "GetBucketPolicyStatus") and row["support"] != "refused":
         s3.put_bucket_policy(Bucket=scene.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [NEVER_DENIED(scene.bucket)]}))
+    if operation == "GetBucketLifecycleConfiguration" and row["support"] != "refused":
+        s3.put_bucket_lifecycle_configuration(Bucket=scene.bucket, LifecycleConfiguration={"Rules": [
+            {"ID": "later", "Status": "Enabled", "Filter": {"Prefix": "never/"}, "Expiration": {"Days": 3650}}]})
     if operation == "GetBucketCors" and row["support"] != "refused":
         s3.put_bucket_cors(Bucket=scene.bucket, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]})
     if customer_key:
