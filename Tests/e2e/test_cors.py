@@ -6,6 +6,7 @@ import functools
 import http.client
 import http.server
 import json
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -58,6 +59,12 @@ def test_configuration_limits_errors_and_restart(tmp_path):
         assert s3.get_bucket_cors(Bucket="cors")["CORSRules"] == expected
         s3.delete_bucket_cors(Bucket="cors")
         assert refused(lambda: s3.get_bucket_cors(Bucket="cors")) == (404, "NoSuchCORSConfiguration")
+        # The aws CLI sets and reads them too.
+        aws = ["aws", "--endpoint-url", server.endpoint, "s3api"]
+        cors = json.dumps({"CORSRules": [{"AllowedOrigins": ["https://cli.example"], "AllowedMethods": ["GET"]}]})
+        subprocess.run(aws + ["put-bucket-cors", "--bucket", "cors", "--cors-configuration", cors], env=server.env(), check=True, timeout=60)
+        got = subprocess.run(aws + ["get-bucket-cors", "--bucket", "cors"], env=server.env(), capture_output=True, text=True, check=True, timeout=60)
+        assert json.loads(got.stdout)["CORSRules"][0]["AllowedOrigins"] == ["https://cli.example"]
     finally:
         server.stop()
 

@@ -5,6 +5,7 @@ refused with MalformedPolicy, public policies and anonymous requests only with
 import io
 import json
 import os
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -196,6 +197,15 @@ def test_minio_py_policy_and_tags(server, bucket):
     document = {"Version": "2012-10-17", "Statement": [statement("Deny", "s3:DeleteObject", f"arn:aws:s3:::{bucket}/*")]}
     client.set_bucket_policy(bucket, json.dumps(document))
     assert json.loads(client.get_bucket_policy(bucket)) == document
+    client.delete_bucket_policy(bucket)
+    # The aws CLI too: its MalformedPolicy, then a policy set and read back.
+    aws = ["aws", "--endpoint-url", server.endpoint, "s3api"]
+    bad = subprocess.run(aws + ["put-bucket-policy", "--bucket", bucket, "--policy", '{"Statement": []}'], env=server.env(),
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "MalformedPolicy" in bad.stderr, bad.stderr
+    subprocess.run(aws + ["put-bucket-policy", "--bucket", bucket, "--policy", json.dumps(document)], env=server.env(), check=True, timeout=60)
+    got = subprocess.run(aws + ["get-bucket-policy", "--bucket", bucket], env=server.env(), capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(json.loads(got.stdout)["Policy"]) == document
     client.delete_bucket_policy(bucket)
     client.put_object(bucket, "t", io.BytesIO(b"tagged"), 6)
     tags = Tags.new_object_tags()
