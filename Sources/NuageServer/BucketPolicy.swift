@@ -88,13 +88,14 @@ struct BucketPolicy: Sendable, Equatable {
         // Iterative glob with backtracking to the last `*`: linear in practice, never exponential.
         var (i, j, star, mark) = (0, 0, -1, 0)
         while j < t.count {
-            if i < p.count && (p[i] == "?" || p[i] == t[j]) {
-                i += 1
-                j += 1
-            } else if i < p.count && p[i] == "*" {
+            if i < p.count && p[i] == "*" {
+                // Before the literal test: a `*` in the text must not consume the pattern's `*`.
                 star = i
                 mark = j
                 i += 1
+            } else if i < p.count && (p[i] == "?" || p[i] == t[j]) {
+                i += 1
+                j += 1
             } else if star >= 0 {
                 i = star + 1
                 mark += 1
