@@ -113,7 +113,15 @@ extension Engine {
     ///   `customerKey` is given and is not the upload's (S3 lets it be left out here).
     public func completeUpload(uploadID: String, bucket: String, key: String, parts: [(number: Int, etag: String)],
                                condition: PutCondition = .none, customerKey: CustomerKey? = nil) async throws -> ObjectRecord {
-        let upload = try await upload(id: uploadID, bucket: bucket, key: key)
+        let upload: UploadRecord
+        do { upload = try await self.upload(id: uploadID, bucket: bucket, key: key) } catch let error as NuageError where error.code == .noSuchUpload {
+            // A completion retried after it succeeded (its answer was lost) gets the same answer,
+            // as at AWS, while the object is still the one those parts made.
+            guard let current = try await catalog.object(bucket: bucket, key: key), current.parts.count == parts.count,
+                  current.etag == Self.multipartETag(parts.map(\.etag)) else { throw error }
+            if let customerKey { try Self.checkCustomerKey(customerKey, for: current) }
+            return current
+        }
         if let customerKey { try Self.checkCustomerKey(customerKey, for: upload) }
         guard !parts.isEmpty else { throw NuageError(.invalidPart, "an upload must be completed with at least one part") }
         for (previous, next) in zip(parts, parts.dropFirst()) where next.number <= previous.number {
@@ -130,11 +138,9 @@ extension Engine {
             throw NuageError(.entityTooSmall, "part \(part.number) holds \(part.size) bytes; every part but the last needs at least \(Self.minimumPartSize)")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
-        var digests = Insecure.MD5()
-        for part in chosen { digests.update(data: [UInt8](hex: part.etag) ?? Array(part.etag.utf8)) }
         let record = ObjectRecord(bucket: bucket, key: key, versionID: [UInt8].random(count: 16),
                                   size: chosen.reduce(0) { $0 + $1.size },
-                                  etag: Array(digests.finalize()).hex + "-\(chosen.count)", modified: Date(),
+                                  etag: Self.multipartETag(chosen.map(\.etag)), modified: Date(),
                                   metadata: upload.metadata.filter { !$0.key.hasPrefix("x-nuage-") }, parts: chosen.map(\.manifest))
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
@@ -143,6 +149,13 @@ extension Engine {
         await collectReplaced(replaced?.blobs ?? [])
         try await journalDurable()
         return record
+    }
+
+    /// A completed upload's ETag: the MD5 of its parts' binary MD5s, `-`, their count.
+    static func multipartETag(_ partETags: [String]) -> String {
+        var digests = Insecure.MD5()
+        for etag in partETags { digests.update(data: [UInt8](hex: etag) ?? Array(etag.utf8)) }
+        return Array(digests.finalize()).hex + "-\(partETags.count)"
     }
 
     /// Ends an upload and deletes its parts.

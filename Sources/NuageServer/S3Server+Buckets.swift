@@ -262,9 +262,12 @@ extension S3Server {
         return calendar.date(from: DateComponents(year: year, month: month, day: day, hour: time[0], minute: time[1], second: time[2]))
     }
 
-    /// S3's `encoding-type=url`: like form encoding, spaces as `+`.
+    /// S3's `encoding-type=url`: every byte but unreserved characters and `/` percent-encoded,
+    /// a space as `%20` (which every client's decoder reads as a space; `+` would be read as a
+    /// plus sign by decoders of paths).
     static func urlEncode(_ text: String) -> String {
-        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
-        return (text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text).replacingOccurrences(of: "%20", with: "+")
+        text.addingPercentEncoding(withAllowedCharacters: urlUnreserved) ?? text
     }
+
+    private static let urlUnreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
 }

@@ -69,7 +69,6 @@ extension S3Server {
     func completeUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let uploadID = s3.queryValue("uploadId") ?? ""
         let customerKey = try customerKey(request, s3)
-        _ = try await engine.upload(id: uploadID, bucket: bucket, key: key)
         // <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…
         let root = try await xmlBody(request, root: "CompleteMultipartUpload")
         let parts = try root.all("Part").map { part -> (number: Int, etag: String) in

@@ -133,3 +133,14 @@ def test_not_implemented_is_an_s3_error(s3, bucket):
         s3.get_bucket_website(Bucket=bucket)
     assert error_code(excinfo) == "NotImplemented"
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_listings_return_reserved_characters_exactly(s3, bucket):
+    """botocore lists with encoding-type=url and decodes what comes back: every reserved
+    character, a space, a plus sign and a percent sign come back as stored."""
+    keys = ["a b", "a+b", "a%20b", "ü/ß", "x&y=z;#?", "tab\there"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"k")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == sorted(keys, key=lambda k: k.encode())
+    assert [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]] == sorted(keys, key=lambda k: k.encode())
+    assert [p["Prefix"] for p in s3.list_objects_v2(Bucket=bucket, Delimiter="/")["CommonPrefixes"]] == ["ü/"]

@@ -87,9 +87,17 @@ def test_low_level_multipart_api(s3, bucket):
             "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
     assert error_code(excinfo) == "EntityTooSmall"
 
+    # Part 2 uploaded twice counts as its last upload.
+    s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=2, Body=b"stale" * 1000)
+    etags[2] = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=2, Body=parts[1])["ETag"]
     result = complete([(n, etags[n]) for n in (1, 2, 3)])
     assert result["ETag"] == f'"{md5_of_md5s(parts)}"'
     assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"".join(parts)
+    # A completion retried after it succeeded (its answer lost) gets the same answer; other parts do not.
+    assert complete([(n, etags[n]) for n in (1, 2, 3)])["ETag"] == result["ETag"]
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        complete([(n, etags[n]) for n in (1, 2)])
+    assert error_code(excinfo) == "NoSuchUpload"
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload)
     assert error_code(excinfo) == "NoSuchUpload"
