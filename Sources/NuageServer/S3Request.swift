@@ -10,7 +10,7 @@ struct S3Request {
     /// The decoded request path (what the signature canonicalises).
     let path: String
     /// Decoded query parameters, in order.
-    let query: [(name: String, value: String)]
+    private(set) var query: [(name: String, value: String)]
     let bucket: String?
     let key: String?
     let host: String
@@ -54,6 +54,22 @@ struct S3Request {
     }
 
     func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
+
+    /// A presigned URL of signature version 2 (`AWSAccessKeyId`, `Signature`, `Expires`).
+    var isPresignedV2: Bool { has("AWSAccessKeyId") && has("Signature") && has("Expires") }
+
+    /// Signature version 2 signs `Content-Type`, `Content-MD5` and `x-amz-*` headers that a
+    /// presigned URL carries in its query (boto3's `ContentType` and `Metadata`): they leave the
+    /// query, to be headers of the request.
+    mutating func takeQueryHeaders() -> [(name: String, value: String)] {
+        let isHeader: (String) -> Bool = { name in
+            let lowered = name.lowercased()
+            return lowered == "content-type" || lowered == "content-md5" || lowered.hasPrefix("x-amz-")
+        }
+        let taken = query.filter { isHeader($0.name) }.map { (name: $0.name.lowercased(), value: $0.value) }
+        query.removeAll { isHeader($0.name) }
+        return taken
+    }
     func has(_ name: String) -> Bool { query.contains { $0.name == name } }
 }
 

@@ -112,6 +112,17 @@ public struct S3Server: Sendable {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
             var s3 = try S3Request(request, domain: options.domain)
             s3.privateTransport = privateTransport
+            var request = request
+            if s3.isPresignedV2 {
+                var head = request.head
+                for (name, value) in s3.takeQueryHeaders() {
+                    guard let field = HTTPField.Name(name) else { throw S3Error(.invalidArgument, "Invalid header name in the query.") }
+                    // The signature covers the query's value; a header saying otherwise is not signed.
+                    if let sent = head.headerFields[field], sent != value { throw S3Error(.signatureDoesNotMatch) }
+                    head.headerFields[field] = value
+                }
+                request = Request(head: head, body: request.body)
+            }
             try CustomerKeyHeaders.refuseInQuery(s3)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket

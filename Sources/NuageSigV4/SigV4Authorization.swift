@@ -57,8 +57,13 @@ public struct SigV4Authorization: Sendable, Equatable {
             return found
         }
         guard try value("X-Amz-Algorithm") == SigV4.algorithm else { throw .malformed("X-Amz-Algorithm must be \(SigV4.algorithm)") }
-        guard let expires = Int(try value("X-Amz-Expires")), expires >= 1, expires <= maximumExpiry else {
-            throw .malformed("X-Amz-Expires must be between 1 and \(maximumExpiry) seconds")
+        // AWS's answers: 400 AuthorizationQueryParametersError with these messages; a URL whose
+        // time is up (X-Amz-Expires 0 included) is 403 AccessDenied "Request has expired".
+        guard let expires = Int(try value("X-Amz-Expires")), expires >= 0 else {
+            throw .malformed("X-Amz-Expires must be non-negative")
+        }
+        guard expires <= maximumExpiry else {
+            throw .malformed("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than \(maximumExpiry) seconds")
         }
         return try make(credential: Substring(try value("X-Amz-Credential")), signedHeaders: Substring(try value("X-Amz-SignedHeaders")),
                         signature: Substring(try value("X-Amz-Signature")), timestamp: try value("X-Amz-Date"), expires: expires)

@@ -75,6 +75,29 @@ def test_presigned_get_and_put_over_plain_http(s3, bucket):
     assert b"<Code>SignatureDoesNotMatch</Code>" in excinfo.value.read()
 
 
+def test_presigned_put_with_content_type_and_metadata(s3, bucket):
+    """boto3 presigns PUTs with signature version 2 by default: ContentType and Metadata travel
+    in the query, signed, and the object is stored with them."""
+    url = s3.generate_presigned_url("put_object", ExpiresIn=300, Params={
+        "Bucket": bucket, "Key": "typed", "ContentType": "text/csv", "Metadata": {"color": "blue"}})
+    assert "content-type=text%2Fcsv" in url and "x-amz-meta-color=blue" in url
+    request = urllib.request.Request(url, data=b"a,b\n", method="PUT", headers={"Content-Type": "text/csv"})
+    assert urllib.request.urlopen(request).status == 200
+    head = s3.head_object(Bucket=bucket, Key="typed")
+    assert head["ContentType"] == "text/csv" and head["Metadata"] == {"color": "blue"}
+    # A header that contradicts the signed query value is not what was signed.
+    other = urllib.request.Request(url, data=b"x", method="PUT", headers={"Content-Type": "text/html"})
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(other)
+    assert excinfo.value.code == 403 and b"<Code>SignatureDoesNotMatch</Code>" in excinfo.value.read()
+    # Metadata changed in the URL breaks the signature.
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(urllib.request.Request(url.replace("color=blue", "color=red"), data=b"x", method="PUT",
+                                                      headers={"Content-Type": "text/csv"}))
+    assert excinfo.value.code == 403
+    assert s3.get_object(Bucket=bucket, Key="typed")["Body"].read() == b"a,b\n"
+
+
 def test_conditional_writes(s3, bucket):
     s3.put_object(Bucket=bucket, Key="once", Body=b"1", IfNoneMatch="*")
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:

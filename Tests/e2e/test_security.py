@@ -6,11 +6,15 @@ import http.client
 import itertools
 import json
 import os
+import re
 import select
 import socket
 import stat
 import subprocess
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -609,3 +613,29 @@ def test_one_key_cannot_hold_every_slot_and_trickling_bodies_are_cut():
         assert "request body too slow" in open(os.path.join(server.dir, "serve.log")).read()
     finally:
         server.stop()
+
+
+def test_presigned_expiry_errors_are_awss(server, s3, bucket):
+    """X-Amz-Expires beyond a week or negative: 400 AuthorizationQueryParametersError with AWS's
+    wording; a URL whose time is up: 403 AccessDenied, "Request has expired"."""
+    s3.put_object(Bucket=bucket, Key="e", Body=b"e")
+    signer = sigv4_client(server)
+
+    def fetch(url):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+    too_long = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e"}, ExpiresIn=604801)
+    status, body = fetch(too_long)
+    assert status == 400 and b"<Code>AuthorizationQueryParametersError</Code>" in body and b"must be less than a week" in body
+    week = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e"}, ExpiresIn=604800)
+    assert fetch(week) == (200, b"e")
+    negative = re.sub(r"X-Amz-Expires=\d+", "X-Amz-Expires=-5", week)
+    status, body = fetch(negative)
+    assert status == 400 and b"must be non-negative" in body
+    short = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e"}, ExpiresIn=1)
+    time.sleep(2.5)
+    status, body = fetch(short)
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"Request has expired" in body
