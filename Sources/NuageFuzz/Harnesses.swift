@@ -75,7 +75,7 @@ enum Harnesses {
         if case .range(let range) = S3Server.parseRange(header, size: size) {
             precondition(range.lowerBound >= 0 && range.upperBound <= size && !range.isEmpty, "range outside the object")
         }
-        if let range = S3Server.parseCopyRange(header, size: size) {
+        if let range = try? S3Server.copyRange(header, size: size) {
             precondition(range.lowerBound >= 0 && range.upperBound <= size, "copy range outside the object")
         }
     }

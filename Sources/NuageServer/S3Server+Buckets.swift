@@ -20,12 +20,13 @@ extension S3Server {
         try await engine.journalDurable()
     }
 
-    /// `<Owner><ID>…</ID><DisplayName>…</DisplayName></Owner>` for the gateway's owner.
-    static func writeOwner(_ xml: inout XMLWriter) {
-        xml.open("Owner")
+    /// `<Owner><ID>…</ID><DisplayName>…</DisplayName></Owner>` for the gateway's owner (or
+    /// another element, `Initiator`, naming it).
+    static func writeOwner(_ xml: inout XMLWriter, _ element: String = "Owner") {
+        xml.open(element)
         xml.element("ID", owner.id)
         xml.element("DisplayName", owner.name)
-        xml.close("Owner")
+        xml.close(element)
     }
 
     func listBuckets(_ caller: Caller) async throws -> Response {

@@ -49,10 +49,7 @@ extension S3Server {
         let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller, customerKey: sourceCustomerKey)
         var range: Range<Int64> = 0..<original.size
         if let text = request.headers[named: "x-amz-copy-source-range"] {
-            guard let wanted = Self.parseCopyRange(text, size: original.size) else {
-                throw S3Error(.invalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the object's \(original.size) bytes.")
-            }
-            range = wanted
+            range = try Self.copyRange(text, size: original.size)
         }
         guard Int64(range.count) <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
         let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, range: range.isEmpty ? nil : range,
@@ -212,11 +209,17 @@ extension S3Server {
     }
 
     /// `bytes=first-last`, both given, `first ≤ last < size` (stricter than a GET's Range, as S3).
-    static func parseCopyRange(_ text: String, size: Int64) -> Range<Int64>? {
-        guard text.hasPrefix("bytes=") else { return nil }
-        let bounds = text.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]),
-              first >= 0, first <= last, last < size else { return nil }
+    /// `x-amz-copy-source-range: bytes=first-last`, checked against the source's size as AWS
+    /// checks it: malformed, or outside the source, is `InvalidArgument` (AWS's wording each).
+    static func copyRange(_ text: String, size: Int64) throws -> Range<Int64> {
+        let bounds = text.hasPrefix("bytes=") ? text.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false) : []
+        guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]), first >= 0, first <= last else {
+            throw S3Error(.invalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+        }
+        guard last < size else {
+            throw S3Error(.invalidArgument, "Range specified is not valid for source object of size: \(size)",
+                          details: [("ArgumentName", "x-amz-copy-source-range"), ("ArgumentValue", String(text.prefix(100)))])
+        }
         return first..<(last + 1)
     }
 
@@ -225,12 +228,5 @@ extension S3Server {
         guard let text = s3.queryValue(name) else { return 1000 }
         guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "\(name) must be a non-negative integer.") }
         return min(value, 1000)
-    }
-
-    static func writeOwner(_ xml: inout XMLWriter, _ element: String) {
-        xml.open(element)
-        xml.element("ID", owner.id)
-        xml.element("DisplayName", owner.name)
-        xml.close(element)
     }
 }

@@ -127,7 +127,19 @@ def test_upload_part_copy(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload, PartNumber=3,
                             CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=f"bytes=0-{len(source)}")
+    # AWS: 400 InvalidArgument naming the source's size (not InvalidRange), and another message for a malformed range.
     assert error_code(excinfo) == "InvalidArgument"
+    assert excinfo.value.response["Error"]["Message"] == f"Range specified is not valid for source object of size: {len(source)}"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload, PartNumber=3,
+                            CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange="bytes=9-3")
+    assert error_code(excinfo) == "InvalidArgument" and "must be of the form bytes=first-last" in excinfo.value.response["Error"]["Message"]
+    # GET with a part number beyond the parts, or other than 1 on a single-part object: 416 InvalidPartNumber.
+    for key, number in (("source", 2), ("source", 10000)):
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            s3.get_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416 and error_code(excinfo) == "InvalidPartNumber"
+    assert s3.get_object(Bucket=bucket, Key="source", PartNumber=1)["Body"].read() == source
     s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=upload, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": copied}, {"PartNumber": 2, "ETag": ranged}]})
     assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source + source[100:200]
