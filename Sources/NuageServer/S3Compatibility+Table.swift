@@ -8,8 +8,8 @@ extension S3Compatibility {
     static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
-                                                 .uploadPart, .uploadPartCopy, .completeMultipartUpload, .listParts]
-    static let customerKeyElsewhere = "x-amz-server-side-encryption-customer-* headers apply only to object reads and writes (PutObject, GetObject, HeadObject, CopyObject, CreateMultipartUpload, UploadPart, UploadPartCopy, ListParts, CompleteMultipartUpload)."
+                                                 .uploadPart, .uploadPartCopy, .completeMultipartUpload, .listParts, .getObjectAttributes]
+    static let customerKeyElsewhere = "x-amz-server-side-encryption-customer-* headers apply only to object reads and writes (PutObject, GetObject, HeadObject, CopyObject, CreateMultipartUpload, UploadPart, UploadPartCopy, ListParts, CompleteMultipartUpload, GetObjectAttributes)."
     static let sourceKeyElsewhere = "x-amz-copy-source-server-side-encryption-customer-* headers apply only to CopyObject and UploadPartCopy."
 
     // MARK: Headers
@@ -136,10 +136,15 @@ extension S3Compatibility {
         rule("x-amz-website-redirect-location", otherwise: .refused(.notImplemented, "Website redirects are not implemented; nothing was stored.")),
         rule("x-amz-tagging", when(in: S3Operation.objectWrites, .honored("the object's tags (at most 10, as S3 limits them), stored encrypted with its metadata; x-amz-tagging-count on GET and HEAD")),
              otherwise: .refused(.invalidArgument, "x-amz-tagging applies only to PutObject, CopyObject and CreateMultipartUpload.")),
+        rule("x-amz-object-attributes", when(in: [.getObjectAttributes], .honored("ETag, Checksum, ObjectParts, StorageClass, ObjectSize")),
+             otherwise: .refused(.invalidRequest, "x-amz-object-attributes applies only to GetObjectAttributes.")),
+        rule("x-amz-max-parts", when(in: [.getObjectAttributes], .honored("the most parts in ObjectParts (1000 at most)")),
+             otherwise: .refused(.invalidRequest, "x-amz-max-parts applies only to GetObjectAttributes.")),
+        rule("x-amz-part-number-marker", when(in: [.getObjectAttributes], .honored("ObjectParts after this part number")),
+             otherwise: .refused(.invalidRequest, "x-amz-part-number-marker applies only to GetObjectAttributes.")),
         rule("x-amz-request-payer", otherwise: .noOp("the bucket owner pays: requester-pays buckets do not exist here")),
         rule("x-amz-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-expected-bucket-owner) are not implemented.")),
         rule("x-amz-source-expected-bucket-owner", otherwise: .refused(.notImplemented, "Bucket owner checks (x-amz-source-expected-bucket-owner) are not implemented.")),
-        rule("x-amz-object-attributes", otherwise: .refused(.notImplemented, "GetObjectAttributes is not implemented.")),
         rule("x-amz-optional-object-attributes", when(in: [.listObjectsV2], .noOp("no object is archived, so there is no restore status to add")),
              otherwise: .refused(.invalidRequest, "x-amz-optional-object-attributes applies only to ListObjectsV2.")),
 
@@ -211,7 +216,8 @@ extension S3Compatibility {
              when(in: [.putBucketOwnershipControls], .honored("BucketOwnerEnforced accepted; another ownership is NotImplemented")),
              otherwise: .refused(.notImplemented, "?ownershipControls is only for Get and PutBucketOwnershipControls: every bucket is BucketOwnerEnforced.")),
         rule("publicAccessBlock", otherwise: .refused(.notImplemented, "Public access blocks are not implemented: nothing is ever public.")),
-        rule("attributes", otherwise: .refused(.notImplemented, "GetObjectAttributes is not implemented.")),
+        rule("attributes", when(in: [.getObjectAttributes], .honored("an object's ETag, checksum, parts, storage class and size")),
+             otherwise: .refused(.notImplemented, "?attributes is only for GetObjectAttributes.")),
         rule("restore", otherwise: .refused(.notImplemented, "Restores are not implemented: nothing is archived.")),
         rule("select", otherwise: .refused(.notImplemented, "S3 Select is not implemented.")),
         rule("select-type", otherwise: .refused(.notImplemented, "S3 Select is not implemented.")),

@@ -33,6 +33,7 @@ extension S3Operation {
         case .putBucketOwnershipControls: "PutBucketOwnershipControls"
         case .getBucketTagging: "GetBucketTagging"
         case .putBucketTagging, .deleteBucketTagging: "PutBucketTagging"
+        case .getObjectAttributes: "GetObjectAttributes"
         case .getObjectTagging: "GetObjectTagging"
         case .putObjectTagging: "PutObjectTagging"
         case .deleteObjectTagging: "DeleteObjectTagging"

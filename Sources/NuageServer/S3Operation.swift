@@ -47,6 +47,7 @@ enum S3Operation: String, CaseIterable, Sendable {
     case getBucketTagging = "GetBucketTagging"
     case putBucketTagging = "PutBucketTagging"
     case deleteBucketTagging = "DeleteBucketTagging"
+    case getObjectAttributes = "GetObjectAttributes"
     case getObjectTagging = "GetObjectTagging"
     case putObjectTagging = "PutObjectTagging"
     case deleteObjectTagging = "DeleteObjectTagging"
@@ -88,6 +89,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         case .listParts: ["uploadId", "max-parts", "part-number-marker"]
         case .deleteObject: ["versionId"]
         case .getObjectTagging, .putObjectTagging, .deleteObjectTagging: ["tagging", "versionId"]
+        case .getObjectAttributes: ["attributes", "versionId"]
         case .getBucketTagging, .putBucketTagging, .deleteBucketTagging: ["tagging"]
         case .getBucketAcl, .putBucketAcl: ["acl"]
         case .getObjectAcl, .putObjectAcl: ["acl", "versionId"]
@@ -156,6 +158,7 @@ enum S3Operation: String, CaseIterable, Sendable {
         let acl = s3.has("acl") && !s3.has("uploadId") && !s3.has("partNumber") && !s3.has("uploads")
         switch method {
         case "GET" where acl: return .getObjectAcl
+        case "GET" where s3.has("attributes"): return .getObjectAttributes
         case "PUT" where acl: return .putObjectAcl
         case "GET" where tagging: return .getObjectTagging
         case "PUT" where tagging: return .putObjectTagging

@@ -226,6 +226,7 @@ public struct S3Server: Sendable {
         case .getBucketTagging: response = try await bucketTagging(bucket)
         case .putBucketTagging: response = try await putBucketTagging(bucket, request)
         case .deleteBucketTagging: response = try await deleteBucketTagging(bucket)
+        case .getObjectAttributes: response = try await objectAttributes(bucket, key, request, s3)
         case .getObjectTagging: response = try await objectTagging(bucket, key)
         case .putObjectTagging: response = try await putObjectTagging(bucket, key, request)
         case .deleteObjectTagging: response = try await deleteObjectTagging(bucket, key)

@@ -1,5 +1,5 @@
 import Foundation
-import NuageServer
+@testable import NuageServer
 import Testing
 
 /// docs/COMPATIBILITY.md is what the table says: the two cannot drift.
@@ -17,5 +17,13 @@ import Testing
             #expect(names.contains(name))
         }
         #expect(rows.allSatisfy { row in row["support"] as? String != "refused" || (row["code"] as? String) != nil })
+    }
+
+    /// A name given two rules would keep only the first, silently (a row flipped to honored
+    /// would stay refused, as x-amz-object-attributes once did).
+    @Test func everyNameHasOneRule() throws {
+        for names in [S3Compatibility.headers.map(\.name), S3Compatibility.parameters.map(\.name)] {
+            #expect(Set(names).count == names.count, "\(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")
+        }
     }
 }

@@ -35,7 +35,8 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "PutBucketTagging", "DeleteBucketTagging", "GetBucketAcl", "PutBucketAcl", "GetObjectAcl", "PutObjectAcl",
               "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors",
               "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus",
-              "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"]
+              "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
+              "GetObjectAttributes"]
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
@@ -45,7 +46,7 @@ PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload"
               "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
               "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "PutBucketPolicy", "DeleteBucketPolicy",
               "GetBucketPolicy", "GetBucketPolicyStatus", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
-              "GetBucketLifecycleConfiguration", "ListBuckets", "HeadObject",
+              "GetBucketLifecycleConfiguration", "GetObjectAttributes", "ListBuckets", "HeadObject",
               "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 # Operations whose body is an XML document (checksummed like any body, but not object content).
@@ -62,6 +63,9 @@ PREFERRED = {
     ("header", "x-amz-checksum-algorithm"): ["CreateMultipartUpload"],
     ("header", "x-amz-checksum-type"): ["CreateMultipartUpload"],
     ("header", "x-amz-mfa"): ["DeleteObject"],
+    ("header", "x-amz-object-attributes"): ["GetObjectAttributes"],
+    ("header", "x-amz-max-parts"): ["GetObjectAttributes"],
+    ("header", "x-amz-part-number-marker"): ["GetObjectAttributes"],
     ("header", "x-amz-bypass-governance-retention"): ["DeleteObject"],
     ("header", "x-amz-expected-bucket-owner"): ["DeleteBucket"],
     ("header", "x-amz-source-expected-bucket-owner"): ["CopyObject"],
@@ -83,6 +87,7 @@ REROUTED = {
     ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "policy"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "policyStatus"): {"ListObjects", "ListObjectsV2", "ListMultipartUploads"},
+    ("parameter", "attributes"): {"GetObject"},
     ("parameter", "lifecycle"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "cors"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "ownershipControls"): {"CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
@@ -166,6 +171,9 @@ VALUES = {
     "x-amz-storage-class": ["GLACIER"],
     "x-amz-website-redirect-location": ["/elsewhere.html"],
     "x-amz-tagging": ["project=nuage"],
+    "x-amz-object-attributes": ["ETag,ObjectSize"],
+    "x-amz-max-parts": ["1"],
+    "x-amz-part-number-marker": ["0"],
     "x-amz-request-payer": ["requester"],
     "x-amz-expected-bucket-owner": ["111122223333"],
     "x-amz-source-expected-bucket-owner": ["111122223333"],
@@ -509,6 +517,7 @@ def base_request(operation, scene):
         "GetBucketLifecycleConfiguration": lambda: Request("GET", b, query=[("lifecycle", None)]),
         "PutBucketLifecycleConfiguration": lambda: Request("PUT", b, query=[("lifecycle", None)], body=LIFECYCLE),
         "DeleteBucketLifecycle": lambda: Request("DELETE", b, query=[("lifecycle", None)]),
+        "GetObjectAttributes": lambda: Request("GET", b, "dst", query=[("attributes", None)], headers={"x-amz-object-attributes": "ETag"}),
     }[operation]()
 
 
@@ -526,7 +535,7 @@ def under_customer_key(operation, scene, s3, source):
     b = scene.bucket
     if source:
         scene.etags["src"] = s3.put_object(Bucket=b, Key="src", Body=SOURCE, **CUSTOMER)["ETag"]
-    elif operation in ("GetObject", "HeadObject"):
+    elif operation in ("GetObject", "HeadObject", "GetObjectAttributes"):
         scene.etags["dst"] = s3.put_object(Bucket=b, Key="dst", Body=EXISTING, Metadata={"kept": "yes"}, **CUSTOMER)["ETag"]
     elif operation in ("UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "ListParts"):
         s3.abort_multipart_upload(Bucket=b, Key="mpu", UploadId=scene.upload)

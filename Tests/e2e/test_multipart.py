@@ -1,4 +1,5 @@
 """Multipart uploads through boto3 and the aws command line against a real `nuage serve`."""
+import base64
 import hashlib
 import json
 import os
@@ -157,3 +158,41 @@ def test_aws_cli_copies_a_file_above_the_multipart_threshold(server, bucket, tmp
     aws(server, "s3", "cp", f"s3://{bucket}/cli-big", f"s3://{bucket}/cli-big-copy")
     aws(server, "s3", "cp", f"s3://{bucket}/cli-big-copy", str(tmp_path / "copy"))
     assert (tmp_path / "copy").read_bytes() == data
+
+
+def test_get_object_attributes(s3, bucket):
+    """GetObjectAttributes with boto3: single-part (with its stored checksum) and multipart
+    objects, parts paged with MaxParts and PartNumberMarker, and what S3 refuses."""
+    body = b"attributes" * 100
+    s3.put_object(Bucket=bucket, Key="single", Body=body, ChecksumAlgorithm="SHA256")
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    single = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=every)
+    assert single["ETag"] == hashlib.md5(body).hexdigest(), "GetObjectAttributes gives the ETag without quotes"
+    assert single["ObjectSize"] == len(body) and single["StorageClass"] == "STANDARD"
+    assert single["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert "ObjectParts" not in single and single["LastModified"] == s3.head_object(Bucket=bucket, Key="single")["LastModified"]
+
+    parts = [os.urandom(5 * MIB), os.urandom(5 * MIB), b"tail"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="multi")["UploadId"]
+    etags = [s3.upload_part(Bucket=bucket, Key="multi", UploadId=upload, PartNumber=n, Body=p)["ETag"] for n, p in enumerate(parts, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
+    first = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=["ObjectParts", "ObjectSize"], MaxParts=2)
+    assert first["ObjectSize"] == sum(map(len, parts))
+    assert first["ObjectParts"]["TotalPartsCount"] == 3 and first["ObjectParts"]["IsTruncated"]
+    assert [(p["PartNumber"], p["Size"]) for p in first["ObjectParts"]["Parts"]] == [(1, 5 * MIB), (2, 5 * MIB)]
+    rest = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=["ObjectParts"],
+                                    PartNumberMarker=first["ObjectParts"]["NextPartNumberMarker"])
+    assert [(p["PartNumber"], p["Size"]) for p in rest["ObjectParts"]["Parts"]] == [(3, 4)] and not rest["ObjectParts"]["IsTruncated"]
+    assert s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=["ETag"])["ETag"] == etags_md5(etags)
+
+    for call, code in ((lambda: s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"]), "NoSuchKey"),
+                       (lambda: s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["Colour"]), "InvalidArgument")):
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            call()
+        assert error_code(excinfo) == code
+
+
+def etags_md5(etags):
+    digest = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in etags)).hexdigest()
+    return f"{digest}-{len(etags)}"
