@@ -19,7 +19,8 @@ import NuageCore
 /// - Errors are `NuageError`s: `noSuchBucket`, `bucketAlreadyExists`, `bucketNotEmpty`,
 ///   `preconditionFailed` for a failed condition, `noSuchUpload`, `invalidPart`; anything else is `internalError` with a cause.
 public protocol Catalog: Sendable {
-    func createBucket(_ name: String) async throws
+    /// - Throws: `bucketAlreadyExists`, whoever owns it.
+    func createBucket(_ name: String, owner: String) async throws
     /// Uploads in progress in the bucket are aborted with it.
     /// - Throws: `noSuchBucket`, or `bucketNotEmpty` when it holds objects.
     func deleteBucket(_ name: String) async throws
@@ -188,6 +189,8 @@ public struct ScrubTimes: Hashable, Sendable {
 public struct BucketRecord: Hashable, Sendable, Codable {
     public var name: String
     public var created: Date
+    /// The owner (account) whose access key created it.
+    public var owner: String
     /// The default encryption of writes that name none (nil: the gateway's own keys, AES256).
     public var encryption: BucketEncryption?
     /// The bucket's tags (PutBucketTagging), in `x-amz-tagging`'s query form; nil: none.
@@ -199,10 +202,11 @@ public struct BucketRecord: Hashable, Sendable, Codable {
     public var lifecycle: String?
     /// The bucket's policy document (PutBucketPolicy), as the client sent it; nil: none.
     public var policy: String?
-    public init(name: String, created: Date, encryption: BucketEncryption? = nil, tagging: String? = nil,
+    public init(name: String, created: Date, owner: String = Owner.default, encryption: BucketEncryption? = nil, tagging: String? = nil,
                 cors: String? = nil, lifecycle: String? = nil, policy: String? = nil) {
         self.name = name
         self.created = created
+        self.owner = owner
         self.encryption = encryption
         self.tagging = tagging
         self.cors = cors
@@ -318,6 +322,9 @@ public struct RepairNote: Hashable, Sendable {
 }
 
 extension Catalog {
+    /// Creates a bucket of the default owner.
+    public func createBucket(_ name: String) async throws { try await createBucket(name, owner: Owner.default) }
+
     /// ``deleteObject(bucket:key:ifVersion:)`` whatever the current version.
     @discardableResult
     public func deleteObject(bucket: String, key: String) async throws -> ObjectRecord? {
@@ -335,6 +342,8 @@ extension Catalog {
 public struct AccessKeyRecord: Hashable, Sendable, Codable {
     public var id: String
     public var name: String
+    /// The owner (account) the key acts for: the buckets it creates are this owner's.
+    public var owner: String
     public var sealedSecret: [UInt8]
     /// Only reads (GET, HEAD, listings) are allowed.
     public var readOnly: Bool
@@ -342,9 +351,10 @@ public struct AccessKeyRecord: Hashable, Sendable, Codable {
     public var buckets: [String]
     public var created: Date
 
-    public init(id: String, name: String, sealedSecret: [UInt8], readOnly: Bool, buckets: [String], created: Date) {
+    public init(id: String, name: String, owner: String = Owner.default, sealedSecret: [UInt8], readOnly: Bool, buckets: [String], created: Date) {
         self.id = id
         self.name = name
+        self.owner = owner
         self.sealedSecret = sealedSecret
         self.readOnly = readOnly
         self.buckets = buckets
@@ -356,5 +366,44 @@ extension Catalog {
     /// Every blob waiting to be deleted.
     public func garbage(limit: Int) async throws -> [BlobRef] {
         try await garbage(limit: limit, readableBefore: .distantFuture, journaledThrough: .max)
+    }
+}
+
+/// Owners (accounts): access keys act for one, buckets belong to one. Records written before
+/// owners existed belong to the default owner.
+public enum Owner {
+    public static let `default` = "nuage"
+
+    /// 1 to 64 lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+    public static func validate(_ name: String) throws {
+        guard (1...64).contains(name.count), name.first.map({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) == true,
+              name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
+            throw NuageError(.invalidArgument, "an owner is 1 to 64 lower-case letters, digits, '.', '_' and '-', starting with a letter or digit; not '\(name.prefix(80))'")
+        }
+    }
+}
+
+extension BucketRecord {
+    private enum CodingKeys: String, CodingKey { case name, created, owner, encryption, tagging, cors, lifecycle, policy }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), created: try c.decode(Date.self, forKey: .created),
+                  owner: try c.decodeIfPresent(String.self, forKey: .owner) ?? Owner.default,
+                  encryption: try c.decodeIfPresent(BucketEncryption.self, forKey: .encryption),
+                  tagging: try c.decodeIfPresent(String.self, forKey: .tagging), cors: try c.decodeIfPresent(String.self, forKey: .cors),
+                  lifecycle: try c.decodeIfPresent(String.self, forKey: .lifecycle), policy: try c.decodeIfPresent(String.self, forKey: .policy))
+    }
+}
+
+extension AccessKeyRecord {
+    private enum CodingKeys: String, CodingKey { case id, name, owner, sealedSecret, readOnly, buckets, created }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), name: try c.decode(String.self, forKey: .name),
+                  owner: try c.decodeIfPresent(String.self, forKey: .owner) ?? Owner.default,
+                  sealedSecret: try c.decode([UInt8].self, forKey: .sealedSecret), readOnly: try c.decode(Bool.self, forKey: .readOnly),
+                  buckets: try c.decode([String].self, forKey: .buckets), created: try c.decode(Date.self, forKey: .created))
     }
 }

@@ -145,19 +145,25 @@ public final class SQLiteCatalog: Catalog {
                 ALTER TABLE bucket ADD COLUMN policy TEXT;
                 """)
         }
+        migrator.registerMigration("v11: owners") { db in
+            try db.execute(sql: """
+                ALTER TABLE bucket ADD COLUMN owner TEXT NOT NULL DEFAULT 'nuage';
+                ALTER TABLE access_key ADD COLUMN owner TEXT NOT NULL DEFAULT 'nuage';
+                """)
+        }
         return migrator
     }
 
     // MARK: Buckets
 
-    public func createBucket(_ name: String) async throws {
+    public func createBucket(_ name: String, owner: String) async throws {
         try await write { db in
             guard try Self.bucketExists(db, name) == false else {
                 throw NuageError(.bucketAlreadyExists, "bucket \(name) already exists")
             }
             let created = Date(timeIntervalSince1970: Double(Self.ms(Date())) / 1000)
-            try db.execute(sql: "INSERT INTO bucket (name, created_ms) VALUES (?, ?)", arguments: [name, Self.ms(created)])
-            try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created)))
+            try db.execute(sql: "INSERT INTO bucket (name, created_ms, owner) VALUES (?, ?, ?)", arguments: [name, Self.ms(created), owner])
+            try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created, owner: owner)))
         }
     }
 
@@ -198,6 +204,7 @@ public final class SQLiteCatalog: Catalog {
                            arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.name])
             var updated = bucket
             updated.created = current.created
+            updated.owner = current.owner
             try Self.journal(db, .bucketUpdated(updated))
         }
     }
@@ -499,12 +506,12 @@ public final class SQLiteCatalog: Catalog {
     }
 
     private static func insertAccessKey(_ db: Database, _ key: AccessKeyRecord, buckets: String) throws {
-        try db.execute(sql: "INSERT INTO access_key (id, name, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [key.id, key.name, Data(key.sealedSecret), key.readOnly, buckets, ms(key.created)])
+        try db.execute(sql: "INSERT INTO access_key (id, name, owner, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [key.id, key.name, key.owner, Data(key.sealedSecret), key.readOnly, buckets, ms(key.created)])
     }
 
     private static func accessKeyRecord(_ row: Row) throws -> AccessKeyRecord {
-        AccessKeyRecord(id: row["id"], name: row["name"], sealedSecret: Array(row["sealed_secret"] as Data),
+        AccessKeyRecord(id: row["id"], name: row["name"], owner: row["owner"], sealedSecret: Array(row["sealed_secret"] as Data),
                         readOnly: row["read_only"], buckets: try decode([String].self, row["buckets"]),
                         created: date(row["created_ms"]))
     }
@@ -605,8 +612,8 @@ public final class SQLiteCatalog: Catalog {
     public func updateAccessKey(_ key: AccessKeyRecord) async throws {
         let buckets = try Self.json(key.buckets)
         try await write { db in
-            try db.execute(sql: "UPDATE access_key SET name = ?, sealed_secret = ?, read_only = ?, buckets = ?, created_ms = ? WHERE id = ?",
-                           arguments: [key.name, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created), key.id])
+            try db.execute(sql: "UPDATE access_key SET name = ?, owner = ?, sealed_secret = ?, read_only = ?, buckets = ?, created_ms = ? WHERE id = ?",
+                           arguments: [key.name, key.owner, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created), key.id])
             guard db.changesCount == 1 else { throw NuageError(.invalidArgument, "no access key \(key.id)") }
             try Self.journal(db, .accessKeyCreated(key))
         }
@@ -626,8 +633,9 @@ public final class SQLiteCatalog: Catalog {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
             for (bucket, encryption) in buckets {
-                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy])
+                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy,
+                                           bucket.owner])
             }
             for (name, record) in kmsKeys {
                 try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
@@ -798,10 +806,10 @@ public final class SQLiteCatalog: Catalog {
                        arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 
-    private static let bucketColumns = "name, created_ms, encryption, tagging, cors, lifecycle, policy"
+    private static let bucketColumns = "name, created_ms, encryption, tagging, cors, lifecycle, policy, owner"
 
     private static func bucketRecord(_ row: Row) throws -> BucketRecord {
-        BucketRecord(name: row["name"], created: date(row["created_ms"]),
+        BucketRecord(name: row["name"], created: date(row["created_ms"]), owner: row["owner"],
                      encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) },
                      tagging: row["tagging"], cors: row["cors"], lifecycle: row["lifecycle"], policy: row["policy"])
     }

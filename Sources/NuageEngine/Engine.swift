@@ -243,9 +243,9 @@ public final class Engine: Sendable {
 
     // MARK: Buckets
 
-    public func createBucket(_ name: String) async throws {
+    public func createBucket(_ name: String, owner: String = Owner.default) async throws {
         try ObjectNames.validateBucket(name)
-        try await catalog.createBucket(name)
+        try await catalog.createBucket(name, owner: owner)
         try await journalDurable()
     }
 

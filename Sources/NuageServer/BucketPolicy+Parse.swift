@@ -1,4 +1,5 @@
 import Foundation
+import NuageCatalog
 import NuageCore
 
 extension BucketPolicy {
@@ -106,6 +107,11 @@ extension BucketPolicy {
             if name == "*" { return .anyone }
             if name == account || name == "arn:aws:iam::\(account):root" { return .everyKey }
             if name.hasPrefix(userPrefix) { return try key(String(name.dropFirst(userPrefix.count))) }
+            if name.hasPrefix("arn:aws:iam::") && name.hasSuffix(":root") {
+                let owner = String(name.dropFirst("arn:aws:iam::".count).dropLast(":root".count))
+                guard (try? Owner.validate(owner)) != nil else { throw malformed("Invalid principal in policy: \(name.prefix(80))") }
+                return .owner(owner)
+            }
             return try key(name)
         }
     }

@@ -7,8 +7,9 @@ import NuageCore
 /// all a Deny, would be a hole.
 ///
 /// - Principals: `*` (anyone, anonymous requests included), an access key id, the key as
-///   `arn:aws:iam::000000000000:user/KEY-ID`, or every key of the gateway as
-///   `arn:aws:iam::000000000000:root` (or `000000000000`); bare or under `"AWS"`.
+///   `arn:aws:iam::000000000000:user/KEY-ID`, every key of an owner as `arn:aws:iam::OWNER:root`,
+///   or every key of the gateway as `arn:aws:iam::000000000000:root` (or `000000000000`); bare
+///   or under `"AWS"`.
 /// - Actions: `s3:NAME` for the actions the gateway implements (`S3Operation.iamAction`), with
 ///   `*` and `?` wildcards.
 /// - Resources: `arn:aws:s3:::BUCKET` and `arn:aws:s3:::BUCKET/KEY-PATTERN` of this bucket.
@@ -27,6 +28,8 @@ struct BucketPolicy: Sendable, Equatable {
         case anyone
         /// Every access key of the gateway (not anonymous requests).
         case everyKey
+        /// Every access key of one owner.
+        case owner(String)
         case key(String)
     }
 
@@ -51,6 +54,8 @@ struct BucketPolicy: Sendable, Equatable {
     struct Request: Sendable {
         /// nil for an anonymous request.
         var accessKey: String?
+        /// The access key's owner; nil for an anonymous request.
+        var owner: String? = nil
         var action: String
         /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
         var resource: String
@@ -115,6 +120,7 @@ extension BucketPolicy.Statement {
             switch principal {
             case .anyone: true
             case .everyKey: request.accessKey != nil
+            case .owner(let name): request.owner == name
             case .key(let id): request.accessKey == id
             }
         }

@@ -30,6 +30,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case authorizationQueryParametersError = "AuthorizationQueryParametersError"
         case badDigest = "BadDigest"
         case badRequest = "BadRequest"
+        case bucketAlreadyExists = "BucketAlreadyExists"
         case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
         case bucketNotEmpty = "BucketNotEmpty"
         case entityTooLarge = "EntityTooLarge"
@@ -79,7 +80,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         public var status: Int {
             switch self {
             case .accessDenied, .accessForbidden, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
-            case .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
+            case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
             case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchTagSet, .noSuchBucketPolicy, .noSuchCORSConfiguration,
                  .noSuchLifecycleConfiguration: 404
             case .internalError: 500
@@ -102,6 +103,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .authorizationQueryParametersError: "Error parsing the X-Amz-Credential parameter."
             case .badRequest: "Bad Request"
             case .badDigest: "The Content-MD5 or checksum you specified did not match what we received."
+            case .bucketAlreadyExists: "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
             case .bucketAlreadyOwnedByYou: "Your previous request to create the named bucket succeeded and you already own it."
             case .bucketNotEmpty: "The bucket you tried to delete is not empty."
             case .entityTooLarge: "Your proposed upload exceeds the maximum allowed object size."

@@ -67,6 +67,7 @@ enum S3Operation: String, CaseIterable, Sendable {
     /// Query parameters each operation reads (besides authentication parameters and SDK hints).
     var parameters: Set<String> {
         switch self {
+        case .listBuckets: ["max-buckets", "continuation-token", "prefix", "bucket-region"]
         case .listObjects: ["prefix", "delimiter", "max-keys", "marker", "encoding-type"]
         case .listObjectsV2: ["list-type", "prefix", "delimiter", "max-keys", "encoding-type", "continuation-token",
                               "start-after", "fetch-owner"]

@@ -22,6 +22,9 @@ struct S3Request {
     /// or no bucket in the request).
     var bucketRecord: BucketRecord?
 
+    /// The owner of the request's bucket (the default owner when it has none).
+    var bucketOwner: String { bucketRecord?.owner ?? Owner.default }
+
     /// Parses the raw request target. Path style always; virtual-hosted style when `domain` is
     /// set and the Host is `BUCKET.domain`.
     init(_ request: Request, domain: String?) throws {

@@ -12,17 +12,17 @@ extension S3Server {
     static let cannedACLs: Set<String> = ["private", "bucket-owner-full-control"]
 
     func acl(bucket: String, key: String?) async throws -> Response {
-        guard try await engine.catalog.bucket(bucket) != nil else { throw S3Error(.noSuchBucket) }
+        guard let owner = try await engine.catalog.bucket(bucket)?.owner else { throw S3Error(.noSuchBucket) }
         if let key { _ = try await engine.head(bucket: bucket, key: key) }
         var xml = XMLWriter()
         xml.open("AccessControlPolicy", namespace: true)
-        Self.writeOwner(&xml)
+        Self.writeOwner(&xml, owner)
         xml.open("AccessControlList")
         xml.open("Grant")
         // s3cmd reads the grantee's type from xsi:type, as AWS writes it.
         xml.open("Grantee", attributes: [("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"), ("xsi:type", "CanonicalUser")])
-        xml.element("ID", Self.owner.id)
-        xml.element("DisplayName", Self.owner.name)
+        xml.element("ID", owner)
+        xml.element("DisplayName", owner)
         xml.close("Grantee")
         xml.element("Permission", "FULL_CONTROL")
         xml.close("Grant")
@@ -32,24 +32,24 @@ extension S3Server {
     }
 
     func putACL(bucket: String, key: String?, _ request: Request) async throws -> Response {
-        guard try await engine.catalog.bucket(bucket) != nil else { throw S3Error(.noSuchBucket) }
+        guard let owner = try await engine.catalog.bucket(bucket)?.owner else { throw S3Error(.noSuchBucket) }
         if let key { _ = try await engine.head(bucket: bucket, key: key) }
         if let canned = request.headers[named: "x-amz-acl"] {
             guard Self.cannedACLs.contains(canned) else { throw S3Error(.accessControlListNotSupported) }
         } else if let policy = try await xmlBody(request, root: "AccessControlPolicy", optional: true) {
-            try Self.checkOwnerOnly(policy)
+            try Self.checkOwnerOnly(policy, owner: owner)
         } else {
             throw S3Error(.malformedXML, "An ACL needs x-amz-acl or an AccessControlPolicy body.")
         }
         return Response(status: .ok, headers: [.contentLength: "0"])
     }
 
-    /// An AccessControlPolicy that grants only the owner FULL_CONTROL.
-    static func checkOwnerOnly(_ policy: XMLNode) throws {
-        if let owner = policy.first("Owner")?.value("ID"), owner != Self.owner.id { throw S3Error(.accessControlListNotSupported) }
+    /// An AccessControlPolicy that grants only the bucket's owner FULL_CONTROL.
+    static func checkOwnerOnly(_ policy: XMLNode, owner: String) throws {
+        if let named = policy.first("Owner")?.value("ID"), named != owner { throw S3Error(.accessControlListNotSupported) }
         guard let list = policy.first("AccessControlList") else { throw S3Error(.malformedXML) }
         for grant in list.all("Grant") {
-            guard let grantee = grant.first("Grantee"), grantee.value("ID") == Self.owner.id, grantee.first("URI") == nil,
+            guard let grantee = grant.first("Grantee"), grantee.value("ID") == owner, grantee.first("URI") == nil,
                   grantee.first("EmailAddress") == nil, grant.value("Permission") == "FULL_CONTROL" else {
                 throw S3Error(.accessControlListNotSupported)
             }

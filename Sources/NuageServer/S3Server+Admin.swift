@@ -1,11 +1,13 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import NuageCatalog
 import NuageCore
 import NuageEngine
 
 /// The gateway's own routes under `/_nuage/` (`_` cannot begin a bucket name, so they never
-/// shadow one), signed like any S3 request, for keys not limited to buckets.
+/// shadow one), signed like any S3 request, for keys of the default owner (the operator's) not
+/// limited to buckets: the reports cover every owner's buckets.
 ///
 /// - `GET /_nuage/exposure[?what-if-deny=CC&what-if-remove=NAME…]`: `nuage report exposure` as
 ///   JSON.
@@ -13,8 +15,8 @@ extension S3Server {
     static let adminBucket = "_nuage"
 
     func admin(_ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
-        guard caller.key.buckets.isEmpty else {
-            throw S3Error(.accessDenied, "The gateway's admin routes need a key that is not limited to buckets.")
+        guard caller.key.buckets.isEmpty, caller.key.owner == Owner.default else {
+            throw S3Error(.accessDenied, "The gateway's admin routes need a key of the default owner (\(Owner.default)) that is not limited to buckets.")
         }
         guard request.method == .get, s3.key == "exposure" else { throw S3Error(.notImplemented, "No such admin route.") }
         let allowed: Set<String> = ["what-if-deny", "what-if-remove"]

@@ -156,8 +156,13 @@ extension S3Server {
         }
     }
 
-    /// What a key's scope refuses: it may be limited to reads and to some buckets.
-    static func scopeRefusal(_ key: AccessKeyRecord, _ operation: S3Operation, _ bucket: String?) -> S3Error? {
+    /// What a key's scope refuses: its owner's buckets only, and it may be limited to reads and to
+    /// some of them.
+    /// - Parameter record: the bucket's record: another owner's bucket is outside every key's scope.
+    static func scopeRefusal(_ key: AccessKeyRecord, _ operation: S3Operation, _ bucket: String?, record: BucketRecord?) -> S3Error? {
+        if let record, record.owner != key.owner {
+            return S3Error(.accessDenied, "Bucket \(record.name) belongs to another owner.")
+        }
         if key.readOnly && !operation.isRead {
             return S3Error(.accessDenied, "This access key is read-only.")
         }

@@ -6,8 +6,6 @@ import NuageCore
 import NuageEngine
 
 extension S3Server {
-    static let owner = (id: "nuage", name: "nuage")
-
     /// Changes a bucket's settings (encryption, tags): `change` edits its record, which is then
     /// stored and journaled when anything changed.
     /// - Throws: `NoSuchBucket`, and what `change` throws (nothing is stored then).
@@ -20,32 +18,58 @@ extension S3Server {
         try await engine.journalDurable()
     }
 
-    /// `<Owner><ID>…</ID><DisplayName>…</DisplayName></Owner>` for the gateway's owner (or
-    /// another element, `Initiator`, naming it).
-    static func writeOwner(_ xml: inout XMLWriter, _ element: String = "Owner") {
+    /// `<Owner><ID>…</ID><DisplayName>…</DisplayName></Owner>` for an owner (or another element,
+    /// `Initiator`, naming it). An owner's name is both its ID and its display name.
+    static func writeOwner(_ xml: inout XMLWriter, _ owner: String, as element: String = "Owner") {
         xml.open(element)
-        xml.element("ID", owner.id)
-        xml.element("DisplayName", owner.name)
+        xml.element("ID", owner)
+        xml.element("DisplayName", owner)
         xml.close(element)
     }
 
-    func listBuckets(_ caller: Caller) async throws -> Response {
+    /// The caller's owner's buckets (those its key may use), by name, paged with `max-buckets`
+    /// (1 to 10,000) and `continuation-token`, filtered by `prefix` and `bucket-region`.
+    func listBuckets(_ caller: Caller, _ s3: S3Request) async throws -> Response {
+        let prefix = s3.queryValue("prefix") ?? ""
+        var maximum = 10_000
+        if let text = s3.queryValue("max-buckets") {
+            guard let value = Int(text), (1...10_000).contains(value) else {
+                throw S3Error(.invalidArgument, "Argument max-buckets must be an integer between 1 and 10000.")
+            }
+            maximum = value
+        }
+        var after: String?
+        if let token = s3.queryValue("continuation-token") {
+            guard let data = Data(base64Encoded: token), let name = String(data: data, encoding: .utf8), !name.isEmpty else {
+                throw S3Error(.invalidArgument, "The continuation token provided is incorrect")
+            }
+            after = name
+        }
+        let inRegion = s3.queryValue("bucket-region").map { $0 == options.region } ?? true
+        let visible = try await engine.listBuckets().filter { bucket in
+            inRegion && bucket.owner == caller.key.owner && bucket.name.hasPrefix(prefix) && after.map { bucket.name > $0 } ?? true
+                && (caller.key.buckets.isEmpty || caller.key.buckets.contains(bucket.name))
+        }
+        let page = visible.prefix(maximum)
         var xml = XMLWriter()
         xml.open("ListAllMyBucketsResult", namespace: true)
-        Self.writeOwner(&xml)
         xml.open("Buckets")
-        for bucket in try await engine.listBuckets() where caller.key.buckets.isEmpty || caller.key.buckets.contains(bucket.name) {
+        for bucket in page {
             xml.open("Bucket")
             xml.element("Name", bucket.name)
             xml.element("CreationDate", Self.iso8601(bucket.created))
+            xml.element("BucketRegion", options.region)
             xml.close("Bucket")
         }
         xml.close("Buckets")
+        Self.writeOwner(&xml, caller.key.owner)
+        if visible.count > page.count, let last = page.last { xml.element("ContinuationToken", Data(last.name.utf8).base64EncodedString()) }
+        if s3.queryValue("prefix") != nil { xml.element("Prefix", prefix) }
         xml.close("ListAllMyBucketsResult")
         return Self.xmlResponse(xml)
     }
 
-    func createBucket(_ bucket: String, _ request: Request) async throws -> Response {
+    func createBucket(_ bucket: String, _ request: Request, _ caller: Caller) async throws -> Response {
         // A CreateBucketConfiguration may name the server's region, which changes nothing:
         // placement, not the region, decides where data lives. Anything else is refused.
         if let configuration = try await xmlBody(request, root: "CreateBucketConfiguration", optional: true) {
@@ -59,7 +83,11 @@ extension S3Server {
                 }
             }
         }
-        try await engine.createBucket(bucket)
+        do { try await engine.createBucket(bucket, owner: caller.key.owner) } catch let error as NuageError where error.code == .bucketAlreadyExists {
+            // Whose it is decides the answer, as at AWS.
+            let owner = try await engine.catalog.bucket(bucket)?.owner
+            throw owner == caller.key.owner ? S3Error(.bucketAlreadyOwnedByYou) : S3Error(.bucketAlreadyExists)
+        }
         return Response(status: .ok, headers: [.location: "/\(bucket)", .contentLength: "0"])
     }
 
@@ -145,7 +173,7 @@ extension S3Server {
             xml.element("LastModified", Self.iso8601(object.modified))
             xml.element("ETag", "\"\(object.etag)\"")
             xml.element("Size", String(object.size))
-            if fetchOwner { Self.writeOwner(&xml) }
+            if fetchOwner { Self.writeOwner(&xml, s3.bucketOwner) }
             xml.element("StorageClass", "STANDARD")
             xml.close("Contents")
         }

@@ -74,9 +74,10 @@ extension S3Server {
     /// - Parameter record: the bucket's record when the caller has read it already.
     func access(_ caller: Caller, _ operation: S3Operation, bucket: String?, key: String?, context: [String: String],
                 record: BucketRecord? = nil) async throws -> Access {
-        let scope = caller.isAnonymous ? S3Error(.accessDenied, "Anonymous requests are allowed only by a bucket policy.") : Self.scopeRefusal(caller.key, operation, bucket)
         var record = record
         if record == nil, let bucket, ![.createBucket, .listBuckets].contains(operation) { record = try await engine.catalog.bucket(bucket) }
+        let scope = caller.isAnonymous ? S3Error(.accessDenied, "Anonymous requests are allowed only by a bucket policy.")
+            : Self.scopeRefusal(caller.key, operation, bucket, record: record)
         guard let bucket, ![.createBucket, .listBuckets].contains(operation), let text = record?.policy else {
             return scope.map { .denied($0) } ?? .granted
         }
@@ -89,7 +90,8 @@ extension S3Server {
         if let key, policy.readsObjectTags, let record = try? await engine.head(bucket: bucket, key: key) {
             for tag in TagSet.of(record.metadata).tags { context[BucketPolicy.existingObjectTag + tag.key] = tag.value }
         }
-        let request = BucketPolicy.Request(accessKey: caller.isAnonymous ? nil : caller.key.id, action: "s3:" + operation.iamAction,
+        let request = BucketPolicy.Request(accessKey: caller.isAnonymous ? nil : caller.key.id,
+                                           owner: caller.isAnonymous ? nil : caller.key.owner, action: "s3:" + operation.iamAction,
                                            resource: "arn:aws:s3:::\(bucket)" + (key.map { "/\($0)" } ?? ""), context: context)
         switch policy.evaluate(request) {
         case .denied: return .denied(S3Error(.accessDenied, "Access Denied by the bucket's policy."))

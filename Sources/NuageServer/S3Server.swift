@@ -183,8 +183,8 @@ public struct S3Server: Sendable {
         let bucket = s3.bucket ?? "", key = s3.key ?? ""
         var response: Response
         switch operation {
-        case .listBuckets: response = try await listBuckets(caller)
-        case .createBucket: response = try await createBucket(bucket, request)
+        case .listBuckets: response = try await listBuckets(caller, s3)
+        case .createBucket: response = try await createBucket(bucket, request, caller)
         case .deleteBucket: response = try await deleteBucket(bucket)
         case .headBucket: response = try await headBucket(bucket)
         case .getBucketLocation: response = try await bucketLocation(bucket)

@@ -273,8 +273,8 @@ public enum CatalogConformance {
         let object = record(key: "k")
         let kms = KMSKeyRecord(name: "k", id: [7], state: .disabled, masterKeyID: 1, wrappedKey: [1], created: Date(timeIntervalSince1970: 1_800_000_000))
         let state = CatalogSnapshot(seq: 41, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000),
-                                                                    encryption: BucketEncryption(kmsKey: "k"), tagging: "a=1",
-                                                                    cors: "c", lifecycle: "l", policy: "p")],
+                                                                    owner: "alice", encryption: BucketEncryption(kmsKey: "k"),
+                                                                    tagging: "a=1", cors: "c", lifecycle: "l", policy: "p")],
                                     objects: [object], accessKeys: [], kmsKeys: [kms])
         let blob = JournalBlob(kind: .snapshot, first: 0, last: 41, copies: [BlobRef(provider: "p0", blob: "s-9")])
         try await c.restore(state, blobs: [blob])
@@ -323,7 +323,7 @@ public enum CatalogConformance {
     }
 
     static func accessKeys(_ c: any Catalog) async throws {
-        let key = AccessKeyRecord(id: "NUAGEKEY1", name: "backup", sealedSecret: [1, 2, 3], readOnly: true,
+        let key = AccessKeyRecord(id: "NUAGEKEY1", name: "backup", owner: "alice", sealedSecret: [1, 2, 3], readOnly: true,
                                   buckets: ["a", "b"], created: Date(timeIntervalSince1970: 1_700_000_000))
         try await c.createAccessKey(key)
         await expectCode(.invalidArgument) { try await c.createAccessKey(key) }
@@ -359,13 +359,17 @@ public enum CatalogConformance {
     }
 
     static func bucketSettings(_ c: any Catalog) async throws {
-        try await c.createBucket("b")
+        try await c.createBucket("b", owner: "alice")
         let created = try #require(try await c.bucket("b"))
-        #expect(created.encryption == nil)
+        #expect(created.encryption == nil && created.owner == "alice")
+        try await c.createBucket("d")
+        #expect(try await c.bucket("d")?.owner == Owner.default)
+        try await c.deleteBucket("d")
         var changed = BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1), encryption: BucketEncryption(kmsKey: "k", bucketKeyEnabled: true),
                                    tagging: "team=storage", cors: "{\"rules\":[]}", lifecycle: "{\"rules\":[]}", policy: "{}")
         try await c.updateBucket(changed)
         changed.created = created.created
+        changed.owner = "alice"  // settings change, the owner does not
         #expect(try await c.bucket("b") == changed)
         #expect(try await c.listBuckets() == [changed])
         await expectCode(.noSuchBucket) { try await c.updateBucket(BucketRecord(name: "zz", created: Date())) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NuageAudit
+import NuageCatalog
 import NuageCore
 import NuageEngine
 import NuageGateway
@@ -62,10 +63,13 @@ struct BucketCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a bucket.")
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
+        @Option(help: "The owner (account) the bucket belongs to.") var owner = Owner.default
         func run() async throws {
+            try Owner.validate(owner)
             let engine = try global.directory.engine()
-            try await engine.createBucket(name)
-            await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.create", actor: "cli", bucket: name))
+            try await engine.createBucket(name, owner: owner)
+            await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.create", actor: "cli", bucket: name,
+                                                                                   detail: "owner \(owner)"))
         }
     }
 
@@ -85,7 +89,7 @@ struct BucketCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             for bucket in try await global.directory.engine().listBuckets() {
-                print("\(ISO8601DateFormatter().string(from: bucket.created))  \(bucket.name)")
+                print("\(ISO8601DateFormatter().string(from: bucket.created))  \(bucket.name)  owner \(bucket.owner)")
             }
         }
     }

@@ -109,15 +109,16 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed only now.")
         @OptionGroup var global: GlobalOptions
         @Option var name = "key"
+        @Option(help: "The owner (account) the key acts for: it sees and creates that owner's buckets only.") var owner = Owner.default
         @Flag(help: "Allow only reads (GET, HEAD, listings).") var readOnly = false
         @Option(name: .customLong("bucket"), help: "Limit the key to this bucket (repeatable).") var buckets: [String] = []
         @Flag var json = false
 
         func run() async throws {
             let engine = try global.directory.engine()
-            let (key, secret) = try await AccessKeys.create(engine: engine, name: name, readOnly: readOnly, buckets: buckets)
+            let (key, secret) = try await AccessKeys.create(engine: engine, name: name, owner: owner, readOnly: readOnly, buckets: buckets)
             await AuditTrail.record(global.directory.directory, engine, AuditEntry(
-                action: "key.create", actor: "cli", detail: "\(key.id) \(key.name) \(readOnly ? "read-only" : "read-write") \(buckets.isEmpty ? "all buckets" : buckets.joined(separator: ","))"))
+                action: "key.create", actor: "cli", detail: "\(key.id) \(key.name) owner \(owner) \(readOnly ? "read-only" : "read-write") \(buckets.isEmpty ? "all buckets" : buckets.joined(separator: ","))"))
             if json {
                 printJSON(["access_key": key.id, "secret_key": secret])
             } else {
@@ -132,7 +133,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             for key in try await global.directory.engine().catalog.listAccessKeys() {
                 let scope = key.buckets.isEmpty ? "all buckets" : key.buckets.joined(separator: ",")
-                print("\(key.id)  \(key.name)  \(key.readOnly ? "read-only" : "read-write")  \(scope)")
+                print("\(key.id)  \(key.name)  owner \(key.owner)  \(key.readOnly ? "read-only" : "read-write")  \(scope)")
             }
         }
     }
