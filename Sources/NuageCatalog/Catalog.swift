@@ -282,14 +282,18 @@ public struct PartRecord: Hashable, Sendable {
     public var etag: String
     public var modified: Date
     public var manifest: Manifest
+    /// The checksums its upload carried and the gateway checked (`x-amz-checksum-crc32` → base64).
+    public var checksums: [String: String]
 
-    public init(uploadID: String, number: Int, size: Int64, etag: String, modified: Date, manifest: Manifest) {
+    public init(uploadID: String, number: Int, size: Int64, etag: String, modified: Date, manifest: Manifest,
+                checksums: [String: String] = [:]) {
         self.uploadID = uploadID
         self.number = number
         self.size = size
         self.etag = etag
         self.modified = modified
         self.manifest = manifest
+        self.checksums = checksums
     }
 }
 

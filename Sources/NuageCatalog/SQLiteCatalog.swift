@@ -151,6 +151,9 @@ public final class SQLiteCatalog: Catalog {
                 ALTER TABLE access_key ADD COLUMN owner TEXT NOT NULL DEFAULT 'nuage';
                 """)
         }
+        migrator.registerMigration("v12: part checksums") { db in
+            try db.execute(sql: "ALTER TABLE upload_part ADD COLUMN checksums TEXT")
+        }
         return migrator
     }
 
@@ -404,6 +407,7 @@ public final class SQLiteCatalog: Catalog {
 
     public func commitPart(_ part: PartRecord, intent: String) async throws -> PartRecord? {
         let manifest = try Self.json(part.manifest)
+        let checksums = part.checksums.isEmpty ? nil : try Self.json(part.checksums)
         return try await write { db in
             guard try Self.fetchUpload(db, id: part.uploadID) != nil else {
                 throw NuageError(.noSuchUpload, "upload \(part.uploadID) does not exist")
@@ -412,8 +416,8 @@ public final class SQLiteCatalog: Catalog {
             let previous = try Self.fetchParts(db, uploadID: part.uploadID, number: part.number).first
             if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
             try db.execute(sql: """
-                INSERT OR REPLACE INTO upload_part (upload_id, number, size, etag, modified_ms, manifest) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [part.uploadID, part.number, part.size, part.etag, Self.ms(part.modified), manifest])
+                INSERT OR REPLACE INTO upload_part (upload_id, number, size, etag, modified_ms, manifest, checksums) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [part.uploadID, part.number, part.size, part.etag, Self.ms(part.modified), manifest, checksums])
             return previous
         }
     }
@@ -463,7 +467,8 @@ public final class SQLiteCatalog: Catalog {
         if let number { sql += " AND number = ?"; arguments += [number] }
         return try Row.fetchAll(db, sql: sql + " ORDER BY number", arguments: arguments).map { row in
             PartRecord(uploadID: row["upload_id"], number: row["number"], size: row["size"], etag: row["etag"],
-                       modified: date(row["modified_ms"]), manifest: try decode(Manifest.self, row["manifest"]))
+                       modified: date(row["modified_ms"]), manifest: try decode(Manifest.self, row["manifest"]),
+                       checksums: try (row["checksums"] as String?).map { try decode([String: String].self, $0) } ?? [:])
         }
     }
 

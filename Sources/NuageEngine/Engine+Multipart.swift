@@ -16,6 +16,9 @@ extension Engine {
     /// Where an upload started with a client's key (SSE-C) keeps the check that recognises it;
     /// every part must be uploaded under that key. Never part of the completed object's metadata.
     static let uploadCustomerKeyCheck = "x-nuage-sse-c-check"
+
+    /// Whether an upload's parts are under a client's key (SSE-C).
+    public static func isUnderCustomerKey(_ upload: UploadRecord) -> Bool { upload.metadata[uploadCustomerKeyCheck] != nil }
     /// Where an upload started under a KMS key (SSE-KMS) keeps its name; every part is written under it.
     public static let uploadKMSKey = "x-nuage-kms-key"
 
@@ -23,7 +26,9 @@ extension Engine {
     /// - Parameter customerKey: the client's key (SSE-C) under which every part must be uploaded.
     /// - Parameter kmsKey: the KMS key (SSE-KMS) every part is written under.
     /// - Throws: `invalidKey`, `keyTooLong`, `noSuchBucket`, the KMS errors of ``put(bucket:key:size:body:metadata:etag:condition:customerKey:kmsKey:)``.
-    public func createUpload(bucket: String, key: String, metadata: [String: String] = [:],
+    /// - Parameter settings: the gateway's own `x-nuage-*` entries the upload keeps (the checksum
+    ///   it promised); the completed object does not get them.
+    public func createUpload(bucket: String, key: String, metadata: [String: String] = [:], settings: [String: String] = [:],
                              customerKey: CustomerKey? = nil, kmsKey: String? = nil) async throws -> UploadRecord {
         try requirePlaceable()
         try ObjectNames.validateKey(key)
@@ -36,7 +41,7 @@ extension Engine {
         var millis = UInt64(now.timeIntervalSince1970 * 1000).bigEndian
         let prefix = withUnsafeBytes(of: &millis) { Array($0) }
         let id = (prefix + [UInt8].random(count: 16)).hex
-        var metadata = metadata.filter { !$0.key.hasPrefix("x-nuage-") }
+        var metadata = metadata.filter { !$0.key.hasPrefix("x-nuage-") }.merging(settings.filter { $0.key.hasPrefix("x-nuage-") }) { $1 }
         if let customerKey { metadata[Self.uploadCustomerKeyCheck] = customerKey.check(versionID: Array(id.utf8)).hex }
         if let kmsKey { metadata[Self.uploadKMSKey] = kmsKey }
         let upload = UploadRecord(id: id, bucket: bucket, key: key, created: now, metadata: metadata)
@@ -86,7 +91,9 @@ extension Engine {
                                            hashing: etag == nil, customerKey: customerKey, kmsKey: kms)
         let part = PartRecord(uploadID: uploadID, number: number, size: size,
                               etag: try stream.etag(etag),
-                              modified: stream.created, manifest: stream.manifest)
+                              modified: stream.created, manifest: stream.manifest,
+                              // Checksums of plaintext under a client's key are not kept (they would fingerprint it).
+                              checksums: customerKey == nil ? body.trailingMetadata : [:])
         try await finish(stream) {
             if let replaced = try await catalog.commitPart(part, intent: stream.intent) {
                 await collectPromptly(replaced.manifest.blobs)
@@ -111,8 +118,11 @@ extension Engine {
     ///   whose ETag differs; `entityTooSmall` for a part other than the last below 5 MiB;
     ///   `preconditionFailed` when `condition` does not hold; the customer-key errors when
     ///   `customerKey` is given and is not the upload's (S3 lets it be left out here).
+    /// - Parameter finishing: given the upload and the chosen parts, metadata the object gets
+    ///   besides the upload's (its whole-object checksum); what it throws stops the completion.
     public func completeUpload(uploadID: String, bucket: String, key: String, parts: [(number: Int, etag: String)],
-                               condition: PutCondition = .none, customerKey: CustomerKey? = nil) async throws -> ObjectRecord {
+                               condition: PutCondition = .none, customerKey: CustomerKey? = nil,
+                               finishing: (UploadRecord, [PartRecord]) throws -> [String: String] = { _, _ in [:] }) async throws -> ObjectRecord {
         let upload: UploadRecord
         do { upload = try await self.upload(id: uploadID, bucket: bucket, key: key) } catch let error as NuageError where error.code == .noSuchUpload {
             // A completion retried after it succeeded (its answer was lost) gets the same answer,
@@ -141,7 +151,8 @@ extension Engine {
         let record = ObjectRecord(bucket: bucket, key: key, versionID: [UInt8].random(count: 16),
                                   size: chosen.reduce(0) { $0 + $1.size },
                                   etag: Self.multipartETag(chosen.map(\.etag)), modified: Date(),
-                                  metadata: upload.metadata.filter { !$0.key.hasPrefix("x-nuage-") }, parts: chosen.map(\.manifest))
+                                  metadata: upload.metadata.filter { !$0.key.hasPrefix("x-nuage-") }.merging(try finishing(upload, chosen)) { $1 },
+                                  parts: chosen.map(\.manifest))
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)

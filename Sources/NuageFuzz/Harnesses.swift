@@ -19,6 +19,7 @@ enum Harnesses {
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
         "cors": cors, "bucket-policy": bucketPolicy, "lifecycle": lifecycle,
+        "crc-combine": crcCombine,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -197,6 +198,27 @@ enum Harnesses {
         precondition((try? LifecycleConfiguration(stored: rules.stored)) == rules, "stored form does not read back")
         let written = XMLNode.parse(Data(rules.xml().document.utf8))
         precondition(written.flatMap { try? LifecycleConfiguration(xml: $0) } == rules, "XML does not read back")
+    }
+
+    /// Bytes cut into parts where the first bytes say: every CRC combined from the parts' CRCs
+    /// is the whole's (FULL_OBJECT checksums of multipart uploads).
+    static func crcCombine(_ bytes: [UInt8]) {
+        guard bytes.count >= 4 else { return }
+        let cuts = Set(bytes.prefix(4).map { Int($0) % max(1, bytes.count - 4) }).sorted()
+        let data = Array(bytes.dropFirst(4))
+        var parts: [[UInt8]] = [], start = 0
+        for cut in cuts where cut >= start && cut <= data.count { parts.append(Array(data[start..<cut])); start = cut }
+        parts.append(Array(data[start...]))
+        for algorithm in [ChecksumAlgorithm.crc32, .crc32c, .crc64nvme] {
+            func crc(_ part: [UInt8]) -> String {
+                var hasher = algorithm.hasher()
+                part.withUnsafeBytes { hasher.update($0) }
+                return hasher.finalBase64()
+            }
+            let p = CRCCombine.parameters(algorithm)!
+            let pieces = parts.map { (crc: CRCCombine.value(crc($0), p)!, length: Int64($0.count)) }
+            precondition(CRCCombine.base64(CRCCombine.combine(pieces, p), p) == crc(data), "combined \(algorithm) differs from the whole's")
+        }
     }
 
     /// Object tags from an `x-amz-tagging` header (first byte even) or a PutObjectTagging body:

@@ -5,7 +5,8 @@ extension S3Compatibility {
     static let uploads: Set<Op> = [.putObject, .uploadPart]
     static let checksummedBodies: Set<Op> = Op.configurationWrites.union([.putObject, .uploadPart, .deleteObjects])
     static let checksumElsewhere = "x-amz-checksum-* headers apply only to request bodies: PutObject, UploadPart, DeleteObjects and the operations that send a configuration document (PutBucketEncryption, Put…Tagging, Put…Acl, PutBucketOwnershipControls, PutBucketCors, PutBucketPolicy, PutBucketLifecycleConfiguration)."
-    static let checksumNames = ["CRC32", "CRC32C", "SHA1", "SHA256"]
+    static let checksumNames = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
+    static let wholeObjectChecksum = "the whole object's checksum, checked before the object commits: the CRC of the whole object for FULL_OBJECT uploads, the checksum of the parts' checksums with -N for COMPOSITE ones"
     /// Where a client's key (SSE-C) is taken: the object's own reads and writes.
     static let customerKeyOperations: Set<Op> = [.putObject, .getObject, .headObject, .copyObject, .createMultipartUpload,
                                                  .uploadPart, .uploadPartCopy, .completeMultipartUpload, .listParts, .getObjectAttributes]
@@ -27,33 +28,35 @@ extension S3Compatibility {
 
         // Checksums.
         rule("x-amz-checksum-crc32", when(in: checksummedBodies, .honored("checked before the object commits; stored and returned with x-amz-checksum-mode")),
-             when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
+             when(in: [.completeMultipartUpload], .honored(wholeObjectChecksum)),
              otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-crc32c", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
-             when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
+             when(in: [.completeMultipartUpload], .honored(wholeObjectChecksum)),
+             otherwise: .refused(.invalidRequest, checksumElsewhere)),
+        rule("x-amz-checksum-crc64nvme", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32 (CRC-64/NVME)")),
+             when(in: [.completeMultipartUpload], .honored(wholeObjectChecksum)),
              otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-sha1", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
-             when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
+             when(in: [.completeMultipartUpload], .honored(wholeObjectChecksum)),
              otherwise: .refused(.invalidRequest, checksumElsewhere)),
         rule("x-amz-checksum-sha256", when(in: checksummedBodies, .honored("as x-amz-checksum-crc32")),
-             when(in: [.completeMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; each part's checksum is checked by UploadPart.")),
+             when(in: [.completeMultipartUpload], .honored(wholeObjectChecksum)),
              otherwise: .refused(.invalidRequest, checksumElsewhere)),
-        rule("x-amz-checksum-crc64nvme", otherwise: .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
         rule("x-amz-checksum-algorithm",
-             when(checksumNames, in: [.putObject, .uploadPart, .createMultipartUpload], .honored("the checksum the body (or each part) carries, checked")),
-             when(["CRC64NVME"], .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
+             when(checksumNames, in: [.putObject, .uploadPart], .honored("the checksum the body carries, checked")),
+             when(checksumNames, in: [.createMultipartUpload], .honored("every part must carry this checksum; the object gets a whole-object one (x-amz-checksum-type)")),
              when(in: [.putObject, .uploadPart, .createMultipartUpload], .refused(.invalidRequest, "Value for x-amz-checksum-algorithm header is invalid.")),
              when(in: [.copyObject], .refused(.notImplemented, "Choosing the checksum algorithm of a copy is not implemented; the object was not copied.")),
              otherwise: .refused(.invalidRequest, "x-amz-checksum-algorithm applies only to PutObject, UploadPart and CreateMultipartUpload.")),
         rule("x-amz-sdk-checksum-algorithm",
              when(checksumNames, in: checksummedBodies, .honored("names the checksum header or trailer the body carries; they must agree")),
-             when(["CRC64NVME"], .refused(.notImplemented, "CRC64NVME checksums are not implemented; use CRC32, CRC32C, SHA1 or SHA256.")),
              when(checksumNames, .noOp("no body to check")),
              otherwise: .refused(.invalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid.")),
         rule("x-amz-checksum-type",
-             when(["COMPOSITE"], in: [.createMultipartUpload], .honored("each part's checksum is checked as it is uploaded")),
-             when(["FULL_OBJECT"], in: [.createMultipartUpload], .refused(.notImplemented, "Full-object checksums of multipart uploads are not implemented; use COMPOSITE.")),
-             otherwise: .refused(.invalidRequest, "x-amz-checksum-type applies only to CreateMultipartUpload, with COMPOSITE or FULL_OBJECT.")),
+             when(["COMPOSITE", "FULL_OBJECT"], in: [.createMultipartUpload], .honored("FULL_OBJECT (CRC32, CRC32C, CRC64NVME: the whole object's CRC, combined from the parts') or COMPOSITE (the checksum of the parts' checksums, -N)")),
+             when(["COMPOSITE", "FULL_OBJECT"], in: [.completeMultipartUpload], .honored("must be the type the upload was created with")),
+             when(["FULL_OBJECT"], in: [.putObject], .noOp("a single upload's checksum is of the whole object")),
+             otherwise: .refused(.invalidRequest, "x-amz-checksum-type applies only to CreateMultipartUpload and CompleteMultipartUpload (COMPOSITE or FULL_OBJECT) and PutObject (FULL_OBJECT).")),
         rule("x-amz-checksum-mode", when(["ENABLED"], in: S3Operation.objectReads, .honored("returns the stored checksum of a whole object")),
              otherwise: .noOp("returns nothing more outside GetObject and HeadObject")),
 

@@ -27,17 +27,10 @@ extension S3Server {
         var xml = XMLWriter()
         xml.open("GetObjectAttributesResponse", namespace: true)
         if wanted.contains("ETag") { xml.element("ETag", record.etag) }
-        if wanted.contains("Checksum") {
-            let stored = record.metadata.filter { $0.key.hasPrefix("x-amz-checksum-") }.sorted { $0.key < $1.key }
-            if !stored.isEmpty {
-                xml.open("Checksum")
-                for (name, value) in stored {
-                    let algorithm = name.dropFirst("x-amz-checksum-".count).uppercased()
-                    xml.element("Checksum\(algorithm)", value)
-                }
-                xml.element("ChecksumType", "FULL_OBJECT")
-                xml.close("Checksum")
-            }
+        if wanted.contains("Checksum") && ChecksumAlgorithm.allCases.contains(where: { record.metadata[$0.headerName] != nil }) {
+            xml.open("Checksum")
+            Self.writeChecksums(record.metadata, to: &xml)
+            xml.close("Checksum")
         }
         if wanted.contains("ObjectParts") && record.parts.count > 1 {
             let numbered = Array(record.parts.enumerated()).map { (number: $0.offset + 1, size: $0.element.size) }

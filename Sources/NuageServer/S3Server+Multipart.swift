@@ -9,10 +9,12 @@ import NuageEngine
 /// CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 extension S3Server {
     func createUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
+        let checksum = try UploadChecksum(headers: request.headers)
         let metadata = try Self.metadata(from: request.headers)
         let customerKey = try customerKey(request, s3)
         let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
-        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, customerKey: customerKey, kmsKey: kmsKey)
+        let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, settings: checksum?.metadata ?? [:],
+                                                   customerKey: customerKey, kmsKey: kmsKey)
         var xml = XMLWriter()
         xml.open("InitiateMultipartUploadResult", namespace: true)
         xml.element("Bucket", bucket)
@@ -20,8 +22,9 @@ extension S3Server {
         xml.element("UploadId", upload.id)
         xml.close("InitiateMultipartUploadResult")
         var response = Self.xmlResponse(xml)
-        if let algorithm = request.headers[named: "x-amz-checksum-algorithm"] {
-            response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = algorithm
+        if let checksum {
+            response.headers[HTTPField.Name("x-amz-checksum-algorithm")!] = checksum.algorithm.name
+            response.headers[HTTPField.Name("x-amz-checksum-type")!] = checksum.kind.rawValue
         }
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         KMSHeaders.echo(kmsKey, region: options.region, into: &response.headers)
@@ -31,6 +34,13 @@ extension S3Server {
     func uploadPart(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let (uploadID, number) = try partTarget(s3)
         let customerKey = try customerKey(request, s3)
+        if let promised = UploadChecksum(upload: try await engine.upload(id: uploadID, bucket: bucket, key: key).metadata) {
+            // Every part of an upload that promised a checksum carries one of its algorithm.
+            let declared = try ChecksumAlgorithm.declared(in: request.headers)?.algorithm
+            guard declared == promised.algorithm else {
+                throw S3Error(.invalidRequest, "Checksum Type mismatch occurred, expected checksum Type: \(promised.algorithm.rawValue), actual checksum Type: \(declared?.rawValue ?? "null")")
+            }
+        }
         let (body, size) = try objectBody(request, caller)
         guard size <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
         let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number, size: size, body: body,
@@ -45,7 +55,11 @@ extension S3Server {
     func uploadPartCopy(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
         let (uploadID, number) = try partTarget(s3)
         let customerKey = try customerKey(request, s3), sourceCustomerKey = try self.customerKey(request, s3, source: true)
-        try Engine.checkCustomerKey(customerKey, for: try await engine.upload(id: uploadID, bucket: bucket, key: key))
+        let upload = try await engine.upload(id: uploadID, bucket: bucket, key: key)
+        try Engine.checkCustomerKey(customerKey, for: upload)
+        if let promised = UploadChecksum(upload: upload.metadata) {
+            throw S3Error(.notImplemented, "UploadPartCopy into an upload that promised \(promised.algorithm.name) checksums is not implemented: upload the part's bytes with its checksum.")
+        }
         let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller, customerKey: sourceCustomerKey)
         var range: Range<Int64> = 0..<original.size
         if let text = request.headers[named: "x-amz-copy-source-range"] {
@@ -67,28 +81,87 @@ extension S3Server {
         let uploadID = s3.queryValue("uploadId") ?? ""
         let customerKey = try customerKey(request, s3)
         // <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…
-        let root = try await xmlBody(request, root: "CompleteMultipartUpload")
+        let root = try await xmlBody(request, root: "CompleteMultipartUpload", bodyChecksum: false)
+        var listed: [Int: [ChecksumAlgorithm: String]] = [:]
         let parts = try root.all("Part").map { part -> (number: Int, etag: String) in
             guard let number = part.value("PartNumber").flatMap({ Int($0) }), let etag = part.value("ETag") else {
                 throw S3Error(.malformedXML)
             }
+            for algorithm in ChecksumAlgorithm.allCases {
+                if let value = part.value("Checksum\(algorithm.name)") { listed[number, default: [:]][algorithm] = value }
+            }
             return (number, Self.unquote(etag))
         }
         guard !parts.isEmpty else { throw S3Error(.malformedXML, "You must specify at least one part.") }
+        let declared = try ChecksumAlgorithm.declared(in: request.headers)
+        let requestedType = request.headers[named: "x-amz-checksum-type"]?.uppercased()
         let record = try await engine.completeUpload(uploadID: uploadID, bucket: bucket, key: key, parts: parts,
-                                                     condition: try putCondition(request.headers), customerKey: customerKey)
+                                                     condition: try putCondition(request.headers), customerKey: customerKey) { upload, chosen in
+            try Self.completionChecksum(UploadChecksum(upload: upload.metadata), parts: chosen, listed: listed, declared: declared,
+                                        requestedType: requestedType, underCustomerKey: Engine.isUnderCustomerKey(upload))
+        }
         var xml = XMLWriter()
         xml.open("CompleteMultipartUploadResult", namespace: true)
         xml.element("Location", "http://\(s3.host)/\(bucket)/\(key)")
         xml.element("Bucket", bucket)
         xml.element("Key", key)
         xml.element("ETag", "\"\(record.etag)\"")
+        Self.writeChecksums(record.metadata, to: &xml)
         xml.close("CompleteMultipartUploadResult")
         var response = Self.xmlResponse(xml)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         try await echoKMSKey(record.parts[0], into: &response.headers)
         addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
         return response
+    }
+
+    /// The whole object's checksum metadata at completion. Without a promised checksum, part
+    /// checksums the request lists are still checked against the parts' (never ignored).
+    /// Under a client's key (SSE-C) no checksum of the plaintext is kept: each part's was
+    /// checked as it arrived, and a whole-object value cannot be checked, so it is refused.
+    static func completionChecksum(_ promised: UploadChecksum?, parts: [PartRecord], listed: [Int: [ChecksumAlgorithm: String]],
+                                   declared: (algorithm: ChecksumAlgorithm, value: String?)?, requestedType: String?,
+                                   underCustomerKey: Bool) throws -> [String: String] {
+        if underCustomerKey {
+            if declared != nil {
+                throw S3Error(.invalidRequest, "No checksum of an SSE-C object's plaintext is kept, so a whole-object checksum cannot be checked; complete without it.")
+            }
+            return [:]
+        }
+        guard let promised else {
+            if declared != nil {
+                throw S3Error(.invalidRequest, "The upload was created without x-amz-checksum-algorithm, so it has no whole-object checksum to check.")
+            }
+            for part in parts {
+                for (algorithm, value) in listed[part.number] ?? [:] where part.checksums[algorithm.headerName] != value {
+                    throw S3Error(.invalidPart, "The \(algorithm.name) checksum listed for part \(part.number) is not the part's.")
+                }
+            }
+            return [:]
+        }
+        if let type = requestedType, type != promised.kind.rawValue {
+            throw S3Error(.invalidRequest, "The upload was created with the \(promised.kind.rawValue) checksum type, not \(type.prefix(20)).")
+        }
+        if let declared, declared.algorithm != promised.algorithm {
+            throw S3Error(.invalidRequest, "The upload promised \(promised.algorithm.name) checksums, not \(declared.algorithm.name).")
+        }
+        if let other = listed.values.flatMap(\.keys).first(where: { $0 != promised.algorithm }) {
+            throw S3Error(.invalidPart, "The upload promised \(promised.algorithm.name) checksums; a part lists \(other.name).")
+        }
+        return try promised.objectMetadata(parts: parts, listed: listed.compactMapValues { $0[promised.algorithm] },
+                                           declared: declared?.value)
+    }
+
+    /// `<ChecksumCRC32>…</ChecksumCRC32><ChecksumType>…</ChecksumType>` from an object's metadata.
+    static func writeChecksums(_ metadata: [String: String], to xml: inout XMLWriter) {
+        var any = false
+        for algorithm in ChecksumAlgorithm.allCases {
+            if let value = metadata[algorithm.headerName] {
+                xml.element("Checksum\(algorithm.name)", value)
+                any = true
+            }
+        }
+        if any { xml.element("ChecksumType", metadata["x-amz-checksum-type"] ?? "FULL_OBJECT") }
     }
 
     func abortUpload(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
@@ -107,6 +180,7 @@ extension S3Server {
             return value
         } ?? 0
         let all = try await engine.parts(uploadID: uploadID, bucket: bucket, key: key).filter { $0.number > marker }
+        let promised = UploadChecksum(upload: try await engine.upload(id: uploadID, bucket: bucket, key: key).metadata)
         let page = all.prefix(maxParts)
         var xml = XMLWriter()
         xml.open("ListPartsResult", namespace: true)
@@ -116,6 +190,10 @@ extension S3Server {
         Self.writeOwner(&xml, s3.bucketOwner, as: "Initiator")
         Self.writeOwner(&xml, s3.bucketOwner)
         xml.element("StorageClass", "STANDARD")
+        if let promised {
+            xml.element("ChecksumAlgorithm", promised.algorithm.name)
+            xml.element("ChecksumType", promised.kind.rawValue)
+        }
         xml.element("PartNumberMarker", String(marker))
         if let last = page.last { xml.element("NextPartNumberMarker", String(last.number)) }
         xml.element("MaxParts", String(maxParts))
@@ -126,6 +204,9 @@ extension S3Server {
             xml.element("LastModified", Self.iso8601(part.modified))
             xml.element("ETag", "\"\(part.etag)\"")
             xml.element("Size", String(part.size))
+            for algorithm in ChecksumAlgorithm.allCases {
+                if let value = part.checksums[algorithm.headerName] { xml.element("Checksum\(algorithm.name)", value) }
+            }
             xml.close("Part")
         }
         xml.close("ListPartsResult")

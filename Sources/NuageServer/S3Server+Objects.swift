@@ -173,6 +173,11 @@ extension S3Server {
             if name.hasPrefix("x-amz-checksum-") && !checksums { continue }
             if let field = HTTPField.Name(name) { fields[field] = value }
         }
+        // A whole object's checksum is FULL_OBJECT unless its upload made it COMPOSITE.
+        if checksums, fields[HTTPField.Name("x-amz-checksum-type")!] == nil,
+           ChecksumAlgorithm.allCases.contains(where: { record.metadata[$0.headerName] != nil }) {
+            fields[HTTPField.Name("x-amz-checksum-type")!] = "FULL_OBJECT"
+        }
         let tags = TagSet.of(record.metadata).tags.count
         if tags > 0 { fields[HTTPField.Name("x-amz-tagging-count")!] = String(tags) }
         return fields

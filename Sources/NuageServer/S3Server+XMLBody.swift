@@ -12,15 +12,17 @@ extension S3Server {
 
     /// A request's XML body (at most `maximumXMLBody` bytes, `Content-MD5` and `x-amz-checksum-*`
     /// checked) whose root element is `root`; nil for an empty body when `optional`.
-    func xmlBody(_ request: Request, root: String, optional: Bool = false) async throws -> XMLNode? {
-        let data = try await checkedBody(request, limit: Self.maximumXMLBody)
+    /// - Parameter bodyChecksum: whether `x-amz-checksum-*` is the body's (CompleteMultipartUpload's
+    ///   is the whole object's).
+    func xmlBody(_ request: Request, root: String, optional: Bool = false, bodyChecksum: Bool = true) async throws -> XMLNode? {
+        let data = try await checkedBody(request, limit: Self.maximumXMLBody, bodyChecksum: bodyChecksum)
         if data.isEmpty && optional { return nil }
         guard let node = XMLNode.parse(data), node.name == root else { throw S3Error(.malformedXML) }
         return node
     }
 
     /// A configuration document's bytes: at most `limit`, `Content-MD5` and `x-amz-checksum-*` checked.
-    func checkedBody(_ request: Request, limit: Int) async throws -> Data {
+    func checkedBody(_ request: Request, limit: Int, bodyChecksum: Bool = true) async throws -> Data {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: limit) } catch let error as S3Error {
@@ -32,7 +34,7 @@ extension S3Server {
         if let md5 = request.headers[named: "content-md5"] {
             guard Data(Insecure.MD5.hash(data: data)).base64EncodedString() == md5 else { throw S3Error(.badDigest) }
         }
-        if let checksum = try ChecksumAlgorithm.declared(in: request.headers) {
+        if bodyChecksum, let checksum = try ChecksumAlgorithm.declared(in: request.headers) {
             guard let expected = checksum.value else { throw S3Error(.invalidRequest, "x-amz-trailer needs an aws-chunked body.") }
             var hasher = checksum.algorithm.hasher()
             data.withUnsafeBytes { hasher.update($0) }
@@ -44,8 +46,8 @@ extension S3Server {
     }
 
     /// A body that must be there.
-    func xmlBody(_ request: Request, root: String) async throws -> XMLNode {
-        guard let node = try await xmlBody(request, root: root, optional: false) else { throw S3Error(.malformedXML) }
+    func xmlBody(_ request: Request, root: String, bodyChecksum: Bool = true) async throws -> XMLNode {
+        guard let node = try await xmlBody(request, root: root, optional: false, bodyChecksum: bodyChecksum) else { throw S3Error(.malformedXML) }
         return node
     }
 }

@@ -7,12 +7,13 @@ import NuageCrypto
 import NuageEngine
 import NuageErasure
 import NuageS3Client
+import NuageServer
 import NuageSigV4
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self, Keys.self])
+        subcommands: [Codec.self, Seal.self, Checksums.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self, Keys.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -47,6 +48,21 @@ struct Bench: AsyncParsableCommand {
             } else {
                 print(String(format: "seal 16 KiB %.2f GB/s, seal 1 MiB %.2f GB/s, chunk tags %.2f GB/s",
                              result.seal16k, result.seal1m, result.tag))
+            }
+        }
+    }
+
+    struct Checksums: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "CRC32, CRC32C, CRC64NVME, SHA1 and SHA256 over 64 MiB on one core, beside zlib's CRC-32 in the same run.")
+        @Flag var json = false
+
+        func run() async throws {
+            let figures = ChecksumBenchmark.run()
+            if json {
+                printJSON(Dictionary(uniqueKeysWithValues: figures.map { ($0.name, $0.gigabytesPerSecond) }))
+            } else {
+                for figure in figures { print(String(format: "%-11@ %6.2f GB/s", figure.name, figure.gigabytesPerSecond)) }
             }
         }
     }

@@ -133,9 +133,9 @@ VALUES = {
     "x-amz-security-token": ["IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"],
     "x-amz-checksum-crc32": ["{crc32}"],
     "x-amz-checksum-crc32c": ["{crc32c}"],
+    "x-amz-checksum-crc64nvme": ["{crc64nvme}"],
     "x-amz-checksum-sha1": ["{sha1}"],
     "x-amz-checksum-sha256": ["{sha256}"],
-    "x-amz-checksum-crc64nvme": ["AAAAAAAAAAA="],
     "x-amz-checksum-algorithm": ["MD5"],
     "x-amz-sdk-checksum-algorithm": ["MD5"],
     "x-amz-checksum-type": ["PARTIAL"],
@@ -223,11 +223,21 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
+def crc64nvme(data):
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x9A6C9329AC4BC9B5 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
 def checksums(body):
     """The values of Content-MD5 and x-amz-checksum-* for a body, as S3 writes them (base64)."""
     b64 = lambda digest: base64.b64encode(digest).decode()
     return {"md5": b64(hashlib.md5(body).digest()), "crc32": b64(zlib.crc32(body).to_bytes(4, "big")),
-            "crc32c": b64(crc32c(body).to_bytes(4, "big")), "sha1": b64(hashlib.sha1(body).digest()),
+            "crc32c": b64(crc32c(body).to_bytes(4, "big")), "crc64nvme": b64(crc64nvme(body).to_bytes(8, "big")),
+            "sha1": b64(hashlib.sha1(body).digest()),
             "sha256": b64(hashlib.sha256(body).digest())}
 
 
@@ -544,13 +554,42 @@ def under_customer_key(operation, scene, s3, source):
                                          **CUSTOMER)["ETag"]
 
 
+def with_checksum_upload(name, value, scene, s3):
+    """A whole-object checksum on CompleteMultipartUpload needs an upload that promised it: the
+    scene's upload is made again with that algorithm (and type), part 1 with its checksum; the
+    value the completion must carry is returned."""
+    algorithm = "crc32" if name == "x-amz-checksum-type" else name.removeprefix("x-amz-checksum-")
+    kind = value if name == "x-amz-checksum-type" else ("FULL_OBJECT" if algorithm.startswith("crc") else "COMPOSITE")
+    s3.abort_multipart_upload(Bucket=scene.bucket, Key="mpu", UploadId=scene.upload)
+    scene.upload = s3.create_multipart_upload(Bucket=scene.bucket, Key="mpu", ChecksumAlgorithm=algorithm.upper(),
+                                              ChecksumType=kind)["UploadId"]
+    scene.part_etag = s3.upload_part(Bucket=scene.bucket, Key="mpu", UploadId=scene.upload, PartNumber=1, Body=PART_ONE,
+                                     ChecksumAlgorithm=algorithm.upper())["ETag"]
+    part = checksums(PART_ONE)[algorithm]
+    if kind == "FULL_OBJECT":
+        return part
+    digest = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}.get(algorithm)
+    combined = digest(base64.b64decode(part)).digest() if digest else \
+        (zlib.crc32 if algorithm == "crc32" else crc32c)(base64.b64decode(part)).to_bytes(4, "big")
+    return base64.b64encode(combined).decode() + "-1"
+
+
 def row_request(row, operation, value, scene, s3):
     """The operation's request carrying the row's header or parameter with `value`."""
     customer_key = row["kind"] == "header" and row["support"] != "refused" and row["name"].startswith((SSE_C, SSE_C_SOURCE))
     if customer_key:
         # The three SSE-C headers go together, on objects and uploads under that key.
         under_customer_key(operation, scene, s3, source=row["name"].startswith(SSE_C_SOURCE))
+    whole = None
+    if operation == "CompleteMultipartUpload" and row["kind"] == "header" and row["support"] != "refused" and \
+            (row["name"] == "x-amz-checksum-type" or row["name"].removeprefix("x-amz-checksum-") in checksums(b"")):
+        whole = with_checksum_upload(row["name"], value, scene, s3)
     request = base_request(operation, scene)
+    if whole is not None:
+        request.headers[row["name"]] = value if row["name"] == "x-amz-checksum-type" else whole
+        if row["name"] == "x-amz-checksum-type":
+            request.headers["x-amz-checksum-crc32"] = whole
+        return request
     if operation == "GetBucketTagging" and row["support"] != "refused":
         s3.put_bucket_tagging(Bucket=scene.bucket, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
     if operation in ("GetBucketPolicy", "GetBucketPolicyStatus") and row["support"] != "refused":
@@ -632,7 +671,10 @@ def assert_honored(row, operation, request, response, s3, scene):
         return
     name = header_name(row) if row["kind"] == "header" else None
     algorithm = name and name.removeprefix("x-amz-checksum-")
-    if algorithm in checksums(b"") and operation not in XML_BODY_WRITES:
+    if algorithm in checksums(b"") and operation == "CompleteMultipartUpload":
+        element = f"Checksum{algorithm.upper()}"
+        assert f"<{element}>{request.headers[name]}</{element}>".encode() in response.body, response.body
+    elif algorithm in checksums(b"") and operation not in XML_BODY_WRITES:
         assert response.headers.get(name) == request.headers[name], response.headers
     elif name in ("x-amz-checksum-algorithm", "x-amz-sdk-checksum-algorithm") and operation not in XML_BODY_WRITES:
         if operation == "CreateMultipartUpload":
