@@ -29,8 +29,10 @@ let package = Package(
     targets: [
         // Value types shared by every layer: errors, names, policy, byte blocks.
         .target(name: "NuageCore", swiftSettings: strict),
-        // SIMD Galois-field kernels (the only C in the project).
+        // SIMD Galois-field kernels.
         .target(name: "CNuageErasure", cSettings: [.unsafeFlags(["-O3"])]),
+        // Hardware CRCs (PCLMULQDQ folding, the SSE4.2 CRC32C instruction) for S3's checksums.
+        .target(name: "CNuageCRC", cSettings: [.unsafeFlags(["-O3"])]),
         // Reed-Solomon codec over GF(2^8).
         .target(name: "NuageErasure", dependencies: ["NuageCore", "CNuageErasure"], swiftSettings: strict),
         // Sealing (AES-256-GCM), chunk tags, master and data keys.
@@ -85,7 +87,7 @@ let package = Package(
         .target(
             name: "NuageServer",
             dependencies: [
-                "NuageEngine", "NuageSigV4",
+                "NuageEngine", "NuageSigV4", "CNuageCRC",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -1,3 +1,4 @@
+import CNuageCRC
 import Crypto
 import Foundation
 import HTTPTypes
@@ -38,8 +39,10 @@ enum ChecksumAlgorithm: String, CaseIterable, Sendable {
 
     func hasher() -> any ChecksumHasher {
         switch self {
-        case .crc32: CRCHasher(table: CRCHasher.ieee)
-        case .crc32c: CRCHasher(table: CRCHasher.castagnoli)
+        case .crc32: CRCHasher(table: CRCHasher.ieee, folding: HardwareCRC.crc32)
+        // Folding (about 14 GB/s here) outruns the single-stream SSE4.2 instruction (about 10).
+        case .crc32c: CRCHasher(table: CRCHasher.castagnoli, folding: HardwareCRC.crc32c,
+                                instruction: HardwareCRC.hasSSE42 && !HardwareCRC.hasPCLMUL)
         case .crc64nvme: CRC64Hasher()
         case .sha1: DigestHasher(Insecure.SHA1())
         case .sha256: DigestHasher(SHA256())
@@ -66,9 +69,17 @@ struct CRCHasher: ChecksumHasher {
     static let castagnoli = tables(polynomial: 0x82F6_3B78)
 
     let table: [UInt32]
+    /// Folding constants when the CPU has PCLMULQDQ; nil: tables only.
+    let folding: HardwareCRC.Constants?
+    /// CRC-32C's own instruction (SSE4.2).
+    let instruction: Bool
     var crc: UInt32 = 0xFFFF_FFFF
 
-    init(table: [UInt32]) { self.table = table }
+    init(table: [UInt32], folding: HardwareCRC.Constants? = nil, instruction: Bool = false) {
+        self.table = table
+        self.folding = folding
+        self.instruction = instruction
+    }
 
     static func tables(polynomial: UInt32) -> [UInt32] {
         var t = [UInt32](repeating: 0, count: 256 * 8)
@@ -84,6 +95,20 @@ struct CRCHasher: ChecksumHasher {
     }
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        if instruction, let base = bytes.baseAddress {
+            crc = nuage_crc32c_sse42(crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+            return
+        }
+        if let folding, let folded = HardwareCRC.fold(bytes, state: UInt64(crc), folding) {
+            crc = 0
+            folded.block.withUnsafeBytes { tableUpdate($0) }
+            tableUpdate(folded.tail)
+            return
+        }
+        tableUpdate(bytes)
+    }
+
+    private mutating func tableUpdate(_ bytes: UnsafeRawBufferPointer) {
         var c = crc
         var i = 0
         let n = bytes.count
@@ -131,6 +156,16 @@ struct CRC64Hasher: ChecksumHasher {
     var crc: UInt64 = ~0
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        if let folding = HardwareCRC.crc64nvme, let folded = HardwareCRC.fold(bytes, state: crc, folding) {
+            crc = 0
+            folded.block.withUnsafeBytes { tableUpdate($0) }
+            tableUpdate(folded.tail)
+            return
+        }
+        tableUpdate(bytes)
+    }
+
+    private mutating func tableUpdate(_ bytes: UnsafeRawBufferPointer) {
         var c = crc
         var i = 0
         let n = bytes.count
@@ -189,6 +224,19 @@ enum CRCCombine {
         return product
     }
 
+    /// x^n modulo the polynomial.
+    static func power(_ n: Int, _ p: Parameters) -> UInt64 {
+        var result: UInt64 = 1 << (p.width - 1)    // x^0
+        var base: UInt64 = 1 << (p.width - 2)      // x^1
+        var n = n
+        while n > 0 {
+            if n & 1 != 0 { result = multiply(base, result, p) }
+            base = multiply(base, base, p)
+            n >>= 1
+        }
+        return result
+    }
+
     /// x^(8·bytes) modulo the polynomial.
     static func shift(bytes: Int64, _ p: Parameters) -> UInt64 {
         var result: UInt64 = 1 << (p.width - 1)        // x^0
@@ -217,5 +265,40 @@ enum CRCCombine {
 
     static func base64(_ value: UInt64, _ p: Parameters) -> String {
         Data((0..<(p.width / 8)).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }).base64EncodedString()
+    }
+}
+
+/// The CPU's CRC hardware: PCLMULQDQ folding (CRC-32, CRC-32C, CRC-64/NVME) and the SSE4.2
+/// CRC-32C instruction, chosen once; `NUAGE_CRC=tables` keeps to the portable tables (to
+/// measure them, or on a CPU that misbehaves).
+enum HardwareCRC {
+    /// x^575, x^511, x^191, x^127 modulo the polynomial, bit-reflected in 64 bits.
+    struct Constants: Sendable { let k: [UInt64] }
+
+    static let enabled = ProcessInfo.processInfo.environment["NUAGE_CRC"] != "tables"
+    static let hasPCLMUL = enabled && nuage_crc_has_pclmul() != 0
+    static let hasSSE42 = enabled && nuage_crc_has_sse42() != 0
+    static let crc32 = constants(.crc32)
+    static let crc32c = constants(.crc32c)
+    static let crc64nvme = constants(.crc64nvme)
+
+    static func constants(_ algorithm: ChecksumAlgorithm) -> Constants? {
+        guard hasPCLMUL, let p = CRCCombine.parameters(algorithm) else { return nil }
+        return Constants(k: [575, 511, 191, 127].map { CRCCombine.power($0, p) << UInt64(64 - p.width) })
+    }
+
+    /// Below this many bytes the tables are as fast.
+    static let threshold = 64
+
+    /// The bytes folded down to one 16-byte block (whose CRC from a zero register is theirs,
+    /// `state` included) and the tail left over; nil when too short to be worth it.
+    static func fold(_ bytes: UnsafeRawBufferPointer, state: UInt64, _ constants: Constants) -> (block: [UInt8], tail: UnsafeRawBufferPointer)? {
+        guard bytes.count >= threshold, let base = bytes.baseAddress else { return nil }
+        let blocks = bytes.count / 16
+        var block = [UInt8](repeating: 0, count: 16)
+        constants.k.withUnsafeBufferPointer { k in
+            nuage_crc_fold(base.assumingMemoryBound(to: UInt8.self), blocks, state, k.baseAddress!, &block)
+        }
+        return (block, UnsafeRawBufferPointer(rebasing: bytes[(blocks * 16)...]))
     }
 }

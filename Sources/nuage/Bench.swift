@@ -62,7 +62,9 @@ struct Bench: AsyncParsableCommand {
             if json {
                 printJSON(Dictionary(uniqueKeysWithValues: figures.map { ($0.name, $0.gigabytesPerSecond) }))
             } else {
-                for figure in figures { print(String(format: "%-11@ %6.2f GB/s", figure.name, figure.gigabytesPerSecond)) }
+                for figure in figures {
+                    print(figure.name.padding(toLength: 11, withPad: " ", startingAt: 0) + String(format: "%6.2f GB/s", figure.gigabytesPerSecond))
+                }
             }
         }
     }

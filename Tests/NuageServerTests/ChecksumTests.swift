@@ -26,6 +26,43 @@ import Testing
         #expect(pieces.finalBase64() == checksum(.crc64nvme, long))
     }
 
+    /// Hardware (PCLMULQDQ folding, SSE4.2) and tables agree with a bit-at-a-time reference at
+    /// every length around the folding's edges, and on unaligned buffers.
+    @Test func hardwareAgreesWithTheReference() {
+        func reference(_ bytes: ArraySlice<UInt8>, polynomial: UInt64, width: Int) -> [UInt8] {
+            let mask: UInt64 = width == 64 ? ~0 : (1 << UInt64(width)) - 1
+            var crc = mask
+            for byte in bytes {
+                crc ^= UInt64(byte)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ polynomial : crc >> 1 }
+            }
+            crc ^= mask
+            return (0..<(width / 8)).reversed().map { UInt8(truncatingIfNeeded: crc >> (8 * UInt64($0))) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<200_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let lengths = Array(0...260) + [1000, 4096 + 7, 65_536, 100_003, 199_999]
+        for (algorithm, polynomial, width) in [(ChecksumAlgorithm.crc32, UInt64(0xEDB8_8320), 32), (.crc32c, 0x82F6_3B78, 32),
+                                                (.crc64nvme, CRC64Hasher.polynomial, 64)] {
+            for length in lengths {
+                for offset in [0, 3] where offset + length <= data.count {
+                    let slice = data[offset..<(offset + length)]
+                    let expected = Data(reference(slice, polynomial: polynomial, width: width)).base64EncodedString()
+                    #expect(checksum(algorithm, Array(slice)) == expected, "\(algorithm) \(length) bytes at \(offset)")
+                    if algorithm == .crc32c {
+                        // The SSE4.2 instruction (used where folding is missing) and the tables alone.
+                        var variants: [any ChecksumHasher] = [CRCHasher(table: CRCHasher.castagnoli)]
+                        if HardwareCRC.hasSSE42 { variants.append(CRCHasher(table: CRCHasher.castagnoli, instruction: true)) }
+                        for var hasher in variants {
+                            slice.withUnsafeBytes { hasher.update($0) }
+                            #expect(hasher.finalBase64() == expected, "CRC32C variant, \(length) bytes")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The CRC of a whole object follows from its parts' CRCs and lengths (FULL_OBJECT).
     @Test func combiningPartsGivesTheWholeObjectsCRC() throws {
         let parts: [[UInt8]] = [Array(repeating: 7, count: 5000), [], Array("tail".utf8), (0..<777).map { UInt8($0 % 251) }]
