@@ -112,6 +112,8 @@ public struct S3Server: Sendable {
             guard let permit = inFlight.acquire("") else { throw S3Error(.slowDown) }
             var s3 = try S3Request(request, domain: options.domain)
             s3.privateTransport = privateTransport
+            // A client key in a URL is refused before the query's headers become headers.
+            try CustomerKeyHeaders.refuseInQuery(s3)
             var request = request
             if s3.isPresignedV2 {
                 var head = request.head
@@ -123,7 +125,6 @@ public struct S3Server: Sendable {
                 }
                 request = Request(head: head, body: request.body)
             }
-            try CustomerKeyHeaders.refuseInQuery(s3)
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket
             record.key = s3.key
