@@ -12,9 +12,13 @@ import Testing
     @Test func createUploadCompleteAndErrors() async throws {
         try await withServer { c in
             try await c.send(.put, "/bkt")
-            let created = try await c.send(.post, "/bkt/big", query: [("uploads", "")],
-                                           headers: [("content-type", "text/csv"), ("x-amz-checksum-algorithm", "CRC32")])
-            #expect(created[header: "x-amz-checksum-algorithm"] == "CRC32")
+            // An upload that promises a checksum refuses a part without one.
+            let promising = try await c.send(.post, "/bkt/sum", query: [("uploads", "")], headers: [("x-amz-checksum-algorithm", "CRC32")])
+            #expect(promising[header: "x-amz-checksum-algorithm"] == "CRC32" && promising[header: "x-amz-checksum-type"] == "COMPOSITE")
+            let promised = try #require(promising.values("UploadId").first)
+            #expect(try await c.send(.put, "/bkt/sum", query: [("partNumber", "1"), ("uploadId", promised)], body: [1]).errorCode == "InvalidRequest")
+            try await c.send(.delete, "/bkt/sum", query: [("uploadId", promised)])
+            let created = try await c.send(.post, "/bkt/big", query: [("uploads", "")], headers: [("content-type", "text/csv")])
             let upload = try #require(created.values("UploadId").first)
             let parts = [randomBytes(Self.partSize), randomBytes(1000)]
             var etags: [String] = []
