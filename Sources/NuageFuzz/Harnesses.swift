@@ -19,7 +19,7 @@ enum Harnesses {
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
         "cors": cors, "bucket-policy": bucketPolicy, "lifecycle": lifecycle,
-        "crc-combine": crcCombine,
+        "crc-combine": crcCombine, "post-form": postForm,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -198,6 +198,21 @@ enum Harnesses {
         precondition((try? LifecycleConfiguration(stored: rules.stored)) == rules, "stored form does not read back")
         let written = XMLNode.parse(Data(rules.xml().document.utf8))
         precondition(written.flatMap { try? LifecycleConfiguration(xml: $0) } == rules, "XML does not read back")
+    }
+
+    /// A browser-based upload: the form's start (boundary `b`; first byte even) or a policy
+    /// document (base64 of the rest) checked against fields: never a trap, and what parses keeps
+    /// its limits.
+    static func postForm(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        if first & 1 == 0 {
+            guard let parsed = try? PostForm.parse(rest, boundary: "b") else { return }
+            precondition(parsed.fileStart <= rest.count && parsed.form.fields.allSatisfy { !$0.name.isEmpty }, "a form read past its bytes")
+        } else {
+            guard let policy = try? PostPolicy(base64: Data(rest).base64EncodedString()) else { return }
+            _ = try? policy.check(["key": "k", "bucket": "b", "content-type": "text/plain"], size: Int64(rest.count), now: Date())
+        }
     }
 
     /// Bytes cut into parts where the first bytes say: every CRC combined from the parts' CRCs

@@ -129,8 +129,7 @@ extension S3Server {
             let text = "\(s3.method)\n\(headers[named: "content-md5"] ?? "")\n\(headers[named: "content-type"] ?? "")\n\(expiresText)\n\(amz)\(path)\(subresources)"
             let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
                 .base64EncodedString()
-            return expected.utf8.count == signature.utf8.count
-                && zip(expected.utf8, signature.utf8).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
+            return Self.constantTimeEqual(expected, signature)
         }
         guard matches.contains(true) else { throw S3Error(.signatureDoesNotMatch) }
         let context = SigV4SigningContext.unsigned

@@ -128,6 +128,11 @@ public struct S3Server: Sendable {
             resource = s3.bucket.map { "/\($0)" + (s3.key.map { "/\($0)" } ?? "") }
             record.bucket = s3.bucket
             record.key = s3.key
+            if Self.isPostObject(request, s3) {
+                // A form upload signs its policy, not the request (POST Object).
+                record.action = "s3:PostObject"
+                return try await postObject(request, s3, connection: connection, record: &record).holding([permit])
+            }
             if request.method == .options {
                 record.action = "s3:PreflightRequest"
                 return try await preflight(request, s3).holding([permit])
