@@ -69,6 +69,9 @@ extension S3Server {
         var caller = try await postCaller(values)
         caller.connection = connection
         record.accessKey = caller.key.id
+        guard let keyPermit = inFlightPerKey.acquire(caller.key.id) else {
+            throw S3Error(.slowDown, "This access key has \(options.maxInFlightPerKey) requests in flight, its share of the gateway; retry later.")
+        }
         if let text = values["policy"] { try PostPolicy(base64: text).check(values, size: size, now: options.now()) }
         var context = Self.connectionContext(connection)
         if let encryption = values["x-amz-server-side-encryption"] { context["s3:x-amz-server-side-encryption"] = encryption }
@@ -93,7 +96,7 @@ extension S3Server {
 
         let body = PostFileBody(iterator: iterator, start: Array(prelude[fileStart...]), size: size, trailer: trailer)
         let object = try await engine.put(bucket: bucket, key: key, size: size, body: body, metadata: metadata)
-        return postResponse(values, bucket: bucket, key: key, etag: object.etag, host: s3.host)
+        return postResponse(values, bucket: bucket, key: key, etag: object.etag, host: s3.host).holding([keyPermit])
     }
 
     /// Who signed the form: signature version 4 (`x-amz-algorithm`, `x-amz-credential`,
@@ -108,8 +111,8 @@ extension S3Server {
         if let signature = values["x-amz-signature"] {
             guard values["x-amz-algorithm"] == SigV4.algorithm, let credential = values["x-amz-credential"],
                   let slash = credential.firstIndex(of: "/"), let scope = SigV4.Scope(credential[credential.index(after: slash)...]),
-                  values["x-amz-date"] != nil else {
-                throw S3Error(.invalidArgument, "POST requires x-amz-algorithm AWS4-HMAC-SHA256, x-amz-credential and x-amz-date with x-amz-signature.")
+                  let date = values["x-amz-date"], SigV4Time.parse(date) != nil, date.hasPrefix(scope.date) else {
+                throw S3Error(.invalidArgument, "POST requires x-amz-algorithm AWS4-HMAC-SHA256, x-amz-credential and an x-amz-date of the credential's day with x-amz-signature.")
             }
             try checkScope(scope, presigned: true)
             keyID = String(credential[..<slash])
