@@ -114,10 +114,20 @@ extension S3Server {
         return context
     }
 
-    /// A policy stored by PutBucketPolicy (checked then).
+    /// A policy stored by PutBucketPolicy (checked then), parsed once per gateway and text.
     static func storedPolicy(_ text: String, bucket: String) throws -> BucketPolicy {
-        do { return try BucketPolicy(json: text, bucket: bucket) } catch {
+        let key = bucket + "\n" + text
+        if let cached = parsedPolicies.withLock({ $0[key] }) { return cached }
+        let policy: BucketPolicy
+        do { policy = try BucketPolicy(json: text, bucket: bucket) } catch {
             throw S3Error(.internalError, "The bucket's stored policy cannot be read.")
         }
+        parsedPolicies.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }  // bounded: a changed policy is a new key
+            cache[key] = policy
+        }
+        return policy
     }
+
+    private static let parsedPolicies = Locked<[String: BucketPolicy]>([:])
 }
