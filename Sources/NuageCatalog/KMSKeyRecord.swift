@@ -20,6 +20,9 @@ public struct KMSKeyRecord: Hashable, Sendable, Codable {
 
     /// What `nuage kms` and S3 clients call the key: 1 to 64 of `A-Za-z0-9/_-`.
     public var name: String
+    /// The owner (account) whose buckets may use the key; keys made before owners existed are
+    /// the default owner's.
+    public var owner: String
     /// 16 random bytes naming the key in manifests and binding its wrapping.
     public var id: [UInt8]
     public var state: State
@@ -31,15 +34,26 @@ public struct KMSKeyRecord: Hashable, Sendable, Codable {
     /// When a pending destruction is due, or when the key was destroyed.
     public var deletionDate: Date?
 
-    public init(name: String, id: [UInt8], state: State, masterKeyID: UInt32, wrappedKey: [UInt8], created: Date,
-                deletionDate: Date? = nil) {
+    public init(name: String, owner: String = Owner.default, id: [UInt8], state: State, masterKeyID: UInt32, wrappedKey: [UInt8],
+                created: Date, deletionDate: Date? = nil) {
         self.name = name
+        self.owner = owner
         self.id = id
         self.state = state
         self.masterKeyID = masterKeyID
         self.wrappedKey = wrappedKey
         self.created = created
         self.deletionDate = deletionDate
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, owner, id, state, masterKeyID, wrappedKey, created, deletionDate }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), owner: try c.decodeIfPresent(String.self, forKey: .owner) ?? Owner.default,
+                  id: try c.decode([UInt8].self, forKey: .id), state: try c.decode(State.self, forKey: .state),
+                  masterKeyID: try c.decode(UInt32.self, forKey: .masterKeyID), wrappedKey: try c.decode([UInt8].self, forKey: .wrappedKey),
+                  created: try c.decode(Date.self, forKey: .created), deletionDate: try c.decodeIfPresent(Date.self, forKey: .deletionDate))
     }
 
     /// Whether `name` may name a key: 1 to 64 of `A-Za-z0-9/_-`, not starting with `alias/`,

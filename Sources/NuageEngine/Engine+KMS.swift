@@ -21,12 +21,13 @@ extension Engine {
     /// Creates a KMS key: 32 random bytes wrapped under the active master key.
     /// - Throws: `invalidArgument` for a bad name or one that exists or existed.
     @discardableResult
-    public func createKMSKey(name: String, now: Date = Date()) async throws -> KMSKeyRecord {
+    public func createKMSKey(name: String, owner: String = Owner.default, now: Date = Date()) async throws -> KMSKeyRecord {
+        try Owner.validate(owner)
         guard KMSKeyRecord.isValidName(name) else {
             throw NuageError(.invalidArgument, "a KMS key name is 1 to 64 of A-Z a-z 0-9 / _ - and does not start with alias/, aws/ or /")
         }
         let (id, material) = KMSKey.random()
-        let record = KMSKeyRecord(name: name, id: id, state: .enabled, masterKeyID: masterKey.id,
+        let record = KMSKeyRecord(name: name, owner: owner, id: id, state: .enabled, masterKeyID: masterKey.id,
                                   wrappedKey: try await masterKey.wrapKMSKey(material, id: id), created: now)
         try await catalog.createKMSKey(record)
         kmsCache.invalidate()

@@ -37,6 +37,15 @@ struct BucketPolicy: Sendable, Equatable {
         var operator_: String
         var key: String
         var values: [String]
+        /// `values` as address ranges, parsed once (IpAddress, NotIpAddress).
+        var ranges: [IPRange] = []
+
+        init(operator_: String, key: String, values: [String]) {
+            self.operator_ = operator_
+            self.key = key
+            self.values = values
+            ranges = operator_.hasSuffix("IpAddress") ? values.compactMap(IPRange.init) : []
+        }
     }
 
     struct Statement: Sendable, Equatable {
@@ -136,7 +145,11 @@ extension BucketPolicy.Condition {
     func holds(_ value: String?) -> Bool {
         switch operator_ {
         case "Null": return values.contains { ($0.lowercased() == "true") == (value == nil) }
-        case "StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NotIpAddress":
+        case "IpAddress", "NotIpAddress":
+            guard let value else { return operator_ == "NotIpAddress" }
+            guard let address = IPRange.address(value) else { return operator_ == "NotIpAddress" }
+            return ranges.contains { $0.contains(address) } == (operator_ == "IpAddress")
+        case "StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike":
             guard let value else { return true }
             return !values.contains { Self.test(positive(operator_), $0, value) }
         default:
@@ -149,8 +162,7 @@ extension BucketPolicy.Condition {
         switch negated {
         case "StringNotEquals": "StringEquals"
         case "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase"
-        case "StringNotLike": "StringLike"
-        default: "IpAddress"
+        default: "StringLike"
         }
     }
 
@@ -160,7 +172,6 @@ extension BucketPolicy.Condition {
         case "StringEqualsIgnoreCase": expected.lowercased() == value.lowercased()
         case "StringLike": BucketPolicy.wildcard(expected, matches: value)
         case "Bool": expected.lowercased() == value.lowercased()
-        case "IpAddress": IPRange(expected)?.contains(value) ?? false
         default: false
         }
     }
@@ -181,7 +192,12 @@ struct IPRange: Equatable, Sendable {
     }
 
     func contains(_ address: String) -> Bool {
-        guard var other = Self.address(address) else { return false }
+        guard let other = Self.address(address) else { return false }
+        return contains(other)
+    }
+
+    func contains(_ address: [UInt8]) -> Bool {
+        var other = address
         // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 address.
         if other.count == 16, bytes.count == 4, other[..<12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] { other = Array(other[12...]) }
         guard other.count == bytes.count else { return false }

@@ -76,7 +76,17 @@ extension S3Server {
     /// - Throws: also `NoSuchBucket`.
     func requestedKMSKey(_ request: Request, bucket: String, customerKey: Bool) async throws -> String? {
         guard let record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
-        return try KMSHeaders.requestedKey(request.headers, bucketDefault: record.encryption, customerKey: customerKey)
+        let name = try KMSHeaders.requestedKey(request.headers, bucketDefault: record.encryption, customerKey: customerKey)
+        if let name { try await checkKMSOwner(name, bucket: record) }
+        return name
+    }
+
+    /// A KMS key serves its owner's buckets only: another owner's key is not found, as at AWS
+    /// without a grant (its destruction must never shred another owner's objects).
+    func checkKMSOwner(_ name: String, bucket: BucketRecord) async throws {
+        if let key = try await engine.kmsRecord(name: name), key.owner != bucket.owner {
+            throw S3Error(.kmsNotFound, "Invalid keyId \(name)")
+        }
     }
 
     /// The name of the KMS key a stored version (or part) is under, nil when it is not.

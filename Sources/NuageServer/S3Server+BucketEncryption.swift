@@ -31,6 +31,9 @@ extension S3Server {
             if let name = encryption.kmsKey, try await engine.kmsRecord(name: name) == nil {
                 throw S3Error(.kmsNotFound, "Invalid keyId \(name)")
             }
+            if let name = encryption.kmsKey {
+                try await checkKMSOwner(name, bucket: record)
+            }
             record.encryption = encryption
         }
         return Response(status: .ok, headers: [.contentLength: "0"])

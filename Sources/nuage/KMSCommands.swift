@@ -30,10 +30,11 @@ struct KMS: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a KMS key (enabled).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The key's name: 1 to 64 of A-Z a-z 0-9 / _ - (never reused, even once destroyed).") var name: String
+        @Option(help: "The owner (account) whose buckets may use the key.") var owner = Owner.default
 
         func run() async throws {
             let engine = try global.directory.engine()
-            let record = try await engine.createKMSKey(name: name)
+            let record = try await engine.createKMSKey(name: name, owner: owner)
             await KMS.audit(global, engine, "create", record)
             print("created KMS key \(record.name) (id \(record.id.hex), wrapped under master key \(String(format: "%08x", record.masterKeyID)))")
         }
@@ -50,7 +51,7 @@ struct KMS: AsyncParsableCommand {
             let iso = ISO8601DateFormatter()
             if json {
                 let rows = keys.map { key in
-                    ["name": key.name, "id": key.id.hex, "state": key.state.rawValue, "created": iso.string(from: key.created),
+                    ["name": key.name, "owner": key.owner, "id": key.id.hex, "state": key.state.rawValue, "created": iso.string(from: key.created),
                      "deletionDate": key.deletionDate.map(iso.string(from:)) ?? "", "masterKeyID": String(format: "%08x", key.masterKeyID)]
                 }
                 let encoder = JSONEncoder()
@@ -58,10 +59,13 @@ struct KMS: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(rows), as: UTF8.self))
                 return
             }
-            print("name".rightPadded(24) + "  " + "id".rightPadded(32) + "  " + "state".rightPadded(15) + "  created               deletion")
+            let heading: [String] = ["name".rightPadded(24), "owner".rightPadded(12), "id".rightPadded(32), "state".rightPadded(15),
+                                     "created               deletion"]
+            print(heading.joined(separator: "  "))
             for key in keys {
-                print(key.name.rightPadded(24) + "  " + key.id.hex + "  " + key.state.rawValue.rightPadded(15) + "  "
-                      + iso.string(from: key.created) + "  " + (key.deletionDate.map(iso.string(from:)) ?? "-"))
+                let columns: [String] = [key.name.rightPadded(24), key.owner.rightPadded(12), key.id.hex, key.state.rawValue.rightPadded(15),
+                                         iso.string(from: key.created), key.deletionDate.map(iso.string(from:)) ?? "-"]
+                print(columns.joined(separator: "  "))
             }
         }
     }

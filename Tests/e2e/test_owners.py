@@ -104,6 +104,23 @@ def test_each_owner_sees_and_reaches_its_own(gateway):
     assert names(client_of(gateway, alice_key)) == ["alice-a", "alice-b", "alice-c", "shared-x"]
 
 
+def test_kms_keys_serve_their_owners_buckets(gateway):
+    """A KMS key is its owner's: another owner's bucket cannot name it (its destruction must
+    never shred another owner's objects)."""
+    carol, _ = owner_client(gateway, "carol")
+    dave, _ = owner_client(gateway, "dave")
+    gateway.run("kms", "create", "carol-key", "--owner", "carol")
+    assert "carol" in gateway.run("kms", "ls")
+    carol.create_bucket(Bucket="carol-kms")
+    dave.create_bucket(Bucket="dave-kms")
+    carol.put_object(Bucket="carol-kms", Key="k", Body=b"c", ServerSideEncryption="aws:kms", SSEKMSKeyId="carol-key")
+    assert carol.head_object(Bucket="carol-kms", Key="k")["SSEKMSKeyId"].endswith("key/carol-key")
+    assert refused(lambda: dave.put_object(Bucket="dave-kms", Key="k", Body=b"d", ServerSideEncryption="aws:kms",
+                                           SSEKMSKeyId="carol-key")) == (400, "KMS.NotFoundException")
+    assert refused(lambda: dave.put_bucket_encryption(Bucket="dave-kms", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "carol-key"}}]})) == (400, "KMS.NotFoundException")
+
+
 def test_owner_names_are_checked(gateway):
     bad = subprocess.run([gateway.binary, "keys", "create", "--owner", "Not Valid", "--data", gateway.data], capture_output=True, text=True)
     assert bad.returncode != 0 and "owner" in bad.stderr
