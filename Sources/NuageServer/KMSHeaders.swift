@@ -74,8 +74,11 @@ enum KMSHeaders {
 extension S3Server {
     /// The KMS key a write to `bucket` is stored under (see ``KMSHeaders/requestedKey(_:bucketDefault:customerKey:)``).
     /// - Throws: also `NoSuchBucket`.
-    func requestedKMSKey(_ request: Request, bucket: String, customerKey: Bool) async throws -> String? {
-        guard let record = try await engine.catalog.bucket(bucket) else { throw S3Error(.noSuchBucket) }
+    /// - Parameter record: the bucket's record, when the request has read it already.
+    func requestedKMSKey(_ request: Request, bucket: String, record: BucketRecord? = nil, customerKey: Bool) async throws -> String? {
+        var record = record
+        if record?.name != bucket { record = try await engine.catalog.bucket(bucket) }
+        guard let record else { throw S3Error(.noSuchBucket) }
         let name = try KMSHeaders.requestedKey(request.headers, bucketDefault: record.encryption, customerKey: customerKey)
         if let name { try await checkKMSOwner(name, bucket: record) }
         return name

@@ -12,7 +12,7 @@ extension S3Server {
         let checksum = try UploadChecksum(headers: request.headers)
         let metadata = try Self.metadata(from: request.headers)
         let customerKey = try customerKey(request, s3)
-        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, record: s3.bucketRecord, customerKey: customerKey != nil)
         let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, settings: checksum?.metadata ?? [:],
                                                    customerKey: customerKey, kmsKey: kmsKey)
         var xml = XMLWriter()

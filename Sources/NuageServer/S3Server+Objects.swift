@@ -21,7 +21,7 @@ extension S3Server {
         let headers = request.headers
         let metadata = try Self.metadata(from: headers)
         let customerKey = try customerKey(request, s3)
-        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, record: s3.bucketRecord, customerKey: customerKey != nil)
         let (body, size) = try objectBody(request, caller)
         let condition = try putCondition(headers)
         let record = try await engine.put(bucket: bucket, key: key, size: size, body: body,
@@ -270,7 +270,7 @@ extension S3Server {
         case "REPLACE": metadata[TagSet.metadataKey] = try Self.requestedTags(headers)
         default: throw S3Error(.invalidArgument, "Unknown tagging directive.")
         }
-        let kmsKey = try await requestedKMSKey(request, bucket: bucket, customerKey: customerKey != nil)
+        let kmsKey = try await requestedKMSKey(request, bucket: bucket, record: s3.bucketRecord, customerKey: customerKey != nil)
         if sourceBucket == bucket && sourceKey == key && directive == "COPY" && customerKey == nil && sourceCustomerKey == nil
             && headers[named: KMSHeaders.encryption] == nil && taggingDirective != "REPLACE" {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
