@@ -191,11 +191,6 @@ struct IPRange: Equatable, Sendable {
         self.prefix = prefix
     }
 
-    func contains(_ address: String) -> Bool {
-        guard let other = Self.address(address) else { return false }
-        return contains(other)
-    }
-
     func contains(_ address: [UInt8]) -> Bool {
         var other = address
         // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 address.

@@ -43,7 +43,7 @@ enum ChecksumAlgorithm: String, CaseIterable, Sendable {
         // Folding (about 14 GB/s here) outruns the single-stream SSE4.2 instruction (about 10).
         case .crc32c: CRCHasher(table: CRCHasher.castagnoli, folding: HardwareCRC.crc32c,
                                 instruction: HardwareCRC.hasSSE42 && !HardwareCRC.hasPCLMUL)
-        case .crc64nvme: CRC64Hasher()
+        case .crc64nvme: CRCHasher(width: 64, table: CRCHasher.nvme, folding: HardwareCRC.crc64nvme)
         case .sha1: DigestHasher(Insecure.SHA1())
         case .sha256: DigestHasher(SHA256())
         }
@@ -63,28 +63,36 @@ struct DigestHasher<H: HashFunction>: ChecksumHasher {
     func finalBase64() -> String { Data(hash.finalize()).base64EncodedString() }
 }
 
-/// Reflected CRC-32 with eight tables (slicing-by-8).
+/// The reflected CRCs S3 uses (CRC-32, CRC-32C, CRC-64/NVME: initial value and final XOR all
+/// ones), one implementation for every width: PCLMULQDQ folding where the CPU has it, CRC-32C's
+/// own SSE4.2 instruction where only that is there, else eight tables (slicing-by-8, 64-bit
+/// words for every width: a 32-bit register XORed into the low four bytes).
 struct CRCHasher: ChecksumHasher {
     static let ieee = tables(polynomial: 0xEDB8_8320)
     static let castagnoli = tables(polynomial: 0x82F6_3B78)
+    static let nvme = tables(polynomial: CRC64Polynomial.nvme)
 
-    let table: [UInt32]
+    let width: Int
+    let table: [UInt64]
     /// Folding constants when the CPU has PCLMULQDQ; nil: tables only.
     let folding: HardwareCRC.Constants?
     /// CRC-32C's own instruction (SSE4.2).
     let instruction: Bool
-    var crc: UInt32 = 0xFFFF_FFFF
+    /// The register, before the final XOR.
+    var crc: UInt64
 
-    init(table: [UInt32], folding: HardwareCRC.Constants? = nil, instruction: Bool = false) {
+    init(width: Int = 32, table: [UInt64], folding: HardwareCRC.Constants? = nil, instruction: Bool = false) {
+        self.width = width
         self.table = table
         self.folding = folding
         self.instruction = instruction
+        crc = width == 64 ? ~0 : (1 << UInt64(width)) - 1
     }
 
-    static func tables(polynomial: UInt32) -> [UInt32] {
-        var t = [UInt32](repeating: 0, count: 256 * 8)
+    static func tables(polynomial: UInt64) -> [UInt64] {
+        var t = [UInt64](repeating: 0, count: 256 * 8)
         for i in 0..<256 {
-            var c = UInt32(i)
+            var c = UInt64(i)
             for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
             t[i] = c
         }
@@ -96,10 +104,10 @@ struct CRCHasher: ChecksumHasher {
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
         if instruction, let base = bytes.baseAddress {
-            crc = nuage_crc32c_sse42(crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+            crc = UInt64(nuage_crc32c_sse42(UInt32(crc), base.assumingMemoryBound(to: UInt8.self), bytes.count))
             return
         }
-        if let folding, let folded = HardwareCRC.fold(bytes, state: UInt64(crc), folding) {
+        if let folding, let folded = HardwareCRC.fold(bytes, state: crc, folding) {
             crc = 0
             folded.block.withUnsafeBytes { tableUpdate($0) }
             tableUpdate(folded.tail)
@@ -113,63 +121,6 @@ struct CRCHasher: ChecksumHasher {
         var i = 0
         let n = bytes.count
         table.withUnsafeBufferPointer { t in
-            while i + 8 <= n {
-                let lo = c ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self).littleEndian
-                let hi = bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self).littleEndian
-                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
-                    ^ t[256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
-                i += 8
-            }
-            while i < n {
-                c = (c >> 8) ^ t[Int((c ^ UInt32(bytes[i])) & 0xFF)]
-                i += 1
-            }
-        }
-        crc = c
-    }
-
-    func finalBase64() -> String {
-        let value = (crc ^ 0xFFFF_FFFF).bigEndian
-        return withUnsafeBytes(of: value) { Data($0).base64EncodedString() }
-    }
-}
-
-/// CRC-64/NVME (reflected polynomial 0x9A6C9329AC4BC9B5, initial value and final XOR all ones),
-/// as S3's CRC64NVME, with eight tables (slicing-by-8).
-struct CRC64Hasher: ChecksumHasher {
-    static let polynomial: UInt64 = 0x9A6C_9329_AC4B_C9B5
-    static let table: [UInt64] = {
-        var t = [UInt64](repeating: 0, count: 256 * 8)
-        for i in 0..<256 {
-            var c = UInt64(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
-            t[i] = c
-        }
-        for i in 0..<256 {
-            for k in 1..<8 { t[k * 256 + i] = (t[(k - 1) * 256 + i] >> 8) ^ t[Int(t[(k - 1) * 256 + i] & 0xFF)] }
-        }
-        return t
-    }()
-
-    var crc: UInt64 = ~0
-
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        if let folding = HardwareCRC.crc64nvme, let folded = HardwareCRC.fold(bytes, state: crc, folding) {
-            crc = 0
-            folded.block.withUnsafeBytes { tableUpdate($0) }
-            tableUpdate(folded.tail)
-            return
-        }
-        tableUpdate(bytes)
-    }
-
-    private mutating func tableUpdate(_ bytes: UnsafeRawBufferPointer) {
-        var c = crc
-        var i = 0
-        let n = bytes.count
-        Self.table.withUnsafeBufferPointer { t in
             while i + 8 <= n {
                 let v = c ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
                 c = t[7 * 256 + Int(v & 0xFF)] ^ t[6 * 256 + Int((v >> 8) & 0xFF)] ^ t[5 * 256 + Int((v >> 16) & 0xFF)]
@@ -186,9 +137,14 @@ struct CRC64Hasher: ChecksumHasher {
     }
 
     func finalBase64() -> String {
-        let value = (~crc).bigEndian
-        return withUnsafeBytes(of: value) { Data($0).base64EncodedString() }
+        let mask: UInt64 = width == 64 ? ~0 : (1 << UInt64(width)) - 1
+        return CRCCombine.base64(crc ^ mask, CRCCombine.Parameters(width: width, polynomial: 0))
     }
+}
+
+enum CRC64Polynomial {
+    /// CRC-64/NVME, reflected (S3's CRC64NVME).
+    static let nvme: UInt64 = 0x9A6C_9329_AC4B_C9B5
 }
 
 /// Combining CRCs: the CRC of `A || B` from the CRCs of `A` and `B` and the length of `B`, for
@@ -204,7 +160,7 @@ enum CRCCombine {
         switch algorithm {
         case .crc32: Parameters(width: 32, polynomial: 0xEDB8_8320)
         case .crc32c: Parameters(width: 32, polynomial: 0x82F6_3B78)
-        case .crc64nvme: Parameters(width: 64, polynomial: CRC64Hasher.polynomial)
+        case .crc64nvme: Parameters(width: 64, polynomial: CRC64Polynomial.nvme)
         default: nil
         }
     }

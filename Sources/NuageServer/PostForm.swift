@@ -81,13 +81,22 @@ struct PostForm: Sendable {
     static func malformed(_ message: String) -> S3Error { S3Error(.malformedPOSTRequest, message) }
 
     static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
-        guard !needle.isEmpty, start >= 0, haystack.count - start >= needle.count else { return nil }
-        var i = start
-        let last = haystack.count - needle.count
-        while i <= last {
-            if haystack[i] == needle[0] && haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
-            i += 1
+        guard start >= 0, start <= haystack.count else { return nil }
+        return haystack[start...].withUnsafeBytes { find(needle, in: $0) }.map { start + $0 }
+    }
+
+    /// Where `needle` first starts in `haystack` (memchr for its first byte, then memcmp).
+    static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count, let base = haystack.baseAddress else { return nil }
+        return needle.withUnsafeBytes { pattern -> Int? in
+            var offset = 0
+            while offset + pattern.count <= haystack.count {
+                guard let hit = memchr(base + offset, Int32(needle[0]), haystack.count - pattern.count - offset + 1) else { return nil }
+                let at = base.distance(to: UnsafeRawPointer(hit))
+                if memcmp(hit, pattern.baseAddress!, pattern.count) == 0 { return at }
+                offset = at + 1
+            }
+            return nil
         }
-        return nil
     }
 }

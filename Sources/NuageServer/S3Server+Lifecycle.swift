@@ -29,9 +29,12 @@ extension S3Server {
     }
 
     /// Adds `x-amz-expiration` when a rule of the bucket (`record`) will expire `object`.
-    func addExpiration(_ object: ObjectRecord, bucket record: BucketRecord?, to fields: inout HTTPFields) {
-        guard let stored = record?.lifecycle, let rules = try? LifecycleConfiguration(stored: stored),
-              let expiry = rules.expiry(of: object, day: options.lifecycleDay) else { return }
+    func addExpiration(_ object: ObjectRecord, bucket record: BucketRecord?, to fields: inout HTTPFields) async {
+        guard let stored = record?.lifecycle else { return }
+        let rules = await engine.tolerating("read the lifecycle rules of a bucket", metadata: ["bucket": "\(object.bucket)"]) {
+            try LifecycleConfiguration(stored: stored)
+        }
+        guard let expiry = rules?.expiry(of: object, day: options.lifecycleDay) else { return }
         fields[HTTPField.Name("x-amz-expiration")!] = LifecycleConfiguration.header(expiry)
     }
 

@@ -111,7 +111,7 @@ extension S3Server {
         var response = Self.xmlResponse(xml)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         try await echoKMSKey(record.parts[0], into: &response.headers)
-        addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
+        await addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
         return response
     }
 

@@ -30,7 +30,7 @@ extension S3Server {
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
         CustomerKeyHeaders.echo(customerKey, into: &response)
         KMSHeaders.echo(kmsKey, region: options.region, into: &response)
-        addExpiration(record, bucket: s3.bucketRecord, to: &response)
+        await addExpiration(record, bucket: s3.bucketRecord, to: &response)
         return Response(status: .ok, headers: response)
     }
 
@@ -147,7 +147,7 @@ extension S3Server {
             if let value = s3.queryValue(parameter) { fields[header] = value }
         }
         if record.parts.count > 1 { fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(record.parts.count) }
-        addExpiration(record, bucket: s3.bucketRecord, to: &fields)
+        await addExpiration(record, bucket: s3.bucketRecord, to: &fields)
         CustomerKeyHeaders.echo(customerKey, into: &fields)
         try await echoKMSKey(record.parts[0], into: &fields)
         let length = range.map { Int64($0.count) } ?? record.size
@@ -284,7 +284,7 @@ extension S3Server {
         var response = Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         KMSHeaders.echo(kmsKey, region: options.region, into: &response.headers)
-        addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
+        await addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
         return response
     }
 

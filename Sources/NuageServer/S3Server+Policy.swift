@@ -87,8 +87,12 @@ extension S3Server {
         let policy = try Self.storedPolicy(text, bucket: bucket)
         if caller.isAnonymous && !options.allowPublicBuckets { return .denied(scope!) }
         var context = context
-        if let key, policy.readsObjectTags, let record = try? await engine.head(bucket: bucket, key: key) {
-            for tag in TagSet.of(record.metadata).tags { context[BucketPolicy.existingObjectTag + tag.key] = tag.value }
+        if let key, policy.readsObjectTags {
+            // A missing object has no tags; any other failure refuses (a Deny on a tag must not be skipped).
+            do {
+                let record = try await engine.head(bucket: bucket, key: key)
+                for tag in TagSet.of(record.metadata).tags { context[BucketPolicy.existingObjectTag + tag.key] = tag.value }
+            } catch let error as NuageError where error.code == .noSuchKey {}
         }
         let request = BucketPolicy.Request(accessKey: caller.isAnonymous ? nil : caller.key.id,
                                            owner: caller.isAnonymous ? nil : caller.key.owner, action: "s3:" + operation.iamAction,

@@ -219,12 +219,13 @@ final class PostFileBody: ObjectBody, @unchecked Sendable {
         }
     }
 
+    /// Looks for the delimiter in a piece of the file without copying it: in the piece, and
+    /// across its seam with the bytes before it.
     private func scan(_ piece: ArraySlice<UInt8>) throws {
-        let joined = window + piece
-        if PostForm.find(delimiter, in: joined, from: 0) != nil {
-            throw PostForm.malformed("The file must be the form's last field, followed by its closing boundary.")
-        }
-        window = Array(joined.suffix(delimiter.count - 1))
+        let seam = window + piece.prefix(delimiter.count - 1)
+        let found = PostForm.find(delimiter, in: seam, from: 0) != nil || piece.withUnsafeBytes { PostForm.find(delimiter, in: $0) != nil }
+        if found { throw PostForm.malformed("The file must be the form's last field, followed by its closing boundary.") }
+        window = Array((window + piece.suffix(delimiter.count - 1)).suffix(delimiter.count - 1))
     }
 
     /// The bytes after the file must be the form's closing boundary, and nothing more.

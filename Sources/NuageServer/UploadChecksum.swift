@@ -89,7 +89,7 @@ struct UploadChecksum: Equatable, Sendable {
         case .composite:
             var hasher = algorithm.hasher()
             for value in values {
-                let bytes = [UInt8](Data(base64Encoded: value) ?? Data())
+                guard let bytes = Data(base64Encoded: value) else { throw S3Error(.internalError, "A stored part checksum cannot be read.") }
                 bytes.withUnsafeBytes { hasher.update($0) }
             }
             whole = hasher.finalBase64() + "-\(parts.count)"

@@ -43,7 +43,7 @@ import Testing
         let data = (0..<200_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let lengths = Array(0...260) + [1000, 4096 + 7, 65_536, 100_003, 199_999]
         for (algorithm, polynomial, width) in [(ChecksumAlgorithm.crc32, UInt64(0xEDB8_8320), 32), (.crc32c, 0x82F6_3B78, 32),
-                                                (.crc64nvme, CRC64Hasher.polynomial, 64)] {
+                                                (.crc64nvme, CRC64Polynomial.nvme, 64)] {
             for length in lengths {
                 for offset in [0, 3] where offset + length <= data.count {
                     let slice = data[offset..<(offset + length)]
