@@ -1,8 +1,8 @@
 import Foundation
 import NuageCore
 
-/// The gateway's strongly consistent metadata: buckets, current object versions with their
-/// manifests, write intents, blobs awaiting deletion and shards awaiting repair.
+/// The gateway's strongly consistent metadata: buckets, object versions with their manifests,
+/// write intents, blobs awaiting deletion and shards awaiting repair.
 ///
 /// The contract every implementation keeps (and `CatalogConformance` checks):
 /// - Each method is atomic: it happens entirely or not at all, and concurrent callers (in this
@@ -17,27 +17,39 @@ import NuageCore
 ///   transaction.
 /// - Listings are in ascending byte order of the key's UTF-8 bytes (S3's order).
 /// - Errors are `NuageError`s: `noSuchBucket`, `bucketAlreadyExists`, `bucketNotEmpty`,
-///   `preconditionFailed` for a failed condition, `noSuchUpload`, `invalidPart`; anything else is `internalError` with a cause.
+///   `preconditionFailed` for a failed condition, `noSuchUpload`, `invalidPart`, `objectLocked`;
+///   anything else is `internalError` with a cause.
+/// - Versions: a key has at most one current version (``object(bucket:key:)``, what listings,
+///   reads and conditions see) and any number of older ones and delete markers, newest first.
+///   The current version, when there is one, is the newest. A record's `versioned` flag decides
+///   what a write does: a versioned record keeps every earlier version; a null one (unversioned
+///   and Suspended buckets) replaces the key's null version, current or not, whose blobs go to
+///   garbage. A version under Object Lock retention or legal hold (``ObjectLock``) is never
+///   removed: every method that would remove one throws `objectLocked` and changes nothing.
 public protocol Catalog: Sendable {
+    /// - Parameter objectLock: the bucket's Object Lock configuration (stored form), for a
+    ///   bucket created with Object Lock: its versioning is Enabled from the start.
     /// - Throws: `bucketAlreadyExists`, whoever owns it.
-    func createBucket(_ name: String, owner: String) async throws
+    func createBucket(_ name: String, owner: String, objectLock: String?) async throws
     /// Uploads in progress in the bucket are aborted with it.
-    /// - Throws: `noSuchBucket`, or `bucketNotEmpty` when it holds objects.
+    /// - Throws: `noSuchBucket`, or `bucketNotEmpty` when it holds any version or delete marker.
     func deleteBucket(_ name: String) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func listBuckets() async throws -> [BucketRecord]
-    /// Replaces an existing bucket's settings (encryption, tags, CORS, lifecycle, policy); its name and
-    /// creation date stay.
-    /// - Throws: `noSuchBucket`.
+    /// Replaces an existing bucket's settings (encryption, tags, CORS, lifecycle, policy,
+    /// versioning, Object Lock); its name, owner and creation date stay.
+    /// - Throws: `noSuchBucket`; `invalidArgument` when versioning or Object Lock would be
+    ///   removed once set, or a bucket with Object Lock would have its versioning suspended.
     func updateBucket(_ bucket: BucketRecord) async throws
 
     /// Records that the blobs of `intent` are about to be written.
     func recordIntent(_ intent: WriteIntent) async throws
-    /// Makes `object` the current version of its key and retires `intent`; the replaced
-    /// version's blobs go to the garbage list.
+    /// Makes `object` the current version of its key and retires `intent`. A versioned `object`
+    /// keeps the version it follows (noncurrent); a null one replaces the key's null version,
+    /// whose blobs go to the garbage list.
     /// - Parameter expectedVersion: when set, commit only if the current version is this one
     ///   (`[]` meaning "no current version"); otherwise throws `preconditionFailed`.
-    /// - Returns: the replaced version, if any.
+    /// - Returns: the replaced current version, if any (nil when it was kept as noncurrent).
     /// - Throws: `noSuchBucket` when the bucket no longer exists; `preconditionFailed` when the
     ///   intent is gone (garbage collection gave it up, so its blobs may be deleted).
     @discardableResult
@@ -47,22 +59,44 @@ public protocol Catalog: Sendable {
     /// Intents recorded before `date` (writes that crashed or are still running).
     func intents(before date: Date) async throws -> [WriteIntent]
 
+    /// The current version (never a delete marker).
     func object(bucket: String, key: String) async throws -> ObjectRecord?
-    /// Deletes the current version (only when it is `version`, if given); its blobs go to the garbage list.
-    /// - Returns: the deleted version, or nil when there was none (or another).
+    /// The version of `bucket`/`key` with this id, current or not, delete markers included;
+    /// nil `versionID`: the null version.
+    func version(bucket: String, key: String, versionID: [UInt8]?) async throws -> ObjectRecord?
+    /// Deletes the current version as a DELETE without a version id does (only when it is
+    /// `version`, if given; `[]`: only when there is none).
+    /// - Parameter marker: nil in an unversioned bucket: the current version goes, its blobs to
+    ///   the garbage list. Otherwise the delete marker (``ObjectRecord/deleteMarker(bucket:key:versioned:modified:)``)
+    ///   becomes the newest version: versioned, it keeps the current version as noncurrent; null,
+    ///   it replaces the key's null version.
+    /// - Returns: the version whose blobs went to the garbage list, or nil.
     @discardableResult
-    func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?) async throws -> ObjectRecord?
-    /// Replaces the metadata of the current version of `bucket`/`key` when it is `versionID`
-    /// (tags changed in place); journaled like a put of the same version.
-    /// - Returns: the updated version, or nil when the key's current version is another (or none).
+    func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?, marker: ObjectRecord?) async throws -> ObjectRecord?
+    /// Removes one version (or delete marker) for good, its blobs to the garbage list. When it
+    /// was the newest, the next newest becomes current unless it is a delete marker.
+    /// - Parameters:
+    ///   - bypassGovernance: GOVERNANCE retention does not hold (the caller may bypass it).
+    ///   - now: retention that ends at or before `now` no longer holds.
+    /// - Returns: the removed version, or nil when there is no such version.
+    /// - Throws: `objectLocked` while the version's retention or legal hold holds.
+    @discardableResult
+    func deleteVersion(bucket: String, key: String, versionID: [UInt8], bypassGovernance: Bool, now: Date) async throws -> ObjectRecord?
+    /// Versions and delete markers whose keys start with `prefix`, by key (UTF-8 byte order),
+    /// newest first within a key; strictly after (`key`, `versionID`) when `after` is given
+    /// (after every version of `key` when its `versionID` is nil), at most `limit`.
+    func listVersions(bucket: String, prefix: String, after: (key: String, versionID: [UInt8]?)?, limit: Int) async throws -> [ObjectVersion]
+    /// Replaces the metadata of the version of `bucket`/`key` with id `versionID`, current or
+    /// not (tags, retention and legal holds changed in place); journaled.
+    /// - Returns: the updated version, or nil when the key has no such version (or it is a delete marker).
     func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord?
     /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
-    /// Replaces, in the current version of a key, the part whose manifest has `versionID`
+    /// Replaces, in a version of a key (current or not), the part whose manifest has `versionID`
     /// (repair, drain), retiring `intent` (the write of the new blobs) in the same transaction;
     /// blobs of the old manifest that the new one drops go to the garbage list.
-    /// - Returns: false when no current part has that version id (nothing changes, the intent stays).
+    /// - Returns: false when no part has that version id (nothing changes, the intent stays).
     func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest, retiringIntent intent: String?) async throws -> Bool
 
     // MARK: Multipart uploads
@@ -168,8 +202,8 @@ public protocol Catalog: Sendable {
     /// `state.seq`, and `blobs` (what recovery found at providers) are remembered.
     func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws
 
-    /// Notes that a scrub checked these objects' versions at `date`; a deep scrub counts as a
-    /// light one too. An object overwritten or deleted since it was read is left out.
+    /// Notes that a scrub checked these versions at `date`; a deep scrub counts as a light one
+    /// too. A version removed since it was read is left out.
     func noteScrubbed(_ objects: [ObjectRecord], deep: Bool, at date: Date) async throws
     /// When a scrub last checked the current version of `bucket`/`key` (nil: never, or the
     /// object is gone); overwriting an object starts its record afresh.
@@ -202,8 +236,14 @@ public struct BucketRecord: Hashable, Sendable, Codable {
     public var lifecycle: String?
     /// The bucket's policy document (PutBucketPolicy), as the client sent it; nil: none.
     public var policy: String?
+    /// Versioning (PutBucketVersioning); nil: never enabled. Once set it is never nil again.
+    public var versioning: VersioningStatus?
+    /// The bucket's Object Lock configuration, as the gateway encodes it; nil: the bucket was
+    /// not created with Object Lock (it can never have it). Such a bucket's versioning is always Enabled.
+    public var objectLock: String?
     public init(name: String, created: Date, owner: String = Owner.default, encryption: BucketEncryption? = nil, tagging: String? = nil,
-                cors: String? = nil, lifecycle: String? = nil, policy: String? = nil) {
+                cors: String? = nil, lifecycle: String? = nil, policy: String? = nil, versioning: VersioningStatus? = nil,
+                objectLock: String? = nil) {
         self.name = name
         self.created = created
         self.owner = owner
@@ -212,6 +252,8 @@ public struct BucketRecord: Hashable, Sendable, Codable {
         self.cors = cors
         self.lifecycle = lifecycle
         self.policy = policy
+        self.versioning = versioning
+        self.objectLock = objectLock
     }
 }
 
@@ -229,9 +271,16 @@ public struct ObjectRecord: Hashable, Sendable, Codable {
     public var metadata: [String: String]
     /// The object's bytes are the parts' plaintexts, concatenated in this order.
     public var parts: [Manifest]
+    /// The version has an id of its own (written while its bucket's versioning was Enabled);
+    /// false: it is the key's null version (unversioned or Suspended bucket), which the next
+    /// null version replaces.
+    public var versioned: Bool
+    /// A delete marker: no content (no parts), the newest version of a key deleted in a
+    /// versioned bucket.
+    public var deleteMarker: Bool
 
     public init(bucket: String, key: String, versionID: [UInt8], size: Int64, etag: String, modified: Date,
-                metadata: [String: String], parts: [Manifest]) {
+                metadata: [String: String], parts: [Manifest], versioned: Bool = false, deleteMarker: Bool = false) {
         self.bucket = bucket
         self.key = key
         self.versionID = versionID
@@ -240,7 +289,20 @@ public struct ObjectRecord: Hashable, Sendable, Codable {
         self.modified = modified
         self.metadata = metadata
         self.parts = parts
+        self.versioned = versioned
+        self.deleteMarker = deleteMarker
     }
+
+    /// A delete marker for `bucket`/`key` (null when not `versioned`), dated to the millisecond
+    /// (as catalogs keep dates).
+    public static func deleteMarker(bucket: String, key: String, versioned: Bool, modified: Date) -> ObjectRecord {
+        let modified = Date(timeIntervalSince1970: (modified.timeIntervalSince1970 * 1000).rounded() / 1000)
+        return ObjectRecord(bucket: bucket, key: key, versionID: .random(count: 16), size: 0, etag: "", modified: modified,
+                     metadata: [:], parts: [], versioned: versioned, deleteMarker: true)
+    }
+
+    /// The version id S3 clients see: `null` for the null version, else the id in hex.
+    public var s3VersionID: String { versioned ? versionID.hex : "null" }
 
     /// A version stored by one put.
     public init(bucket: String, key: String, size: Int64, etag: String, modified: Date,
@@ -327,12 +389,29 @@ public struct RepairNote: Hashable, Sendable {
 
 extension Catalog {
     /// Creates a bucket of the default owner.
-    public func createBucket(_ name: String) async throws { try await createBucket(name, owner: Owner.default) }
+    public func createBucket(_ name: String) async throws { try await createBucket(name, owner: Owner.default, objectLock: nil) }
+    /// Creates a bucket without Object Lock.
+    public func createBucket(_ name: String, owner: String) async throws { try await createBucket(name, owner: owner, objectLock: nil) }
 
-    /// ``deleteObject(bucket:key:ifVersion:)`` whatever the current version.
+    /// ``deleteObject(bucket:key:ifVersion:marker:)`` of an unversioned bucket: the current version goes.
     @discardableResult
-    public func deleteObject(bucket: String, key: String) async throws -> ObjectRecord? {
-        try await deleteObject(bucket: bucket, key: key, ifVersion: nil)
+    public func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]? = nil) async throws -> ObjectRecord? {
+        try await deleteObject(bucket: bucket, key: key, ifVersion: version, marker: nil)
+    }
+
+    /// Every version and delete marker of `bucket`/`key`, newest first.
+    public func versions(bucket: String, key: String) async throws -> [ObjectRecord] {
+        var all: [ObjectRecord] = []
+        // `key` sorts before every other key it prefixes: its versions come first.
+        var after: (key: String, versionID: [UInt8]?)?
+        while true {
+            let page = try await listVersions(bucket: bucket, prefix: key, after: after, limit: 1000).map(\.record)
+            let mine = page.filter { $0.key == key }
+            all += mine
+            guard page.count == 1000, mine.count == page.count, let last = page.last else { break }
+            after = (key, last.versionID)
+        }
+        return all
     }
 
     /// ``updateManifest(bucket:key:versionID:manifest:retiringIntent:)`` with no intent.
@@ -388,7 +467,7 @@ public enum Owner {
 }
 
 extension BucketRecord {
-    private enum CodingKeys: String, CodingKey { case name, created, owner, encryption, tagging, cors, lifecycle, policy }
+    private enum CodingKeys: String, CodingKey { case name, created, owner, encryption, tagging, cors, lifecycle, policy, versioning, objectLock }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -396,7 +475,9 @@ extension BucketRecord {
                   owner: try c.decodeIfPresent(String.self, forKey: .owner) ?? Owner.default,
                   encryption: try c.decodeIfPresent(BucketEncryption.self, forKey: .encryption),
                   tagging: try c.decodeIfPresent(String.self, forKey: .tagging), cors: try c.decodeIfPresent(String.self, forKey: .cors),
-                  lifecycle: try c.decodeIfPresent(String.self, forKey: .lifecycle), policy: try c.decodeIfPresent(String.self, forKey: .policy))
+                  lifecycle: try c.decodeIfPresent(String.self, forKey: .lifecycle), policy: try c.decodeIfPresent(String.self, forKey: .policy),
+                  versioning: try c.decodeIfPresent(VersioningStatus.self, forKey: .versioning),
+                  objectLock: try c.decodeIfPresent(String.self, forKey: .objectLock))
     }
 }
 
@@ -409,5 +490,35 @@ extension AccessKeyRecord {
                   owner: try c.decodeIfPresent(String.self, forKey: .owner) ?? Owner.default,
                   sealedSecret: try c.decode([UInt8].self, forKey: .sealedSecret), readOnly: try c.decode(Bool.self, forKey: .readOnly),
                   buckets: try c.decode([String].self, forKey: .buckets), created: try c.decode(Date.self, forKey: .created))
+    }
+}
+
+extension ObjectRecord {
+    private enum CodingKeys: String, CodingKey { case bucket, key, versionID, size, etag, modified, metadata, parts, versioned, deleteMarker }
+
+    /// Records written before versioning have neither flag: null versions, not markers.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(bucket: try c.decode(String.self, forKey: .bucket), key: try c.decode(String.self, forKey: .key),
+                  versionID: try c.decode([UInt8].self, forKey: .versionID), size: try c.decode(Int64.self, forKey: .size),
+                  etag: try c.decode(String.self, forKey: .etag), modified: try c.decode(Date.self, forKey: .modified),
+                  metadata: try c.decode([String: String].self, forKey: .metadata), parts: try c.decode([Manifest].self, forKey: .parts),
+                  versioned: try c.decodeIfPresent(Bool.self, forKey: .versioned) ?? false,
+                  deleteMarker: try c.decodeIfPresent(Bool.self, forKey: .deleteMarker) ?? false)
+    }
+
+    /// The flags are written only when set, so that an unversioned record reads as it always did.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(bucket, forKey: .bucket)
+        try c.encode(key, forKey: .key)
+        try c.encode(versionID, forKey: .versionID)
+        try c.encode(size, forKey: .size)
+        try c.encode(etag, forKey: .etag)
+        try c.encode(modified, forKey: .modified)
+        try c.encode(metadata, forKey: .metadata)
+        try c.encode(parts, forKey: .parts)
+        if versioned { try c.encode(true, forKey: .versioned) }
+        if deleteMarker { try c.encode(true, forKey: .deleteMarker) }
     }
 }

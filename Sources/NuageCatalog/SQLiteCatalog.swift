@@ -154,26 +154,52 @@ public final class SQLiteCatalog: Catalog {
         migrator.registerMigration("v12: part checksums") { db in
             try db.execute(sql: "ALTER TABLE upload_part ADD COLUMN checksums TEXT")
         }
+        migrator.registerMigration("v13: versioning and Object Lock") { db in
+            // `object` keeps each key's current version; `object_version` its older versions
+            // and delete markers, `seq` growing with each newer one.
+            try db.execute(sql: """
+                ALTER TABLE bucket ADD COLUMN versioning TEXT;
+                ALTER TABLE bucket ADD COLUMN object_lock TEXT;
+                ALTER TABLE object ADD COLUMN versioned INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE object_version (
+                    bucket TEXT NOT NULL REFERENCES bucket(name),
+                    key BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    version_id BLOB NOT NULL,
+                    versioned INTEGER NOT NULL,
+                    marker INTEGER NOT NULL,
+                    size INTEGER NOT NULL,
+                    etag TEXT NOT NULL,
+                    modified_ms INTEGER NOT NULL,
+                    metadata TEXT NOT NULL,
+                    parts TEXT NOT NULL,
+                    PRIMARY KEY (bucket, key, seq)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
     // MARK: Buckets
 
-    public func createBucket(_ name: String, owner: String) async throws {
+    public func createBucket(_ name: String, owner: String, objectLock: String?) async throws {
         try await write { db in
             guard try Self.bucketExists(db, name) == false else {
                 throw NuageError(.bucketAlreadyExists, "bucket \(name) already exists")
             }
             let created = Date(timeIntervalSince1970: Double(Self.ms(Date())) / 1000)
-            try db.execute(sql: "INSERT INTO bucket (name, created_ms, owner) VALUES (?, ?, ?)", arguments: [name, Self.ms(created), owner])
-            try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created, owner: owner)))
+            let versioning: VersioningStatus? = objectLock == nil ? nil : .enabled
+            try db.execute(sql: "INSERT INTO bucket (name, created_ms, owner, versioning, object_lock) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [name, Self.ms(created), owner, versioning?.rawValue, objectLock])
+            try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created, owner: owner, versioning: versioning, objectLock: objectLock)))
         }
     }
 
     public func deleteBucket(_ name: String) async throws {
         try await write { db in
             guard try Self.bucketExists(db, name) else { throw NuageError(.noSuchBucket, "bucket \(name) does not exist") }
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) == nil else {
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ?1 UNION ALL SELECT 1 FROM object_version WHERE bucket = ?1 LIMIT 1",
+                                   arguments: [name]) == nil else {
                 throw NuageError(.bucketNotEmpty, "bucket \(name) is not empty")
             }
             for id in try String.fetchAll(db, sql: "SELECT id FROM upload WHERE bucket = ?", arguments: [name]) {
@@ -203,8 +229,19 @@ public final class SQLiteCatalog: Catalog {
                                                  arguments: [bucket.name]).map(Self.bucketRecord) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
-            try db.execute(sql: "UPDATE bucket SET encryption = ?, tagging = ?, cors = ?, lifecycle = ?, policy = ? WHERE name = ?",
-                           arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.name])
+            if current.versioning != nil, bucket.versioning == nil {
+                throw NuageError(.invalidArgument, "bucket \(bucket.name) has had versioning: it can be suspended, never removed")
+            }
+            if current.objectLock != nil, bucket.objectLock == nil || bucket.versioning != .enabled {
+                throw NuageError(.invalidArgument, "bucket \(bucket.name) has Object Lock: it keeps it, and its versioning stays Enabled")
+            }
+            if current.objectLock == nil, bucket.objectLock != nil {
+                throw NuageError(.invalidArgument, "Object Lock is chosen when bucket \(bucket.name) is created, not later")
+            }
+            try db.execute(sql: """
+                UPDATE bucket SET encryption = ?, tagging = ?, cors = ?, lifecycle = ?, policy = ?, versioning = ?, object_lock = ? WHERE name = ?
+                """, arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.versioning?.rawValue,
+                                 bucket.objectLock, bucket.name])
             var updated = bucket
             updated.created = current.created
             updated.owner = current.owner
@@ -255,7 +292,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    /// Makes `object` current; the replaced version's blobs go to garbage.
+    /// Makes `object` current; a replaced version's blobs go to garbage.
     private static func replaceObject(_ db: Database, _ encoded: EncodedObject, expectedVersion: [UInt8]?) throws -> ObjectRecord? {
         let object = encoded.record
         guard try bucketExists(db, object.bucket) else {
@@ -265,17 +302,80 @@ public final class SQLiteCatalog: Catalog {
         if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
             throw NuageError(.preconditionFailed, "object \(object.key) changed")
         }
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
-                             object.etag, ms(object.modified), encoded.metadata, encoded.parts])
+        // Journaled first: what the change replaces waits for the change to be at providers.
         try journal(db, .objectPut(object))
-        if let previous {
-            try addGarbage(db, previous.blobs, readable: true)
-            try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
+        let replaced = try makeRoom(db, for: object, current: previous)
+        try db.execute(sql: """
+            INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+                             object.etag, ms(object.modified), encoded.metadata, encoded.parts, object.versioned])
+        return replaced
+    }
+
+    /// Makes room for a newer version of a key (see ``KeyHistory``): the current version leaves
+    /// the `object` table, kept as noncurrent unless both are null versions; a null newer
+    /// version also replaces an older null version. What is replaced goes to garbage.
+    /// - Returns: the replaced current version, if any.
+    /// - Throws: `objectLocked` when a version to replace is locked.
+    private static func makeRoom(_ db: Database, for newer: ObjectRecord, current: ObjectRecord?) throws -> ObjectRecord? {
+        var replaced: ObjectRecord?
+        if let current {
+            if newer.versioned || current.versioned {
+                try insertOlder(db, current)
+            } else {
+                try ObjectLock.check(current, now: Date(), bypassGovernance: false)
+                try discard(db, current)
+                replaced = current
+            }
+            try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [current.bucket, Data(current.key.utf8)])
         }
-        return previous
+        if !newer.versioned {
+            for (seq, old) in try fetchOlder(db, bucket: newer.bucket, key: newer.key) where !old.versioned {
+                try ObjectLock.check(old, now: Date(), bypassGovernance: false)
+                try discard(db, old)
+                try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?",
+                               arguments: [old.bucket, Data(old.key.utf8), seq])
+            }
+        }
+        return replaced
+    }
+
+    /// A removed version's blobs go to garbage (reads that started may still need them), its scrub times go.
+    private static func discard(_ db: Database, _ record: ObjectRecord) throws {
+        try addGarbage(db, record.blobs, readable: true)
+        try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(record.versionID)])
+    }
+
+    /// Keeps `record` as the newest of its key's older versions (or delete markers).
+    private static func insertOlder(_ db: Database, _ record: ObjectRecord) throws {
+        let key = Data(record.key.utf8)
+        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM object_version WHERE bucket = ? AND key = ?",
+                                      arguments: [record.bucket, key]) ?? 0) + 1
+        try db.execute(sql: """
+            INSERT INTO object_version (bucket, key, seq, version_id, versioned, marker, size, etag, modified_ms, metadata, parts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [record.bucket, key, seq, Data(record.versionID), record.versioned, record.deleteMarker, record.size,
+                             record.etag, ms(record.modified), try json(record.metadata), try json(record.parts)])
+    }
+
+    /// A key's older versions and delete markers, newest first, with their `seq`.
+    private static func fetchOlder(_ db: Database, bucket: String, key: String) throws -> [(seq: Int64, record: ObjectRecord)] {
+        try Row.fetchAll(db, sql: "SELECT * FROM object_version WHERE bucket = ? AND key = ? ORDER BY seq DESC",
+                         arguments: [bucket, Data(key.utf8)]).map { (seq: $0["seq"], record: try objectRecord($0)) }
+    }
+
+    /// When a key has no current version and its newest older one is not a delete marker, that
+    /// one becomes current.
+    private static func promote(_ db: Database, bucket: String, key: String) throws {
+        guard try fetchObject(db, bucket: bucket, key: key) == nil,
+              let (seq, newest) = try fetchOlder(db, bucket: bucket, key: key).first, !newest.deleteMarker else { return }
+        try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?", arguments: [bucket, Data(key.utf8), seq])
+        try db.execute(sql: """
+            INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [bucket, Data(key.utf8), Data(newest.versionID), newest.size, newest.etag, ms(newest.modified),
+                             try json(newest.metadata), try json(newest.parts), newest.versioned])
     }
 
     public func abandonIntent(_ id: String) async throws {
@@ -302,16 +402,107 @@ public final class SQLiteCatalog: Catalog {
         try await read { db in try Self.fetchObject(db, bucket: bucket, key: key) }
     }
 
-    public func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?) async throws -> ObjectRecord? {
+    public func version(bucket: String, key: String, versionID: [UInt8]?) async throws -> ObjectRecord? {
+        try await read { db in try Self.fetchVersion(db, bucket: bucket, key: key, versionID: versionID)?.record }
+    }
+
+    /// The version with this id (nil: the null version), with its `seq` when it is not current.
+    private static func fetchVersion(_ db: Database, bucket: String, key: String, versionID: [UInt8]?) throws -> (seq: Int64?, record: ObjectRecord)? {
+        if let current = try fetchObject(db, bucket: bucket, key: key),
+           versionID.map({ $0 == current.versionID }) ?? !current.versioned { return (nil, current) }
+        return try fetchOlder(db, bucket: bucket, key: key)
+            .first { versionID.map($0.record.versionID.elementsEqual) ?? !$0.record.versioned }
+            .map { (seq: $0.seq, record: $0.record) }
+    }
+
+    public func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]?, marker: ObjectRecord?) async throws -> ObjectRecord? {
         try await write { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
-            guard let previous = try Self.fetchObject(db, bucket: bucket, key: key) else { return nil }
-            if let version, previous.versionID != version { return nil }
+            let previous = try Self.fetchObject(db, bucket: bucket, key: key)
+            if let version, (previous?.versionID ?? []) != version { return nil }
+            if let marker {
+                guard marker.deleteMarker, marker.bucket == bucket, marker.key == key else {
+                    throw NuageError(.internalError, "a delete marker for \(bucket)/\(key) is not one")
+                }
+                try Self.journal(db, .deleteMarkerPut(marker))
+                let replaced = try Self.makeRoom(db, for: marker, current: previous)
+                try Self.insertOlder(db, marker)
+                return replaced
+            }
+            guard let previous else { return nil }
+            try ObjectLock.check(previous, now: Date(), bypassGovernance: false)
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try Self.journal(db, .objectDeleted(bucket: bucket, key: key))
-            try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(previous.versionID)])
-            try Self.addGarbage(db, previous.blobs, readable: true)
+            try Self.discard(db, previous)
+            try Self.promote(db, bucket: bucket, key: key)
             return previous
+        }
+    }
+
+    public func deleteVersion(bucket: String, key: String, versionID: [UInt8], bypassGovernance: Bool, now: Date) async throws -> ObjectRecord? {
+        try await write { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            guard let (seq, record) = try Self.fetchVersion(db, bucket: bucket, key: key, versionID: versionID) else { return nil }
+            try ObjectLock.check(record, now: now, bypassGovernance: bypassGovernance)
+            if let seq {
+                try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?", arguments: [bucket, Data(key.utf8), seq])
+            } else {
+                try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            }
+            try Self.journal(db, .versionDeleted(bucket: bucket, key: key, versionID: versionID))
+            try Self.discard(db, record)
+            try Self.promote(db, bucket: bucket, key: key)
+            return record
+        }
+    }
+
+    public func listVersions(bucket: String, prefix: String, after: (key: String, versionID: [UInt8]?)?, limit: Int) async throws -> [ObjectVersion] {
+        let lower = Data(prefix.utf8)
+        let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
+        return try await read { db in
+            guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
+            var range = "bucket = ? AND key >= ?"
+            var arguments: StatementArguments = [bucket, lower]
+            if let upper { range += " AND key < ?"; arguments += [upper] }
+            // Within the key of `after`: only older versions than the one named (none when it is unknown).
+            var currentRange = range, olderRange = range
+            var currentArguments = arguments, olderArguments = arguments
+            if let after {
+                let key = Data(after.key.utf8)
+                currentRange += " AND key > ?"
+                currentArguments += [key]
+                switch try after.versionID.flatMap({ try Self.fetchVersion(db, bucket: bucket, key: after.key, versionID: $0) }) {
+                case let (seq?, _)?:
+                    olderRange += " AND (key > ? OR (key = ? AND seq < ?))"
+                    olderArguments += [key, key, seq]
+                case (nil, _)?:
+                    olderRange += " AND key >= ?"
+                    olderArguments += [key]
+                case nil:
+                    olderRange += " AND key > ?"
+                    olderArguments += [key]
+                }
+            }
+            let current = try Row.fetchAll(db, sql: "SELECT * FROM object WHERE \(currentRange) ORDER BY key LIMIT ?",
+                                           arguments: currentArguments + [max(0, limit)]).map(Self.objectRecord)
+            let older = try Row.fetchAll(db, sql: """
+                SELECT v.*, (NOT EXISTS (SELECT 1 FROM object o WHERE o.bucket = v.bucket AND o.key = v.key)
+                             AND v.seq = (SELECT MAX(w.seq) FROM object_version w WHERE w.bucket = v.bucket AND w.key = v.key)) AS latest
+                FROM object_version v WHERE \(olderRange) ORDER BY key, seq DESC LIMIT ?
+                """, arguments: olderArguments + [max(0, limit)]).map { ObjectVersion(record: try Self.objectRecord($0), isLatest: $0["latest"]) }
+            // Merge by key; a key's current version comes before its older ones.
+            var merged: [ObjectVersion] = []
+            var i = 0, j = 0
+            while merged.count < limit, i < current.count || j < older.count {
+                if j == older.count || (i < current.count && !Array(older[j].record.key.utf8).lexicographicallyPrecedes(Array(current[i].key.utf8))) {
+                    merged.append(ObjectVersion(record: current[i], isLatest: true))
+                    i += 1
+                } else {
+                    merged.append(older[j])
+                    j += 1
+                }
+            }
+            return merged
         }
     }
 
@@ -319,11 +510,17 @@ public final class SQLiteCatalog: Catalog {
         let encoded = try Self.json(metadata)
         return try await write { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
-            guard var current = try Self.fetchObject(db, bucket: bucket, key: key), current.versionID == versionID else { return nil }
-            try db.execute(sql: "UPDATE object SET metadata = ? WHERE bucket = ? AND key = ?", arguments: [encoded, bucket, Data(key.utf8)])
-            current.metadata = metadata
-            try Self.journal(db, .objectPut(current))
-            return current
+            guard let found = try Self.fetchVersion(db, bucket: bucket, key: key, versionID: versionID), !found.record.deleteMarker else { return nil }
+            var record = found.record
+            if let seq = found.seq {
+                try db.execute(sql: "UPDATE object_version SET metadata = ? WHERE bucket = ? AND key = ? AND seq = ?",
+                               arguments: [encoded, bucket, Data(key.utf8), seq])
+            } else {
+                try db.execute(sql: "UPDATE object SET metadata = ? WHERE bucket = ? AND key = ?", arguments: [encoded, bucket, Data(key.utf8)])
+            }
+            record.metadata = metadata
+            try Self.journal(db, .metadataReplaced(bucket: bucket, key: key, versionID: versionID, metadata: metadata))
+            return record
         }
     }
 
@@ -346,12 +543,20 @@ public final class SQLiteCatalog: Catalog {
     public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest,
                                retiringIntent intent: String?) async throws -> Bool {
         try await write { db in
-            guard var object = try Self.fetchObject(db, bucket: bucket, key: key),
-                  let index = object.parts.firstIndex(where: { $0.versionID == versionID }) else { return false }
+            let candidates = (try Self.fetchObject(db, bucket: bucket, key: key).map { [(seq: Int64?.none, record: $0)] } ?? [])
+                + (try Self.fetchOlder(db, bucket: bucket, key: key).map { (seq: Optional($0.seq), record: $0.record) })
+            guard let (seq, found) = candidates.first(where: { $0.record.parts.contains { $0.versionID == versionID } }),
+                  let index = found.parts.firstIndex(where: { $0.versionID == versionID }) else { return false }
+            var object = found
             let dropped = Set(object.parts[index].blobs).subtracting(manifest.blobs)
             object.parts[index] = manifest
-            try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
-                           arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
+            if let seq {
+                try db.execute(sql: "UPDATE object_version SET parts = ? WHERE bucket = ? AND key = ? AND seq = ?",
+                               arguments: [try Self.json(object.parts), bucket, Data(key.utf8), seq])
+            } else {
+                try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
+                               arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
+            }
             try Self.journal(db, .manifestUpdated(bucket: bucket, key: key, manifest: manifest))
             if let intent { try Self.retire(db, intent: intent, keeping: manifest.blobs) }
             try Self.addGarbage(db, dropped.sorted { $0.description < $1.description }, readable: true)
@@ -581,6 +786,7 @@ public final class SQLiteCatalog: Catalog {
             CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
                             buckets: try Row.fetchAll(db, sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name").map(Self.bucketRecord),
                             objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
+                            versions: try Row.fetchAll(db, sql: "SELECT * FROM object_version ORDER BY bucket, key, seq").map(Self.objectRecord),
                             accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord),
                             kmsKeys: try Self.fetchKMSKeys(db))
         }
@@ -630,6 +836,7 @@ public final class SQLiteCatalog: Catalog {
 
     public func restore(_ state: CatalogSnapshot, blobs: [JournalBlob]) async throws {
         let objects = try state.objects.map(EncodedObject.init)
+        let versions = state.versions
         let keys = try state.accessKeys.map { ($0, try Self.json($0.buckets)) }
         let kmsKeys = try state.kmsKeys.map { ($0.name, try Self.json($0)) }
         let buckets = try state.buckets.map { ($0, try $0.encryption.map(Self.json)) }
@@ -638,9 +845,9 @@ public final class SQLiteCatalog: Catalog {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
             for (bucket, encryption) in buckets {
-                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy,
-                                           bucket.owner])
+                                           bucket.owner, bucket.versioning?.rawValue, bucket.objectLock])
             }
             for (name, record) in kmsKeys {
                 try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
@@ -648,10 +855,11 @@ public final class SQLiteCatalog: Catalog {
             for encoded in objects {
                 let object = encoded.record
                 try db.execute(sql: """
-                    INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
-                                     object.etag, Self.ms(object.modified), encoded.metadata, encoded.parts])
+                                     object.etag, Self.ms(object.modified), encoded.metadata, encoded.parts, object.versioned])
             }
+            for version in versions { try Self.insertOlder(db, version) }
             for (key, buckets) in keys { try Self.insertAccessKey(db, key, buckets: buckets) }
             for blob in blobs { try Self.insertJournalBlob(db, blob) }
             let snapshot = blobs.filter { $0.kind == .snapshot }.map(\.last).max() ?? 0
@@ -683,6 +891,12 @@ public final class SQLiteCatalog: Catalog {
             var names = Set<String>()
             let objects = try Row.fetchCursor(db, sql: "SELECT parts FROM object")
             while let row = try objects.next() {
+                for part in try Self.decode([Manifest].self, row["parts"]) {
+                    for ref in part.blobs where ref.provider == provider { names.insert(ref.blob) }
+                }
+            }
+            let older = try Row.fetchCursor(db, sql: "SELECT parts FROM object_version WHERE marker = 0")
+            while let row = try older.next() {
                 for part in try Self.decode([Manifest].self, row["parts"]) {
                     for ref in part.blobs where ref.provider == provider { names.insert(ref.blob) }
                 }
@@ -727,9 +941,11 @@ public final class SQLiteCatalog: Catalog {
         let when = Self.ms(date)
         try await write { db in
             for object in objects {
-                // Only versions still current: a row for a gone version would never be removed.
-                guard try Data.fetchOne(db, sql: "SELECT version_id FROM object WHERE bucket = ? AND key = ?",
-                                        arguments: [object.bucket, Data(object.key.utf8)]) == Data(object.versionID) else { continue }
+                // Only versions still stored: a row for a gone version would never be removed.
+                guard try Row.fetchOne(db, sql: """
+                    SELECT 1 FROM object WHERE bucket = ?1 AND key = ?2 AND version_id = ?3
+                    UNION ALL SELECT 1 FROM object_version WHERE bucket = ?1 AND key = ?2 AND version_id = ?3
+                    """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID)]) != nil else { continue }
                 try db.execute(sql: deep
                     ? "INSERT INTO scrub (version_id, light_ms, deep_ms) VALUES (?1, ?2, ?2) ON CONFLICT (version_id) DO UPDATE SET light_ms = ?2, deep_ms = ?2"
                     : "INSERT INTO scrub (version_id, light_ms) VALUES (?1, ?2) ON CONFLICT (version_id) DO UPDATE SET light_ms = ?2",
@@ -811,12 +1027,13 @@ public final class SQLiteCatalog: Catalog {
                        arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 
-    private static let bucketColumns = "name, created_ms, encryption, tagging, cors, lifecycle, policy, owner"
+    private static let bucketColumns = "name, created_ms, encryption, tagging, cors, lifecycle, policy, owner, versioning, object_lock"
 
     private static func bucketRecord(_ row: Row) throws -> BucketRecord {
         BucketRecord(name: row["name"], created: date(row["created_ms"]), owner: row["owner"],
                      encryption: try (row["encryption"] as String?).map { try decode(BucketEncryption.self, $0) },
-                     tagging: row["tagging"], cors: row["cors"], lifecycle: row["lifecycle"], policy: row["policy"])
+                     tagging: row["tagging"], cors: row["cors"], lifecycle: row["lifecycle"], policy: row["policy"],
+                     versioning: (row["versioning"] as String?).flatMap(VersioningStatus.init(rawValue:)), objectLock: row["object_lock"])
     }
 
     private static func objectRecord(_ row: Row) throws -> ObjectRecord {
@@ -825,7 +1042,8 @@ public final class SQLiteCatalog: Catalog {
                             versionID: Array(row["version_id"] as Data), size: row["size"],
                             etag: row["etag"], modified: date(row["modified_ms"]),
                             metadata: try decode([String: String].self, row["metadata"]),
-                            parts: try decode([Manifest].self, row["parts"]))
+                            parts: try decode([Manifest].self, row["parts"]),
+                            versioned: row["versioned"], deleteMarker: (row["marker"] as Bool?) ?? false)
     }
 
     private static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }

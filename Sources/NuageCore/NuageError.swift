@@ -14,6 +14,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case customerKeyRequired, customerKeyMismatch, customerKeyNotApplicable
             case keyUnavailable
             case kmsNotFound, kmsDisabled, kmsInvalidState
+            case objectLocked
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -65,6 +66,8 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         public static let kmsDisabled = Code(.kmsDisabled)
         /// The KMS key is pending deletion or destroyed (its objects crypto-shredded).
         public static let kmsInvalidState = Code(.kmsInvalidState)
+        /// The version is under Object Lock retention or a legal hold: it cannot be deleted or replaced.
+        public static let objectLocked = Code(.objectLocked)
 
         public var description: String { String(describing: value) }
     }

@@ -180,6 +180,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .kmsNotFound: .kmsNotFound
         case .kmsDisabled: .kmsDisabled
         case .kmsInvalidState: .kmsInvalidState
+        case .objectLocked: .accessDenied
         default: .internalError
         }
         // Internal details stay in the server log; clients get S3's wording.

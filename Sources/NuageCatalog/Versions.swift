@@ -1,0 +1,132 @@
+import Foundation
+import NuageCore
+
+/// A bucket's versioning (PutBucketVersioning). A bucket that never had it has none.
+public enum VersioningStatus: String, Codable, Hashable, Sendable {
+    case enabled = "Enabled"
+    case suspended = "Suspended"
+}
+
+/// One entry of a version listing: a version or a delete marker, and whether it is its key's newest.
+public struct ObjectVersion: Hashable, Sendable {
+    public var record: ObjectRecord
+    public var isLatest: Bool
+    public init(record: ObjectRecord, isLatest: Bool) {
+        self.record = record
+        self.isLatest = isLatest
+    }
+}
+
+/// Object Lock as a version's stored metadata holds it, under the names of the headers S3
+/// returns it in; the catalog refuses to remove a version while it holds.
+public enum ObjectLock {
+    public static let modeKey = "x-amz-object-lock-mode"
+    public static let retainUntilKey = "x-amz-object-lock-retain-until-date"
+    public static let legalHoldKey = "x-amz-object-lock-legal-hold"
+
+    /// Retention modes: GOVERNANCE can be bypassed by a caller allowed to, COMPLIANCE by no one.
+    public enum Mode: String, Codable, Hashable, Sendable {
+        case governance = "GOVERNANCE"
+        case compliance = "COMPLIANCE"
+    }
+
+    /// Why `metadata`'s version cannot be removed at `now`, or nil when it can.
+    public static func refusal(_ metadata: [String: String], now: Date, bypassGovernance: Bool) -> String? {
+        if metadata[legalHoldKey] == "ON" { return "it is under a legal hold" }
+        guard let mode = metadata[modeKey] else { return nil }
+        // An unreadable date holds forever: a lock must never fail open.
+        let until = metadata[retainUntilKey].flatMap(parseDate) ?? .distantFuture
+        guard until > now else { return nil }
+        switch Mode(rawValue: mode) {
+        case .governance where bypassGovernance: return nil
+        case .governance: return "it is under GOVERNANCE retention until \(formatDate(until))"
+        default: return "it is under \(mode) retention until \(formatDate(until))"
+        }
+    }
+
+    /// Throws `objectLocked` when `record` cannot be removed at `now`.
+    public static func check(_ record: ObjectRecord, now: Date, bypassGovernance: Bool) throws {
+        if let reason = refusal(record.metadata, now: now, bypassGovernance: bypassGovernance) {
+            throw NuageError(.objectLocked, "version \(record.s3VersionID) of \(record.key) cannot be removed: \(reason)")
+        }
+    }
+
+    /// ISO 8601 in UTC with milliseconds, as S3 writes retain-until dates.
+    public static func formatDate(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    /// An ISO 8601 date with or without fractional seconds.
+    public static func parseDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}
+
+/// The versions of one key, as a replay of the journal rebuilds them: the rules every catalog
+/// keeps (see ``Catalog``) on plain values.
+struct KeyHistory: Sendable {
+    /// The current version (never a delete marker).
+    var current: ObjectRecord?
+    /// Older versions and delete markers, oldest first; a delete marker newer than every
+    /// version is last, and then there is no current version.
+    var older: [ObjectRecord] = []
+
+    var isEmpty: Bool { current == nil && older.isEmpty }
+
+    /// Newest first.
+    var all: [ObjectRecord] { (current.map { [$0] } ?? []) + older.reversed() }
+
+    /// A put, a copy or a completed upload.
+    mutating func put(_ record: ObjectRecord) {
+        place(record)
+        current = record
+    }
+
+    /// A DELETE without a version id: `marker` nil removes the current version.
+    mutating func delete(marker: ObjectRecord?) {
+        guard let marker else {
+            current = nil
+            promote()
+            return
+        }
+        place(marker)
+        older.append(marker)
+    }
+
+    /// Removes one version; the next newest becomes current unless it is a delete marker.
+    mutating func deleteVersion(_ versionID: [UInt8]) {
+        if current?.versionID == versionID { current = nil }
+        older.removeAll { $0.versionID == versionID }
+        promote()
+    }
+
+    /// Calls `body` on the version with this id (the part of a manifest, or the version itself).
+    mutating func update(where matches: (ObjectRecord) -> Bool, _ body: (inout ObjectRecord) -> Void) {
+        if var record = current, matches(record) {
+            body(&record)
+            current = record
+        }
+        for index in older.indices where matches(older[index]) { body(&older[index]) }
+    }
+
+    /// Makes room for a newer version: a versioned one keeps the current version as noncurrent,
+    /// a null one replaces the null version.
+    private mutating func place(_ newer: ObjectRecord) {
+        if let current {
+            if newer.versioned || current.versioned { older.append(current) }
+            self.current = nil
+        }
+        if !newer.versioned { older.removeAll { !$0.versioned } }
+    }
+
+    private mutating func promote() {
+        if current == nil, let newest = older.last, !newest.deleteMarker {
+            current = older.removeLast()
+        }
+    }
+}
