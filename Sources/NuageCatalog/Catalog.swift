@@ -89,7 +89,10 @@ public protocol Catalog: Sendable {
     /// Replaces the metadata of the version of `bucket`/`key` with id `versionID`, current or
     /// not (tags, retention and legal holds changed in place); journaled.
     /// - Returns: the updated version, or nil when the key has no such version (or it is a delete marker).
-    func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord?
+    /// - Throws: `objectLocked` when the change would weaken retention in force at `now`
+    ///   (``ObjectLock/weakening(_:_:now:bypassGovernance:)``).
+    func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String],
+                         bypassGovernance: Bool, now: Date) async throws -> ObjectRecord?
     /// Objects whose keys start with `prefix` and sort strictly after `after` (UTF-8 byte
     /// order), ascending, at most `limit`.
     func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord]
@@ -397,6 +400,12 @@ extension Catalog {
     @discardableResult
     public func deleteObject(bucket: String, key: String, ifVersion version: [UInt8]? = nil) async throws -> ObjectRecord? {
         try await deleteObject(bucket: bucket, key: key, ifVersion: version, marker: nil)
+    }
+
+    /// ``replaceMetadata(bucket:key:versionID:metadata:bypassGovernance:now:)`` without bypass, now.
+    @discardableResult
+    public func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord? {
+        try await replaceMetadata(bucket: bucket, key: key, versionID: versionID, metadata: metadata, bypassGovernance: false, now: Date())
     }
 
     /// Every version and delete marker of `bucket`/`key`, newest first.

@@ -506,12 +506,16 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String]) async throws -> ObjectRecord? {
+    public func replaceMetadata(bucket: String, key: String, versionID: [UInt8], metadata: [String: String],
+                                bypassGovernance: Bool, now: Date) async throws -> ObjectRecord? {
         let encoded = try Self.json(metadata)
         return try await write { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
             guard let found = try Self.fetchVersion(db, bucket: bucket, key: key, versionID: versionID), !found.record.deleteMarker else { return nil }
             var record = found.record
+            if let reason = ObjectLock.weakening(record.metadata, metadata, now: now, bypassGovernance: bypassGovernance) {
+                throw NuageError(.objectLocked, "version \(record.s3VersionID) of \(key) keeps its retention: \(reason)")
+            }
             if let seq = found.seq {
                 try db.execute(sql: "UPDATE object_version SET metadata = ? WHERE bucket = ? AND key = ? AND seq = ?",
                                arguments: [encoded, bucket, Data(key.utf8), seq])

@@ -44,6 +44,20 @@ public enum ObjectLock {
         }
     }
 
+    /// Why replacing a version's metadata `old` by `new` would weaken retention in force at
+    /// `now`, or nil when it does not: COMPLIANCE can only be extended; GOVERNANCE too, unless
+    /// the caller may bypass it.
+    public static func weakening(_ old: [String: String], _ new: [String: String], now: Date, bypassGovernance: Bool) -> String? {
+        guard let mode = old[modeKey] else { return nil }
+        let until = old[retainUntilKey].flatMap(parseDate) ?? .distantFuture
+        guard until > now else { return nil }
+        let newUntil = new[retainUntilKey].flatMap(parseDate)
+        let kept = new[modeKey] != nil && newUntil.map { $0 >= until } == true && (mode != Mode.compliance.rawValue || new[modeKey] == mode)
+        if kept || (mode == Mode.governance.rawValue && bypassGovernance) { return nil }
+        return "it is under \(mode) retention until \(formatDate(until)), which only a later date can replace"
+            + (mode == Mode.governance.rawValue ? " (or a caller bypassing governance retention)" : "")
+    }
+
     /// Throws `objectLocked` when `record` cannot be removed at `now`.
     public static func check(_ record: ObjectRecord, now: Date, bypassGovernance: Bool) throws {
         if let reason = refusal(record.metadata, now: now, bypassGovernance: bypassGovernance) {

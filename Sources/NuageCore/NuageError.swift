@@ -14,7 +14,7 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
             case customerKeyRequired, customerKeyMismatch, customerKeyNotApplicable
             case keyUnavailable
             case kmsNotFound, kmsDisabled, kmsInvalidState
-            case objectLocked
+            case objectLocked, noSuchVersion, deleteMarker
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -68,6 +68,10 @@ public struct NuageError: Error, Sendable, CustomStringConvertible {
         public static let kmsInvalidState = Code(.kmsInvalidState)
         /// The version is under Object Lock retention or a legal hold: it cannot be deleted or replaced.
         public static let objectLocked = Code(.objectLocked)
+        /// A version id that names no version of the key.
+        public static let noSuchVersion = Code(.noSuchVersion)
+        /// The version named is a delete marker: it has no content, metadata or tags.
+        public static let deleteMarker = Code(.deleteMarker)
 
         public var description: String { String(describing: value) }
     }

@@ -77,7 +77,7 @@ extension Engine {
         var report = DrainReport(provider: name, dryRun: dryRun)
         let remaining = placement.providers.filter { $0.name != name && placement.exclusions[$0.name] == nil }
         report.placeableWithout = (try? Placement(policy: placement.policy, providers: remaining))?.check().failures.isEmpty ?? false
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             try await withThrowingTaskGroup(of: DrainReport.self) { group in
                 var running = 0
                 func settle() async throws {
@@ -179,7 +179,7 @@ extension Engine {
                         report.read[name, default: 0] += blobLength
                         report.copied += 1
                         // The copy swapped the manifest: what follows works on the new one.
-                        guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
+                        guard let fresh = try await storedVersion(of: record)?.parts
                             .first(where: { $0.versionID == manifest.versionID }) else { return report }
                         current = fresh
                     } catch {

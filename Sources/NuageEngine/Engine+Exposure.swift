@@ -100,56 +100,51 @@ extension Engine {
         report.destroyedKMSKeys = destroyedKeys.map(\.name)
         let destroyed = Set(destroyedKeys.map(\.id))
         var digest = SHA256()
-        for bucket in try await catalog.listBuckets() {
-            var after: String?
-            while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 1000)
-                for record in page {
-                    report.objects += 1
-                    var touched: Set<String> = [], withK: Set<String> = [], lost: Set<String> = []
-                    var excluded = false, belowFull = false, affectedHere = false
-                    let shredded = record.parts.contains { $0.kmsKeyID.map(destroyed.contains) == true }
-                    if shredded { report.shreddedObjects += 1 }
-                    for manifest in record.parts {
-                        digest.update(data: Data("\(record.bucket)\u{0}\(record.key)\u{0}".utf8) + Data(manifest.versionID))
-                        let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize,
-                                                     dataShards: manifest.dataShards).blobLength
-                        var held: [String: Int] = [:]
-                        for ref in manifest.shards {
-                            guard let ref, let descriptor = descriptors[ref.provider] else { belowFull = true; continue }
-                            if shredded { report.shreddedBytes += blobLength }
-                            if placement.exclusions[ref.provider] != nil { excluded = true; report.shardsOnExcludedProviders += 1 }
-                            if affected.contains(ref.provider) {
-                                affectedHere = true
-                                whatIf?.shardsToMove += 1
-                                whatIf?.bytesToMove += blobLength
-                                whatIf?.from[ref.provider, default: 0] += blobLength
-                            }
-                            for code in descriptor.jurisdictionGroups {
-                                held[code, default: 0] += 1
-                                byCode[code, default: .init(code: code)].shards += 1
-                                byCode[code, default: .init(code: code)].bytes += blobLength
-                            }
+        // Every stored version: a noncurrent one exposes its bytes as much as a current one.
+        try await forEachVersionPage { page in
+            for record in page {
+                report.objects += 1
+                var touched: Set<String> = [], withK: Set<String> = [], lost: Set<String> = []
+                var excluded = false, belowFull = false, affectedHere = false
+                let shredded = record.parts.contains { $0.kmsKeyID.map(destroyed.contains) == true }
+                if shredded { report.shreddedObjects += 1 }
+                for manifest in record.parts {
+                    digest.update(data: Data("\(record.bucket)\u{0}\(record.key)\u{0}".utf8) + Data(manifest.versionID))
+                    let blobLength = ShardLayout(size: manifest.size, segmentSize: manifest.segmentSize,
+                                                 dataShards: manifest.dataShards).blobLength
+                    var held: [String: Int] = [:]
+                    for ref in manifest.shards {
+                        guard let ref, let descriptor = descriptors[ref.provider] else { belowFull = true; continue }
+                        if shredded { report.shreddedBytes += blobLength }
+                        if placement.exclusions[ref.provider] != nil { excluded = true; report.shardsOnExcludedProviders += 1 }
+                        if affected.contains(ref.provider) {
+                            affectedHere = true
+                            whatIf?.shardsToMove += 1
+                            whatIf?.bytesToMove += blobLength
+                            whatIf?.from[ref.provider, default: 0] += blobLength
                         }
-                        for (code, count) in held {
-                            touched.insert(code)
-                            if count >= manifest.dataShards { withK.insert(code) }
-                            if count > manifest.parityShards { lost.insert(code) }
+                        for code in descriptor.jurisdictionGroups {
+                            held[code, default: 0] += 1
+                            byCode[code, default: .init(code: code)].shards += 1
+                            byCode[code, default: .init(code: code)].bytes += blobLength
                         }
                     }
-                    for code in touched { byCode[code]?.objects += 1 }
-                    for code in withK where !shredded { byCode[code]?.objectsWithKShards += 1 }
-                    if shredded { for code in touched { byCode[code]?.shreddedObjects += 1 } }
-                    for code in lost {
-                        byCode[code]?.objectsLostWithIt += 1
-                        if (byCode[code]?.lostWithIt.count ?? 0) < 100 { byCode[code]?.lostWithIt.append("\(record.bucket)/\(record.key)") }
+                    for (code, count) in held {
+                        touched.insert(code)
+                        if count >= manifest.dataShards { withK.insert(code) }
+                        if count > manifest.parityShards { lost.insert(code) }
                     }
-                    if excluded { report.objectsOnExcludedProviders += 1 }
-                    if belowFull { report.objectsBelowFullRedundancy += 1 }
-                    if affectedHere { whatIf?.affectedObjects += 1 }
                 }
-                guard let last = page.last, page.count == 1000 else { break }
-                after = last.key
+                for code in touched { byCode[code]?.objects += 1 }
+                for code in withK where !shredded { byCode[code]?.objectsWithKShards += 1 }
+                if shredded { for code in touched { byCode[code]?.shreddedObjects += 1 } }
+                for code in lost {
+                    byCode[code]?.objectsLostWithIt += 1
+                    if (byCode[code]?.lostWithIt.count ?? 0) < 100 { byCode[code]?.lostWithIt.append("\(record.bucket)/\(record.key)") }
+                }
+                if excluded { report.objectsOnExcludedProviders += 1 }
+                if belowFull { report.objectsBelowFullRedundancy += 1 }
+                if affectedHere { whatIf?.affectedObjects += 1 }
             }
         }
         report.catalogDigest = digest.finalize().map { String(format: "%02x", $0) }.joined()

@@ -79,12 +79,16 @@ extension Engine {
         let destroyed = Set(try await catalog.kmsKeys().filter { $0.state == .destroyed }.map(\.id))
         guard !destroyed.isEmpty else { return 0 }
         var shredded: [ObjectRecord] = []
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             shredded += page.filter { $0.parts.contains { $0.kmsKeyID.map(destroyed.contains) == true } }
         }
         var removed = 0
         for object in shredded {
-            if try await catalog.deleteObject(bucket: object.bucket, key: object.key, ifVersion: object.versionID) != nil { removed += 1 }
+            // Object Lock holds even an unreadable version until its retention ends.
+            let deleted = await tolerating("remove a crypto-shredded version", metadata: ["object": "\(object.bucket)/\(object.key)"]) {
+                try await catalog.deleteVersion(bucket: object.bucket, key: object.key, versionID: object.versionID, bypassGovernance: false, now: Date())
+            }
+            if case .some(.some) = deleted { removed += 1 }
         }
         if removed > 0 { try await journalDurable() }
         return removed

@@ -27,8 +27,15 @@ extension Engine {
     ///   `customerKeyRequired`, `customerKeyMismatch`, `customerKeyNotApplicable` before any byte is read;
     ///   the stream throws `insufficientShards` naming the providers when fewer than `k` valid
     ///   chunks of a segment can be read, `integrity` when a segment does not authenticate.
-    public func get(bucket: String, key: String, range: Range<Int64>? = nil, customerKey: CustomerKey? = nil) async throws -> ObjectReader {
-        let record = try await head(bucket: bucket, key: key)
+    public func get(bucket: String, key: String, version: VersionSelector = .current, range: Range<Int64>? = nil,
+                    customerKey: CustomerKey? = nil) async throws -> ObjectReader {
+        try await get(try await head(bucket: bucket, key: key, version: version), range: range, customerKey: customerKey)
+    }
+
+    /// Reads the version `record` (from ``head(bucket:key:version:)``): the bytes of that
+    /// version, whatever was written since (a replaced version's blobs outlive reads that started).
+    public func get(_ record: ObjectRecord, range: Range<Int64>? = nil, customerKey: CustomerKey? = nil) async throws -> ObjectReader {
+        let bucket = record.bucket, key = record.key
         try Self.checkCustomerKey(customerKey, for: record)
         let wanted = range ?? 0..<record.size
         guard wanted.lowerBound >= 0, wanted.upperBound <= record.size, range == nil || !wanted.isEmpty else {

@@ -20,7 +20,7 @@ extension Engine {
     public func inventory() async throws -> Inventory {
         var inventory = Inventory()
         let configured = Set(placement.providers.map(\.name))
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             for record in page {
                 inventory.objects += 1
                 var belowFull = false

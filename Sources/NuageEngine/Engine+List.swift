@@ -79,3 +79,67 @@ extension Engine {
         common + String(repeating: "\u{10FFFF}", count: ObjectNames.maxKeyBytes / 4 + 1)
     }
 }
+
+extension Engine {
+    /// One page of a version listing (ListObjectVersions).
+    public struct VersionListing: Sendable {
+        public var versions: [ObjectVersion]
+        public var commonPrefixes: [String]
+        public var isTruncated: Bool
+        /// Where the next page starts: after this key (a common prefix, or a key and version).
+        public var nextKeyMarker: String?
+        public var nextVersionIDMarker: String?
+    }
+
+    /// Lists versions and delete markers by key (UTF-8 byte order), newest first within a key.
+    ///
+    /// - Parameters:
+    ///   - keyMarker: start after this key (every version of it), or after the version
+    ///     `versionMarker` of it.
+    ///   - versionMarker: with `keyMarker`, the version to start after.
+    ///   - limit: most entries (versions, delete markers and common prefixes), 0–1000 in S3.
+    /// - Throws: `noSuchBucket`.
+    public func listVersions(bucket: String, prefix: String = "", delimiter: String? = nil, keyMarker: String? = nil,
+                             versionMarker: VersionSelector = .current, limit: Int = 1000) async throws -> VersionListing {
+        var listing = VersionListing(versions: [], commonPrefixes: [], isTruncated: false)
+        let delimiter = delimiter.flatMap { $0.isEmpty ? nil : $0 }
+        var cursor: (key: String, versionID: [UInt8]?)?
+        if let keyMarker {
+            if let delimiter, keyMarker.hasSuffix(delimiter), keyMarker.hasPrefix(prefix) {
+                cursor = (Self.pastPrefix(keyMarker), nil)
+            } else {
+                // An unknown version id starts after the whole key.
+                let marked = versionMarker == .current ? nil : try await lookup(bucket: bucket, key: keyMarker, version: versionMarker)
+                cursor = (keyMarker, marked?.versionID)
+            }
+        }
+        guard limit > 0 else {
+            _ = try await catalog.listVersions(bucket: bucket, prefix: prefix, after: cursor, limit: 0)
+            return listing
+        }
+        var count = 0
+        while true {
+            let page = try await catalog.listVersions(bucket: bucket, prefix: prefix, after: cursor, limit: limit - count + 1)
+            var rolledUp = false
+            for entry in page {
+                if count == limit {
+                    listing.isTruncated = true
+                    return listing
+                }
+                count += 1
+                let key = entry.record.key
+                if let delimiter, let common = Self.commonPrefix(of: key, prefix: prefix, delimiter: delimiter) {
+                    listing.commonPrefixes.append(common)
+                    (listing.nextKeyMarker, listing.nextVersionIDMarker) = (common, nil)
+                    cursor = (Self.pastPrefix(common), nil)
+                    rolledUp = true
+                    break
+                }
+                listing.versions.append(entry)
+                (listing.nextKeyMarker, listing.nextVersionIDMarker) = (key, entry.record.s3VersionID)
+                cursor = (key, entry.record.versionID)
+            }
+            if !rolledUp { return listing }
+        }
+    }
+}

@@ -148,11 +148,12 @@ extension Engine {
             throw NuageError(.entityTooSmall, "part \(part.number) holds \(part.size) bytes; every part but the last needs at least \(Self.minimumPartSize)")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
+        let versioning = try await catalog.bucket(bucket)?.versioning
         let record = ObjectRecord(bucket: bucket, key: key, versionID: [UInt8].random(count: 16),
                                   size: chosen.reduce(0) { $0 + $1.size },
                                   etag: Self.multipartETag(chosen.map(\.etag)), modified: Date(),
                                   metadata: upload.metadata.filter { !$0.key.hasPrefix("x-nuage-") }.merging(try finishing(upload, chosen)) { $1 },
-                                  parts: chosen.map(\.manifest))
+                                  parts: chosen.map(\.manifest), versioned: versioning == .enabled)
         let replaced = try await catalog.completeUpload(id: uploadID, object: record, expectedVersion: expected)
         let chosenNumbers = Set(chosen.map(\.number))
         let unused = stored.values.filter { !chosenNumbers.contains($0.number) }.flatMap(\.manifest.blobs)

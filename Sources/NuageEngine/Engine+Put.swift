@@ -49,7 +49,7 @@ extension Engine {
                     condition: PutCondition = .none, customerKey: CustomerKey? = nil, kmsKey: String? = nil) async throws -> ObjectRecord {
         try ObjectNames.validateKey(key)
         guard size >= 0 else { throw NuageError(.invalidArgument, "negative object size") }
-        guard try await catalog.bucket(bucket) != nil else {
+        guard let bucketRecord = try await catalog.bucket(bucket) else {
             throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
         }
         let expected = try await expectedVersion(bucket: bucket, key: key, condition: condition)
@@ -57,11 +57,12 @@ extension Engine {
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
                                            headerMetadata: Self.storedMetadata(metadata, customerKey: customerKey),
                                            hashing: etag == nil, customerKey: customerKey, kmsKey: kms)
-        let record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
+        var record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
                                   modified: stream.created,
                                   metadata: Self.storedMetadata(metadata.merging(body.trailingMetadata) { _, trailing in trailing },
                                                                 customerKey: customerKey),
                                   manifest: stream.manifest)
+        record.versioned = bucketRecord.versioning == .enabled
         try await finish(stream) {
             if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
                 await collectReplaced(replaced.blobs)
@@ -71,18 +72,23 @@ extension Engine {
         return record
     }
 
-    /// Sets (or removes, with nil) one stored metadata entry of an object without rewriting it
-    /// (its tags), retrying when another write replaced the version meanwhile.
-    /// - Throws: `noSuchKey`, `noSuchBucket`.
+    /// Sets (or removes, with nil) stored metadata entries of a version without rewriting it
+    /// (its tags, retention, legal hold), retrying when another write replaced the current
+    /// version meanwhile.
+    /// - Parameter change: given the version, whether to change it (what it throws stops the change).
+    /// - Throws: `noSuchKey`, `noSuchVersion`, `noSuchBucket`, `deleteMarker`; `objectLocked`
+    ///   when the change would weaken retention in force.
     @discardableResult
-    public func setMetadata(bucket: String, key: String, _ name: String, to value: String?) async throws -> ObjectRecord {
+    public func setMetadata(bucket: String, key: String, version: VersionSelector = .current, _ entries: [String: String?],
+                            bypassGovernance: Bool = false,
+                            checking check: (ObjectRecord) throws -> Void = { _ in }) async throws -> ObjectRecord {
         for _ in 0..<5 {
-            guard let current = try await catalog.object(bucket: bucket, key: key) else {
-                throw NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
-            }
+            let current = try await head(bucket: bucket, key: key, version: version)
+            try check(current)
             var metadata = current.metadata
-            metadata[name] = value
-            if let updated = try await catalog.replaceMetadata(bucket: bucket, key: key, versionID: current.versionID, metadata: metadata) {
+            for (name, value) in entries { metadata[name] = value }
+            if let updated = try await catalog.replaceMetadata(bucket: bucket, key: key, versionID: current.versionID, metadata: metadata,
+                                                               bypassGovernance: bypassGovernance, now: Date()) {
                 try await journalDurable()
                 return updated
             }

@@ -121,7 +121,7 @@ extension Engine {
 
         // 4. Shards against the listings: missing ones are noted for repair; objects without k are listed.
         var repairs: [(ObjectRecord, Manifest, [Int])] = []
-        for object in state.objects {
+        for object in state.objects + state.versions.filter({ !$0.deleteMarker }) {
             report.bytes += object.size
             for (index, manifest) in object.parts.enumerated() {
                 var found = 0, missing: [Int] = []

@@ -28,8 +28,9 @@ extension Engine {
         for note in notes { groups[note.versionID, default: []].append(note) }
         for (versionID, notes) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             let first = notes[0], shards = Array(Set(notes.map(\.shard))).sorted()
-            guard let record = try await catalog.object(bucket: first.bucket, key: first.key),
-                  let manifest = record.parts.first(where: { $0.versionID == versionID }) else {
+            // The part may be of any stored version of the key, current or not.
+            guard let manifest = try await catalog.versions(bucket: first.bucket, key: first.key).lazy
+                    .compactMap({ $0.parts.first { $0.versionID == versionID } }).first else {
                 if try await !isUploadedPart(versionID, bucket: first.bucket, key: first.key) {
                     try await catalog.clearRepairs(versionID: versionID, shards: shards)
                     report.dropped += shards.count

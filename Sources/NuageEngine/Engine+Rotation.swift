@@ -31,7 +31,7 @@ extension Engine {
     public func rekey(progress: @Sendable (RekeyReport) -> Void = { _ in }) async throws -> RekeyReport {
         var report = RekeyReport()
         let active = masterKey.id
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             for record in page {
                 for manifest in record.parts where manifest.keyID != active {
                     await rekey(manifest, of: record, into: &report)
@@ -76,7 +76,7 @@ extension Engine {
             for shard in manifest.shards.indices where manifest.shards[shard] != nil {
                 guard try await copy(shard, of: current, bucket: record.bucket, key: record.key, avoiding: [],
                                      resealingHeader: keys) else { return }  // replaced meanwhile
-                guard let fresh = try await catalog.object(bucket: record.bucket, key: record.key)?.parts
+                guard let fresh = try await storedVersion(of: record)?.parts
                     .first(where: { $0.versionID == manifest.versionID }) else { return }
                 current = fresh
                 report.shards += 1
@@ -116,7 +116,7 @@ extension Engine {
         guard let key = olderKeys.first(where: { $0.id == id }) else { return ["no older key \(String(format: "%08x", id)) is held"] }
         var blockers: [String] = []
         var versions = 0, example: String?
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             for record in page where record.parts.contains(where: { $0.keyID == id }) {
                 versions += 1
                 example = example ?? "\(record.bucket)/\(record.key)"

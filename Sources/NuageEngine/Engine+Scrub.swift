@@ -35,7 +35,7 @@ extension Engine {
         var listings: [String: [String: Int64]] = [:]
         var unlisted: Set<String> = []
         let start = ContinuousClock.now
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             var scrubbed: [ObjectRecord] = []
             for record in page {
                 // Whether every shard of the object was checked (its scrub time is kept then).

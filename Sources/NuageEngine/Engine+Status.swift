@@ -178,7 +178,7 @@ extension Engine {
                 found[provider, default: UnconfiguredProvider(name: provider, versions: 0, example: object)].versions += 1
             }
         }
-        try await forEachObjectPage { page in
+        try await forEachVersionPage { page in
             for record in page { for manifest in record.parts { note(manifest, "\(record.bucket)/\(record.key)") } }
         }
         try await forEachUploadedPart { upload, part in note(part.manifest, "\(upload.bucket)/\(upload.key)") }

@@ -1,15 +1,16 @@
 import NuageCatalog
 
 extension Engine {
-    /// Every current object version, a page of at most 500 at a time, bucket after bucket.
-    func forEachObjectPage(_ body: ([ObjectRecord]) async throws -> Void) async throws {
+    /// Every stored version (current and noncurrent, not delete markers), a page at a time,
+    /// bucket after bucket: what drain, scrub, repair and exposure reports must cover.
+    func forEachVersionPage(_ body: ([ObjectRecord]) async throws -> Void) async throws {
         for bucket in try await catalog.listBuckets() {
-            var after: String?
+            var after: (key: String, versionID: [UInt8]?)?
             while true {
-                let page = try await catalog.listObjects(bucket: bucket.name, prefix: "", after: after, limit: 500)
-                try await body(page)
+                let page = try await catalog.listVersions(bucket: bucket.name, prefix: "", after: after, limit: 500)
+                try await body(page.map(\.record).filter { !$0.deleteMarker })
                 guard let last = page.last, page.count == 500 else { break }
-                after = last.key
+                after = (last.record.key, last.record.versionID)
             }
         }
     }

@@ -243,9 +243,10 @@ public final class Engine: Sendable {
 
     // MARK: Buckets
 
-    public func createBucket(_ name: String, owner: String = Owner.default) async throws {
+    /// - Parameter objectLock: the Object Lock configuration (stored form) of a bucket created with it.
+    public func createBucket(_ name: String, owner: String = Owner.default, objectLock: String? = nil) async throws {
         try ObjectNames.validateBucket(name)
-        try await catalog.createBucket(name, owner: owner)
+        try await catalog.createBucket(name, owner: owner, objectLock: objectLock)
         try await journalDurable()
     }
 
@@ -260,42 +261,33 @@ public final class Engine: Sendable {
 
     // MARK: Objects
 
-    /// The current version's record.
-    /// - Throws: `noSuchBucket` or `noSuchKey`.
-    public func head(bucket: String, key: String) async throws -> ObjectRecord {
-        guard let record = try await catalog.object(bucket: bucket, key: key) else {
-            guard try await catalog.bucket(bucket) != nil else {
-                throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist")
-            }
-            throw NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
+    /// The record of the version `version` names (the current one by default).
+    /// - Throws: `noSuchBucket`; `noSuchKey` (no current version), `noSuchVersion`; `deleteMarker`
+    ///   when the version named is one.
+    public func head(bucket: String, key: String, version: VersionSelector = .current) async throws -> ObjectRecord {
+        guard let record = try await lookup(bucket: bucket, key: key, version: version), !(record.deleteMarker && version == .current) else {
+            throw version == .current ? NuageError(.noSuchKey, "no object \(key) in bucket \(bucket)")
+                : NuageError(.noSuchVersion, "no version \(version.s3Text ?? "") of \(key) in bucket \(bucket)")
         }
+        guard !record.deleteMarker else { throw NuageError(.deleteMarker, "version \(record.s3VersionID) of \(key) is a delete marker") }
         return record
     }
 
-    /// Deletes the current version; deleting a missing key succeeds (as in S3).
+    /// Deletes the current version (or places a delete marker, in a versioned bucket); deleting
+    /// a missing key succeeds (as in S3).
     /// - Throws: `noSuchBucket`.
     public func delete(bucket: String, key: String) async throws {
-        if let error = try await delete(bucket: bucket, keys: [key])[key] { throw error }
+        if case .failure(let error) = try await delete(bucket: bucket, [DeleteRequest(key: key)])[0] { throw error }
     }
 
-    /// Deletes several keys (S3 DeleteObjects) with one journal write for all of them.
+    /// ``delete(bucket:_:bypassGovernance:)`` of current versions.
     /// - Parameter ifVersions: for the keys named here, delete only while the current version is
     ///   this one (a key overwritten meanwhile is left alone, and counts as done).
     /// - Returns: why each key that could not be deleted was not (a missing key is deleted).
-    /// - Throws: when the deletions cannot be journaled (they took effect; the next flush takes them).
     public func delete(bucket: String, keys: [String], ifVersions: [String: [UInt8]] = [:]) async throws -> [String: any Error] {
-        var failed: [String: any Error] = [:], removed: [BlobRef] = []
-        for key in keys {
-            do {
-                if let record = try await catalog.deleteObject(bucket: bucket, key: key, ifVersion: ifVersions[key]) { removed += record.blobs }
-            } catch {
-                failed[key] = error
-            }
-        }
-        if !removed.isEmpty {
-            try await journalDurable()
-            await collectReplaced(removed)
-        }
+        let outcomes = try await delete(bucket: bucket, keys.map { DeleteRequest(key: $0, ifVersion: ifVersions[$0]) })
+        var failed: [String: any Error] = [:]
+        for (key, outcome) in zip(keys, outcomes) { if case .failure(let error) = outcome { failed[key] = error } }
         return failed
     }
 

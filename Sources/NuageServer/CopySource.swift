@@ -8,11 +8,10 @@ import NuageSigV4
 struct CopySource: Equatable, Sendable {
     var bucket: String
     var key: String
-    /// `versionId`, when given (only `null`, the object itself, is accepted: buckets are unversioned).
+    /// `versionId`, when given: `null` or an id Nuage gave out (checked when the source is read).
     var versionID: String?
 
-    /// - Throws: `InvalidArgument` for a malformed header, `NotImplemented` for a version other
-    ///   than `null`.
+    /// - Throws: `InvalidArgument` for a malformed header.
     static func parse(_ header: String) throws -> CopySource {
         let raw = Substring(header.trimmingCharacters(in: .whitespaces))
         let rawPath = raw.prefix { $0 != "?" }
@@ -26,9 +25,6 @@ struct CopySource: Equatable, Sendable {
                     throw S3Error(.invalidArgument, "The copy source may name only a versionId after '?'.")
                 }
                 versionID = value
-            }
-            guard versionID == "null" else {
-                throw S3Error(.notImplemented, "Versioning is not implemented: only versionId=null names a copy source.")
             }
         }
         guard let path = SigV4.percentDecode(rawPath) else { throw S3Error(.invalidArgument, "Invalid copy source encoding.") }

@@ -10,6 +10,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public var resource: String?
     /// Further elements of the error document, as AWS adds them (`Region`, `HeadersNotSigned`).
     public var details: [(name: String, value: String)] = []
+    /// Response headers the error carries (`x-amz-delete-marker` on a deleted key).
+    public var headers: [(name: String, value: String)] = []
 
     public init(_ code: Code, _ message: String? = nil, resource: String? = nil, details: [(name: String, value: String)] = []) {
         self.code = code.rawValue
@@ -69,6 +71,10 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case noSuchLifecycleConfiguration = "NoSuchLifecycleConfiguration"
         case noSuchKey = "NoSuchKey"
         case noSuchUpload = "NoSuchUpload"
+        case noSuchVersion = "NoSuchVersion"
+        case invalidBucketState = "InvalidBucketState"
+        case noSuchObjectLockConfiguration = "ObjectLockConfigurationNotFoundError"
+        case noSuchObjectLockRetention = "NoSuchObjectLockConfiguration"
         case noSuchTagSet = "NoSuchTagSet"
         case notImplemented = "NotImplemented"
         case preconditionFailed = "PreconditionFailed"
@@ -82,8 +88,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         public var status: Int {
             switch self {
             case .accessDenied, .accessForbidden, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
-            case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
-            case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchTagSet, .noSuchBucketPolicy, .noSuchCORSConfiguration,
+            case .bucketAlreadyExists, .bucketAlreadyOwnedByYou, .bucketNotEmpty, .invalidBucketState: 409
+            case .noSuchBucket, .noSuchKey, .noSuchUpload, .noSuchVersion, .noSuchObjectLockConfiguration, .noSuchObjectLockRetention, .noSuchTagSet, .noSuchBucketPolicy, .noSuchCORSConfiguration,
                  .noSuchLifecycleConfiguration: 404
             case .internalError: 500
             case .notImplemented: 501
@@ -144,6 +150,10 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
             case .noSuchLifecycleConfiguration: "The lifecycle configuration does not exist"
             case .noSuchKey: "The specified key does not exist."
             case .noSuchUpload: "The specified upload does not exist."
+            case .noSuchVersion: "The specified version does not exist."
+            case .invalidBucketState: "The request is not valid with the current state of the bucket."
+            case .noSuchObjectLockConfiguration: "Object Lock configuration does not exist for this bucket"
+            case .noSuchObjectLockRetention: "The specified object does not have a ObjectLock configuration"
             case .noSuchTagSet: "The TagSet does not exist"
             case .notImplemented: "A header or query you provided implies functionality that is not implemented."
             case .preconditionFailed: "At least one of the pre-conditions you specified did not hold"
@@ -181,6 +191,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .kmsDisabled: .kmsDisabled
         case .kmsInvalidState: .kmsInvalidState
         case .objectLocked: .accessDenied
+        case .noSuchVersion: .noSuchVersion
+        case .deleteMarker: .methodNotAllowed
         default: .internalError
         }
         // Internal details stay in the server log; clients get S3's wording.

@@ -9,6 +9,14 @@ extension S3Operation {
         case .headBucket, .listObjects, .listObjectsV2: "ListBucket"
         case .getBucketLocation: "GetBucketLocation"
         case .getBucketVersioning: "GetBucketVersioning"
+        case .putBucketVersioning: "PutBucketVersioning"
+        case .listObjectVersions: "ListBucketVersions"
+        case .getObjectLockConfiguration: "GetBucketObjectLockConfiguration"
+        case .putObjectLockConfiguration: "PutBucketObjectLockConfiguration"
+        case .getObjectRetention: "GetObjectRetention"
+        case .putObjectRetention: "PutObjectRetention"
+        case .getObjectLegalHold: "GetObjectLegalHold"
+        case .putObjectLegalHold: "PutObjectLegalHold"
         case .getBucketEncryption: "GetEncryptionConfiguration"
         case .putBucketEncryption, .deleteBucketEncryption: "PutEncryptionConfiguration"
         case .getBucketPolicy: "GetBucketPolicy"
@@ -44,7 +52,10 @@ extension S3Operation {
     var isRead: Bool { iamAction.hasPrefix("Get") || iamAction.hasPrefix("List") }
 
     /// Every action a policy may name, `s3:`-prefixed.
-    static let iamActions: Set<String> = Set(allCases.map { "s3:" + $0.iamAction })
+    static let iamActions: Set<String> = Set(allCases.map { "s3:" + $0.iamAction }).union([bypassGovernance])
+
+    /// What a request with `x-amz-bypass-governance-retention: true` is also authorized as.
+    static let bypassGovernance = "s3:BypassGovernanceRetention"
 
     /// The bucket's policy can never take these from a key whose scope covers the bucket, as
     /// AWS's account root user keeps them: no policy can lock its bucket for good.

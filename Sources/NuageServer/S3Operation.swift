@@ -10,6 +10,14 @@ enum S3Operation: String, CaseIterable, Sendable {
     case headBucket = "HeadBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case putBucketVersioning = "PutBucketVersioning"
+    case listObjectVersions = "ListObjectVersions"
+    case getObjectLockConfiguration = "GetObjectLockConfiguration"
+    case putObjectLockConfiguration = "PutObjectLockConfiguration"
+    case getObjectRetention = "GetObjectRetention"
+    case putObjectRetention = "PutObjectRetention"
+    case getObjectLegalHold = "GetObjectLegalHold"
+    case putObjectLegalHold = "PutObjectLegalHold"
     case getBucketPolicy = "GetBucketPolicy"
     case putBucketPolicy = "PutBucketPolicy"
     case deleteBucketPolicy = "DeleteBucketPolicy"
@@ -57,7 +65,8 @@ enum S3Operation: String, CaseIterable, Sendable {
     /// Operations whose request body is a configuration document (XML, or JSON for a policy).
     static let configurationWrites: Set<S3Operation> = [.putBucketEncryption, .putObjectTagging, .putBucketTagging, .putBucketAcl,
                                                         .putObjectAcl, .putBucketOwnershipControls, .putBucketCors, .putBucketPolicy,
-                                                        .putBucketLifecycleConfiguration]
+                                                        .putBucketLifecycleConfiguration, .putBucketVersioning,
+                                                        .putObjectLockConfiguration, .putObjectRetention, .putObjectLegalHold]
     /// Operations whose request body is object content.
     static let contentUploads: Set<S3Operation> = [.putObject, .uploadPart]
     /// Operations that read an object.
@@ -77,7 +86,11 @@ enum S3Operation: String, CaseIterable, Sendable {
                                        "response-expires", "response-cache-control", "response-content-disposition",
                                        "response-content-encoding"]
         case .getBucketLocation: ["location"]
-        case .getBucketVersioning: ["versioning"]
+        case .getBucketVersioning, .putBucketVersioning: ["versioning"]
+        case .listObjectVersions: ["versions", "prefix", "delimiter", "max-keys", "key-marker", "version-id-marker", "encoding-type"]
+        case .getObjectLockConfiguration, .putObjectLockConfiguration: ["object-lock"]
+        case .getObjectRetention, .putObjectRetention: ["retention", "versionId"]
+        case .getObjectLegalHold, .putObjectLegalHold: ["legal-hold", "versionId"]
         case .getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption: ["encryption"]
         case .getBucketCors, .putBucketCors, .deleteBucketCors: ["cors"]
         case .getBucketLifecycleConfiguration, .putBucketLifecycleConfiguration, .deleteBucketLifecycle: ["lifecycle"]
@@ -128,6 +141,8 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "PUT" where s3.has("cors"): return .putBucketCors
             case "PUT" where s3.has("lifecycle"): return .putBucketLifecycleConfiguration
             case "PUT" where s3.has("policy"): return .putBucketPolicy
+            case "PUT" where s3.has("versioning"): return .putBucketVersioning
+            case "PUT" where s3.has("object-lock"): return .putObjectLockConfiguration
             case "PUT": return .createBucket
             case "DELETE" where s3.has("tagging"): return .deleteBucketTagging
             case "DELETE" where s3.has("encryption"): return .deleteBucketEncryption
@@ -138,6 +153,8 @@ enum S3Operation: String, CaseIterable, Sendable {
             case "HEAD": return .headBucket
             case "GET" where s3.has("location"): return .getBucketLocation
             case "GET" where s3.has("versioning"): return .getBucketVersioning
+            case "GET" where s3.has("versions"): return .listObjectVersions
+            case "GET" where s3.has("object-lock"): return .getObjectLockConfiguration
             case "GET" where s3.has("encryption"): return .getBucketEncryption
             case "GET" where s3.has("cors"): return .getBucketCors
             case "GET" where s3.has("lifecycle"): return .getBucketLifecycleConfiguration
@@ -160,6 +177,10 @@ enum S3Operation: String, CaseIterable, Sendable {
         switch method {
         case "GET" where acl: return .getObjectAcl
         case "GET" where s3.has("attributes"): return .getObjectAttributes
+        case "GET" where s3.has("retention"): return .getObjectRetention
+        case "PUT" where s3.has("retention"): return .putObjectRetention
+        case "GET" where s3.has("legal-hold"): return .getObjectLegalHold
+        case "PUT" where s3.has("legal-hold"): return .putObjectLegalHold
         case "PUT" where acl: return .putObjectAcl
         case "GET" where tagging: return .getObjectTagging
         case "PUT" where tagging: return .putObjectTagging

@@ -20,7 +20,7 @@ extension S3Server {
         }
         let maxParts = min(1000, try Self.headerNumber(headers, "x-amz-max-parts", default: 1000, range: 0...Int.max))
         let marker = try Self.headerNumber(headers, "x-amz-part-number-marker", default: 0, range: 0...Engine.partNumbers.upperBound)
-        let record = try await engine.head(bucket: bucket, key: key)
+        let record = try await readableVersion(bucket, key, s3)
         // An object under a client's key says nothing about itself without that key.
         try Engine.checkCustomerKey(try customerKey(request, s3), for: record)
 
@@ -54,6 +54,7 @@ extension S3Server {
         if wanted.contains("ObjectSize") { xml.element("ObjectSize", String(record.size)) }
         xml.close("GetObjectAttributesResponse")
         var response = Self.xmlResponse(xml)
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &response.headers)
         response.headers[.lastModified] = Self.httpDate(record.modified)
         return response
     }

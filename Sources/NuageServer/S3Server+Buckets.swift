@@ -83,7 +83,11 @@ extension S3Server {
                 }
             }
         }
-        do { try await engine.createBucket(bucket, owner: caller.key.owner) } catch let error as NuageError where error.code == .bucketAlreadyExists {
+        // Object Lock is chosen at creation (its versioning is then Enabled for good).
+        let objectLock = request.headers[named: "x-amz-bucket-object-lock-enabled"]?.lowercased() == "true" ? ObjectLockConfiguration().stored : nil
+        do {
+            try await engine.createBucket(bucket, owner: caller.key.owner, objectLock: objectLock)
+        } catch let error as NuageError where error.code == .bucketAlreadyExists {
             // Whose it is decides the answer, as at AWS.
             let owner = try await engine.catalog.bucket(bucket)?.owner
             throw owner == caller.key.owner ? S3Error(.bucketAlreadyOwnedByYou) : S3Error(.bucketAlreadyExists)
@@ -107,14 +111,6 @@ extension S3Server {
         xml.open("LocationConstraint", namespace: true)
         if options.region != "us-east-1" { xml.text(options.region) }
         xml.close("LocationConstraint")
-        return Self.xmlResponse(xml)
-    }
-
-    func bucketVersioning(_ bucket: String) async throws -> Response {
-        guard try await engine.catalog.bucket(bucket) != nil else { throw S3Error(.noSuchBucket) }
-        var xml = XMLWriter()
-        xml.open("VersioningConfiguration", namespace: true)
-        xml.close("VersioningConfiguration")
         return Self.xmlResponse(xml)
     }
 

@@ -11,6 +11,7 @@ extension S3Server {
     func createUpload(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let checksum = try UploadChecksum(headers: request.headers)
         let metadata = try Self.metadata(from: request.headers)
+            .merging(try lockMetadata(request.headers, bucket: s3.bucketRecord, now: Date(), requireDigest: false)) { $1 }
         let customerKey = try customerKey(request, s3)
         let kmsKey = try await requestedKMSKey(request, bucket: bucket, record: s3.bucketRecord, customerKey: customerKey != nil)
         let upload = try await engine.createUpload(bucket: bucket, key: key, metadata: metadata, settings: checksum?.metadata ?? [:],
@@ -60,15 +61,14 @@ extension S3Server {
         if let promised = UploadChecksum(upload: upload.metadata) {
             throw S3Error(.notImplemented, "UploadPartCopy into an upload that promised \(promised.algorithm.name) checksums is not implemented: upload the part's bytes with its checksum.")
         }
-        let (sourceBucket, sourceKey, original) = try await copySource(request.headers, caller, customerKey: sourceCustomerKey)
+        let (_, _, original) = try await copySource(request.headers, caller, customerKey: sourceCustomerKey)
         var range: Range<Int64> = 0..<original.size
         if let text = request.headers[named: "x-amz-copy-source-range"] {
             range = try Self.copyRange(text, size: original.size)
         }
         guard Int64(range.count) <= Engine.maximumPartSize else { throw S3Error(.entityTooLarge) }
-        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, range: range.isEmpty ? nil : range,
-                                          customerKey: sourceCustomerKey)
-        guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
+        // The version the conditions were checked on, whatever was written since.
+        let reader = try await engine.get(original, range: range.isEmpty ? nil : range, customerKey: sourceCustomerKey)
         let part = try await engine.uploadPart(uploadID: uploadID, bucket: bucket, key: key, number: number,
                                                size: Int64(range.count), body: ReaderBody(reader), customerKey: customerKey)
         var response = Self.copyResult("CopyPartResult", modified: part.modified, etag: part.etag)
@@ -111,6 +111,7 @@ extension S3Server {
         var response = Self.xmlResponse(xml)
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         try await echoKMSKey(record.parts[0], into: &response.headers)
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &response.headers)
         await addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
         return response
     }

@@ -24,9 +24,11 @@ extension S3Server {
         let kmsKey = try await requestedKMSKey(request, bucket: bucket, record: s3.bucketRecord, customerKey: customerKey != nil)
         let (body, size) = try objectBody(request, caller)
         let condition = try putCondition(headers)
-        let record = try await engine.put(bucket: bucket, key: key, size: size, body: body,
-                                          metadata: metadata, condition: condition, customerKey: customerKey, kmsKey: kmsKey)
+        let lock = try lockMetadata(headers, bucket: s3.bucketRecord, now: Date(), requireDigest: true)
+        let record = try await engine.put(bucket: bucket, key: key, size: size, body: body, metadata: metadata.merging(lock) { $1 },
+                                          condition: condition, customerKey: customerKey, kmsKey: kmsKey)
         var response: HTTPFields = [.eTag: "\"\(record.etag)\"", .contentLength: "0"]
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &response)
         for (name, value) in body.verifiedChecksums { response[HTTPField.Name(name)!] = value }
         CustomerKeyHeaders.echo(customerKey, into: &response)
         KMSHeaders.echo(kmsKey, region: options.region, into: &response)
@@ -110,7 +112,7 @@ extension S3Server {
 
     func getObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, head: Bool) async throws -> Response {
         let headers = request.headers
-        let record = try await engine.head(bucket: bucket, key: key)
+        let record = try await readableVersion(bucket, key, s3)
         // An object under a client's key says nothing, not even whether it changed, without that key.
         let customerKey = try customerKey(request, s3)
         try Engine.checkCustomerKey(customerKey, for: record)
@@ -147,6 +149,7 @@ extension S3Server {
             if let value = s3.queryValue(parameter) { fields[header] = value }
         }
         if record.parts.count > 1 { fields[HTTPField.Name("x-amz-mp-parts-count")!] = String(record.parts.count) }
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &fields)
         await addExpiration(record, bucket: s3.bucketRecord, to: &fields)
         CustomerKeyHeaders.echo(customerKey, into: &fields)
         try await echoKMSKey(record.parts[0], into: &fields)
@@ -155,7 +158,7 @@ extension S3Server {
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
         if let range { fields[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(record.size)" }
         if head { return Response(status: status, headers: fields) }
-        let reader = try await engine.get(bucket: bucket, key: key, range: range, customerKey: customerKey)
+        let reader = try await engine.get(record, range: range, customerKey: customerKey)
         return Response(status: status, headers: fields, body: ResponseBody(contentLength: Int(length)) { writer in
             for try await piece in reader { try await writer.write(ByteBuffer(bytes: piece)) }
             try await writer.finish(nil)
@@ -243,9 +246,14 @@ extension S3Server {
 
     // MARK: DELETE and COPY
 
-    func deleteObject(_ bucket: String, _ key: String) async throws -> Response {
-        try await engine.delete(bucket: bucket, key: key)
-        return Response(status: .noContent)
+    func deleteObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
+        let selector = try Self.versionSelector(s3)
+        let bypass = try bypassesGovernance(caller, request, bucket: bucket, key: key, record: s3.bucketRecord)
+        let outcome = try await engine.delete(bucket: bucket, [DeleteRequest(key: key, version: selector)], bypassGovernance: bypass)[0].get()
+        var fields = HTTPFields()
+        if let id = outcome.versionID { fields[Self.versionIDHeader] = id }
+        if outcome.deleteMarker { fields[Self.deleteMarkerHeader] = "true" }
+        return Response(status: .noContent, headers: fields)
     }
 
     func copyObject(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request, _ caller: Caller) async throws -> Response {
@@ -255,7 +263,8 @@ extension S3Server {
         let directive = headers[named: "x-amz-metadata-directive"]?.uppercased() ?? "COPY"
         var metadata: [String: String]
         switch directive {
-        case "COPY": metadata = original.metadata
+        // A copy is a new version: the source's lock is not copied (the copy gets its own).
+        case "COPY": metadata = original.metadata.filter { !Self.lockHeaders.contains($0.key) }
         case "REPLACE": metadata = try Self.metadata(from: headers)
         default: throw S3Error(.invalidArgument, "Unknown metadata directive.")
         }
@@ -275,13 +284,18 @@ extension S3Server {
             && headers[named: KMSHeaders.encryption] == nil && taggingDirective != "REPLACE" {
             throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
-        // The bytes stream from the engine to the engine inside the gateway, never through the client.
-        let reader = try await engine.get(bucket: sourceBucket, key: sourceKey, customerKey: sourceCustomerKey)
-        guard reader.record.versionID == original.versionID else { throw S3Error(.preconditionFailed, "The source object changed during the copy.") }
+        metadata.merge(try lockMetadata(headers, bucket: s3.bucketRecord, now: Date(), requireDigest: false)) { $1 }
+        // The bytes stream from the engine to the engine inside the gateway, never through the client:
+        // those of the version the conditions were checked on, whatever was written since.
+        let reader = try await engine.get(original, customerKey: sourceCustomerKey)
         let record = try await engine.put(bucket: bucket, key: key, size: original.size, body: ReaderBody(reader),
                                           metadata: metadata, condition: try putCondition(headers), customerKey: customerKey,
                                           kmsKey: kmsKey)
         var response = Self.copyResult("CopyObjectResult", modified: record.modified, etag: record.etag)
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &response.headers)
+        if original.versioned || headers[named: "x-amz-copy-source"]?.contains("versionId=") == true {
+            response.headers[HTTPField.Name("x-amz-copy-source-version-id")!] = original.s3VersionID
+        }
         CustomerKeyHeaders.echo(customerKey, into: &response.headers)
         KMSHeaders.echo(kmsKey, region: options.region, into: &response.headers)
         await addExpiration(record, bucket: s3.bucketRecord, to: &response.headers)
@@ -305,12 +319,20 @@ extension S3Server {
                     customerKey: CustomerKey?) async throws -> (bucket: String, key: String, record: ObjectRecord) {
         let source = try CopySource.parse(headers[named: "x-amz-copy-source"] ?? "")
         let (bucket, key) = (source.bucket, source.key)
+        let selector: VersionSelector
+        do { selector = try VersionSelector(s3: source.versionID) } catch { throw S3Error(.invalidArgument, "Invalid version id specified") }
         try ObjectNames.validateBucket(bucket)
         try ObjectNames.validateKey(key)
         if case .denied(let error) = try await access(caller, .getObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection)) {
             throw error
         }
-        let record = try await engine.head(bucket: bucket, key: key)
+        guard let record = try await engine.lookup(bucket: bucket, key: key, version: selector) else {
+            throw selector == .current ? S3Error(.noSuchKey) : S3Error(.noSuchVersion)
+        }
+        guard !record.deleteMarker else {
+            throw selector == .current ? S3Error(.noSuchKey)
+                : S3Error(.invalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+        }
         try Engine.checkCustomerKey(customerKey, for: record)
         if Self.copyConditionFailure(record, headers) != nil { throw S3Error(.preconditionFailed) }
         return (bucket, key, record)

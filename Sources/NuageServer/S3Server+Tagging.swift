@@ -7,20 +7,27 @@ import NuageEngine
 /// GetObjectTagging, PutObjectTagging, DeleteObjectTagging: an object's tags, changed without
 /// rewriting it (the catalog replaces its metadata; the change is journaled and audited).
 extension S3Server {
-    func objectTagging(_ bucket: String, _ key: String) async throws -> Response {
-        let record = try await engine.head(bucket: bucket, key: key)
-        return Self.xmlResponse(TagSet.of(record.metadata).xml())
+    func objectTagging(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
+        let record = try await engine.head(bucket: bucket, key: key, version: try Self.versionSelector(s3))
+        var response = Self.xmlResponse(TagSet.of(record.metadata).xml())
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &response.headers)
+        return response
     }
 
-    func putObjectTagging(_ bucket: String, _ key: String, _ request: Request) async throws -> Response {
+    func putObjectTagging(_ bucket: String, _ key: String, _ request: Request, _ s3: S3Request) async throws -> Response {
         let tags = try TagSet(xml: try await xmlBody(request, root: "Tagging"))
-        try await engine.setMetadata(bucket: bucket, key: key, TagSet.metadataKey, to: tags.tags.isEmpty ? nil : tags.stored)
-        return Response(status: .ok, headers: [.contentLength: "0"])
+        let record = try await engine.setMetadata(bucket: bucket, key: key, version: try Self.versionSelector(s3),
+                                                  [TagSet.metadataKey: tags.tags.isEmpty ? nil : tags.stored])
+        var fields: HTTPFields = [.contentLength: "0"]
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &fields)
+        return Response(status: .ok, headers: fields)
     }
 
-    func deleteObjectTagging(_ bucket: String, _ key: String) async throws -> Response {
-        try await engine.setMetadata(bucket: bucket, key: key, TagSet.metadataKey, to: nil)
-        return Response(status: .noContent)
+    func deleteObjectTagging(_ bucket: String, _ key: String, _ s3: S3Request) async throws -> Response {
+        let record = try await engine.setMetadata(bucket: bucket, key: key, version: try Self.versionSelector(s3), [TagSet.metadataKey: nil])
+        var fields = HTTPFields()
+        Self.addVersionID(record, bucket: s3.bucketRecord, to: &fields)
+        return Response(status: .noContent, headers: fields)
     }
 
     /// The tags a write gives (`x-amz-tagging`), checked, in their stored form; nil without.

@@ -175,6 +175,7 @@ public struct S3Server: Sendable {
         error.resource = resource
         // The error code, for the audit record (removed before the response goes out).
         var headers: HTTPFields = [.contentType: "application/xml", HTTPField.Name("x-nuage-error")!: error.code]
+        for (name, value) in error.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
         let status = HTTPResponse.Status(code: error.status)
         if method == .head {
             headers[.contentLength] = "0"
@@ -194,7 +195,15 @@ public struct S3Server: Sendable {
         case .deleteBucket: response = try await deleteBucket(bucket)
         case .headBucket: response = try await headBucket(bucket)
         case .getBucketLocation: response = try await bucketLocation(bucket)
-        case .getBucketVersioning: response = try await bucketVersioning(bucket)
+        case .getBucketVersioning: response = try await bucketVersioning(bucket, s3)
+        case .putBucketVersioning: response = try await putBucketVersioning(bucket, request, s3)
+        case .listObjectVersions: response = try await listObjectVersions(bucket, s3)
+        case .getObjectLockConfiguration: response = try objectLockConfiguration(s3)
+        case .putObjectLockConfiguration: response = try await putObjectLockConfiguration(bucket, request)
+        case .getObjectRetention: response = try await objectRetention(bucket, key, s3)
+        case .putObjectRetention: response = try await putObjectRetention(bucket, key, request, s3, caller)
+        case .getObjectLegalHold: response = try await objectLegalHold(bucket, key, s3)
+        case .putObjectLegalHold: response = try await putObjectLegalHold(bucket, key, request, s3)
         case .getBucketPolicy: response = try await bucketPolicy(bucket)
         case .putBucketPolicy: response = try await putBucketPolicy(bucket, request)
         case .deleteBucketPolicy: response = try await deleteBucketPolicy(bucket)
@@ -211,12 +220,12 @@ public struct S3Server: Sendable {
         case .listObjects: response = try await listObjects(bucket, s3, version: 1)
         case .listObjectsV2: response = try await listObjects(bucket, s3, version: 2)
         case .listMultipartUploads: response = try await listUploads(bucket, s3)
-        case .deleteObjects: response = try await deleteObjects(bucket, request, caller)
+        case .deleteObjects: response = try await deleteObjects(bucket, request, s3, caller)
         case .putObject: response = try await putObject(bucket, key, request, s3, caller)
         case .copyObject: response = try await copyObject(bucket, key, request, s3, caller)
         case .getObject: response = try await getObject(bucket, key, request, s3, head: false)
         case .headObject: response = try await getObject(bucket, key, request, s3, head: true)
-        case .deleteObject: response = try await deleteObject(bucket, key)
+        case .deleteObject: response = try await deleteObject(bucket, key, request, s3, caller)
         case .createMultipartUpload: response = try await createUpload(bucket, key, request, s3)
         case .uploadPart: response = try await uploadPart(bucket, key, request, s3, caller)
         case .uploadPartCopy: response = try await uploadPartCopy(bucket, key, request, s3, caller)
@@ -233,9 +242,9 @@ public struct S3Server: Sendable {
         case .putBucketTagging: response = try await putBucketTagging(bucket, request)
         case .deleteBucketTagging: response = try await deleteBucketTagging(bucket)
         case .getObjectAttributes: response = try await objectAttributes(bucket, key, request, s3)
-        case .getObjectTagging: response = try await objectTagging(bucket, key)
-        case .putObjectTagging: response = try await putObjectTagging(bucket, key, request)
-        case .deleteObjectTagging: response = try await deleteObjectTagging(bucket, key)
+        case .getObjectTagging: response = try await objectTagging(bucket, key, s3)
+        case .putObjectTagging: response = try await putObjectTagging(bucket, key, request, s3)
+        case .deleteObjectTagging: response = try await deleteObjectTagging(bucket, key, s3)
         }
         if Self.encryptedResponses.contains(operation) && response.status.code < 300
             && response.headers[HTTPField.Name(CustomerKeyHeaders.algorithm)!] == nil

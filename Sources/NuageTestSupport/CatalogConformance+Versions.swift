@@ -185,6 +185,23 @@ extension CatalogConformance {
         let garbled = version("x", "v", metadata: [ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: "soon"])
         try await put(c, garbled)
         await expectCode(.objectLocked) { try await c.deleteVersion(bucket: "b", key: "x", versionID: garbled.versionID, bypassGovernance: true, now: now) }
+        // Retention can be extended, never shortened (GOVERNANCE: unless bypassed) nor turned from COMPLIANCE to GOVERNANCE.
+        let later = ObjectLock.formatDate(now.addingTimeInterval(7200)), sooner = ObjectLock.formatDate(now.addingTimeInterval(60))
+        let longer = [ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: later]
+        try await put(c, version("r", "v", metadata: [ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: until]))
+        let r = try #require(try await c.object(bucket: "b", key: "r"))
+        #expect(try await c.replaceMetadata(bucket: "b", key: "r", versionID: r.versionID, metadata: longer, bypassGovernance: false, now: now)?.metadata == longer)
+        for weaker in [[ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: sooner], [ObjectLock.modeKey: "GOVERNANCE", ObjectLock.retainUntilKey: later], [:]] {
+            await expectCode(.objectLocked) {
+                _ = try await c.replaceMetadata(bucket: "b", key: "r", versionID: r.versionID, metadata: weaker, bypassGovernance: true, now: now)
+            }
+        }
+        try await put(c, version("s", "v", metadata: [ObjectLock.modeKey: "GOVERNANCE", ObjectLock.retainUntilKey: until]))
+        let g = try #require(try await c.object(bucket: "b", key: "s"))
+        await expectCode(.objectLocked) {
+            _ = try await c.replaceMetadata(bucket: "b", key: "s", versionID: g.versionID, metadata: [:], bypassGovernance: false, now: now)
+        }
+        #expect(try await c.replaceMetadata(bucket: "b", key: "s", versionID: g.versionID, metadata: [:], bypassGovernance: true, now: now)?.metadata == [:])
         // The bucket keeps Object Lock and Enabled versioning.
         var record = try #require(try await c.bucket("b"))
         record.versioning = .suspended

@@ -179,7 +179,7 @@ import Testing
             try await c.send(.put, "/bkt")
             let website = try await c.send(.get, "/bkt", query: [("website", "")])
             #expect(website.status.code == 501 && website.errorCode == "NotImplemented" && website[header: "x-amz-request-id"] != nil)
-            #expect(try await c.send(.put, "/bkt/k", query: [("retention", "")], body: [1]).errorCode == "NotImplemented")
+            #expect(try await c.send(.post, "/bkt/k", query: [("restore", "")], body: [1]).errorCode == "NotImplemented")
             #expect(try await c.send(.post, "/").errorCode == "MethodNotAllowed")
         }
         try await withServer(options: .init(maxInFlight: 0)) { c in
