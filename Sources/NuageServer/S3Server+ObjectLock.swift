@@ -16,9 +16,13 @@ extension S3Server {
     func lockMetadata(_ headers: HTTPFields, bucket record: BucketRecord?, now: Date, requireDigest: Bool) throws -> [String: String] {
         let mode = headers[named: ObjectLock.modeKey], until = headers[named: ObjectLock.retainUntilKey]
         let hold = headers[named: ObjectLock.legalHoldKey]
-        let configuration = try record?.objectLock.map(ObjectLockConfiguration.init(stored:))
-        guard let configuration else {
-            if mode != nil || until != nil || hold != nil { throw S3Error(.invalidRequest, "Bucket is missing ObjectLockConfiguration") }
+        let asked = mode != nil || until != nil || hold != nil
+        guard let record else {
+            if asked { throw S3Error(.noSuchBucket) }
+            return [:]
+        }
+        guard let configuration = try record.objectLock.map(ObjectLockConfiguration.init(stored:)) else {
+            if asked { throw S3Error(.invalidRequest, "Bucket is missing ObjectLockConfiguration") }
             return [:]
         }
         if requireDigest && (mode != nil || hold != nil)
