@@ -19,7 +19,7 @@ enum Harnesses {
         "range": range, "copy-source": copySource, "http-date": httpDate, "shard-header": shardHeader, "toml": toml,
         "sse-c": customerKeyHeaders, "pkcs11-uri": pkcs11URI, "sse-kms": kmsRequest, "tagging": tagging,
         "cors": cors, "bucket-policy": bucketPolicy, "lifecycle": lifecycle,
-        "crc-combine": crcCombine, "post-form": postForm,
+        "crc-combine": crcCombine, "post-form": postForm, "object-lock": objectLock,
     ]
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -198,6 +198,32 @@ enum Harnesses {
         precondition((try? LifecycleConfiguration(stored: rules.stored)) == rules, "stored form does not read back")
         let written = XMLNode.parse(Data(rules.xml().document.utf8))
         precondition(written.flatMap { try? LifecycleConfiguration(xml: $0) } == rules, "XML does not read back")
+    }
+
+    /// What versioning and Object Lock read from clients: an Object Lock configuration (first
+    /// byte even), else a retention date and a version id. A configuration reads back from its
+    /// stored form and its XML; a date that parses formats to one that parses to the same
+    /// instant; a version id is `null` or 32 hex digits, and spells itself back.
+    static func objectLock(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        if first & 1 == 0 {
+            guard let root = XMLNode.parse(Data(rest)), let configuration = try? ObjectLockConfiguration(xml: root) else { return }
+            precondition((try? ObjectLockConfiguration(stored: configuration.stored)) == configuration, "stored form does not read back")
+            let written = XMLNode.parse(Data(configuration.xml().document.utf8))
+            precondition(written.flatMap { try? ObjectLockConfiguration(xml: $0) } == configuration, "XML does not read back")
+            _ = configuration.defaultRetention(from: Date(timeIntervalSince1970: 1_800_000_000))
+        } else {
+            let text = self.text(rest)
+            if let date = ObjectLock.parseDate(text) {
+                let again = ObjectLock.parseDate(ObjectLock.formatDate(date))
+                precondition(again.map { abs($0.timeIntervalSince(date)) < 0.001 } == true, "a retention date does not read back")
+                _ = ObjectLock.refusal([ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: text], now: Date(), bypassGovernance: true)
+            }
+            if let selector = try? VersionSelector(s3: text) {
+                precondition(selector.s3Text?.lowercased() == text.lowercased(), "a version id does not spell itself back")
+            }
+        }
     }
 
     /// A browser-based upload: the form's start (boundary `b`; first byte even) or a policy

@@ -175,11 +175,15 @@ extension Gateway {
         for (bucket, key, rule) in report.expired {
             await recordAudit(AuditEntry(action: "lifecycle.expire", actor: "serve", detail: "\(bucket)/\(key) by rule \(rule)"))
         }
+        for (bucket, key, version, rule) in report.removedVersions {
+            await recordAudit(AuditEntry(action: "lifecycle.remove-version", actor: "serve", detail: "\(bucket)/\(key) version \(version) by rule \(rule)"))
+        }
         for (bucket, key, upload, rule) in report.aborted {
             await recordAudit(AuditEntry(action: "lifecycle.abort-upload", actor: "serve", detail: "\(bucket)/\(key) upload \(upload) by rule \(rule)"))
         }
-        if !report.expired.isEmpty || !report.aborted.isEmpty {
-            logger.notice("lifecycle rules applied", metadata: ["expired": "\(report.expired.count)", "aborted-uploads": "\(report.aborted.count)"])
+        if !report.expired.isEmpty || !report.aborted.isEmpty || !report.removedVersions.isEmpty {
+            logger.notice("lifecycle rules applied", metadata: ["expired": "\(report.expired.count)", "aborted-uploads": "\(report.aborted.count)",
+                                                                "removed-versions": "\(report.removedVersions.count)"])
         }
         if let first = report.failed.first {
             logger.warning("lifecycle expiry left some for the next run", metadata: ["count": "\(report.failed.count)", "example": "\(first)"])

@@ -31,10 +31,17 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
         var expirationDays: Int?
         /// Midnight UTC.
         var expirationDate: Date?
-        /// Accepted; an unversioned bucket has no delete markers, so there is never one to remove.
+        /// Removes a delete marker that is all that is left of its key (versioned buckets).
         var expiredObjectDeleteMarker: Bool?
         var abortAfterDays: Int?
+        /// NoncurrentVersionExpiration: a version goes this many days after it stopped being current…
+        var noncurrentDays: Int?
+        /// …unless it is one of this many newer noncurrent versions kept.
+        var newerNoncurrentVersions: Int?
     }
+
+    /// Most noncurrent versions a rule can keep (NewerNoncurrentVersions), as at AWS.
+    static let maximumNewerNoncurrentVersions = 100
 
     static let maximumRules = 1000
     var rules: [Rule]
@@ -42,7 +49,7 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
     // MARK: Parsing
 
     /// - Throws: AWS's errors (`MalformedXML`, `InvalidArgument`, `InvalidRequest`), and
-    ///   `NotImplemented` for transitions and noncurrent-version rules.
+    ///   `NotImplemented` for transitions.
     init(xml root: XMLNode) throws {
         guard root.name == "LifecycleConfiguration", !root.children.isEmpty,
               root.children.allSatisfy({ $0.name == "Rule" }) else { throw S3Error(.malformedXML) }
@@ -58,6 +65,7 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
 
     private static func rule(_ node: XMLNode) throws -> Rule {
         var id: String?, status: String?, filter: Filter?, days: Int?, date: Date?, marker: Bool?, abort: Int?, actions = 0
+        var noncurrent: (days: Int, keep: Int?)?
         for child in node.children {
             let text = child.text.trimmingCharacters(in: .whitespacesAndNewlines)
             switch child.name {
@@ -88,7 +96,19 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
             case "Transition", "NoncurrentVersionTransition":
                 throw S3Error(.notImplemented, "\(child.name) is not implemented: Nuage has one storage class (STANDARD), so there is nothing to transition to; the rules were not stored.")
             case "NoncurrentVersionExpiration":
-                throw S3Error(.notImplemented, "NoncurrentVersionExpiration is not implemented: buckets are unversioned; the rules were not stored.")
+                guard noncurrent == nil, child.children.allSatisfy({ ["NoncurrentDays", "NewerNoncurrentVersions"].contains($0.name) }),
+                      let text = child.value("NoncurrentDays") else { throw S3Error(.malformedXML) }
+                guard let days = Int(text), days > 0 else {
+                    throw S3Error(.invalidArgument, "'NoncurrentDays' in NoncurrentVersionExpiration action must be a positive integer")
+                }
+                let keep = try child.value("NewerNoncurrentVersions").map { text in
+                    guard let count = Int(text), (1...Self.maximumNewerNoncurrentVersions).contains(count) else {
+                        throw S3Error(.invalidArgument, "'NewerNoncurrentVersions' in NoncurrentVersionExpiration action must be a positive integer up to \(Self.maximumNewerNoncurrentVersions)")
+                    }
+                    return count
+                }
+                noncurrent = (days, keep)
+                actions += 1
             default:
                 throw S3Error(.malformedXML)
             }
@@ -98,8 +118,12 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
         if abort != nil && (!filter.tags.isEmpty || filter.sizeGreaterThan != nil || filter.sizeLessThan != nil) {
             throw S3Error(.invalidRequest, "AbortIncompleteMultipartUpload cannot be specified with Tags or object size filters.")
         }
+        if marker == true && !filter.tags.isEmpty {
+            throw S3Error(.invalidArgument, "ExpiredObjectDeleteMarker cannot be specified with object tags")
+        }
         return Rule(id: id ?? Self.generatedID(), enabled: status == "Enabled", filter: filter, expirationDays: days, expirationDate: date,
-                    expiredObjectDeleteMarker: marker, abortAfterDays: abort)
+                    expiredObjectDeleteMarker: marker, abortAfterDays: abort, noncurrentDays: noncurrent?.days,
+                    newerNoncurrentVersions: noncurrent?.keep)
     }
 
     /// AWS names a rule given without an ID.
@@ -196,6 +220,12 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
                 if let marker = rule.expiredObjectDeleteMarker { xml.element("ExpiredObjectDeleteMarker", marker ? "true" : "false") }
                 xml.close("Expiration")
             }
+            if let days = rule.noncurrentDays {
+                xml.open("NoncurrentVersionExpiration")
+                xml.element("NoncurrentDays", String(days))
+                if let keep = rule.newerNoncurrentVersions { xml.element("NewerNoncurrentVersions", String(keep)) }
+                xml.close("NoncurrentVersionExpiration")
+            }
             if let days = rule.abortAfterDays {
                 xml.open("AbortIncompleteMultipartUpload")
                 xml.element("DaysAfterInitiation", String(days))
@@ -257,6 +287,33 @@ struct LifecycleConfiguration: StoredBucketSetting, Equatable, Sendable {
         }
         return earliest
     }
+
+    /// Which versions of one key (newest first, delete markers included) the enabled rules remove
+    /// at `now`, each with its rule: noncurrent versions `NoncurrentDays` after the next newer one
+    /// was written (rounded up to midnight UTC), beyond the `NewerNoncurrentVersions` kept; and a
+    /// delete marker that is all that is left of its key (`ExpiredObjectDeleteMarker`).
+    func removals(of versions: [ObjectRecord], now: Date, day: Double) -> [(version: ObjectRecord, rule: String)] {
+        guard let newest = versions.first else { return [] }
+        if versions.count == 1, newest.deleteMarker,
+           let rule = rules.first(where: { $0.enabled && $0.expiredObjectDeleteMarker == true && newest.key.hasPrefix($0.filter.prefix) }) {
+            return [(newest, rule.id)]
+        }
+        var removed: [(version: ObjectRecord, rule: String)] = []
+        for index in versions.indices.dropFirst() where !versions[index].deleteMarker {
+            let version = versions[index], since = versions[index - 1].modified
+            let newerNoncurrent = versions[1..<index].filter { !$0.deleteMarker }.count
+            let rule = rules.first { rule in
+                guard rule.enabled, let days = rule.noncurrentDays, Self.selects(rule.filter, version) else { return false }
+                guard newerNoncurrent >= (rule.newerNoncurrentVersions ?? 0) else { return false }
+                return Self.roundedUp(since.addingTimeInterval(Double(days) * day), day: day) <= now
+            }
+            if let rule { removed.append((version, rule.id)) }
+        }
+        return removed
+    }
+
+    /// Whether any enabled rule acts on noncurrent versions or delete markers.
+    var actsOnVersions: Bool { rules.contains { $0.enabled && ($0.noncurrentDays != nil || $0.expiredObjectDeleteMarker == true) } }
 
     /// When an upload started on `created` for `key` is aborted, and by which rule, or nil.
     func abortDate(key: String, created: Date, day: Double) -> (date: Date, rule: String)? {

@@ -205,7 +205,7 @@ extension S3Compatibility {
         rule("cors", when(in: [.getBucketCors, .putBucketCors, .deleteBucketCors], .honored("a bucket's CORS rules (at most 100), answering preflight OPTIONS requests and adding Access-Control-* headers")),
              otherwise: .refused(.notImplemented, "?cors is only for Get, Put and DeleteBucketCors.")),
         rule("lifecycle", when(in: [.getBucketLifecycleConfiguration, .putBucketLifecycleConfiguration, .deleteBucketLifecycle],
-                               .honored("rules that expire current objects (Days, Date) and abort incomplete uploads, run by nuage serve; Transition and noncurrent-version rules are NotImplemented (one storage class, unversioned buckets)")),
+                               .honored("rules that expire current objects (Days, Date), noncurrent versions (NoncurrentDays, NewerNoncurrentVersions) and lone delete markers, and abort incomplete uploads, run by nuage serve; Transition rules are NotImplemented (one storage class)")),
              otherwise: .refused(.notImplemented, "?lifecycle is only for Get, Put and DeleteBucketLifecycleConfiguration.")),
         rule("encryption", when(in: [.getBucketEncryption, .putBucketEncryption, .deleteBucketEncryption],
                                 .honored("a bucket's default encryption: AES256 (the gateway's keys) or aws:kms with a KMS key of nuage kms")),

@@ -51,6 +51,45 @@ import Testing
         #expect(try await fixture.engine.listUploads(bucket: "bkt").isEmpty)
     }
 
+    @Test func noncurrentVersionsAndLoneDeleteMarkersGoWhenDue() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.cleanUp() }
+        let rules = """
+            <LifecycleConfiguration><Rule><ID>old</ID><Filter><Prefix>k</Prefix></Filter><Status>Enabled</Status>\
+            <NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions></NoncurrentVersionExpiration>\
+            </Rule><Rule><ID>markers</ID><Filter><Prefix>gone</Prefix></Filter><Status>Enabled</Status>\
+            <NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>\
+            <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule></LifecycleConfiguration>
+            """
+        let start = Date()
+        try await fixture.run { c in
+            try await c.send(.put, "/bkt")
+            try await c.send(.put, "/bkt", query: [("versioning", "")],
+                             body: Array("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".utf8))
+            try await c.send(.put, "/bkt", query: [("lifecycle", "")], body: Array(rules.utf8))
+            for body in ["1", "2", "3"] { try await c.send(.put, "/bkt/k", body: Array(body.utf8)) }
+            try await c.send(.put, "/bkt/gone", body: [1])
+            try await c.send(.delete, "/bkt/gone")
+        }
+        func expire(after days: Double) async throws -> S3Server.LifecycleReport {
+            var options = S3Server.Options()
+            options.now = { start.addingTimeInterval(days * 86_400) }
+            return try await S3Server(engine: fixture.engine, options: options).expireByLifecycle()
+        }
+        let catalog = fixture.engine.catalog
+        #expect(try await expire(after: 0.5).removedVersions.isEmpty, "nothing has been noncurrent for a day")
+        let due = try await expire(after: 2.01)
+        // k keeps its current version and one noncurrent one (NewerNoncurrentVersions); the oldest goes, as does gone's only version.
+        #expect(due.removedVersions.map { "\($0.key) \($0.rule)" }.sorted() == ["gone markers", "k old"])
+        #expect(try await catalog.versions(bucket: "bkt", key: "k").map(\.size) == [1, 1])
+        #expect(try await catalog.versions(bucket: "bkt", key: "gone").map(\.deleteMarker) == [true])
+        // The marker is all that is left of gone: the next run removes it.
+        let next = try await expire(after: 2.02)
+        #expect(next.removedVersions.map(\.key) == ["gone"] && next.removedVersions[0].version != "null")
+        #expect(try await catalog.versions(bucket: "bkt", key: "gone").isEmpty)
+        #expect(try await catalog.object(bucket: "bkt", key: "k") != nil)
+    }
+
     @Test func expiryDatesRoundUpToMidnight() throws {
         let rules = try LifecycleConfiguration(xml: try #require(NuageCore.XMLNode.parse(Data(Self.rules.utf8))))
         var object = ObjectRecord(bucket: "b", key: "logs/x", versionID: [1], size: 1, etag: "e", modified: Date(timeIntervalSince1970: 1_800_000_123),

@@ -8,6 +8,7 @@ bucket, object, metadata, upload or part differs afterwards); honored and no-op 
 and carry the operation out, with what an honored header promises.
 """
 import base64
+import datetime
 import concurrent.futures
 import hashlib
 import http.client
@@ -36,7 +37,13 @@ OPERATIONS = ["ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetB
               "GetBucketOwnershipControls", "PutBucketOwnershipControls", "GetBucketCors", "PutBucketCors", "DeleteBucketCors",
               "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus",
               "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
-              "GetObjectAttributes"]
+              "GetObjectAttributes", "PutBucketVersioning", "ListObjectVersions", "GetObjectLockConfiguration",
+              "PutObjectLockConfiguration", "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold"]
+# Operations that need a bucket created with Object Lock (and its object `dst` under retention).
+LOCKED_OPERATIONS = {"GetObjectLockConfiguration", "PutObjectLockConfiguration", "GetObjectRetention", "PutObjectRetention",
+                     "GetObjectLegalHold", "PutObjectLegalHold"}
+LOCK_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold")
+RETAINED = datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)
 # Writes first: a refusal is best shown by a request that would have changed something.
 PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
               "AbortMultipartUpload", "UploadPartCopy", "CreateBucket", "DeleteBucket", "DeleteObjects", "GetObject",
@@ -46,13 +53,15 @@ PREFERENCE = ["PutObject", "CopyObject", "DeleteObject", "CreateMultipartUpload"
               "GetBucketTagging", "PutObjectAcl", "PutBucketAcl", "PutBucketOwnershipControls", "GetObjectAcl", "GetBucketAcl",
               "GetBucketOwnershipControls", "PutBucketCors", "DeleteBucketCors", "GetBucketCors", "PutBucketPolicy", "DeleteBucketPolicy",
               "GetBucketPolicy", "GetBucketPolicyStatus", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle",
-              "GetBucketLifecycleConfiguration", "GetObjectAttributes", "ListBuckets", "HeadObject",
-              "HeadBucket"]
+              "GetBucketLifecycleConfiguration", "GetObjectAttributes", "PutObjectRetention", "PutObjectLegalHold",
+              "PutObjectLockConfiguration", "PutBucketVersioning", "GetObjectRetention", "GetObjectLegalHold",
+              "GetObjectLockConfiguration", "ListObjectVersions", "ListBuckets", "HeadObject", "HeadBucket"]
 assert sorted(PREFERENCE) == sorted(OPERATIONS)
 # Operations whose body is an XML document (checksummed like any body, but not object content).
 XML_BODY_WRITES = ("DeleteObjects", "PutBucketEncryption", "PutObjectTagging", "PutBucketTagging", "PutBucketAcl",
                    "PutObjectAcl", "PutBucketOwnershipControls", "PutBucketCors", "PutBucketPolicy",
-                   "PutBucketLifecycleConfiguration")
+                   "PutBucketLifecycleConfiguration", "PutBucketVersioning", "PutObjectLockConfiguration", "PutObjectRetention",
+                   "PutObjectLegalHold")
 
 # Operations a real client would use with a header or sub-resource, tried before PREFERENCE
 # (DELETE /bucket?cors is DeleteBucketCors: the bucket must survive it).
@@ -80,8 +89,14 @@ PREFERRED = {
 # copy; GET /bucket?location is GetBucketLocation, not a listing).
 REROUTED = {
     ("header", "x-amz-copy-source"): {"PutObject", "UploadPart"},
-    ("parameter", "location"): {"GetBucketVersioning", "ListMultipartUploads", "ListObjects", "ListObjectsV2"},
-    ("parameter", "versioning"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2"},
+    ("parameter", "location"): {"GetBucketVersioning", "ListMultipartUploads", "ListObjects", "ListObjectsV2", "ListObjectVersions",
+                                "GetObjectLockConfiguration"},
+    ("parameter", "versioning"): {"CreateBucket", "ListMultipartUploads", "ListObjects", "ListObjectsV2", "ListObjectVersions",
+                                  "GetObjectLockConfiguration"},
+    ("parameter", "versions"): {"ListMultipartUploads", "ListObjects", "ListObjectsV2", "GetObjectLockConfiguration"},
+    ("parameter", "object-lock"): {"CreateBucket", "ListMultipartUploads", "ListObjects", "ListObjectsV2"},
+    ("parameter", "retention"): {"PutObject", "CopyObject", "UploadPart", "UploadPartCopy", "GetObject", "ListParts"},
+    ("parameter", "legal-hold"): {"PutObject", "CopyObject", "UploadPart", "UploadPartCopy", "GetObject", "ListParts"},
     ("parameter", "uploads"): {"ListObjects", "ListObjectsV2"},
     ("parameter", "encryption"): {"CreateBucket", "DeleteBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
     ("parameter", "acl"): {"PutObject", "CopyObject", "GetObject", "CreateBucket", "ListObjects", "ListObjectsV2", "ListMultipartUploads"},
@@ -162,7 +177,7 @@ VALUES = {
     "x-amz-object-lock-mode": ["GOVERNANCE"],
     "x-amz-object-lock-retain-until-date": ["2100-01-01T00:00:00.000Z"],
     "x-amz-object-lock-legal-hold": ["ON"],
-    "x-amz-bucket-object-lock-enabled": ["true"],
+    "x-amz-bucket-object-lock-enabled": ["maybe"],
     "x-amz-bypass-governance-retention": ["true"],
     "x-amz-mfa": ["arn:aws:iam::111122223333:mfa/user 123456"],
     "x-amz-acl": ["public-read"],
@@ -185,7 +200,7 @@ VALUES = {
     "if-modified-since": {"no-op": [FUTURE], "default": [PAST]},
     "if-unmodified-since": {"no-op": [PAST], "default": [FUTURE]},
     "range": ["bytes=0-3"],
-    "versionId": ["3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"],
+    "versionId": ["{version}"],
     "X-Amz-Security-Token": ["IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"],
 }
 
@@ -295,14 +310,18 @@ class Scene:
     upload: str = ""
     part_etag: str = ""
     etags: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)  # key -> the version id of src and dst
 
 
-def create_scene(s3, prefix):
+def create_scene(s3, prefix, locked=False):
+    """A scene; `locked`: its bucket has Object Lock, and dst is under GOVERNANCE retention until 2100."""
     scene = Scene(prefix, f"{prefix}-empty", f"{prefix}-new")
-    s3.create_bucket(Bucket=scene.bucket)
+    s3.create_bucket(Bucket=scene.bucket, **({"ObjectLockEnabledForBucket": True} if locked else {}))
     s3.create_bucket(Bucket=scene.empty)
-    scene.etags["src"] = s3.put_object(Bucket=scene.bucket, Key="src", Body=SOURCE)["ETag"]
-    scene.etags["dst"] = s3.put_object(Bucket=scene.bucket, Key="dst", Body=EXISTING, Metadata={"kept": "yes"})["ETag"]
+    lock = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": RETAINED, "ObjectLockLegalHoldStatus": "OFF"} if locked else {}
+    for key, body, extra in (("src", SOURCE, {}), ("dst", EXISTING, dict(Metadata={"kept": "yes"}, **lock))):
+        written = s3.put_object(Bucket=scene.bucket, Key=key, Body=body, **extra)
+        scene.etags[key], scene.versions[key] = written["ETag"], written.get("VersionId", "null")
     scene.upload = s3.create_multipart_upload(Bucket=scene.bucket, Key="mpu")["UploadId"]
     scene.part_etag = s3.upload_part(Bucket=scene.bucket, Key="mpu", UploadId=scene.upload, PartNumber=1, Body=PART_ONE)["ETag"]
     return scene
@@ -311,8 +330,14 @@ def create_scene(s3, prefix):
 def remove_scene(s3, scene):
     for upload in s3.list_multipart_uploads(Bucket=scene.bucket).get("Uploads", []):
         s3.abort_multipart_upload(Bucket=scene.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    keys = [{"Key": item["Key"]} for item in s3.list_objects_v2(Bucket=scene.bucket).get("Contents", [])]
-    s3.delete_objects(Bucket=scene.bucket, Delete={"Objects": keys, "Quiet": True})
+    # Every version and delete marker goes (a locked scene's under GOVERNANCE, bypassed; holds lifted).
+    listing = s3.list_object_versions(Bucket=scene.bucket)
+    for entry in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+        try:
+            s3.put_object_legal_hold(Bucket=scene.bucket, Key=entry["Key"], VersionId=entry["VersionId"], LegalHold={"Status": "OFF"})
+        except botocore.exceptions.ClientError:
+            pass  # not a bucket with Object Lock, or a delete marker
+        s3.delete_object(Bucket=scene.bucket, Key=entry["Key"], VersionId=entry["VersionId"], BypassGovernanceRetention=True)
     for name in (scene.bucket, scene.empty, scene.absent):
         try:
             s3.delete_bucket(Bucket=name)
@@ -360,8 +385,8 @@ class Scenes:
         self.server, self.s3, self.count, self.made = server, s3, itertools.count(), []
         self.kept, self.baseline = None, None
 
-    def fresh(self):
-        scene = create_scene(self.s3, f"compat-{next(self.count)}")
+    def fresh(self, locked=False):
+        scene = create_scene(self.s3, f"compat-{next(self.count)}", locked)
         self.made.append(scene)
         return scene
 
@@ -529,6 +554,18 @@ def base_request(operation, scene):
         "PutBucketLifecycleConfiguration": lambda: Request("PUT", b, query=[("lifecycle", None)], body=LIFECYCLE),
         "DeleteBucketLifecycle": lambda: Request("DELETE", b, query=[("lifecycle", None)]),
         "GetObjectAttributes": lambda: Request("GET", b, "dst", query=[("attributes", None)], headers={"x-amz-object-attributes": "ETag"}),
+        "PutBucketVersioning": lambda: Request("PUT", b, query=[("versioning", None)],
+                                               body=b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
+        "ListObjectVersions": lambda: Request("GET", b, query=[("versions", None)]),
+        "GetObjectLockConfiguration": lambda: Request("GET", b, query=[("object-lock", None)]),
+        "PutObjectLockConfiguration": lambda: Request("PUT", b, query=[("object-lock", None)], body=(
+            b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode>"
+            b"<Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>")),
+        "GetObjectRetention": lambda: Request("GET", b, "dst", query=[("retention", None)]),
+        "PutObjectRetention": lambda: Request("PUT", b, "dst", query=[("retention", None)], body=(
+            b"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2101-01-01T00:00:00.000Z</RetainUntilDate></Retention>")),
+        "GetObjectLegalHold": lambda: Request("GET", b, "dst", query=[("legal-hold", None)]),
+        "PutObjectLegalHold": lambda: Request("PUT", b, "dst", query=[("legal-hold", None)], body=b"<LegalHold><Status>OFF</Status></LegalHold>"),
     }[operation]()
 
 
@@ -603,6 +640,8 @@ def row_request(row, operation, value, scene, s3):
     if customer_key:
         request.headers.update(customer_key_headers(SSE_C_SOURCE if row["name"].startswith(SSE_C_SOURCE) else SSE_C))
     if row["kind"] == "parameter":
+        if value is not None:
+            value = value.format(version=scene.versions.get(request.key, "null"))
         if row["name"] not in [n for n, _ in request.query] or value is not None:
             request.query = [(n, v) for n, v in request.query if n != row["name"]] + [(row["name"], value)]
         return request
@@ -624,6 +663,11 @@ def row_request(row, operation, value, scene, s3):
             request.headers[f"x-amz-checksum-{value.lower()}"] = checksums(request.body)[value.lower()]
         if name == "x-amz-checksum-type":
             request.headers["x-amz-checksum-algorithm"] = "CRC32"
+        if name in LOCK_HEADERS[:2]:
+            # Mode and date go together; a PutObject with a lock carries its MD5.
+            request.headers.update({LOCK_HEADERS[0]: "GOVERNANCE", LOCK_HEADERS[1]: "2100-01-01T00:00:00.000Z"})
+        if name in LOCK_HEADERS and operation == "PutObject":
+            request.headers["content-md5"] = checksums(request.body)["md5"]
         if name == "if-none-match" and value == "*" and request.key == "dst":
             request.key = "fresh"  # the write happens only if the key does not exist
         if name == "if-match" and request.key == "mpu":
@@ -708,7 +752,8 @@ def test_row(server, s3, scenes, row):
                 assert response.code == row["code"], (operation, str(request), response)
             assert changes is None, f"the refused {operation} changed something: {request}\n{changes}"
             continue
-        scene = scenes.fresh()
+        locked = operation in LOCKED_OPERATIONS or (row["kind"] == "header" and row["name"] in LOCK_HEADERS)
+        scene = scenes.fresh(locked)
         request = row_request(row, operation, value, scene, s3)
         response = request.send(server)
         assert 200 <= response.status < 300, (operation, str(request), response)
