@@ -68,9 +68,10 @@ extension Engine {
     }
 
     /// Reads a whole object into memory (tests, small objects).
-    public func getBytes(bucket: String, key: String, range: Range<Int64>? = nil, customerKey: CustomerKey? = nil) async throws -> [UInt8] {
+    public func getBytes(bucket: String, key: String, version: VersionSelector = .current, range: Range<Int64>? = nil,
+                         customerKey: CustomerKey? = nil) async throws -> [UInt8] {
         var bytes: [UInt8] = []
-        for try await piece in try await get(bucket: bucket, key: key, range: range, customerKey: customerKey) { bytes += piece }
+        for try await piece in try await get(bucket: bucket, key: key, version: version, range: range, customerKey: customerKey) { bytes += piece }
         return bytes
     }
 }

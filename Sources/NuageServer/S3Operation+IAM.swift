@@ -48,11 +48,26 @@ extension S3Operation {
         }
     }
 
+    /// The action of a request that names a version (`versionId`), as AWS authorizes it:
+    /// `s3:GetObjectVersion`, `s3:DeleteObjectVersion`, `s3:PutObjectVersionTagging`…
+    func iamAction(naming version: Bool) -> String {
+        guard version, let versioned = Self.versionActions[self] else { return iamAction }
+        return versioned
+    }
+
+    private static let versionActions: [S3Operation: String] = [
+        .getObject: "GetObjectVersion", .headObject: "GetObjectVersion", .deleteObject: "DeleteObjectVersion",
+        .getObjectTagging: "GetObjectVersionTagging", .putObjectTagging: "PutObjectVersionTagging",
+        .deleteObjectTagging: "DeleteObjectVersionTagging", .getObjectAttributes: "GetObjectVersionAttributes",
+        .getObjectAcl: "GetObjectVersionAcl", .putObjectAcl: "PutObjectVersionAcl",
+    ]
+
     /// Whether the operation only reads (what a read-only key may do).
     var isRead: Bool { iamAction.hasPrefix("Get") || iamAction.hasPrefix("List") }
 
     /// Every action a policy may name, `s3:`-prefixed.
-    static let iamActions: Set<String> = Set(allCases.map { "s3:" + $0.iamAction }).union([bypassGovernance])
+    static let iamActions: Set<String> = Set(allCases.map { "s3:" + $0.iamAction })
+        .union(versionActions.values.map { "s3:" + $0 }).union([bypassGovernance])
 
     /// What a request with `x-amz-bypass-governance-retention: true` is also authorized as.
     static let bypassGovernance = "s3:BypassGovernanceRetention"

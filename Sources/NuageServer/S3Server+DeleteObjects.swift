@@ -28,7 +28,7 @@ extension S3Server {
                 try ObjectNames.validateKey(key)
                 let version: VersionSelector
                 do { version = try VersionSelector(s3: object.value("VersionId")) } catch { throw S3Error(.noSuchVersion) }
-                if let refusal = try await mayDelete(caller, bucket: bucket, key: key) { throw refusal }
+                if let refusal = try await mayDelete(caller, bucket: bucket, key: key, namingVersion: version != .current) { throw refusal }
                 requests.append((index, DeleteRequest(key: key, version: version)))
             } catch {
                 outcomes[index] = .failure(error)

@@ -323,7 +323,8 @@ extension S3Server {
         do { selector = try VersionSelector(s3: source.versionID) } catch { throw S3Error(.invalidArgument, "Invalid version id specified") }
         try ObjectNames.validateBucket(bucket)
         try ObjectNames.validateKey(key)
-        if case .denied(let error) = try await access(caller, .getObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection)) {
+        if case .denied(let error) = try await access(caller, .getObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection),
+                                                      namingVersion: source.versionID != nil) {
             throw error
         }
         guard let record = try await engine.lookup(bucket: bucket, key: key, version: selector) else {

@@ -62,7 +62,8 @@ extension S3Server {
         var context = Self.connectionContext(caller.connection)
         if let prefix = s3.queryValue("prefix"), [.listObjects, .listObjectsV2].contains(operation) { context["s3:prefix"] = prefix }
         if let encryption = request.headers[named: "x-amz-server-side-encryption"] { context["s3:x-amz-server-side-encryption"] = encryption }
-        if case .denied(let error) = try await access(caller, operation, bucket: s3.bucket, key: s3.key, context: context, record: s3.bucketRecord) {
+        if case .denied(let error) = try await access(caller, operation, bucket: s3.bucket, key: s3.key, context: context, record: s3.bucketRecord,
+                                                      namingVersion: s3.queryValue("versionId") != nil) {
             throw error
         }
     }
@@ -71,9 +72,11 @@ extension S3Server {
 
     /// Whether `caller` may carry out `operation` on `bucket` (and `key`). DeleteObjects in a
     /// bucket with a policy is decided key by key (`mayDelete`), as at AWS.
-    /// - Parameter record: the bucket's record when the caller has read it already.
+    /// - Parameters:
+    ///   - record: the bucket's record when the caller has read it already.
+    ///   - namingVersion: the request names a version (`s3:GetObjectVersion`, `s3:DeleteObjectVersion`…).
     func access(_ caller: Caller, _ operation: S3Operation, bucket: String?, key: String?, context: [String: String],
-                record: BucketRecord? = nil) async throws -> Access {
+                record: BucketRecord? = nil, namingVersion: Bool = false) async throws -> Access {
         var record = record
         if record == nil, let bucket, ![.createBucket, .listBuckets].contains(operation) { record = try await engine.catalog.bucket(bucket) }
         let scope = caller.isAnonymous ? S3Error(.accessDenied, "Anonymous requests are allowed only by a bucket policy.")
@@ -95,7 +98,7 @@ extension S3Server {
             } catch let error as NuageError where error.code == .noSuchKey {}
         }
         let request = BucketPolicy.Request(accessKey: caller.isAnonymous ? nil : caller.key.id,
-                                           owner: caller.isAnonymous ? nil : caller.key.owner, action: "s3:" + operation.iamAction,
+                                           owner: caller.isAnonymous ? nil : caller.key.owner, action: "s3:" + operation.iamAction(naming: namingVersion),
                                            resource: "arn:aws:s3:::\(bucket)" + (key.map { "/\($0)" } ?? ""), context: context)
         switch policy.evaluate(request) {
         case .denied: return .denied(S3Error(.accessDenied, "Access Denied by the bucket's policy."))
@@ -104,9 +107,10 @@ extension S3Server {
         }
     }
 
-    /// Whether `caller` may delete `key` of `bucket` (DeleteObjects asks key by key).
-    func mayDelete(_ caller: Caller, bucket: String, key: String) async throws -> S3Error? {
-        if case .denied(let error) = try await access(caller, .deleteObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection)) {
+    /// Whether `caller` may delete `key` of `bucket`, or a version of it (DeleteObjects asks key by key).
+    func mayDelete(_ caller: Caller, bucket: String, key: String, namingVersion: Bool = false) async throws -> S3Error? {
+        if case .denied(let error) = try await access(caller, .deleteObject, bucket: bucket, key: key, context: Self.connectionContext(caller.connection),
+                                                      namingVersion: namingVersion) {
             return error
         }
         return nil

@@ -94,6 +94,46 @@ import Testing
         #expect(try await recovered.catalog.journalState().durable == report.seq + 1)
     }
 
+    @Test(arguments: [false, true])
+    func everyVersionAndLockComesBack(snapshot: Bool) async throws {
+        let f = try EngineFixture()
+        defer { f.cleanUp() }
+        let engine = f.engine, lock = [ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: "2100-01-01T00:00:00.000Z"]
+        try await engine.createBucket("vault", objectLock: "{}")
+        try await engine.createBucket("paused")
+        var bodies: [[UInt8]: [UInt8]] = [:]
+        for i in 0..<6 {
+            let data = bytes(100 * i + 1, seed: UInt64(i))
+            let record = try await engine.put(bucket: "vault", key: "k\(i % 2)", size: Int64(data.count), body: BytesBody(data),
+                                              metadata: i == 0 ? lock : [:])
+            bodies[record.versionID] = data
+        }
+        try await engine.delete(bucket: "vault", key: "k1")  // a delete marker
+        try await engine.put(bucket: "paused", key: "n", size: 1, body: BytesBody([1]))
+        var paused = try #require(try await engine.catalog.bucket("paused"))
+        paused.versioning = .suspended
+        try await engine.catalog.updateBucket(paused)
+        try await engine.put(bucket: "paused", key: "n", size: 1, body: BytesBody([2]))  // replaces the null version
+        if snapshot { _ = try await engine.compactJournal(threshold: 1) }
+        try await engine.journalDurable()
+
+        let recovered = try freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.problems.isEmpty && report.unreadable.isEmpty, "\(report)")
+        let before = try await engine.catalog.snapshot(), after = try await recovered.catalog.snapshot()
+        #expect(after.buckets == before.buckets && after.objects == before.objects && after.versions == before.versions)
+        #expect(after.versions.count == 6, "five noncurrent versions and a delete marker; the replaced null version is gone")
+        for version in after.objects + after.versions where !version.deleteMarker && version.bucket == "vault" {
+            #expect(try await recovered.getBytes(bucket: "vault", key: version.key, version: .id(version.versionID)) == bodies[version.versionID])
+        }
+        // The lock came back with its version.
+        let locked = try #require(after.versions.first { $0.metadata[ObjectLock.modeKey] != nil })
+        await #expect(throws: NuageError.self) {
+            try await recovered.catalog.deleteVersion(bucket: "vault", key: locked.key, versionID: locked.versionID, bypassGovernance: true, now: Date())
+        }
+        #expect(try await recovered.getBytes(bucket: "paused", key: "n") == [2])
+    }
+
     @Test func aSnapshotAndTheSegmentsAfterItAreEnough() async throws {
         let f = try EngineFixture()
         defer { f.cleanUp() }

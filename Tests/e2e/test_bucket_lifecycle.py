@@ -53,7 +53,8 @@ def test_configuration_errors_and_restart(server, s3, bucket):
     def put(*rule_list):
         return refused(lambda: s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules(*rule_list)))
     assert put(rule("t", {"Prefix": ""}, Transitions=[{"Days": 30, "StorageClass": "GLACIER"}])) == (501, "NotImplemented")
-    assert put(rule("n", {"Prefix": ""}, NoncurrentVersionExpiration={"NoncurrentDays": 1})) == (501, "NotImplemented")
+    assert put(rule("n", {"Prefix": ""}, NoncurrentVersionExpiration={"NoncurrentDays": 0})) == (400, "InvalidArgument")
+    assert put(rule("n", {"Prefix": ""}, NoncurrentVersionExpiration={"NoncurrentDays": 1, "NewerNoncurrentVersions": 101})) == (400, "InvalidArgument")
     assert put(rule("d", {"Prefix": ""}, Expiration={"Days": 0})) == (400, "InvalidArgument")
     assert put(rule("m", {"Prefix": ""}, Expiration={"Date": "2030-01-01T12:00:00Z"})) == (400, "InvalidArgument")
     assert put(rule("x", {"Prefix": "a"}, Expiration={"Days": 1}), rule("x", {"Prefix": "b"}, Expiration={"Days": 1})) == (400, "InvalidArgument")

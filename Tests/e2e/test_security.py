@@ -276,8 +276,11 @@ def test_copy_source_key_with_a_question_mark(server, s3, bucket, healthy):
 def test_copy_source_version_ids(server, s3, bucket, healthy):
     s3.put_object(Bucket=bucket, Key="a", Body=b"the object a")
     status, body = send(server, "PUT", f"/{bucket}/v1", headers={"x-amz-copy-source": f"{bucket}/a?versionId=abc"})
-    assert (status, code(body)) == (501, "NotImplemented"), body
+    assert (status, code(body)) == (400, "InvalidArgument"), body  # not an id Nuage gives out
     assert not exists(s3, bucket, "v1")
+    status, body = send(server, "PUT", f"/{bucket}/v2", headers={"x-amz-copy-source": f"{bucket}/a?versionId={'0' * 32}"})
+    assert (status, code(body)) == (404, "NoSuchVersion"), body
+    assert not exists(s3, bucket, "v2")
     status, body = send(server, "PUT", f"/{bucket}/vnull", headers={"x-amz-copy-source": f"{bucket}/a?versionId=null"})
     assert status == 200, body
     assert s3.get_object(Bucket=bucket, Key="vnull")["Body"].read() == b"the object a"

@@ -144,6 +144,29 @@ def test_suspended_versioning_writes_the_null_version(gateway):
     empty_versioned(s3, "paused")
 
 
+def test_a_policy_can_forbid_deleting_versions(gateway):
+    """The classic protection without Object Lock: Deny s3:DeleteObjectVersion. Deletes still
+    leave markers; nothing can remove a version for good, through DeleteObjects either."""
+    s3 = gateway.client()
+    s3.create_bucket(Bucket="guarded")
+    s3.put_bucket_versioning(Bucket="guarded", VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket="guarded", Key="k", Body=b"kept")["VersionId"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion",
+                                                      "Resource": "arn:aws:s3:::guarded/*"}]}
+    s3.put_bucket_policy(Bucket="guarded", Policy=json.dumps(policy))
+    assert s3.delete_object(Bucket="guarded", Key="k")["DeleteMarker"] is True
+    assert refused(lambda: s3.delete_object(Bucket="guarded", Key="k", VersionId=version)) == (403, "AccessDenied")
+    answer = s3.delete_objects(Bucket="guarded", Delete={"Objects": [{"Key": "k", "VersionId": version}]})
+    assert answer["Errors"][0]["Code"] == "AccessDenied"
+    assert read(s3, "guarded", "k", VersionId=version) == b"kept"
+    # Reading a version is s3:GetObjectVersion: a Deny on it leaves current reads alone.
+    policy["Statement"].append({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObjectVersion", "Resource": "arn:aws:s3:::guarded/*"})
+    s3.put_bucket_policy(Bucket="guarded", Policy=json.dumps(policy))
+    assert refused(lambda: s3.get_object(Bucket="guarded", Key="k", VersionId=version)) == (403, "AccessDenied")
+    s3.delete_bucket_policy(Bucket="guarded")
+    empty_versioned(s3, "guarded")
+
+
 def test_the_aws_cli_reads_versions(gateway):
     env = gateway.env()
 
