@@ -197,7 +197,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         }
         // Internal details stay in the server log; clients get S3's wording.
         // A failed precondition says so as S3 does, naming no object.
-        self.init(code, code == .internalError || code == .preconditionFailed ? nil : error.message, resource: resource)
+        let message = error.code == .objectLocked ? "Access Denied because object protected by object lock (\(error.message))." : error.message
+        self.init(code, code == .internalError || code == .preconditionFailed ? nil : message, resource: resource)
     }
 
     /// `<Error><Code>…</Code><Message>…</Message><Resource>…</Resource><RequestId>…</RequestId></Error>`.

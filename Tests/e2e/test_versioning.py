@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 
+import botocore.exceptions
 import pytest
 
 from conftest import Server
@@ -223,6 +224,9 @@ def test_object_lock_refuses_deletes_in_both_modes(gateway):
     for key, version in (("governed", governed), ("complied", complied)):
         assert refused(lambda: s3.delete_object(Bucket="vault", Key=key, VersionId=version)) == (403, "AccessDenied")
     assert refused(lambda: s3.delete_object(Bucket="vault", Key="complied", VersionId=complied, BypassGovernanceRetention=True)) == (403, "AccessDenied")
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        s3.delete_object(Bucket="vault", Key="complied", VersionId=complied)
+    assert raised.value.response["Error"]["Message"].startswith("Access Denied because object protected by object lock"), raised.value.response
     answer = s3.delete_objects(Bucket="vault", Delete={"Objects": [{"Key": "complied", "VersionId": complied}]})
     assert answer["Errors"][0]["Code"] == "AccessDenied"
     # Shortening COMPLIANCE is refused; extending it works; GOVERNANCE yields to a bypass.
