@@ -13,7 +13,9 @@ public final class SQLiteCatalog: Catalog {
     /// - Throws: `NuageError.configuration` when the file cannot be opened or migrated.
     public init(path: String) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
+        // A command (rotate-master, drain) waits for the gateway's writes; under steady client
+        // writes SQLite's busy handler can take more than 10 s to get a turn (seen in e2e).
+        configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Deleted content is overwritten with zeros, so that a destroyed KMS key's wrapped
