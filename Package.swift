@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -55,6 +56,13 @@ let package = Package(
         .target(
             name: "NuageCatalog",
             dependencies: ["NuageCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // The PostgreSQL catalog: several gateways share one (postgres-nio, a connection pool).
+        .target(
+            name: "NuageCatalogPostgres",
+            dependencies: ["NuageCore", "NuageCatalog", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict),
         // put/get/list/delete, placement, shard blob format, garbage collection.
         // The tamper-evident audit log: records, RFC 9162 Merkle tree, signed C2SP checkpoints.
@@ -141,7 +149,7 @@ let package = Package(
         .testTarget(name: "NuageSigV4Tests", dependencies: ["NuageSigV4"], swiftSettings: strict),
         .testTarget(name: "NuageProvidersTests", dependencies: ["NuageProviders", "NuageTestSupport", "NuageS3Client", "NuageSigV4", .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
-        .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageTestSupport"], swiftSettings: strict),
+        .testTarget(name: "NuageCatalogTests", dependencies: ["NuageCatalog", "NuageCatalogPostgres", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(name: "NuageEngineTests", dependencies: ["NuageEngine", "NuageConfig", "NuageTestSupport", "NuageS3Client", "NuageSigV4"],
                     swiftSettings: strict),
         .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig", "NuageTestSupport"], swiftSettings: strict),

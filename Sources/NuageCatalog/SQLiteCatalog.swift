@@ -231,15 +231,7 @@ public final class SQLiteCatalog: Catalog {
                                                  arguments: [bucket.name]).map(Self.bucketRecord) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
-            if current.versioning != nil, bucket.versioning == nil {
-                throw NuageError(.invalidArgument, "bucket \(bucket.name) has had versioning: it can be suspended, never removed")
-            }
-            if current.objectLock != nil, bucket.objectLock == nil || bucket.versioning != .enabled {
-                throw NuageError(.invalidArgument, "bucket \(bucket.name) has Object Lock: it keeps it, and its versioning stays Enabled")
-            }
-            if current.objectLock == nil, bucket.objectLock != nil {
-                throw NuageError(.invalidArgument, "Object Lock is chosen when bucket \(bucket.name) is created, not later")
-            }
+            if let reason = BucketRecord.settingsChangeRefusal(from: current, to: bucket) { throw NuageError(.invalidArgument, reason) }
             try db.execute(sql: """
                 UPDATE bucket SET encryption = ?, tagging = ?, cors = ?, lifecycle = ?, policy = ?, versioning = ?, object_lock = ? WHERE name = ?
                 """, arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.versioning?.rawValue,
@@ -1055,18 +1047,9 @@ public final class SQLiteCatalog: Catalog {
     private static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
-    fileprivate static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        encoder.dataEncodingStrategy = .base64
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    fileprivate static func json(_ value: some Encodable) throws -> String { try CatalogJSON.encode(value) }
 
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
-            throw NuageError(.integrity, "catalog holds an unreadable \(type) record", cause: error)
-        }
-    }
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try CatalogJSON.decode(type, text) }
 }
 
 /// Byte-range helpers for prefix scans over keys.

@@ -7,6 +7,24 @@ public enum VersioningStatus: String, Codable, Hashable, Sendable {
     case suspended = "Suspended"
 }
 
+extension BucketRecord {
+    /// Why a bucket's settings may not go from `current` to `new`, or nil: versioning once set is
+    /// never removed (only suspended); Object Lock is chosen at creation, kept for good, and keeps
+    /// versioning Enabled.
+    public static func settingsChangeRefusal(from current: BucketRecord, to new: BucketRecord) -> String? {
+        if current.versioning != nil, new.versioning == nil {
+            return "bucket \(new.name) has had versioning: it can be suspended, never removed"
+        }
+        if current.objectLock != nil, new.objectLock == nil || new.versioning != .enabled {
+            return "bucket \(new.name) has Object Lock: it keeps it, and its versioning stays Enabled"
+        }
+        if current.objectLock == nil, new.objectLock != nil {
+            return "Object Lock is chosen when bucket \(new.name) is created, not later"
+        }
+        return nil
+    }
+}
+
 /// One entry of a version listing: a version or a delete marker, and whether it is its key's newest.
 public struct ObjectVersion: Hashable, Sendable {
     public var record: ObjectRecord
