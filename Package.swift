@@ -106,7 +106,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
-        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11"], swiftSettings: strict),
+        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11", "NuageCatalogPostgres"], swiftSettings: strict),
         // A serving gateway: the S3 server and every background job as one service group, its
         // logs; built by one function that `nuage serve` and the tests call.
         .target(

@@ -61,6 +61,17 @@ public struct Configuration: Sendable {
     public var server = Server()
     /// `[master-key]`: where the master key lives.
     public var masterKey = MasterKeySource.file
+    /// `[catalog]`: the embedded SQLite file (the default) or a PostgreSQL database that several
+    /// gateways share.
+    public var catalog = CatalogSource.sqlite
+
+    public enum CatalogSource: Sendable, Equatable {
+        /// `catalog.sqlite` in the data directory.
+        case sqlite
+        /// `url = "postgres://USER@HOST:PORT/DB"`, the password from the variable `password-env`
+        /// names or from a `.pgpass`-style `password-file` (or none: trust or peer authentication).
+        case postgres(url: String, passwordEnv: String?, passwordFile: String?)
+    }
 
     /// `kind = "file"`: `master.key` beside the catalog (the default); `kind = "pkcs11"`: a
     /// non-extractable key in a token.
@@ -127,7 +138,8 @@ public struct Configuration: Sendable {
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
     public init(toml text: String) throws {
         let root = try TOML.parse(text)
-        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit", "master-key", "testing"], in: "the top level")
+        try Self.allowOnly(root, ["policy", "storage", "provider", "server", "audit", "master-key", "catalog", "testing"], in: "the top level")
+        catalog = try Self.catalogSource(try Self.table(root["catalog"], "catalog") ?? [:])
         let testing = try Self.table(root["testing"], "testing") ?? [:]
         try Self.allowOnly(testing, ["lifecycle-day-seconds"], in: "[testing]")
         if let seconds = try Self.integer(testing, "lifecycle-day-seconds", in: "testing") {
@@ -331,6 +343,26 @@ public struct Configuration: Sendable {
     }()
 
     // MARK: - Typed access
+
+    private static func catalogSource(_ table: [String: TOMLValue]) throws -> CatalogSource {
+        switch try string(table, "kind", in: "catalog") ?? "sqlite" {
+        case "sqlite":
+            try allowOnly(table, ["kind"], in: "[catalog] (kind = \"sqlite\")")
+            return .sqlite
+        case "postgres":
+            try allowOnly(table, ["kind", "url", "password-env", "password-file"], in: "[catalog]")
+            guard let url = try string(table, "url", in: "catalog") else {
+                throw NuageError(.configuration, "[catalog] kind = \"postgres\" needs url = \"postgres://USER@HOST:PORT/DATABASE\"")
+            }
+            let passwordEnv = try string(table, "password-env", in: "catalog"), passwordFile = try string(table, "password-file", in: "catalog")
+            guard passwordEnv == nil || passwordFile == nil else {
+                throw NuageError(.configuration, "[catalog] takes the password from password-env or password-file, not both")
+            }
+            return .postgres(url: url, passwordEnv: passwordEnv, passwordFile: passwordFile)
+        case let kind:
+            throw NuageError(.configuration, "[catalog] kind must be \"sqlite\" or \"postgres\", not \"\(kind)\"")
+        }
+    }
 
     private static func masterKeySource(_ table: [String: TOMLValue]) throws -> MasterKeySource {
         switch try string(table, "kind", in: "master-key") ?? "file" {

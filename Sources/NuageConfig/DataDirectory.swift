@@ -1,5 +1,6 @@
 import Foundation
 import NuageCatalog
+import NuageCatalogPostgres
 import NuageCore
 import NuageCrypto
 import NuageEngine
@@ -71,7 +72,8 @@ public struct DataDirectory: Sendable {
             // Created in the token (non-extractable), or adopted when a key of that label exists.
             _ = try openToken(settings, create: true, environment: environment)
         }
-        _ = try SQLiteCatalog(path: catalogPath)
+        // A PostgreSQL catalog's schema is created when a gateway or command first opens it.
+        if configuration.catalog == .sqlite { _ = try SQLiteCatalog(path: catalogPath) }
         for provider in configuration.providers {
             if case .directory(let path) = provider.storage { _ = try DirectoryProvider(name: provider.descriptor.name, root: resolve(path)) }
         }
@@ -95,15 +97,37 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// Opens the catalog the configuration names: this directory's SQLite file, or PostgreSQL
+    /// (creating or migrating its schema).
+    public func openCatalog(_ source: Configuration.CatalogSource,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> any Catalog {
+        switch source {
+        case .sqlite:
+            return try SQLiteCatalog(path: catalogPath)
+        case .postgres(let url, let passwordEnv, let passwordFile):
+            let location = try PostgresLocation(url: url)
+            var password: String?
+            if let passwordEnv {
+                guard let value = environment[passwordEnv] else {
+                    throw NuageError(.configuration, "[catalog] password-env names \(passwordEnv), which is not set")
+                }
+                password = value
+            } else if let passwordFile {
+                password = try location.password(inPassFile: resolve(passwordFile))
+            }
+            return try await PostgresCatalog(configuration: location.configuration(password: password))
+        }
+    }
+
     /// Opens the engine over this directory's configuration, key and catalog.
     /// - Parameter environment: `NUAGE_KERNEL` selects the codec kernel; S3 providers' credentials
     ///   come from the variables their configuration names.
     /// - Parameter clients: the HTTP clients of its S3 providers (default: the process's).
     public func openEngine(environment: [String: String] = ProcessInfo.processInfo.environment,
-                           clients: ProviderFactory.HTTPClients = .process) throws -> Engine {
+                           clients: ProviderFactory.HTTPClients = .process) async throws -> Engine {
         let configuration = try configuration()
         let master = try masterKey(configuration, environment: environment)
-        let catalog = try SQLiteCatalog(path: catalogPath)
+        let catalog = try await openCatalog(configuration.catalog, environment: environment)
         // Every provider goes through the resilience stack: retries, health, timeouts, limits.
         let providers = try configuration.providers.map { config in
             let made: any Provider

@@ -66,7 +66,7 @@ struct BucketCommand: AsyncParsableCommand {
         @Option(help: "The owner (account) the bucket belongs to.") var owner = Owner.default
         func run() async throws {
             try Owner.validate(owner)
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             try await engine.createBucket(name, owner: owner)
             await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.create", actor: "cli", bucket: name,
                                                                                    detail: "owner \(owner)"))
@@ -78,7 +78,7 @@ struct BucketCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             try await engine.deleteBucket(name)
             await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "bucket.delete", actor: "cli", bucket: name))
         }
@@ -127,7 +127,7 @@ struct GarbageCollect: AsyncParsableCommand {
     func run() async throws {
         guard grace >= 0 else { throw NuageError(.invalidArgument, "--grace must not be negative") }
         guard (deleteDelay ?? 0) >= 0 else { throw NuageError(.invalidArgument, "--delete-delay must not be negative") }
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         let expiry = try global.directory.directory.configuration().server.multipartExpiryHours
         let report = try await engine.collectGarbage(grace: .seconds(grace), uploadExpiry: .seconds(expiry * 3600),
                                                      deleteDelay: deleteDelay.map { .seconds($0) })
@@ -141,7 +141,7 @@ struct RepairCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         await engine.probeProviders()
         let report = try await engine.repair()
         print("repaired \(report.repaired) shard(s), dropped \(report.dropped) note(s) of versions gone, \(report.failed.count) postponed")

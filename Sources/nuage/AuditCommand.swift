@@ -25,7 +25,7 @@ struct Audit: AsyncParsableCommand {
             let log = try AuditTrail.open(global.directory.directory)
             var copies: [AuditCopy]?, copyProblems: [String] = []
             if fromProviders {
-                let engine = try global.directory.engine()
+                let engine = try await global.directory.engine()
                 (copies, copyProblems) = await AuditTrail.copies(engine)
             }
             var result = AuditVerifier.verify(records: try await log.recordBytes(), notes: try await log.checkpointNotes(),

@@ -98,7 +98,7 @@ struct PipelineBenchmark {
         try writePattern(to: source)
         let directory = DataDirectory(path: "\(root)/data")
         try directory.initialize()
-        let engine = try directory.openEngine()
+        let engine = try await directory.openEngine()
         try await engine.createBucket("bench")
 
         var copies: [Double] = [], writeBehindCopies: [Double] = [], puts: [Double] = [], md5Puts: [Double] = [], gets: [Double] = []

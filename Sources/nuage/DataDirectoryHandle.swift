@@ -20,9 +20,9 @@ struct DataDirectoryHandle {
 
     /// The engine of an initialised directory.
     /// - Parameter clients: the HTTP clients of its S3 providers (a serving gateway owns its own).
-    func engine(clients: ProviderFactory.HTTPClients = .process) throws -> Engine {
+    func engine(clients: ProviderFactory.HTTPClients = .process) async throws -> Engine {
         try requireInitialized()
-        return try directory.openEngine(clients: clients)
+        return try await directory.openEngine(clients: clients)
     }
 
     /// Throws unless `nuage init` has run here.

@@ -63,7 +63,7 @@ struct DrainBenchmark {
         } else {
             let directory = DataDirectory(path: root + "/data")
             try directory.initialize()
-            engine = try directory.openEngine()
+            engine = try await directory.openEngine()
         }
         let eligible = engine.placement.providers.filter { engine.placement.exclusions[$0.name] == nil }.map(\.name)
         guard eligible.count >= 7 else { throw NuageError(.configuration, "the drain benchmark needs seven eligible providers") }

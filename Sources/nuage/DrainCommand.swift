@@ -32,7 +32,7 @@ extension Providers {
         func run() async throws {
             if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
             if let parallel, !(1...64).contains(parallel) { throw NuageError(.invalidArgument, "--parallel must be between 1 and 64") }
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let parallel = try parallel ?? global.directory.directory.configuration().drainParallel
             let plan = try await engine.drain(provider: name, dryRun: true, copyFromSource: copyFromSource)
             let data = global.directory.directory.path

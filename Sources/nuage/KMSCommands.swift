@@ -33,7 +33,7 @@ struct KMS: AsyncParsableCommand {
         @Option(help: "The owner (account) whose buckets may use the key.") var owner = Owner.default
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let record = try await engine.createKMSKey(name: name, owner: owner)
             await KMS.audit(global, engine, "create", record)
             print("created KMS key \(record.name) (id \(record.id.hex), wrapped under master key \(String(format: "%08x", record.masterKeyID)))")
@@ -46,7 +46,7 @@ struct KMS: AsyncParsableCommand {
         @Flag(help: "Print JSON (without the wrapped key bytes).") var json = false
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let keys = try await engine.kmsKeys()
             let iso = ISO8601DateFormatter()
             if json {
@@ -76,7 +76,7 @@ struct KMS: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let record = try await engine.setKMSKey(name: name, enabled: false)
             await KMS.audit(global, engine, "disable", record)
             print("disabled KMS key \(name): gateways refuse it within 2 seconds")
@@ -89,7 +89,7 @@ struct KMS: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let record = try await engine.setKMSKey(name: name, enabled: true)
             await KMS.audit(global, engine, "enable", record)
             print("enabled KMS key \(name)")
@@ -113,7 +113,7 @@ struct KMS: AsyncParsableCommand {
         @Flag(help: "With --now: do not ask for confirmation.") var yes = false
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             guard now else {
                 let record = try await engine.scheduleKMSKeyDestruction(name: name, days: days)
                 await KMS.audit(global, engine, "schedule-destroy", record, "due \(ISO8601DateFormatter().string(from: record.deletionDate ?? Date()))")
@@ -146,7 +146,7 @@ struct KMS: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let record = try await engine.cancelKMSKeyDestruction(name: name)
             await KMS.audit(global, engine, "cancel-destroy", record)
             print("KMS key \(name) is no longer pending deletion; it is disabled (nuage kms enable \(name) to use it)")

@@ -31,7 +31,7 @@ extension Keys {
             }
             let bytes = try MasterKey.loadBytes(from: path)
             let id = try MasterKey(bytes: bytes).id
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             for share in try SecretSharing.split(bytes, keyID: id, count: shares, threshold: threshold) { print(share.line) }
             await AuditTrail.record(global.directory.directory, engine, AuditEntry(
                 action: "key.split-master", actor: "cli", detail: "key \(String(format: "%08x", id)): \(threshold) of \(shares) shares"))
@@ -177,7 +177,7 @@ extension Keys {
 
         static func run(_ global: GlobalOptions, action: String, detail: String?) async throws {
             let directory = global.directory.directory
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let report = try await engine.rekey()
             try await AuditTrail.open(directory).append(AuditEntry(
                 action: action, actor: "cli", outcome: report.failed.isEmpty ? "ok" : "\(report.failed.count) not moved",
@@ -205,7 +205,7 @@ extension Keys {
         func run() async throws {
             guard let keyID = UInt32(id, radix: 16), id.count == 8 else { throw NuageError(.invalidArgument, "a key id is 8 hex digits, not \(id)") }
             let directory = global.directory.directory
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             if keyID != engine.masterKey.id && engine.olderKeys.contains(where: { $0.id == keyID }) {
                 // What a gateway sealed under the old key before it read the new one: a snapshot
                 // and one audit copy under the active key supersede it.

@@ -44,7 +44,7 @@ struct MasterKeyBenchmark {
                 text.insert(contentsOf: "\n" + Configuration.masterKeySection(modeSettings), at: providers)
             }
             try directory.initialize(configuration: text)
-            let engine = try directory.openEngine()
+            let engine = try await directory.openEngine()
             try await engine.createBucket("bench")
             let key = mode.hasPrefix("SSE-C") ? customer : nil
             let kmsKey = mode.hasPrefix("SSE-KMS") ? "bench" : nil

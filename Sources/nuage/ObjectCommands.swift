@@ -16,7 +16,7 @@ struct Put: AsyncParsableCommand {
         var object = object
         if object.key.isEmpty && file != "-" { object.key = (file as NSString).lastPathComponent }
         try object.requireKey()
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         var spooled: String?
         defer { if let spooled { unlink(spooled) } }
         let body: FileDescriptorBody
@@ -63,7 +63,7 @@ struct Get: AsyncParsableCommand {
             guard !name.isEmpty, name != ".", name != ".." else { throw NuageError(.invalidArgument, "\(object.key) has no file name to write into \(file)") }
             file = (file.hasSuffix("/") ? file : file + "/") + name
         }
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         let reader = try await engine.get(bucket: object.bucket, key: object.key)
         let output = try OutputFile(path: file)
         let progress = Progress(label: "get \(object.bucket)/\(object.key)", total: reader.record.size)
@@ -93,7 +93,7 @@ struct List: AsyncParsableCommand {
     struct Listing: Encodable { var prefixes: [String]; var objects: [ObjectLine] }
 
     func run() async throws {
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         guard let location else {
             let buckets = try await engine.listBuckets()
             if json { return try printJSON(encodable: buckets.map { BucketLine(name: $0.name, created: $0.created) }) }
@@ -127,7 +127,7 @@ struct Remove: AsyncParsableCommand {
 
     func run() async throws {
         try object.requireKey()
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         _ = try await engine.head(bucket: object.bucket, key: object.key)
         try await engine.delete(bucket: object.bucket, key: object.key)
         await AuditTrail.record(global.directory.directory, engine, AuditEntry(action: "object.delete", actor: "cli", bucket: object.bucket, key: object.key))
@@ -158,7 +158,7 @@ struct Stat: AsyncParsableCommand {
 
     func run() async throws {
         try object.requireKey()
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         let status = try await engine.status(bucket: object.bucket, key: object.key)
         let record = status.record, manifest = record.parts[0]
         let passed = status.verdict.allSatisfy(\.passed)

@@ -32,7 +32,7 @@ struct Providers: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let statuses = await engine.providerStatus()
             var located: [String: Int64] = [:], operated: [String: Int64] = [:]
             for status in statuses {
@@ -170,7 +170,7 @@ struct Providers: AsyncParsableCommand {
             }
             try directory.writeConfiguration(updatedText)
             print("added \(name) to \(directory.configurationPath)")
-            let engine = try handle.engine()
+            let engine = try await handle.engine()
             await AuditTrail.record(directory, engine, AuditEntry(action: "provider.add", actor: "cli",
                                                                   detail: "\(name) \(kind) in \(jurisdiction), \(`operator`) (\(operatorJurisdiction))"))
         }

@@ -33,7 +33,7 @@ struct Recover: AsyncParsableCommand {
             }
             note("the old catalog is kept as \(kept)")
         }
-        let engine = try directory.openEngine()
+        let engine = try await directory.openEngine()
         let start = ContinuousClock.now
         let report = try await engine.recover { done, total in
             if isatty(2) != 0 && (done == total || done % 50 == 0) {

@@ -40,7 +40,7 @@ struct RecoveryBenchmark {
         } else {
             let directory = DataDirectory(path: root + "/data")
             try directory.initialize()
-            engine = try directory.openEngine()
+            engine = try await directory.openEngine()
         }
         try await engine.createBucket("bench")
         let body = [UInt8].random(count: objectSize)
@@ -66,7 +66,7 @@ struct RecoveryBenchmark {
             } else {
                 let directory = DataDirectory(path: root + "/data")
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory.catalogPath + suffix) }
-                fresh = try directory.openEngine()
+                fresh = try await directory.openEngine()
             }
             let began = ContinuousClock.now
             let report = try await fresh.recover()

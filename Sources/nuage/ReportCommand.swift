@@ -27,7 +27,7 @@ struct Report: AsyncParsableCommand {
         @Option(name: .customLong("what-if-remove"), help: "A provider that might be lost (repeatable).") var remove: [String] = []
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             for name in remove where !engine.placement.providers.contains(where: { $0.name == name }) {
                 throw NuageError(.invalidArgument, "no provider named \(name)")
             }

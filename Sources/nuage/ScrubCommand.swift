@@ -20,7 +20,7 @@ struct Scrub: AsyncParsableCommand {
 
     func run() async throws {
         if let rate, rate <= 0 { throw NuageError(.invalidArgument, "--rate must be positive") }
-        let engine = try global.directory.engine()
+        let engine = try await global.directory.engine()
         if let provider, !engine.placement.providers.contains(where: { $0.name == provider }) {
             throw NuageError(.invalidArgument, "no provider named \(provider)")
         }

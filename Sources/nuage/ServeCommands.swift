@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "nuage")
         try global.directory.initializeDefaultIfNeeded()
         let clients = ProviderFactory.HTTPClients()
-        let engine = try global.directory.engine(clients: clients)
+        let engine = try await global.directory.engine(clients: clients)
         try await engine.checkKeysMatchCatalog()
         let configuration = try global.directory.directory.configuration()
         let serverSettings = configuration.server
@@ -115,7 +115,7 @@ struct Keys: AsyncParsableCommand {
         @Flag var json = false
 
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             let (key, secret) = try await AccessKeys.create(engine: engine, name: name, owner: owner, readOnly: readOnly, buckets: buckets)
             await AuditTrail.record(global.directory.directory, engine, AuditEntry(
                 action: "key.create", actor: "cli", detail: "\(key.id) \(key.name) owner \(owner) \(readOnly ? "read-only" : "read-write") \(buckets.isEmpty ? "all buckets" : buckets.joined(separator: ","))"))
@@ -143,7 +143,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
         func run() async throws {
-            let engine = try global.directory.engine()
+            let engine = try await global.directory.engine()
             guard try await engine.catalog.deleteAccessKey(id: id) else {
                 throw NuageError(.invalidArgument, "no access key \(id)")
             }

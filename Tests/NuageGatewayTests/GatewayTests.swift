@@ -42,7 +42,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let directory = DataDirectory(path: root)
         try directory.initialize()
-        let engine = try directory.openEngine(environment: [:])
+        let engine = try await directory.openEngine(environment: [:])
         try await engine.createBucket("bkt")
         let (key, secret) = try await AccessKeys.create(engine: engine, name: "test", readOnly: false, buckets: [])
         var settings = Gateway.Settings(host: "127.0.0.1", port: 0)

@@ -22,7 +22,7 @@ struct ServerFixture {
         root = NSTemporaryDirectory() + "nuage-server-\(UUID().uuidString)"
         let directory = DataDirectory(path: root)
         try directory.initialize()
-        engine = try directory.openEngine(environment: [:])
+        engine = try await directory.openEngine(environment: [:])
         signer = try await Self.createKey(engine, readOnly: false, buckets: [])
     }
 

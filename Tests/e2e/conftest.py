@@ -47,6 +47,17 @@ def softhsm_token():
     return _hsm_directory
 
 
+def postgres_server():
+    """NUAGE_E2E_POSTGRES_URL (postgres://USER@HOST:PORT/DB, from scripts/postgres) puts each test
+    gateway's catalog in a PostgreSQL database of its own on that server."""
+    return os.environ.get("NUAGE_E2E_POSTGRES_URL")
+
+
+def psql(url, statement):
+    """Runs one statement as the test server's user (trust authentication on loopback)."""
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", statement], check=True, capture_output=True, timeout=60)
+
+
 def master_key_kind():
     """Where the tests' gateways keep their master key: NUAGE_E2E_MASTER_KEY=pkcs11 puts it in SoftHSM2."""
     return os.environ.get("NUAGE_E2E_MASTER_KEY", "file")
@@ -66,6 +77,15 @@ class Server:
             self.run("init", "--master-key", "pkcs11", "--module", SOFTHSM_MODULE, "--uri", self.hsm_uri, "--pin-env", HSM_PIN_ENV)
         else:
             self.run("init")
+        self.catalog_url = None
+        if postgres_server():
+            server = postgres_server()
+            database = "e2e_" + os.path.basename(self.dir).replace("-", "_").lower()
+            psql(server, f"CREATE DATABASE {database}")
+            self.catalog_url = server.rsplit("/", 1)[0] + "/" + database + "?sslmode=disable"
+            path = os.path.join(self.data, "nuage.toml")
+            text = open(path).read()
+            open(path, "w").write(text.replace("[[provider]]", f'[catalog]\nkind = "postgres"\nurl = "{self.catalog_url}"\n\n[[provider]]', 1))
         keys = json.loads(self.run("keys", "create", "--name", "e2e", "--json"))
         self.access_key, self.secret_key = keys["access_key"], keys["secret_key"]
         self.log = open(os.path.join(self.dir, "serve.log"), "w+")
@@ -88,6 +108,17 @@ class Server:
         assert old in text, f"{old!r} is not in nuage.toml"
         open(path, "w").write(text.replace(old, new))
         self.start()
+
+    def lose_catalog(self):
+        """What a lost gateway disk (or database) does to the catalog: it is gone, empty for recovery."""
+        if self.catalog_url:
+            server = postgres_server()
+            database = self.catalog_url.rsplit("/", 1)[1].split("?")[0]
+            psql(server, f"DROP DATABASE {database} WITH (FORCE)")
+            psql(server, f"CREATE DATABASE {database}")
+        for name in os.listdir(self.data):
+            if name.startswith("catalog.sqlite"):
+                os.remove(os.path.join(self.data, name))
 
     def run(self, *args, check=True):
         result = subprocess.run([self.binary, *args, "--data", self.data], capture_output=True, text=True, timeout=120)
@@ -128,6 +159,8 @@ class Server:
         finally:
             self.log.close()
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.catalog_url:
+                psql(postgres_server(), f"DROP DATABASE IF EXISTS {self.catalog_url.rsplit('/', 1)[1].split('?')[0]} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -66,9 +66,7 @@ operator-jurisdiction = "{country}"
     path = os.path.join(server.data, "nuage.toml")
     text = open(path).read()
     open(path, "w").write(text[:text.index("[[provider]]")] + "".join(providers))
-    for name in os.listdir(server.data):
-        if name.startswith("catalog.sqlite"):
-            os.remove(os.path.join(server.data, name))
+    server.lose_catalog()
     keys = __import__("json").loads(server.run("keys", "create", "--name", "e2e", "--json"))
     server.access_key, server.secret_key = keys["access_key"], keys["secret_key"]
     server.run("providers", "check")

@@ -286,9 +286,7 @@ def test_repair_scrub_drain_and_recovery_without_the_key(tmp_path):
         report = json.loads(server.run("providers", "drain", drained, "--json"))
         assert report["failed"] == [] and report["shards"] > 0, report
         # The catalog lost: recovery from the providers brings the objects back, still under the key.
-        for name in os.listdir(server.data):
-            if name.startswith("catalog.sqlite"):
-                os.remove(os.path.join(server.data, name))
+        server.lose_catalog()
         recovered = json.loads(server.run("recover", "--json"))
         assert recovered["problems"] == [] and recovered["unreadable"] == [], recovered
         server.start()

@@ -196,9 +196,7 @@ def test_disable_enable_destroy_and_crypto_shredding(tmp_path):
         server.process.terminate()
         server.process.wait(timeout=30)
         logs.append(open(os.path.join(server.dir, "serve.log")).read())
-        for file in os.listdir(server.data):
-            if file.startswith("catalog.sqlite"):
-                os.remove(os.path.join(server.data, file))
+        server.lose_catalog()
         recovered = json.loads(server.run("recover", "--json"))
         assert recovered["problems"] == [], recovered
         server.start()

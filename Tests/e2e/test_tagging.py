@@ -90,9 +90,7 @@ def test_tags_are_in_no_provider_byte_and_come_back_after_recovery():
         assert_nowhere([MARKER.encode()], os.path.join(server.data, "providers"))
         audit = server.run("audit", "show")
         assert "s3:PutObjectTagging" in audit, audit[-2000:]
-        for name in os.listdir(server.data):
-            if name.startswith("catalog.sqlite"):
-                os.remove(os.path.join(server.data, name))
+        server.lose_catalog()
         assert server.run("recover", "--json")
         server.start()
         s3 = server.client()
