@@ -211,6 +211,17 @@ public protocol Catalog: Sendable {
     /// When a scrub last checked the current version of `bucket`/`key` (nil: never, or the
     /// object is gone); overwriting an object starts its record afresh.
     func lastScrub(bucket: String, key: String) async throws -> ScrubTimes?
+
+    // MARK: Leases
+    // Background jobs that must run once across the gateways sharing a catalog (repair, drain,
+    // gc, scrubs, lifecycle…) run only while their gateway holds the job's lease.
+
+    /// Gives `holder` the lease on `job` until `until` when no one holds it, it expired at
+    /// `now`, or `holder` holds it already (a renewal).
+    /// - Returns: whether `holder` holds it now.
+    func claimLease(_ job: String, holder: String, now: Date, until: Date) async throws -> Bool
+    /// Who holds the lease on `job` until when (nil: no one ever claimed it).
+    func lease(_ job: String) async throws -> (holder: String, until: Date)?
 }
 
 /// When a version was last checked by a light and by a deep scrub.

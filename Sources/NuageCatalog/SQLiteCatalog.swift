@@ -179,6 +179,9 @@ public final class SQLiteCatalog: Catalog {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v14: job leases") { db in
+            try db.execute(sql: "CREATE TABLE lease (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until_ms INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 
@@ -959,6 +962,21 @@ public final class SQLiteCatalog: Catalog {
                 WHERE object.bucket = ? AND object.key = ?
                 """, arguments: [bucket, Data(key.utf8)]) else { return nil }
             return ScrubTimes(light: (row["light_ms"] as Int64?).map(Self.date), deep: (row["deep_ms"] as Int64?).map(Self.date))
+        }
+    }
+
+    public func claimLease(_ job: String, holder: String, now: Date, until: Date) async throws -> Bool {
+        try await write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT holder, until_ms FROM lease WHERE job = ?", arguments: [job]),
+               row["holder"] as String != holder, row["until_ms"] as Int64 > Self.ms(now) { return false }
+            try db.execute(sql: "INSERT OR REPLACE INTO lease (job, holder, until_ms) VALUES (?, ?, ?)", arguments: [job, holder, Self.ms(until)])
+            return true
+        }
+    }
+
+    public func lease(_ job: String) async throws -> (holder: String, until: Date)? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT holder, until_ms FROM lease WHERE job = ?", arguments: [job]).map { ($0["holder"], Self.date($0["until_ms"])) }
         }
     }
 

@@ -142,6 +142,28 @@ extension PostgresCatalog {
         }
     }
 
+    // MARK: Leases
+
+    public func claimLease(_ job: String, holder: String, now: Date, until: Date) async throws -> Bool {
+        try await write { tx in
+            if let row = try await tx.row("SELECT holder, until_ms FROM lease WHERE job = \(job)"),
+               try row["holder"].decode(String.self) != holder, try row["until_ms"].decode(Int64.self) > Self.ms(now) { return false }
+            try await tx.execute("""
+                INSERT INTO lease (job, holder, until_ms) VALUES (\(job), \(holder), \(Self.ms(until)))
+                ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms
+                """)
+            return true
+        }
+    }
+
+    public func lease(_ job: String) async throws -> (holder: String, until: Date)? {
+        try await read { tx in
+            try await tx.row("SELECT holder, until_ms FROM lease WHERE job = \(job)").map {
+                (try $0["holder"].decode(String.self), Self.date(try $0["until_ms"].decode(Int64.self)))
+            }
+        }
+    }
+
     public func clearRepairs(versionID: [UInt8], shards: [Int]) async throws {
         try await write { tx in
             for shard in shards { try await tx.execute("DELETE FROM repair WHERE version_id = \(Data(versionID)) AND shard = \(Int64(shard))") }

@@ -79,6 +79,9 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
         CREATE TABLE journal_blob (kind TEXT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, copies TEXT NOT NULL);
         CREATE TABLE kms_key (name TEXT COLLATE "C" PRIMARY KEY, record TEXT NOT NULL);
         """,
+        """
+        CREATE TABLE lease (job TEXT COLLATE "C" PRIMARY KEY, holder TEXT NOT NULL, until_ms BIGINT NOT NULL);
+        """,
     ]
 
     /// The schema version this gateway writes.

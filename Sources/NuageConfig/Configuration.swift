@@ -403,8 +403,28 @@ public struct Configuration: Sendable {
     /// `text` (a nuage.toml) with its `[master-key]` section replaced by `section`, or removed
     /// when `section` is nil; a new section goes before the first provider.
     public static func replacingMasterKeySection(in text: String, with section: String?) -> String {
+        replacingSection("master-key", in: text, with: section)
+    }
+
+    /// `text` with its `[catalog]` section replaced by `section` (removed when nil).
+    public static func replacingCatalogSection(in text: String, with section: String?) -> String {
+        replacingSection("catalog", in: text, with: section)
+    }
+
+    /// The `[catalog]` section for a source (nil for the embedded default, which needs none).
+    public static func catalogSection(_ source: CatalogSource) -> String? {
+        guard case .postgres(let url, let passwordEnv, let passwordFile) = source else { return nil }
+        var lines = ["[catalog]", "kind = \"postgres\"", "url = \(quoted(url))"]
+        if let passwordEnv { lines.append("password-env = \(quoted(passwordEnv))") }
+        if let passwordFile { lines.append("password-file = \(quoted(passwordFile))") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `text` (a nuage.toml) with its `[NAME]` section replaced by `section`, or removed when
+    /// `section` is nil; a new section goes before the first provider.
+    private static func replacingSection(_ name: String, in text: String, with section: String?) -> String {
         var text = text
-        if let start = text.range(of: "\n[master-key]\n") ?? (text.hasPrefix("[master-key]\n") ? text.range(of: "[master-key]\n") : nil) {
+        if let start = text.range(of: "\n[\(name)]\n") ?? (text.hasPrefix("[\(name)]\n") ? text.range(of: "[\(name)]\n") : nil) {
             let end = text.range(of: "\n[", range: start.upperBound..<text.endIndex)?.lowerBound ?? text.endIndex
             text.removeSubrange(start.lowerBound..<end)
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import NuageAudit
+import NuageCore
 import NuageEngine
 import NuageServer
 import Synchronization
@@ -19,7 +20,8 @@ extension Gateway {
         let activeKey = Mutex(engine.masterKey.id)
         let startDigest = configurationDigest(), configurationSaid = Mutex(false), gateway = self
         func job(_ name: String, every interval: Duration, first: Duration = .zero, _ work: @escaping @Sendable () async -> Void) -> PeriodicService<C> {
-            PeriodicService(name, every: interval, first: first, clock: clock, work: work)
+            PeriodicService(name, every: interval, first: first, clock: clock,
+                            work: Self.gatewayJobs.contains(name) ? work : gateway.leased(name, every: interval, work))
         }
         return [
             job("probes", every: .seconds(2)) { await engine.probeProviders() },
@@ -165,6 +167,47 @@ extension Gateway {
             },
         ]
     }
+
+    /// Jobs every gateway runs for itself; every other job runs once across the gateways that
+    /// share the catalog, under its lease.
+    static let gatewayJobs: Set<String> = ["probes", "master-keys", "audit-checkpoints", "configuration-watch"]
+
+    /// `work`, run only while this gateway holds the job's lease: claimed (or renewed) for
+    /// `max(interval, 30 s)` before each run, renewed every third of that while it runs. Another
+    /// gateway takes the job over once the holder stops renewing (it stopped, or was killed), within
+    /// the lease time; what a killed run did stays done (every job is resumable).
+    func leased(_ name: String, every interval: Duration, _ work: @escaping @Sendable () async -> Void) -> @Sendable () async -> Void {
+        let lease = max(interval, Self.minimumLease), catalog = engine.catalog, holder = instance, logger = logger
+        @Sendable func claim() async -> Bool {
+            let now = Date()
+            do { return try await catalog.claimLease(name, holder: holder, now: now, until: now.addingTimeInterval(lease.inSeconds)) } catch {
+                logger.error("could not claim a background job's lease (the job waits for its next run)", metadata: ["job": "\(name)", "error": "\(error)"])
+                Counter(label: "nuage_lease_failures_total", dimensions: [("job", name)]).increment()
+                return false
+            }
+        }
+        return {
+            guard await claim() else { return }  // another gateway runs it
+            // The run and its heartbeat: whichever ends first ends the other (a lost lease
+            // cancels the run, which another gateway now owns).
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await work() }
+                group.addTask {
+                    while true {
+                        do { try await Task.sleep(for: lease / 3) } catch { return }
+                        guard await claim() else {
+                            logger.warning("a background job's lease was lost while it ran: the run stops", metadata: ["job": "\(name)"])
+                            return
+                        }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    static let minimumLease: Duration = .seconds(30)
 
     func expireByLifecycle() async {
         let report: S3Server.LifecycleReport

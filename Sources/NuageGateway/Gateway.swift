@@ -53,6 +53,8 @@ public struct Gateway: Sendable {
     /// The HTTP clients of the engine's S3 providers, shut down with the group (nil: the
     /// process's, which outlive it).
     public let clients: ProviderFactory.HTTPClients?
+    /// This process among the gateways sharing a catalog: who holds a job's lease.
+    public let instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8))"
 
     /// - Parameter metrics: the registry swift-metrics was bootstrapped with (see
     ///   ``GatewayMetrics/bootstrap()``), required when `settings.metricsListen` is set.

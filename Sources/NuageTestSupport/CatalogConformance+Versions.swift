@@ -12,7 +12,28 @@ extension CatalogConformance {
         ("versions: manifests, metadata, scrub times and referenced blobs of noncurrent versions", noncurrentVersions),
         ("versions: replaying the journal rebuilds every version; restore takes them", versionJournal),
         ("object lock: a locked version is never removed; versioning and lock stay once set", objectLock),
+        ("leases: one holder at a time, renewals, takeover once expired, concurrent claims", leases),
     ]
+
+    static func leases(_ c: any Catalog) async throws {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await c.lease("repair") == nil)
+        #expect(try await c.claimLease("repair", holder: "a", now: t0, until: t0 + 30))
+        #expect(try await c.claimLease("repair", holder: "b", now: t0 + 10, until: t0 + 40) == false, "held by a")
+        #expect(try await c.claimLease("gc", holder: "b", now: t0 + 10, until: t0 + 40), "another job is free")
+        #expect(try await c.claimLease("repair", holder: "a", now: t0 + 20, until: t0 + 50), "a renews")
+        #expect(try await c.claimLease("repair", holder: "b", now: t0 + 45, until: t0 + 75) == false, "renewed past 45")
+        #expect(try await c.claimLease("repair", holder: "b", now: t0 + 50, until: t0 + 80), "expired: b takes over")
+        let held = try await c.lease("repair")
+        #expect(held?.holder == "b" && held?.until == t0 + 80)
+        #expect(try await c.claimLease("repair", holder: "a", now: t0 + 60, until: t0 + 90) == false, "a lost it")
+        // Many claims at once: exactly one wins.
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 { group.addTask { try await c.claimLease("race", holder: "g\(i)", now: t0, until: t0 + 30) } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+    }
 
     /// A version of `key` written while its bucket's versioning is Enabled (`versioned`) or not.
     static func version(_ key: String, _ tag: String, versioned: Bool = true, metadata: [String: String] = [:]) -> ObjectRecord {

@@ -13,7 +13,8 @@ import NuageSigV4
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the codec, sealing, the whole pipeline, and any S3 endpoint (build with -c release).",
-        subcommands: [Codec.self, Seal.self, Checksums.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self, Keys.self])
+        subcommands: [Codec.self, Seal.self, Checksums.self, Pipeline.self, S3.self, Drain.self, Recover.self, AuditCost.self, Keys.self,
+                      CatalogBenchmark.self])
 
     struct Codec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

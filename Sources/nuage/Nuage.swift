@@ -6,7 +6,7 @@ import NuageCore
 @main
 struct Nuage: AsyncParsableCommand {
     /// `nuage --version`: the release, and the catalog schema and on-provider formats it writes.
-    static let version = "nuage 0.9.0 (catalog schema v13; shard blob format 3, journal and audit blob format 1)"
+    static let version = "nuage 0.9.0 (catalog schema v14; shard blob format 3, journal and audit blob format 1)"
 
     static let configuration = CommandConfiguration(
         commandName: "nuage",
@@ -16,7 +16,7 @@ struct Nuage: AsyncParsableCommand {
         subcommands: [
             Initialize.self, BucketCommand.self, Put.self, Get.self, List.self, Remove.self, Stat.self,
             Providers.self, PolicyCommand.self, GarbageCollect.self, RepairCommand.self, Serve.self, Keys.self, Bench.self,
-            Compatibility.self, Report.self, Scrub.self, Recover.self, Audit.self, KMS.self,
+            Compatibility.self, Report.self, Scrub.self, Recover.self, Audit.self, KMS.self, CatalogCommand.self,
         ])
 
     /// Runs the command; errors become one line on stderr and exit status 1.

@@ -48,9 +48,17 @@ def softhsm_token():
 
 
 def postgres_server():
-    """NUAGE_E2E_POSTGRES_URL (postgres://USER@HOST:PORT/DB, from scripts/postgres) puts each test
-    gateway's catalog in a PostgreSQL database of its own on that server."""
-    return os.environ.get("NUAGE_E2E_POSTGRES_URL")
+    """The test PostgreSQL server (NUAGE_TEST_POSTGRES_URL, postgres://USER@HOST:PORT/DB, which
+    scripts/test starts with scripts/postgres); a test that needs one fails without it."""
+    url = os.environ.get("NUAGE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("NUAGE_TEST_POSTGRES_URL is not set: ./scripts/test starts a PostgreSQL server (scripts/postgres)")
+    return url
+
+
+def catalog_kind():
+    """NUAGE_E2E_CATALOG=postgres puts every test gateway's catalog in a PostgreSQL database of its own."""
+    return os.environ.get("NUAGE_E2E_CATALOG", "sqlite")
 
 
 def psql(url, statement):
@@ -64,12 +72,16 @@ def master_key_kind():
 
 
 class Server:
-    def __init__(self, *serve_args, master_key=None):
+    def __init__(self, *serve_args, master_key=None, catalog=None, joining=None):
         self.dir = tempfile.mkdtemp(prefix="nuage-e2e-")
         self.data = os.path.join(self.dir, "data")
         self.binary = nuage_binary()
         self.serve_args = serve_args
         self.master_key = master_key or master_key_kind()
+        self.catalog_url = None
+        if joining:
+            self.join(joining)
+            return
         if self.master_key == "pkcs11":
             softhsm_token()
             # Each gateway its own key in the shared token.
@@ -77,8 +89,7 @@ class Server:
             self.run("init", "--master-key", "pkcs11", "--module", SOFTHSM_MODULE, "--uri", self.hsm_uri, "--pin-env", HSM_PIN_ENV)
         else:
             self.run("init")
-        self.catalog_url = None
-        if postgres_server():
+        if (catalog or catalog_kind()) == "postgres":
             server = postgres_server()
             database = "e2e_" + os.path.basename(self.dir).replace("-", "_").lower()
             psql(server, f"CREATE DATABASE {database}")
@@ -107,6 +118,22 @@ class Server:
         text = open(path).read()
         assert old in text, f"{old!r} is not in nuage.toml"
         open(path, "w").write(text.replace(old, new))
+        self.start()
+
+    def join(self, other):
+        """Another gateway for `other`'s catalog (PostgreSQL), providers and master key: a data
+        directory of its own (audit log, logs) with the same nuage.toml."""
+        assert other.catalog_url, "gateways share a catalog only in PostgreSQL"
+        self.hsm_uri = getattr(other, "hsm_uri", None)
+        os.makedirs(self.data, mode=0o700)
+        text = open(os.path.join(other.data, "nuage.toml")).read()
+        text = text.replace('path = "providers/', f'path = "{other.data}/providers/')
+        open(os.path.join(self.data, "nuage.toml"), "w").write(text)
+        if os.path.exists(os.path.join(other.data, "master.key")):
+            shutil.copy2(os.path.join(other.data, "master.key"), os.path.join(self.data, "master.key"))
+        self.catalog_url, self.shared = other.catalog_url, True
+        self.access_key, self.secret_key = other.access_key, other.secret_key
+        self.log = open(os.path.join(self.dir, "serve.log"), "w+")
         self.start()
 
     def lose_catalog(self):
@@ -159,7 +186,7 @@ class Server:
         finally:
             self.log.close()
             shutil.rmtree(self.dir, ignore_errors=True)
-            if self.catalog_url:
+            if self.catalog_url and not getattr(self, "shared", False):
                 psql(postgres_server(), f"DROP DATABASE IF EXISTS {self.catalog_url.rsplit('/', 1)[1].split('?')[0]} WITH (FORCE)")
 
 
