@@ -63,10 +63,8 @@ extension PostgresCatalog {
     // MARK: Intents and commits
 
     public func recordIntent(_ intent: WriteIntent) async throws {
-        let blobs = try Self.json(intent.blobs)
-        try await write { tx in
-            try await tx.execute("INSERT INTO intent (id, created_ms, blobs) VALUES (\(intent.id), \(Self.ms(intent.created)), \(blobs))")
-        }
+        // Alone, without the lock: an intent orders against nothing (gc gives up only old ones).
+        try await single("INSERT INTO intent (id, created_ms, blobs) VALUES (\(intent.id), \(Self.ms(intent.created)), \(try Self.json(intent.blobs)))")
     }
 
     public func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
@@ -77,14 +75,22 @@ extension PostgresCatalog {
     }
 
     static func replaceObject(_ tx: Tx, _ object: ObjectRecord, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
-        try await requireBucket(tx, object.bucket)
-        let previous = try await fetchObject(tx, bucket: object.bucket, key: object.key)
+        // The bucket, the key's current version and whether it has an older null version, in one round trip.
+        let key = bytes(object.key)
+        let rows = try await tx.rows("""
+            SELECT EXISTS (SELECT 1 FROM object_version v WHERE v.bucket = b.name AND v.key = \(key) AND NOT v.versioned) AS older_null,
+                   o.bucket, o.key, o.version_id, o.size, o.etag, o.modified_ms, o.metadata, o.parts, o.versioned
+            FROM bucket b LEFT JOIN object o ON o.bucket = b.name AND o.key = \(key) WHERE b.name = \(object.bucket)
+            """)
+        guard let row = rows.first else { throw NuageError(.noSuchBucket, "bucket \(object.bucket) does not exist") }
+        let olderNull = try row["older_null"].decode(Bool.self)
+        let previous = try row["bucket"].decode(String?.self) == nil ? nil : try objectRecord(row)
         if let expectedVersion, (previous?.versionID ?? []) != expectedVersion {
             throw NuageError(.preconditionFailed, "object \(object.key) changed")
         }
         // Journaled first: what the change replaces waits for the change to be at providers.
         try await journal(tx, .objectPut(object))
-        let replaced = try await makeRoom(tx, for: object, current: previous)
+        let replaced = try await makeRoom(tx, for: object, current: previous, versioned: olderNull)
         try await insertObject(tx, object)
         return replaced
     }

@@ -112,7 +112,8 @@ extension PostgresCatalog {
     /// Makes room for a newer version (``KeyHistory``'s rules): the current version leaves
     /// `object`, kept as noncurrent unless both are null versions; a null newer version also
     /// replaces an older null one. Returns the replaced current version.
-    static func makeRoom(_ tx: Tx, for newer: ObjectRecord, current: ObjectRecord?) async throws -> ObjectRecord? {
+    /// - Parameter versioned: whether the key may have an older null version to replace (false: known not to).
+    static func makeRoom(_ tx: Tx, for newer: ObjectRecord, current: ObjectRecord?, versioned: Bool = true) async throws -> ObjectRecord? {
         var replaced: ObjectRecord?
         if let current {
             if newer.versioned || current.versioned {
@@ -124,7 +125,7 @@ extension PostgresCatalog {
             }
             try await tx.execute("DELETE FROM object WHERE bucket = \(current.bucket) AND key = \(bytes(current.key))")
         }
-        if !newer.versioned {
+        if !newer.versioned && versioned {
             for (seq, old) in try await fetchOlder(tx, bucket: newer.bucket, key: newer.key) where !old.versioned {
                 try ObjectLock.check(old, now: Date(), bypassGovernance: false)
                 try await discard(tx, old)
@@ -146,7 +147,8 @@ extension PostgresCatalog {
     static func addGarbage(_ tx: Tx, _ blobs: [BlobRef], readable: Bool = false) async throws {
         guard !blobs.isEmpty else { return }
         let now = ms(Date())
-        let seq = try await tx.row("SELECT head FROM journal_state WHERE id = 0")?["head"].decode(Int64.self) ?? 0
+        var seq = tx.head ?? 0
+        if tx.head == nil { seq = try await tx.row("SELECT head FROM journal_state WHERE id = 0")?["head"].decode(Int64.self) ?? 0 }
         for ref in blobs {
             try await tx.execute("""
                 INSERT INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (\(ref.provider), \(ref.blob), \(now), \(readable), \(seq))
@@ -157,8 +159,11 @@ extension PostgresCatalog {
 
     /// Numbers a change and keeps it in the journal, in the transaction that makes it.
     static func journal(_ tx: Tx, _ change: CatalogChange) async throws {
-        let seq = try await tx.row("UPDATE journal_state SET head = head + 1 WHERE id = 0 RETURNING head")?["head"].decode(Int64.self) ?? 0
-        try await tx.execute("INSERT INTO journal (seq, change) VALUES (\(seq), \(try json(change)))")
+        // One round trip: the head moves and the entry takes its number.
+        tx.head = try await tx.row("""
+            WITH moved AS (UPDATE journal_state SET head = head + 1 WHERE id = 0 RETURNING head)
+            INSERT INTO journal (seq, change) SELECT head, \(try json(change)) FROM moved RETURNING seq
+            """)?["seq"].decode(Int64.self)
     }
 
     /// Deletes an intent, which must still exist; its blobs the record does not keep go to garbage.

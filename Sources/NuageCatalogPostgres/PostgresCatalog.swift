@@ -119,9 +119,18 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
     // MARK: Transactions
 
     /// A transaction's connection, with helpers.
-    struct Tx {
+    /// A transaction's connection, with helpers. In a write, `head` is the journal head as of the
+    /// lock (and as each change numbered since): garbage is listed against it without asking again.
+    final class Tx: @unchecked Sendable {
+        // Used by the one task running the transaction.
         let connection: PostgresConnection
         let logger: Logger
+        var head: Int64?
+
+        init(connection: PostgresConnection, logger: Logger) {
+            self.connection = connection
+            self.logger = logger
+        }
 
         @discardableResult
         func execute(_ query: PostgresQuery) async throws -> [PostgresRow] {
@@ -142,7 +151,7 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
                 let tx = Tx(connection: connection, logger: self.logger)
                 try await tx.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                 do {
-                    try await tx.execute("SELECT head FROM journal_state WHERE id = 0 FOR UPDATE")
+                    tx.head = try await tx.row("SELECT head FROM journal_state WHERE id = 0 FOR UPDATE")?["head"].decode(Int64.self)
                     let result = try await body(tx)
                     try await tx.execute("COMMIT")
                     return result
@@ -150,6 +159,16 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
                     _ = try? await tx.execute("ROLLBACK")
                     throw error
                 }
+            }
+        }
+    }
+
+    /// One statement on its own (autocommit), for changes that touch nothing the journal head
+    /// orders (a write intent): no lock, one round trip.
+    func single(_ query: PostgresQuery) async throws {
+        try await retrying {
+            try await self.client.withConnection { connection in
+                _ = try await connection.query(query, logger: self.logger).collect()
             }
         }
     }
