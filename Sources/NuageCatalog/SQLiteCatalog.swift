@@ -454,31 +454,30 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func listVersions(bucket: String, prefix: String, after: (key: String, versionID: [UInt8]?)?, limit: Int) async throws -> [ObjectVersion] {
-        let lower = Data(prefix.utf8)
         let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
         return try await read { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
-            var range = "bucket = ? AND key >= ?"
-            var arguments: StatementArguments = [bucket, lower]
-            if let upper { range += " AND key < ?"; arguments += [upper] }
-            // Within the key of `after`: only older versions than the one named (none when it is unknown).
-            var currentRange = range, olderRange = range
-            var currentArguments = arguments, olderArguments = arguments
-            if let after {
-                let key = Data(after.key.utf8)
-                currentRange += " AND key > ?"
-                currentArguments += [key]
+            // One lower bound each (see KeyRange.lowerBound): current versions after the marker's
+            // key; older ones from it, within its key only older than the version named.
+            let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
+            var currentRange = "bucket = ? AND key \(lower.inclusive ? ">=" : ">") ?", olderRange = "bucket = ? AND key >= ?"
+            var currentArguments: StatementArguments = [bucket, lower.key], olderArguments: StatementArguments = [bucket, lower.key]
+            if let after, !lower.inclusive {
                 switch try after.versionID.flatMap({ try Self.fetchVersion(db, bucket: bucket, key: after.key, versionID: $0) }) {
                 case let (seq?, _)?:
-                    olderRange += " AND (key > ? OR (key = ? AND seq < ?))"
-                    olderArguments += [key, key, seq]
-                case (nil, _)?:
-                    olderRange += " AND key >= ?"
-                    olderArguments += [key]
+                    olderRange += " AND (key > ? OR seq < ?)"
+                    olderArguments += [lower.key, seq]
+                case (nil, _)?: break  // after the current version: every older one of the key
                 case nil:
                     olderRange += " AND key > ?"
-                    olderArguments += [key]
+                    olderArguments += [lower.key]
                 }
+            }
+            if let upper {
+                currentRange += " AND key < ?"
+                currentArguments += [upper]
+                olderRange += " AND key < ?"
+                olderArguments += [upper]
             }
             let current = try Row.fetchAll(db, sql: "SELECT * FROM object WHERE \(currentRange) ORDER BY key LIMIT ?",
                                            arguments: currentArguments + [max(0, limit)]).map(Self.objectRecord)
@@ -526,15 +525,13 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord] {
-        let lower = Data(prefix.utf8)
+        let lower = KeyRange.lowerBound(prefix: prefix, after: after)
         let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
-        let after = after.map { Data($0.utf8) }
         return try await read { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
-            var sql = "SELECT * FROM object WHERE bucket = ? AND key >= ?"
-            var arguments: StatementArguments = [bucket, lower]
+            var sql = "SELECT * FROM object WHERE bucket = ? AND key \(lower.inclusive ? ">=" : ">") ?"
+            var arguments: StatementArguments = [bucket, lower.key]
             if let upper { sql += " AND key < ?"; arguments += [upper] }
-            if let after { sql += " AND key > ?"; arguments += [after] }
             sql += " ORDER BY key LIMIT ?"
             arguments += [max(0, limit)]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.objectRecord)
@@ -581,23 +578,20 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func listUploads(bucket: String, prefix: String, after: (key: String, id: String?)?, limit: Int) async throws -> [UploadRecord] {
-        let lower = Data(prefix.utf8)
+        let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
         let upper = KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) }
-        let after = after.map { (Data($0.key.utf8), $0.id) }
         return try await read { db in
             guard try Self.bucketExists(db, bucket) else { throw NuageError(.noSuchBucket, "bucket \(bucket) does not exist") }
-            var sql = "SELECT * FROM upload WHERE bucket = ? AND key >= ?"
-            var arguments: StatementArguments = [bucket, lower]
-            if let upper { sql += " AND key < ?"; arguments += [upper] }
-            if let (key, id) = after {
-                if let id {
-                    sql += " AND (key > ? OR (key = ? AND id > ?))"
-                    arguments += [key, key, id]
-                } else {
-                    sql += " AND key > ?"
-                    arguments += [key]
-                }
+            // One lower bound (see KeyRange.lowerBound); within the marker's key, uploads after its id.
+            var sql = "SELECT * FROM upload WHERE bucket = ?", arguments: StatementArguments = [bucket]
+            if let id = after?.id, !lower.inclusive {
+                sql += " AND key >= ? AND (key > ? OR id > ?)"
+                arguments += [lower.key, lower.key, id]
+            } else {
+                sql += " AND key \(lower.inclusive ? ">=" : ">") ?"
+                arguments += [lower.key]
             }
+            if let upper { sql += " AND key < ?"; arguments += [upper] }
             sql += " ORDER BY key, id LIMIT ?"
             arguments += [max(0, limit)]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.uploadRecord)
@@ -1072,6 +1066,16 @@ public final class SQLiteCatalog: Catalog {
 
 /// Byte-range helpers for prefix scans over keys.
 public enum KeyRange {
+    /// The one lower bound of a listing of `prefix` after `after`: the later of the two, exclusive
+    /// when it is `after`. One bound, so that the index range starts there: with two (the prefix
+    /// and the marker), databases seek to one and filter by the other, and every page of a long
+    /// listing reads again all the keys before it.
+    public static func lowerBound(prefix: String, after: String?) -> (key: Data, inclusive: Bool) {
+        let prefixBytes = Data(prefix.utf8)
+        guard let after = after.map({ Data($0.utf8) }), !after.lexicographicallyPrecedes(prefixBytes) else { return (prefixBytes, true) }
+        return (after, false)
+    }
+
     /// The smallest byte string greater than every string starting with `prefix`, or nil when
     /// there is none (empty prefix or all 0xFF).
     public static func successor(of prefix: [UInt8]) -> [UInt8]? {

@@ -184,42 +184,43 @@ extension PostgresCatalog {
     }
 
     public func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord] {
-        let (lower, upper) = Self.range(prefix)
-        let hasAfter = after != nil, afterKey = Self.bytes(after ?? "")
+        let (_, upper) = Self.range(prefix)
+        let lower = KeyRange.lowerBound(prefix: prefix, after: after)
         return try await read { tx in
             try await Self.requireBucket(tx, bucket)
             guard limit > 0 else { return [] }
             return try await tx.rows("""
-                SELECT \(unescaped: Self.objectColumns) FROM object WHERE bucket = \(bucket) AND key >= \(lower) AND key < \(upper)
-                AND (NOT \(hasAfter) OR key > \(afterKey)) ORDER BY key LIMIT \(Int64(limit))
+                SELECT \(unescaped: Self.objectColumns) FROM object WHERE bucket = \(bucket) AND key \(unescaped: lower.inclusive ? ">=" : ">") \(lower.key)
+                AND key < \(upper) ORDER BY key LIMIT \(Int64(limit))
                 """).map(Self.objectRecord)
         }
     }
 
     public func listVersions(bucket: String, prefix: String, after: (key: String, versionID: [UInt8]?)?, limit: Int) async throws -> [ObjectVersion] {
-        let (lower, upper) = Self.range(prefix)
+        let (_, upper) = Self.range(prefix)
+        let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
         return try await read { tx in
             try await Self.requireBucket(tx, bucket)
             guard limit > 0 else { return [] }
-            // Within the key of `after`: only versions older than the one named (none when it is unknown).
-            let afterKey = after.map { Self.bytes($0.key) } ?? Data()
-            var olderFrom: Int64 = -1, sameKey = false  // older rows of afterKey with seq < olderFrom; all of them when sameKey and -1 means every
-            if let after, let versionID = after.versionID,
+            // One lower bound each (see KeyRange.lowerBound): current versions after the marker's
+            // key; older ones from it, within its key only older than the version named (every
+            // one after its current version, none when the id is unknown).
+            var olderFrom = Int64.max, olderStrict = !lower.inclusive
+            if let after, !lower.inclusive, let versionID = after.versionID,
                let (seq, _) = try await Self.fetchVersion(tx, bucket: bucket, key: after.key, versionID: versionID) {
-                sameKey = true
+                olderStrict = false
                 olderFrom = seq ?? Int64.max
             }
-            let hasAfter = after != nil
             let current = try await tx.rows("""
-                SELECT \(unescaped: Self.objectColumns) FROM object WHERE bucket = \(bucket) AND key >= \(lower) AND key < \(upper)
-                AND (NOT \(hasAfter) OR key > \(afterKey)) ORDER BY key LIMIT \(Int64(limit))
+                SELECT \(unescaped: Self.objectColumns) FROM object WHERE bucket = \(bucket) AND key \(unescaped: lower.inclusive ? ">=" : ">") \(lower.key)
+                AND key < \(upper) ORDER BY key LIMIT \(Int64(limit))
                 """).map(Self.objectRecord)
             let older = try await tx.rows("""
                 SELECT \(unescaped: Self.versionColumns),
                        (NOT EXISTS (SELECT 1 FROM object o WHERE o.bucket = v.bucket AND o.key = v.key)
                         AND v.seq = (SELECT MAX(w.seq) FROM object_version w WHERE w.bucket = v.bucket AND w.key = v.key)) AS latest
-                FROM object_version v WHERE bucket = \(bucket) AND key >= \(lower) AND key < \(upper)
-                AND (NOT \(hasAfter) OR key > \(afterKey) OR (\(sameKey) AND key = \(afterKey) AND seq < \(olderFrom)))
+                FROM object_version v WHERE bucket = \(bucket) AND key \(unescaped: olderStrict ? ">" : ">=") \(lower.key) AND key < \(upper)
+                AND (key > \(lower.key) OR seq < \(olderFrom))
                 ORDER BY key, seq DESC LIMIT \(Int64(limit))
                 """).map { ObjectVersion(record: try Self.objectRecord($0), isLatest: try $0["latest"].decode(Bool.self)) }
             return Self.merge(current: current, older: older, limit: limit)

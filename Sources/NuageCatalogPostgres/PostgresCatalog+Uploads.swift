@@ -21,14 +21,17 @@ extension PostgresCatalog {
     }
 
     public func listUploads(bucket: String, prefix: String, after: (key: String, id: String?)?, limit: Int) async throws -> [UploadRecord] {
-        let (lower, upper) = Self.range(prefix)
-        let hasAfter = after != nil, afterKey = Self.bytes(after?.key ?? ""), afterID = after?.id
+        let (_, upper) = Self.range(prefix)
+        let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
+        // One lower bound (see KeyRange.lowerBound); within the marker's key, uploads after its id.
+        let afterID = lower.inclusive ? nil : after?.id
+        let strict = !lower.inclusive && afterID == nil
         return try await read { tx in
             try await Self.requireBucket(tx, bucket)
             guard limit > 0 else { return [] }
             return try await tx.rows("""
-                SELECT * FROM upload WHERE bucket = \(bucket) AND key >= \(lower) AND key < \(upper)
-                AND (NOT \(hasAfter) OR key > \(afterKey) OR (key = \(afterKey) AND \(afterID)::text IS NOT NULL AND id > \(afterID)))
+                SELECT * FROM upload WHERE bucket = \(bucket) AND key \(unescaped: strict ? ">" : ">=") \(lower.key) AND key < \(upper)
+                AND (\(afterID)::text IS NULL OR key > \(lower.key) OR id > \(afterID))
                 ORDER BY key, id LIMIT \(Int64(limit))
                 """).map(Self.uploadRecord)
         }
