@@ -33,7 +33,10 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
     /// Connects (the pool starts at once) and creates or migrates the schema.
     /// - Throws: `configuration` when the database cannot be reached or migrated.
     public init(configuration: PostgresClient.Configuration, logger: Logger = Logger(label: "nuage.catalog.postgres")) async throws {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // The pool's own chatter (a lease asked for a moment before run() starts) stays below errors.
+        var background = logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
         self.logger = logger
         runner = Task { await client.run() }
