@@ -90,8 +90,14 @@ public enum ObjectLock {
         return formatter.string(from: date)
     }
 
-    /// An ISO 8601 date with or without fractional seconds.
+    /// An ISO 8601 date and time, `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, or nil. The shape
+    /// is checked first: Foundation's parser takes more (a year of nine digits, text after the
+    /// time), and a date it took but cannot write back would be stored unreadable (found by fuzzing).
     public static func parseDate(_ text: String) -> Date? {
+        guard text.utf8.count <= 40,
+              text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})/) != nil else {
+            return nil
+        }
         let formatter = ISO8601DateFormatter()
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -53,8 +53,10 @@ public struct Gateway: Sendable {
     /// The HTTP clients of the engine's S3 providers, shut down with the group (nil: the
     /// process's, which outlive it).
     public let clients: ProviderFactory.HTTPClients?
-    /// This process among the gateways sharing a catalog: who holds a job's lease.
-    public let instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8))"
+    /// This gateway among those sharing a catalog, who holds a job's lease: its host and data
+    /// directory, so that a gateway restarted on the same directory takes its leases back at once
+    /// instead of waiting for them to expire.
+    public var instance: String { "\(ProcessInfo.processInfo.hostName):\(URL(fileURLWithPath: directory.path).standardizedFileURL.path)" }
 
     /// - Parameter metrics: the registry swift-metrics was bootstrapped with (see
     ///   ``GatewayMetrics/bootstrap()``), required when `settings.metricsListen` is set.

@@ -89,9 +89,8 @@ def test_background_jobs_run_once_and_move_when_their_gateway_dies(trio):
     assert {"repair", "garbage", "journal"} <= leases.keys(), leases
     # Each job has one holder, one of the three gateways; per-gateway jobs take no lease.
     assert "probes" not in leases and "audit-checkpoints" not in leases, leases
-    pids = {str(s.process.pid): s for s in trio}
     holder = leases["repair"]
-    victim = next(s for pid, s in pids.items() if f"/{pid}/" in holder)
+    victim = next(s for s in trio if holder.endswith(":" + s.data))
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait()
     # Within the lease time (30 s, the shortest) another gateway holds the job.
@@ -101,7 +100,7 @@ def test_background_jobs_run_once_and_move_when_their_gateway_dies(trio):
         if now and now != holder:
             break
         time.sleep(1)
-    assert now != holder and any(f"/{s.process.pid}/" in now for s in trio if s is not victim), (holder, now)
+    assert now != holder and any(now.endswith(":" + s.data) for s in trio if s is not victim), (holder, now)
     victim.start()  # the fixture stops it again
 
 
