@@ -486,19 +486,7 @@ public final class SQLiteCatalog: Catalog {
                              AND v.seq = (SELECT MAX(w.seq) FROM object_version w WHERE w.bucket = v.bucket AND w.key = v.key)) AS latest
                 FROM object_version v WHERE \(olderRange) ORDER BY key, seq DESC LIMIT ?
                 """, arguments: olderArguments + [max(0, limit)]).map { ObjectVersion(record: try Self.objectRecord($0), isLatest: $0["latest"]) }
-            // Merge by key; a key's current version comes before its older ones.
-            var merged: [ObjectVersion] = []
-            var i = 0, j = 0
-            while merged.count < limit, i < current.count || j < older.count {
-                if j == older.count || (i < current.count && !Array(older[j].record.key.utf8).lexicographicallyPrecedes(Array(current[i].key.utf8))) {
-                    merged.append(ObjectVersion(record: current[i], isLatest: true))
-                    i += 1
-                } else {
-                    merged.append(older[j])
-                    j += 1
-                }
-            }
-            return merged
+            return ObjectVersion.merge(current: current, older: older, limit: limit)
         }
     }
 

@@ -35,6 +35,25 @@ public struct ObjectVersion: Hashable, Sendable {
     }
 }
 
+extension ObjectVersion {
+    /// A listing's current versions and older ones (each in listing order) merged by key, a
+    /// key's current version first, at most `limit`.
+    public static func merge(current: [ObjectRecord], older: [ObjectVersion], limit: Int) -> [ObjectVersion] {
+        var merged: [ObjectVersion] = []
+        var i = 0, j = 0
+        while merged.count < limit, i < current.count || j < older.count {
+            if j == older.count || (i < current.count && !Array(older[j].record.key.utf8).lexicographicallyPrecedes(Array(current[i].key.utf8))) {
+                merged.append(ObjectVersion(record: current[i], isLatest: true))
+                i += 1
+            } else {
+                merged.append(older[j])
+                j += 1
+            }
+        }
+        return merged
+    }
+}
+
 /// Object Lock as a version's stored metadata holds it, under the names of the headers S3
 /// returns it in; the catalog refuses to remove a version while it holds.
 public enum ObjectLock {

@@ -184,7 +184,7 @@ extension PostgresCatalog {
     }
 
     public func listObjects(bucket: String, prefix: String, after: String?, limit: Int) async throws -> [ObjectRecord] {
-        let (_, upper) = Self.range(prefix)
+        let upper = Self.upperBound(prefix)
         let lower = KeyRange.lowerBound(prefix: prefix, after: after)
         return try await read { tx in
             try await Self.requireBucket(tx, bucket)
@@ -197,7 +197,7 @@ extension PostgresCatalog {
     }
 
     public func listVersions(bucket: String, prefix: String, after: (key: String, versionID: [UInt8]?)?, limit: Int) async throws -> [ObjectVersion] {
-        let (_, upper) = Self.range(prefix)
+        let upper = Self.upperBound(prefix)
         let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
         return try await read { tx in
             try await Self.requireBucket(tx, bucket)
@@ -223,29 +223,13 @@ extension PostgresCatalog {
                 AND (key > \(lower.key) OR seq < \(olderFrom))
                 ORDER BY key, seq DESC LIMIT \(Int64(limit))
                 """).map { ObjectVersion(record: try Self.objectRecord($0), isLatest: try $0["latest"].decode(Bool.self)) }
-            return Self.merge(current: current, older: older, limit: limit)
+            return ObjectVersion.merge(current: current, older: older, limit: limit)
         }
     }
 
-    /// The bounds of keys starting with `prefix`: at least it, below its successor (or above every key).
-    static func range(_ prefix: String) -> (Data, Data) {
-        (bytes(prefix), KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) } ?? Data(repeating: 0xFF, count: ObjectNames.maxKeyBytes + 1))
-    }
-
-    /// Current versions and older ones merged by key, a key's current version first.
-    static func merge(current: [ObjectRecord], older: [ObjectVersion], limit: Int) -> [ObjectVersion] {
-        var merged: [ObjectVersion] = []
-        var i = 0, j = 0
-        while merged.count < limit, i < current.count || j < older.count {
-            if j == older.count || (i < current.count && !Array(older[j].record.key.utf8).lexicographicallyPrecedes(Array(current[i].key.utf8))) {
-                merged.append(ObjectVersion(record: current[i], isLatest: true))
-                i += 1
-            } else {
-                merged.append(older[j])
-                j += 1
-            }
-        }
-        return merged
+    /// Above every key starting with `prefix`: its successor, or above every key (no key holds 0xFF).
+    static func upperBound(_ prefix: String) -> Data {
+        KeyRange.successor(of: Array(prefix.utf8)).map { Data($0) } ?? Data(repeating: 0xFF, count: ObjectNames.maxKeyBytes + 1)
     }
 
     public func updateManifest(bucket: String, key: String, versionID: [UInt8], manifest: Manifest, retiringIntent intent: String?) async throws -> Bool {

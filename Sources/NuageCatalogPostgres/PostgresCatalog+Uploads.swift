@@ -21,7 +21,7 @@ extension PostgresCatalog {
     }
 
     public func listUploads(bucket: String, prefix: String, after: (key: String, id: String?)?, limit: Int) async throws -> [UploadRecord] {
-        let (_, upper) = Self.range(prefix)
+        let upper = Self.upperBound(prefix)
         let lower = KeyRange.lowerBound(prefix: prefix, after: after?.key)
         // One lower bound (see KeyRange.lowerBound); within the marker's key, uploads after its id.
         let afterID = lower.inclusive ? nil : after?.id

@@ -112,7 +112,10 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
                     }
                 }
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(7365420)", logger: self.logger)
+                do { try await connection.query("SELECT pg_advisory_unlock(7365420)", logger: self.logger) } catch let unlock {
+                    // The lock is the session's: it goes when this connection closes.
+                    self.logger.warning("the schema lock could not be released", metadata: ["error": "\(unlock)"])
+                }
                 throw error
             }
             try await connection.query("SELECT pg_advisory_unlock(7365420)", logger: self.logger)
@@ -149,20 +152,9 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
 
     /// A write: READ COMMITTED, after taking the journal-state row lock (see the type's notes).
     func write<T: Sendable>(_ body: @escaping @Sendable (Tx) async throws -> T) async throws -> T {
-        try await retrying {
-            try await self.client.withConnection { connection in
-                let tx = Tx(connection: connection, logger: self.logger)
-                try await tx.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                do {
-                    tx.head = try await tx.row("SELECT head FROM journal_state WHERE id = 0 FOR UPDATE")?["head"].decode(Int64.self)
-                    let result = try await body(tx)
-                    try await tx.execute("COMMIT")
-                    return result
-                } catch {
-                    _ = try? await tx.execute("ROLLBACK")
-                    throw error
-                }
-            }
+        try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { tx in
+            tx.head = try await tx.row("SELECT head FROM journal_state WHERE id = 0 FOR UPDATE")?["head"].decode(Int64.self)
+            return try await body(tx)
         }
     }
 
@@ -178,16 +170,25 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
 
     /// A read of one consistent view: REPEATABLE READ, READ ONLY.
     func read<T: Sendable>(_ body: @escaping @Sendable (Tx) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// `body` between `begin` and COMMIT on one pooled connection, rolled back when it throws,
+    /// retried as ``retrying(_:)`` says.
+    private func transaction<T: Sendable>(_ begin: PostgresQuery, _ body: @escaping @Sendable (Tx) async throws -> T) async throws -> T {
         try await retrying {
             try await self.client.withConnection { connection in
                 let tx = Tx(connection: connection, logger: self.logger)
-                try await tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try await tx.execute(begin)
                 do {
                     let result = try await body(tx)
                     try await tx.execute("COMMIT")
                     return result
                 } catch {
-                    _ = try? await tx.execute("ROLLBACK")
+                    do { try await tx.execute("ROLLBACK") } catch let rollback {
+                        // The pool drops a connection that broke; the first error is the one that matters.
+                        self.logger.warning("a catalog transaction could not be rolled back", metadata: ["error": "\(rollback)"])
+                    }
                     throw error
                 }
             }

@@ -117,14 +117,7 @@ extension S3Server {
     // MARK: Listing
 
     func listObjects(_ bucket: String, _ s3: S3Request, version: Int) async throws -> Response {
-        let prefix = s3.queryValue("prefix") ?? ""
-        let delimiter = s3.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
-        var maxKeys = 1000
-        if let text = s3.queryValue("max-keys") {
-            guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "max-keys must be a non-negative integer.") }
-            maxKeys = min(value, 1000)
-        }
-        let urlEncoding = try Self.urlEncoding(s3)
+        let (prefix, delimiter, maxKeys, urlEncoding) = try Self.listingParameters(s3)
         let token = s3.queryValue("continuation-token")
         var after: String?
         if version == 2 {
@@ -183,6 +176,17 @@ extension S3Server {
     }
 
     // MARK: Helpers
+
+    /// What every key listing takes: `prefix`, `delimiter` (none when empty), `max-keys` (at most
+    /// 1,000) and `encoding-type`.
+    static func listingParameters(_ s3: S3Request) throws -> (prefix: String, delimiter: String?, maxKeys: Int, urlEncoding: Bool) {
+        var maxKeys = 1000
+        if let text = s3.queryValue("max-keys") {
+            guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "max-keys must be a non-negative integer.") }
+            maxKeys = min(value, 1000)
+        }
+        return (s3.queryValue("prefix") ?? "", s3.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }, maxKeys, try urlEncoding(s3))
+    }
 
     /// `encoding-type=url`: keys, prefixes and markers in a listing are written percent-encoded.
     static func urlEncoding(_ s3: S3Request) throws -> Bool {

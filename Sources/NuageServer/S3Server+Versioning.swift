@@ -73,14 +73,7 @@ extension S3Server {
     // MARK: ListObjectVersions
 
     func listObjectVersions(_ bucket: String, _ s3: S3Request) async throws -> Response {
-        let prefix = s3.queryValue("prefix") ?? ""
-        let delimiter = s3.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
-        var maxKeys = 1000
-        if let text = s3.queryValue("max-keys") {
-            guard let value = Int(text), value >= 0 else { throw S3Error(.invalidArgument, "max-keys must be a non-negative integer.") }
-            maxKeys = min(value, 1000)
-        }
-        let urlEncoding = try Self.urlEncoding(s3)
+        let (prefix, delimiter, maxKeys, urlEncoding) = try Self.listingParameters(s3)
         let keyMarker = s3.queryValue("key-marker").flatMap { $0.isEmpty ? nil : $0 }
         let versionMarkerText = s3.queryValue("version-id-marker").flatMap { $0.isEmpty ? nil : $0 }
         if versionMarkerText != nil && keyMarker == nil {
