@@ -151,6 +151,9 @@ public protocol Catalog: Sendable {
     /// - Throws: `invalidArgument` when the id exists.
     func createAccessKey(_ key: AccessKeyRecord) async throws
     func accessKey(id: String) async throws -> AccessKeyRecord?
+    /// An access key and a bucket read together, in one snapshot and one trip to the catalog:
+    /// what every signed request needs before its operation runs.
+    func accessKey(id: String, bucket: String?) async throws -> (key: AccessKeyRecord?, bucket: BucketRecord?)
     func listAccessKeys() async throws -> [AccessKeyRecord]
     /// - Returns: false when there was no such key.
     @discardableResult

@@ -194,7 +194,7 @@ public final class SQLiteCatalog: Catalog {
             }
             let created = Date(timeIntervalSince1970: Double(Self.ms(Date())) / 1000)
             let versioning: VersioningStatus? = objectLock == nil ? nil : .enabled
-            try db.execute(sql: "INSERT INTO bucket (name, created_ms, owner, versioning, object_lock) VALUES (?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO bucket (name, created_ms, owner, versioning, object_lock) VALUES (?, ?, ?, ?, ?)").execute(
                            arguments: [name, Self.ms(created), owner, versioning?.rawValue, objectLock])
             try Self.journal(db, .bucketCreated(BucketRecord(name: name, created: created, owner: owner, versioning: versioning, objectLock: objectLock)))
         }
@@ -203,41 +203,43 @@ public final class SQLiteCatalog: Catalog {
     public func deleteBucket(_ name: String) async throws {
         try await write { db in
             guard try Self.bucketExists(db, name) else { throw NuageError(.noSuchBucket, "bucket \(name) does not exist") }
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ?1 UNION ALL SELECT 1 FROM object_version WHERE bucket = ?1 LIMIT 1",
+            guard try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM object WHERE bucket = ?1 UNION ALL SELECT 1 FROM object_version WHERE bucket = ?1 LIMIT 1"),
                                    arguments: [name]) == nil else {
                 throw NuageError(.bucketNotEmpty, "bucket \(name) is not empty")
             }
-            for id in try String.fetchAll(db, sql: "SELECT id FROM upload WHERE bucket = ?", arguments: [name]) {
+            for id in try String.fetchAll(try db.cachedStatement(sql: "SELECT id FROM upload WHERE bucket = ?"), arguments: [name]) {
                 try Self.dropUpload(db, id: id, keeping: [])
             }
-            try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM bucket WHERE name = ?").execute(arguments: [name])
             try Self.journal(db, .bucketDeleted(name))
         }
     }
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
-        try await read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucketRecord)
-        }
+        try await read { db in try Self.fetchBucket(db, name) }
+    }
+
+    private static func fetchBucket(_ db: Database, _ name: String) throws -> BucketRecord? {
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT \(bucketColumns) FROM bucket WHERE name = ?"), arguments: [name]).map(bucketRecord)
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name").map(Self.bucketRecord)
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name")).map(Self.bucketRecord)
         }
     }
 
     public func updateBucket(_ bucket: BucketRecord) async throws {
         let encryption = try bucket.encryption.map(Self.json)
         try await write { db in
-            guard let current = try Row.fetchOne(db, sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?",
+            guard let current = try Row.fetchOne(try db.cachedStatement(sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?"),
                                                  arguments: [bucket.name]).map(Self.bucketRecord) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
             if let reason = BucketRecord.settingsChangeRefusal(from: current, to: bucket) { throw NuageError(.invalidArgument, reason) }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE bucket SET encryption = ?, tagging = ?, cors = ?, lifecycle = ?, policy = ?, versioning = ?, object_lock = ? WHERE name = ?
-                """, arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.versioning?.rawValue,
+                """).execute(arguments: [encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy, bucket.versioning?.rawValue,
                                  bucket.objectLock, bucket.name])
             var updated = bucket
             updated.created = current.created
@@ -251,7 +253,7 @@ public final class SQLiteCatalog: Catalog {
     public func recordIntent(_ intent: WriteIntent) async throws {
         let blobs = try Self.json(intent.blobs)
         try await write { db in
-            try db.execute(sql: "INSERT INTO intent (id, created_ms, blobs) VALUES (?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO intent (id, created_ms, blobs) VALUES (?, ?, ?)").execute(
                            arguments: [intent.id, Self.ms(intent.created), blobs])
         }
     }
@@ -269,10 +271,10 @@ public final class SQLiteCatalog: Catalog {
     /// Its blobs that the committed record does not keep (shards that did not land) go to the
     /// garbage list.
     private static func retire(_ db: Database, intent: String, keeping: [BlobRef]) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT blobs FROM intent WHERE id = ?", arguments: [intent]) else {
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [intent]) else {
             throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
         }
-        try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [intent])
+        try db.cachedStatement(sql: "DELETE FROM intent WHERE id = ?").execute(arguments: [intent])
         let kept = Set(keeping)
         try addGarbage(db, try decode([BlobRef].self, row["blobs"]).filter { !kept.contains($0) })
     }
@@ -302,10 +304,10 @@ public final class SQLiteCatalog: Catalog {
         // Journaled first: what the change replaces waits for the change to be at providers.
         try journal(db, .objectPut(object))
         let replaced = try makeRoom(db, for: object, current: previous)
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+            """).execute(arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                              object.etag, ms(object.modified), encoded.metadata, encoded.parts, object.versioned])
         return replaced
     }
@@ -325,13 +327,13 @@ public final class SQLiteCatalog: Catalog {
                 try discard(db, current)
                 replaced = current
             }
-            try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [current.bucket, Data(current.key.utf8)])
+            try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [current.bucket, Data(current.key.utf8)])
         }
         if !newer.versioned {
             for (seq, old) in try fetchOlder(db, bucket: newer.bucket, key: newer.key) where !old.versioned {
                 try ObjectLock.check(old, now: Date(), bypassGovernance: false)
                 try discard(db, old)
-                try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?",
+                try db.cachedStatement(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?").execute(
                                arguments: [old.bucket, Data(old.key.utf8), seq])
             }
         }
@@ -341,24 +343,24 @@ public final class SQLiteCatalog: Catalog {
     /// A removed version's blobs go to garbage (reads that started may still need them), its scrub times go.
     private static func discard(_ db: Database, _ record: ObjectRecord) throws {
         try addGarbage(db, record.blobs, readable: true)
-        try db.execute(sql: "DELETE FROM scrub WHERE version_id = ?", arguments: [Data(record.versionID)])
+        try db.cachedStatement(sql: "DELETE FROM scrub WHERE version_id = ?").execute(arguments: [Data(record.versionID)])
     }
 
     /// Keeps `record` as the newest of its key's older versions (or delete markers).
     private static func insertOlder(_ db: Database, _ record: ObjectRecord) throws {
         let key = Data(record.key.utf8)
-        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM object_version WHERE bucket = ? AND key = ?",
+        let seq = (try Int64.fetchOne(try db.cachedStatement(sql: "SELECT MAX(seq) FROM object_version WHERE bucket = ? AND key = ?"),
                                       arguments: [record.bucket, key]) ?? 0) + 1
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO object_version (bucket, key, seq, version_id, versioned, marker, size, etag, modified_ms, metadata, parts)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [record.bucket, key, seq, Data(record.versionID), record.versioned, record.deleteMarker, record.size,
+            """).execute(arguments: [record.bucket, key, seq, Data(record.versionID), record.versioned, record.deleteMarker, record.size,
                              record.etag, ms(record.modified), try json(record.metadata), try json(record.parts)])
     }
 
     /// A key's older versions and delete markers, newest first, with their `seq`.
     private static func fetchOlder(_ db: Database, bucket: String, key: String) throws -> [(seq: Int64, record: ObjectRecord)] {
-        try Row.fetchAll(db, sql: "SELECT * FROM object_version WHERE bucket = ? AND key = ? ORDER BY seq DESC",
+        try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM object_version WHERE bucket = ? AND key = ? ORDER BY seq DESC"),
                          arguments: [bucket, Data(key.utf8)]).map { (seq: $0["seq"], record: try objectRecord($0)) }
     }
 
@@ -367,25 +369,25 @@ public final class SQLiteCatalog: Catalog {
     private static func promote(_ db: Database, bucket: String, key: String) throws {
         guard try fetchObject(db, bucket: bucket, key: key) == nil,
               let (seq, newest) = try fetchOlder(db, bucket: bucket, key: key).first, !newest.deleteMarker else { return }
-        try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?", arguments: [bucket, Data(key.utf8), seq])
-        try db.execute(sql: """
+        try db.cachedStatement(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?").execute(arguments: [bucket, Data(key.utf8), seq])
+        try db.cachedStatement(sql: """
             INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [bucket, Data(key.utf8), Data(newest.versionID), newest.size, newest.etag, ms(newest.modified),
+            """).execute(arguments: [bucket, Data(key.utf8), Data(newest.versionID), newest.size, newest.etag, ms(newest.modified),
                              try json(newest.metadata), try json(newest.parts), newest.versioned])
     }
 
     public func abandonIntent(_ id: String) async throws {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT blobs FROM intent WHERE id = ?", arguments: [id]) else { return }
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [id]) else { return }
             try Self.addGarbage(db, try Self.decode([BlobRef].self, row["blobs"]))
-            try db.execute(sql: "DELETE FROM intent WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM intent WHERE id = ?").execute(arguments: [id])
         }
     }
 
     public func intents(before date: Date) async throws -> [WriteIntent] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT id, created_ms, blobs FROM intent WHERE created_ms < ? ORDER BY created_ms",
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, created_ms, blobs FROM intent WHERE created_ms < ? ORDER BY created_ms"),
                              arguments: [Self.ms(date)]).map { row in
                 WriteIntent(id: row["id"], created: Self.date(row["created_ms"]),
                             blobs: try Self.decode([BlobRef].self, row["blobs"]))
@@ -428,7 +430,7 @@ public final class SQLiteCatalog: Catalog {
             }
             guard let previous else { return nil }
             try ObjectLock.check(previous, now: Date(), bypassGovernance: false)
-            try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Data(key.utf8)])
             try Self.journal(db, .objectDeleted(bucket: bucket, key: key))
             try Self.discard(db, previous)
             try Self.promote(db, bucket: bucket, key: key)
@@ -442,9 +444,9 @@ public final class SQLiteCatalog: Catalog {
             guard let (seq, record) = try Self.fetchVersion(db, bucket: bucket, key: key, versionID: versionID) else { return nil }
             try ObjectLock.check(record, now: now, bypassGovernance: bypassGovernance)
             if let seq {
-                try db.execute(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?", arguments: [bucket, Data(key.utf8), seq])
+                try db.cachedStatement(sql: "DELETE FROM object_version WHERE bucket = ? AND key = ? AND seq = ?").execute(arguments: [bucket, Data(key.utf8), seq])
             } else {
-                try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+                try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Data(key.utf8)])
             }
             try Self.journal(db, .versionDeleted(bucket: bucket, key: key, versionID: versionID))
             try Self.discard(db, record)
@@ -479,7 +481,7 @@ public final class SQLiteCatalog: Catalog {
                 olderRange += " AND key < ?"
                 olderArguments += [upper]
             }
-            let current = try Row.fetchAll(db, sql: "SELECT * FROM object WHERE \(currentRange) ORDER BY key LIMIT ?",
+            let current = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM object WHERE \(currentRange) ORDER BY key LIMIT ?"),
                                            arguments: currentArguments + [max(0, limit)]).map(Self.objectRecord)
             let older = try Row.fetchAll(db, sql: """
                 SELECT v.*, (NOT EXISTS (SELECT 1 FROM object o WHERE o.bucket = v.bucket AND o.key = v.key)
@@ -501,10 +503,10 @@ public final class SQLiteCatalog: Catalog {
                 throw NuageError(.objectLocked, "version \(record.s3VersionID) of \(key) keeps its retention: \(reason)")
             }
             if let seq = found.seq {
-                try db.execute(sql: "UPDATE object_version SET metadata = ? WHERE bucket = ? AND key = ? AND seq = ?",
+                try db.cachedStatement(sql: "UPDATE object_version SET metadata = ? WHERE bucket = ? AND key = ? AND seq = ?").execute(
                                arguments: [encoded, bucket, Data(key.utf8), seq])
             } else {
-                try db.execute(sql: "UPDATE object SET metadata = ? WHERE bucket = ? AND key = ?", arguments: [encoded, bucket, Data(key.utf8)])
+                try db.cachedStatement(sql: "UPDATE object SET metadata = ? WHERE bucket = ? AND key = ?").execute(arguments: [encoded, bucket, Data(key.utf8)])
             }
             record.metadata = metadata
             try Self.journal(db, .metadataReplaced(bucket: bucket, key: key, versionID: versionID, metadata: metadata))
@@ -537,10 +539,10 @@ public final class SQLiteCatalog: Catalog {
             let dropped = Set(object.parts[index].blobs).subtracting(manifest.blobs)
             object.parts[index] = manifest
             if let seq {
-                try db.execute(sql: "UPDATE object_version SET parts = ? WHERE bucket = ? AND key = ? AND seq = ?",
+                try db.cachedStatement(sql: "UPDATE object_version SET parts = ? WHERE bucket = ? AND key = ? AND seq = ?").execute(
                                arguments: [try Self.json(object.parts), bucket, Data(key.utf8), seq])
             } else {
-                try db.execute(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?",
+                try db.cachedStatement(sql: "UPDATE object SET parts = ? WHERE bucket = ? AND key = ?").execute(
                                arguments: [try Self.json(object.parts), bucket, Data(key.utf8)])
             }
             try Self.journal(db, .manifestUpdated(bucket: bucket, key: key, manifest: manifest))
@@ -556,7 +558,7 @@ public final class SQLiteCatalog: Catalog {
         let metadata = try Self.json(upload.metadata)
         try await write { db in
             guard try Self.bucketExists(db, upload.bucket) else { throw NuageError(.noSuchBucket, "bucket \(upload.bucket) does not exist") }
-            try db.execute(sql: "INSERT INTO upload (id, bucket, key, created_ms, metadata) VALUES (?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO upload (id, bucket, key, created_ms, metadata) VALUES (?, ?, ?, ?, ?)").execute(
                            arguments: [upload.id, upload.bucket, Data(upload.key.utf8), Self.ms(upload.created), metadata])
         }
     }
@@ -588,7 +590,7 @@ public final class SQLiteCatalog: Catalog {
 
     public func uploads(before date: Date) async throws -> [UploadRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM upload WHERE created_ms < ? ORDER BY created_ms", arguments: [Self.ms(date)])
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM upload WHERE created_ms < ? ORDER BY created_ms"), arguments: [Self.ms(date)])
                 .map(Self.uploadRecord)
         }
     }
@@ -603,9 +605,9 @@ public final class SQLiteCatalog: Catalog {
             try Self.retire(db, intent: intent, keeping: part.manifest.blobs)
             let previous = try Self.fetchParts(db, uploadID: part.uploadID, number: part.number).first
             if let previous { try Self.addGarbage(db, previous.manifest.blobs) }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO upload_part (upload_id, number, size, etag, modified_ms, manifest, checksums) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [part.uploadID, part.number, part.size, part.etag, Self.ms(part.modified), manifest, checksums])
+                """).execute(arguments: [part.uploadID, part.number, part.size, part.etag, Self.ms(part.modified), manifest, checksums])
             return previous
         }
     }
@@ -641,12 +643,12 @@ public final class SQLiteCatalog: Catalog {
         for part in try fetchParts(db, uploadID: id) where !keeping.contains(part.manifest.versionID) {
             try addGarbage(db, part.manifest.blobs)
         }
-        try db.execute(sql: "DELETE FROM upload_part WHERE upload_id = ?", arguments: [id])
-        try db.execute(sql: "DELETE FROM upload WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM upload_part WHERE upload_id = ?").execute(arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM upload WHERE id = ?").execute(arguments: [id])
     }
 
     private static func fetchUpload(_ db: Database, id: String) throws -> UploadRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM upload WHERE id = ?", arguments: [id]).map(uploadRecord)
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM upload WHERE id = ?"), arguments: [id]).map(uploadRecord)
     }
 
     private static func fetchParts(_ db: Database, uploadID: String, number: Int? = nil) throws -> [PartRecord] {
@@ -671,7 +673,7 @@ public final class SQLiteCatalog: Catalog {
     public func createAccessKey(_ key: AccessKeyRecord) async throws {
         let buckets = try Self.json(key.buckets)
         try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM access_key WHERE id = ?", arguments: [key.id]) == nil else {
+            guard try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM access_key WHERE id = ?"), arguments: [key.id]) == nil else {
                 throw NuageError(.invalidArgument, "access key \(key.id) already exists")
             }
             try Self.insertAccessKey(db, key, buckets: buckets)
@@ -680,18 +682,24 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func accessKey(id: String) async throws -> AccessKeyRecord? {
-        try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM access_key WHERE id = ?", arguments: [id]).map(Self.accessKeyRecord)
-        }
+        try await read { db in try Self.fetchAccessKey(db, id: id) }
+    }
+
+    public func accessKey(id: String, bucket: String?) async throws -> (key: AccessKeyRecord?, bucket: BucketRecord?) {
+        try await read { db in (try Self.fetchAccessKey(db, id: id), try bucket.flatMap { try Self.fetchBucket(db, $0) }) }
+    }
+
+    private static func fetchAccessKey(_ db: Database, id: String) throws -> AccessKeyRecord? {
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM access_key WHERE id = ?"), arguments: [id]).map(accessKeyRecord)
     }
 
     public func listAccessKeys() async throws -> [AccessKeyRecord] {
-        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY created_ms, id").map(Self.accessKeyRecord) }
+        try await read { db in try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM access_key ORDER BY created_ms, id")).map(Self.accessKeyRecord) }
     }
 
     public func deleteAccessKey(id: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM access_key WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM access_key WHERE id = ?").execute(arguments: [id])
             guard db.changesCount == 1 else { return false }
             try Self.journal(db, .accessKeyDeleted(id))
             return true
@@ -699,7 +707,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     private static func insertAccessKey(_ db: Database, _ key: AccessKeyRecord, buckets: String) throws {
-        try db.execute(sql: "INSERT INTO access_key (id, name, owner, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        try db.cachedStatement(sql: "INSERT INTO access_key (id, name, owner, sealed_secret, read_only, buckets, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)").execute(
                        arguments: [key.id, key.name, key.owner, Data(key.sealedSecret), key.readOnly, buckets, ms(key.created)])
     }
 
@@ -714,10 +722,10 @@ public final class SQLiteCatalog: Catalog {
     public func createKMSKey(_ key: KMSKeyRecord) async throws {
         let record = try Self.json(key)
         try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM kms_key WHERE name = ?", arguments: [key.name]) == nil else {
+            guard try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM kms_key WHERE name = ?"), arguments: [key.name]) == nil else {
                 throw NuageError(.invalidArgument, "KMS key \(key.name) exists (or existed: names are never reused)")
             }
-            try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [key.name, record])
+            try db.cachedStatement(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)").execute(arguments: [key.name, record])
             try Self.journal(db, .kmsKeyChanged(key))
         }
     }
@@ -729,28 +737,28 @@ public final class SQLiteCatalog: Catalog {
     public func updateKMSKey(_ key: KMSKeyRecord) async throws {
         let record = try Self.json(key)
         try await write { db in
-            try db.execute(sql: "UPDATE kms_key SET record = ? WHERE name = ?", arguments: [record, key.name])
+            try db.cachedStatement(sql: "UPDATE kms_key SET record = ? WHERE name = ?").execute(arguments: [record, key.name])
             guard db.changesCount == 1 else { throw NuageError(.invalidArgument, "no KMS key \(key.name)") }
             try Self.journal(db, .kmsKeyChanged(key))
         }
     }
 
     private static func fetchKMSKeys(_ db: Database) throws -> [KMSKeyRecord] {
-        try String.fetchAll(db, sql: "SELECT record FROM kms_key ORDER BY name").map { try decode(KMSKeyRecord.self, $0) }
+        try String.fetchAll(try db.cachedStatement(sql: "SELECT record FROM kms_key ORDER BY name")).map { try decode(KMSKeyRecord.self, $0) }
     }
 
     // MARK: Journal
 
     public func journalState() async throws -> JournalState {
         try await read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT head, durable, snapshot FROM journal_state")
+            let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT head, durable, snapshot FROM journal_state"))
             return JournalState(head: row?["head"] ?? 0, durable: row?["durable"] ?? 0, snapshot: row?["snapshot"] ?? 0)
         }
     }
 
     public func journalEntries(after seq: Int64, limit: Int) async throws -> [JournalEntry] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, change FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map { row in
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT seq, change FROM journal WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit]).map { row in
                 JournalEntry(seq: row["seq"], change: try Self.decode(CatalogChange.self, row["change"]))
             }
         }
@@ -759,18 +767,18 @@ public final class SQLiteCatalog: Catalog {
     public func noteJournalSegment(_ blob: JournalBlob) async throws {
         try await write { db in
             try Self.insertJournalBlob(db, blob)
-            try db.execute(sql: "UPDATE journal_state SET durable = MAX(durable, ?)", arguments: [blob.last])
-            try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [blob.last])
+            try db.cachedStatement(sql: "UPDATE journal_state SET durable = MAX(durable, ?)").execute(arguments: [blob.last])
+            try db.cachedStatement(sql: "DELETE FROM journal WHERE seq <= ?").execute(arguments: [blob.last])
         }
     }
 
     public func snapshot() async throws -> CatalogSnapshot {
         try await read { db in
-            CatalogSnapshot(seq: try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0,
-                            buckets: try Row.fetchAll(db, sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name").map(Self.bucketRecord),
-                            objects: try Row.fetchAll(db, sql: "SELECT * FROM object ORDER BY bucket, key").map(Self.objectRecord),
-                            versions: try Row.fetchAll(db, sql: "SELECT * FROM object_version ORDER BY bucket, key, seq").map(Self.objectRecord),
-                            accessKeys: try Row.fetchAll(db, sql: "SELECT * FROM access_key ORDER BY id").map(Self.accessKeyRecord),
+            CatalogSnapshot(seq: try Int64.fetchOne(try db.cachedStatement(sql: "SELECT head FROM journal_state")) ?? 0,
+                            buckets: try Row.fetchAll(try db.cachedStatement(sql: "SELECT \(Self.bucketColumns) FROM bucket ORDER BY name")).map(Self.bucketRecord),
+                            objects: try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM object ORDER BY bucket, key")).map(Self.objectRecord),
+                            versions: try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM object_version ORDER BY bucket, key, seq")).map(Self.objectRecord),
+                            accessKeys: try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM access_key ORDER BY id")).map(Self.accessKeyRecord),
                             kmsKeys: try Self.fetchKMSKeys(db))
         }
     }
@@ -780,12 +788,12 @@ public final class SQLiteCatalog: Catalog {
             for old in try Self.fetchJournalBlobs(db)
             where (old.kind == .segment && old.last <= blob.last) || (old.kind == .snapshot && old.last < blob.last) {
                 try Self.addGarbage(db, old.copies)
-                try db.execute(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?",
+                try db.cachedStatement(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?").execute(
                                arguments: [old.kind.rawValue, old.first, old.last, try Self.json(old.copies)])
             }
             try Self.insertJournalBlob(db, blob)
-            try db.execute(sql: "UPDATE journal_state SET durable = MAX(durable, ?1), snapshot = MAX(snapshot, ?1)", arguments: [blob.last])
-            try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [blob.last])
+            try db.cachedStatement(sql: "UPDATE journal_state SET durable = MAX(durable, ?1), snapshot = MAX(snapshot, ?1)").execute(arguments: [blob.last])
+            try db.cachedStatement(sql: "DELETE FROM journal WHERE seq <= ?").execute(arguments: [blob.last])
         }
     }
 
@@ -796,7 +804,7 @@ public final class SQLiteCatalog: Catalog {
     public func retireJournalBlobs(_ blobs: [JournalBlob]) async throws {
         try await write { db in
             for blob in blobs {
-                try db.execute(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?",
+                try db.cachedStatement(sql: "DELETE FROM journal_blob WHERE kind = ? AND first = ? AND last = ? AND copies = ?").execute(
                                arguments: [blob.kind.rawValue, blob.first, blob.last, try Self.json(blob.copies)])
                 if db.changesCount > 0 { try Self.addGarbage(db, blob.copies) }
             }
@@ -806,7 +814,7 @@ public final class SQLiteCatalog: Catalog {
     public func updateAccessKey(_ key: AccessKeyRecord) async throws {
         let buckets = try Self.json(key.buckets)
         try await write { db in
-            try db.execute(sql: "UPDATE access_key SET name = ?, owner = ?, sealed_secret = ?, read_only = ?, buckets = ?, created_ms = ? WHERE id = ?",
+            try db.cachedStatement(sql: "UPDATE access_key SET name = ?, owner = ?, sealed_secret = ?, read_only = ?, buckets = ?, created_ms = ? WHERE id = ?").execute(
                            arguments: [key.name, key.owner, Data(key.sealedSecret), key.readOnly, buckets, Self.ms(key.created), key.id])
             guard db.changesCount == 1 else { throw NuageError(.invalidArgument, "no access key \(key.id)") }
             try Self.journal(db, .accessKeyCreated(key))
@@ -824,29 +832,29 @@ public final class SQLiteCatalog: Catalog {
         let kmsKeys = try state.kmsKeys.map { ($0.name, try Self.json($0)) }
         let buckets = try state.buckets.map { ($0, try $0.encryption.map(Self.json)) }
         try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM bucket UNION ALL SELECT 1 FROM access_key UNION ALL SELECT 1 FROM kms_key LIMIT 1") == nil else {
+            guard try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM bucket UNION ALL SELECT 1 FROM access_key UNION ALL SELECT 1 FROM kms_key LIMIT 1")) == nil else {
                 throw NuageError(.invalidArgument, "the catalog is not empty: restore only fills a new one")
             }
             for (bucket, encryption) in buckets {
-                try db.execute(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                try db.cachedStatement(sql: "INSERT INTO bucket (\(Self.bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").execute(
                                arguments: [bucket.name, Self.ms(bucket.created), encryption, bucket.tagging, bucket.cors, bucket.lifecycle, bucket.policy,
                                            bucket.owner, bucket.versioning?.rawValue, bucket.objectLock])
             }
             for (name, record) in kmsKeys {
-                try db.execute(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)", arguments: [name, record])
+                try db.cachedStatement(sql: "INSERT INTO kms_key (name, record) VALUES (?, ?)").execute(arguments: [name, record])
             }
             for encoded in objects {
                 let object = encoded.record
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO object (bucket, key, version_id, size, etag, modified_ms, metadata, parts, versioned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
+                    """).execute(arguments: [object.bucket, Data(object.key.utf8), Data(object.versionID), object.size,
                                      object.etag, Self.ms(object.modified), encoded.metadata, encoded.parts, object.versioned])
             }
             for version in versions { try Self.insertOlder(db, version) }
             for (key, buckets) in keys { try Self.insertAccessKey(db, key, buckets: buckets) }
             for blob in blobs { try Self.insertJournalBlob(db, blob) }
             let snapshot = blobs.filter { $0.kind == .snapshot }.map(\.last).max() ?? 0
-            try db.execute(sql: "UPDATE journal_state SET head = ?1, durable = ?1, snapshot = ?2", arguments: [state.seq, snapshot])
+            try db.cachedStatement(sql: "UPDATE journal_state SET head = ?1, durable = ?1, snapshot = ?2").execute(arguments: [state.seq, snapshot])
         }
     }
 
@@ -864,7 +872,7 @@ public final class SQLiteCatalog: Catalog {
     public func removeGarbage(_ blobs: [BlobRef]) async throws {
         try await write { db in
             for ref in blobs {
-                try db.execute(sql: "DELETE FROM garbage WHERE provider = ? AND blob = ?", arguments: [ref.provider, ref.blob])
+                try db.cachedStatement(sql: "DELETE FROM garbage WHERE provider = ? AND blob = ?").execute(arguments: [ref.provider, ref.blob])
             }
         }
     }
@@ -904,16 +912,16 @@ public final class SQLiteCatalog: Catalog {
     public func noteRepair(bucket: String, key: String, versionID: [UInt8], shards: [Int], reason: String) async throws {
         try await write { db in
             for shard in shards {
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO repair (version_id, shard, bucket, key, reason, noted_ms) VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [Data(versionID), shard, bucket, Data(key.utf8), reason, Self.ms(Date())])
+                    """).execute(arguments: [Data(versionID), shard, bucket, Data(key.utf8), reason, Self.ms(Date())])
             }
         }
     }
 
     public func pendingRepairs(limit: Int) async throws -> [RepairNote] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM repair ORDER BY noted_ms, version_id, shard LIMIT ?", arguments: [limit]).map { row in
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM repair ORDER BY noted_ms, version_id, shard LIMIT ?"), arguments: [limit]).map { row in
                 RepairNote(bucket: row["bucket"], key: String(decoding: row["key"] as Data, as: UTF8.self),
                            versionID: Array(row["version_id"] as Data), shard: row["shard"], reason: row["reason"])
             }
@@ -949,23 +957,23 @@ public final class SQLiteCatalog: Catalog {
 
     public func claimLease(_ job: String, holder: String, now: Date, until: Date) async throws -> Bool {
         try await write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT holder, until_ms FROM lease WHERE job = ?", arguments: [job]),
+            if let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT holder, until_ms FROM lease WHERE job = ?"), arguments: [job]),
                row["holder"] as String != holder, row["until_ms"] as Int64 > Self.ms(now) { return false }
-            try db.execute(sql: "INSERT OR REPLACE INTO lease (job, holder, until_ms) VALUES (?, ?, ?)", arguments: [job, holder, Self.ms(until)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO lease (job, holder, until_ms) VALUES (?, ?, ?)").execute(arguments: [job, holder, Self.ms(until)])
             return true
         }
     }
 
     public func lease(_ job: String) async throws -> (holder: String, until: Date)? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT holder, until_ms FROM lease WHERE job = ?", arguments: [job]).map { ($0["holder"], Self.date($0["until_ms"])) }
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT holder, until_ms FROM lease WHERE job = ?"), arguments: [job]).map { ($0["holder"], Self.date($0["until_ms"])) }
         }
     }
 
     public func clearRepairs(versionID: [UInt8], shards: [Int]) async throws {
         try await write { db in
             for shard in shards {
-                try db.execute(sql: "DELETE FROM repair WHERE version_id = ? AND shard = ?", arguments: [Data(versionID), shard])
+                try db.cachedStatement(sql: "DELETE FROM repair WHERE version_id = ? AND shard = ?").execute(arguments: [Data(versionID), shard])
             }
         }
     }
@@ -985,11 +993,11 @@ public final class SQLiteCatalog: Catalog {
     }
 
     private static func bucketExists(_ db: Database, _ name: String) throws -> Bool {
-        try Row.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) != nil
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM bucket WHERE name = ?"), arguments: [name]) != nil
     }
 
     private static func fetchObject(_ db: Database, bucket: String, key: String) throws -> ObjectRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Data(key.utf8)])
             .map(objectRecord)
     }
 
@@ -999,29 +1007,29 @@ public final class SQLiteCatalog: Catalog {
     /// providers (`added_seq`): a catalog rebuilt from the journal never points at a deleted blob.
     private static func addGarbage(_ db: Database, _ blobs: [BlobRef], readable: Bool = false) throws {
         let now = ms(Date())
-        let seq = try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0
+        let seq = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT head FROM journal_state")) ?? 0
         for ref in blobs {
-            try db.execute(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (?, ?, ?, ?, ?)").execute(
                            arguments: [ref.provider, ref.blob, now, readable ? 1 : 0, seq])
         }
     }
 
     /// Numbers a change and keeps it in the journal, in the transaction that makes it.
     private static func journal(_ db: Database, _ change: CatalogChange) throws {
-        try db.execute(sql: "UPDATE journal_state SET head = head + 1")
-        let seq = try Int64.fetchOne(db, sql: "SELECT head FROM journal_state") ?? 0
-        try db.execute(sql: "INSERT INTO journal (seq, change) VALUES (?, ?)", arguments: [seq, try json(change)])
+        try db.cachedStatement(sql: "UPDATE journal_state SET head = head + 1").execute()
+        let seq = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT head FROM journal_state")) ?? 0
+        try db.cachedStatement(sql: "INSERT INTO journal (seq, change) VALUES (?, ?)").execute(arguments: [seq, try json(change)])
     }
 
     private static func fetchJournalBlobs(_ db: Database) throws -> [JournalBlob] {
-        try Row.fetchAll(db, sql: "SELECT kind, first, last, copies FROM journal_blob ORDER BY last, kind").map { row in
+        try Row.fetchAll(try db.cachedStatement(sql: "SELECT kind, first, last, copies FROM journal_blob ORDER BY last, kind")).map { row in
             JournalBlob(kind: JournalBlob.Kind(rawValue: row["kind"]) ?? .segment, first: row["first"], last: row["last"],
                         copies: try decode([BlobRef].self, row["copies"]))
         }
     }
 
     private static func insertJournalBlob(_ db: Database, _ blob: JournalBlob) throws {
-        try db.execute(sql: "INSERT INTO journal_blob (kind, first, last, copies) VALUES (?, ?, ?, ?)",
+        try db.cachedStatement(sql: "INSERT INTO journal_blob (kind, first, last, copies) VALUES (?, ?, ?, ?)").execute(
                        arguments: [blob.kind.rawValue, blob.first, blob.last, try json(blob.copies)])
     }
 

@@ -21,6 +21,14 @@ extension PostgresCatalog {
         try await read { tx in try await tx.row("SELECT * FROM access_key WHERE id = \(id)").map(Self.accessKeyRecord) }
     }
 
+    public func accessKey(id: String, bucket: String?) async throws -> (key: AccessKeyRecord?, bucket: BucketRecord?) {
+        try await read { tx in
+            let key = try await tx.row("SELECT * FROM access_key WHERE id = \(id)").map(Self.accessKeyRecord)
+            guard let bucket else { return (key, nil) }
+            return (key, try await tx.row("SELECT \(unescaped: Self.bucketColumns) FROM bucket WHERE name = \(bucket)").map(Self.bucketRecord))
+        }
+    }
+
     public func listAccessKeys() async throws -> [AccessKeyRecord] {
         try await read { tx in try await tx.rows("SELECT * FROM access_key ORDER BY created_ms, id").map(Self.accessKeyRecord) }
     }

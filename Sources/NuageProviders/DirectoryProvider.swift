@@ -54,18 +54,22 @@ public struct DirectoryProvider: Provider {
             }
         }
         let writer = FileWriter(descriptor: fd)
-        var written: Int64 = 0
+        let provider = name
+        @Sendable func write(_ block: ByteBlock) throws {
+            do { try block.withUnsafeBytes { try writer.write($0) } } catch let failed as SystemCallError {
+                throw Self.error(failed.errno, "write \(blob)", provider: provider)
+            }
+        }
+        // Each block is written once the next one arrives, and the last one with the sync: a
+        // blob of one block (every shard of a small object) costs one trip to a blocking thread.
+        var written: Int64 = 0, held: ByteBlock?
         for try await block in body {
             try Task.checkCancellation()
             guard written + Int64(block.count) <= length else {
                 throw ProviderError(.invalidArgument, provider: name, "body of blob \(blob) is longer than its declared \(length) bytes")
             }
-            let provider = name
-            try await BlockingIO.run {
-                do { try block.withUnsafeBytes { try writer.write($0) } } catch let failed as SystemCallError {
-                    throw Self.error(failed.errno, "write \(blob)", provider: provider)
-                }
-            }
+            if let previous = held { try await BlockingIO.run { try write(previous) } }
+            held = block
             written += Int64(block.count)
         }
         guard written == length else {
@@ -73,8 +77,8 @@ public struct DirectoryProvider: Provider {
         }
         let directory = "\(root)/\(Self.shardDirectory(blob))"
         let final = "\(directory)/\(blob)"
-        let provider = name
-        try await BlockingIO.run {
+        try await BlockingIO.run { [held] in
+            if let held { try write(held) }
             do { try writer.sync() } catch let failed as SystemCallError {
                 throw Self.error(failed.errno, "fsync \(temporary)", provider: provider)
             }

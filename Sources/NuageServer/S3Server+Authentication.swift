@@ -17,6 +17,9 @@ extension S3Server {
         var isAnonymous = false
         /// Where the request came from (set once authenticated).
         var connection = Connection(address: nil, secure: false)
+        /// The request's bucket as read with the key, in the same catalog read (`.some(nil)`:
+        /// no such bucket); nil when it was not read.
+        var bucketRead: BucketRecord?? = nil
 
         static let anonymous = Caller(key: AccessKeyRecord(id: "anonymous", name: "anonymous", sealedSecret: [], readOnly: true,
                                                            buckets: ["-"], created: Date(timeIntervalSince1970: 0)),
@@ -51,9 +54,8 @@ extension S3Server {
             throw Self.s3Error(error, presigned: headers[named: "authorization"] == nil)
         }
         try checkScope(authorization.scope, presigned: authorization.expires != nil)
-        guard let key = try await engine.catalog.accessKey(id: authorization.accessKey) else {
-            throw S3Error(.invalidAccessKeyId)
-        }
+        let (found, bucket) = try await engine.catalog.accessKey(id: authorization.accessKey, bucket: s3.bucket)
+        guard let key = found else { throw S3Error(.invalidAccessKeyId) }
         let secret = try engine.openSecret(key.sealedSecret, accessKey: key.id)
         var fields: [(name: String, value: String)] = [("host", s3.host)]
         for field in headers { fields.append((field.name.canonicalName, field.value)) }
@@ -66,7 +68,7 @@ extension S3Server {
             throw Self.s3Error(error, presigned: authorization.expires != nil)
         }
         try Self.checkAllSigned(headers, signedHeaders: authorization.signedHeaders)
-        return Caller(key: key, signing: signing, payloadHash: payloadHash)
+        return Caller(key: key, signing: signing, payloadHash: payloadHash, bucketRead: s3.bucket == nil ? nil : .some(bucket))
     }
 
     /// A signature is accepted for this server only: service `s3`, the server's region.

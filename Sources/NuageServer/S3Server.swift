@@ -151,7 +151,9 @@ public struct S3Server: Sendable {
             }
             let operation = try S3Operation.route(s3, hasCopySource: request.headers[named: "x-amz-copy-source"] != nil)
             record.action = "s3:\(operation.rawValue)"
-            if let bucket = s3.bucket, operation != .createBucket { s3.bucketRecord = try await engine.catalog.bucket(bucket) }
+            if let bucket = s3.bucket, operation != .createBucket {
+                s3.bucketRecord = if let read = caller.bucketRead { read } else { try await engine.catalog.bucket(bucket) }
+            }
             try await authorize(caller, operation, s3, request)
             try S3Compatibility.checkHeaders(request.headers, operation)
             response = try await dispatch(operation, request, s3, caller)

@@ -329,6 +329,16 @@ public enum CatalogConformance {
         await expectCode(.invalidArgument) { try await c.createAccessKey(key) }
         #expect(try await c.accessKey(id: "NUAGEKEY1") == key)
         #expect(try await c.accessKey(id: "OTHER") == nil)
+        // Read together with a bucket (what every signed request does): each found or not on its own.
+        try await c.createBucket("a")
+        let bucketA = try #require(try await c.bucket("a"))
+        let both = try await c.accessKey(id: "NUAGEKEY1", bucket: "a")
+        #expect(both.key == key && both.bucket == bucketA)
+        let noBucket = try await c.accessKey(id: "NUAGEKEY1", bucket: "missing")
+        #expect(noBucket.key == key && noBucket.bucket == nil)
+        let noKey = try await c.accessKey(id: "OTHER", bucket: "a")
+        #expect(noKey.key == nil && noKey.bucket == bucketA)
+        #expect(try await c.accessKey(id: "NUAGEKEY1", bucket: nil).bucket == nil)
         #expect(try await c.listAccessKeys() == [key])
         #expect(try await c.deleteAccessKey(id: "NUAGEKEY1"))
         #expect(try await !c.deleteAccessKey(id: "NUAGEKEY1"))
