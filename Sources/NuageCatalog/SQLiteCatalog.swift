@@ -232,8 +232,7 @@ public final class SQLiteCatalog: Catalog {
     public func updateBucket(_ bucket: BucketRecord) async throws {
         let encryption = try bucket.encryption.map(Self.json)
         try await write { db in
-            guard let current = try Row.fetchOne(try db.cachedStatement(sql: "SELECT \(Self.bucketColumns) FROM bucket WHERE name = ?"),
-                                                 arguments: [bucket.name]).map(Self.bucketRecord) else {
+            guard let current = try Self.fetchBucket(db, bucket.name) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
             if let reason = BucketRecord.settingsChangeRefusal(from: current, to: bucket) { throw NuageError(.invalidArgument, reason) }

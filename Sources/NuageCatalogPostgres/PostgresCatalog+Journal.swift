@@ -18,14 +18,14 @@ extension PostgresCatalog {
     }
 
     public func accessKey(id: String) async throws -> AccessKeyRecord? {
-        try await read { tx in try await tx.row("SELECT * FROM access_key WHERE id = \(id)").map(Self.accessKeyRecord) }
+        try await read { tx in try await Self.fetchAccessKey(tx, id: id) }
     }
 
     public func accessKey(id: String, bucket: String?) async throws -> (key: AccessKeyRecord?, bucket: BucketRecord?) {
         try await read { tx in
-            let key = try await tx.row("SELECT * FROM access_key WHERE id = \(id)").map(Self.accessKeyRecord)
+            let key = try await Self.fetchAccessKey(tx, id: id)
             guard let bucket else { return (key, nil) }
-            return (key, try await tx.row("SELECT \(unescaped: Self.bucketColumns) FROM bucket WHERE name = \(bucket)").map(Self.bucketRecord))
+            return (key, try await Self.fetchBucket(tx, bucket))
         }
     }
 

@@ -35,7 +35,7 @@ extension PostgresCatalog {
     }
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
-        try await read { tx in try await tx.row("SELECT \(unescaped: Self.bucketColumns) FROM bucket WHERE name = \(name)").map(Self.bucketRecord) }
+        try await read { tx in try await Self.fetchBucket(tx, name) }
     }
 
     public func listBuckets() async throws -> [BucketRecord] {
@@ -45,7 +45,7 @@ extension PostgresCatalog {
     public func updateBucket(_ bucket: BucketRecord) async throws {
         let encryption = try bucket.encryption.map(Self.json)
         try await write { tx in
-            guard let current = try await tx.row("SELECT \(unescaped: Self.bucketColumns) FROM bucket WHERE name = \(bucket.name)").map(Self.bucketRecord) else {
+            guard let current = try await Self.fetchBucket(tx, bucket.name) else {
                 throw NuageError(.noSuchBucket, "bucket \(bucket.name) does not exist")
             }
             if let reason = BucketRecord.settingsChangeRefusal(from: current, to: bucket) { throw NuageError(.invalidArgument, reason) }

@@ -61,6 +61,14 @@ extension PostgresCatalog {
         try await tx.row("SELECT 1 FROM bucket WHERE name = \(name)") != nil
     }
 
+    static func fetchBucket(_ tx: Tx, _ name: String) async throws -> BucketRecord? {
+        try await tx.row("SELECT \(unescaped: bucketColumns) FROM bucket WHERE name = \(name)").map(bucketRecord)
+    }
+
+    static func fetchAccessKey(_ tx: Tx, id: String) async throws -> AccessKeyRecord? {
+        try await tx.row("SELECT * FROM access_key WHERE id = \(id)").map(accessKeyRecord)
+    }
+
     static func requireBucket(_ tx: Tx, _ name: String) async throws {
         guard try await bucketExists(tx, name) else { throw NuageError(.noSuchBucket, "bucket \(name) does not exist") }
     }
