@@ -106,7 +106,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         // nuage.toml, the data directory and how an engine is opened from it.
-        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11", "NuageCatalogPostgres"], swiftSettings: strict),
+        .target(name: "NuageConfig", dependencies: ["NuageEngine", "NuageS3Client", "NuagePKCS11", "NuageCatalogPostgres",
+                                                  .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // A serving gateway: the S3 server and every background job as one service group, its
         // logs; built by one function that `nuage serve` and the tests call.
         .target(
@@ -135,7 +136,8 @@ let package = Package(
         .target(name: "NuageLocalS3", dependencies: ["NuageCore", "NuageS3Client", "NuageSigV4", "NuageProviders",
                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 swiftSettings: strict),
-        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageLocalS3"], swiftSettings: strict),
+        .target(name: "NuageTestSupport", dependencies: ["NuageProviders", "NuageCatalog", "NuageCatalogPostgres", "NuageLocalS3",
+                                                  .product(name: "PostgresNIO", package: "postgres-nio")], swiftSettings: strict),
         .testTarget(
             name: "NuageGatewayTests",
             dependencies: ["NuageGateway", "NuageConfig", "NuageTestSupport", "NuageSigV4",
@@ -155,7 +157,7 @@ let package = Package(
         .testTarget(name: "NuageCLITests", dependencies: ["NuageConfig", "NuageTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "NuageServerTests",
-            dependencies: ["NuageServer", "NuageConfig", "NuageSigV4",
+            dependencies: ["NuageServer", "NuageConfig", "NuageSigV4", "NuageTestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOHTTPTypes", package: "swift-nio-extras")],

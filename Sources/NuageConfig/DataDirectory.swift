@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NuageCatalog
 import NuageCatalogPostgres
 import NuageCore
@@ -115,6 +116,8 @@ public struct DataDirectory: Sendable {
             } else if let passwordFile {
                 password = try location.password(inPassFile: resolve(passwordFile))
             }
+            // One connection first: a wrong host, user or certificate fails now, with its reason.
+            try await location.check(password: password, logger: Logger(label: "nuage.catalog.postgres"))
             return try await PostgresCatalog(configuration: location.configuration(password: password))
         }
     }

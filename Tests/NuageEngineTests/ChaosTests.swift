@@ -33,7 +33,7 @@ import Testing
 
     @Test(arguments: faults)
     func mixedWorkloadUnderAFault(_ fault: FaultInjectingProvider.Fault) async throws {
-        let f = try EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(500), onTmpfs: true)
+        let f = try await EngineFixture(policy: try PlacementPolicy(writeQuorum: 4), resilience: Self.resilience, stragglerGrace: .milliseconds(500), onTmpfs: true)
         defer { f.cleanUp() }
         let engine = f.engine
         var generator = SeededGenerator(seed: UInt64(Self.faults.firstIndex(of: fault)! + 1))
@@ -103,7 +103,7 @@ import Testing
     @Test func hedgingKeepsReadsFastWithAStalledProvider() async throws {
         var resilience = Resilience()
         resilience.timeout = .seconds(60)  // only hedging can help
-        let f = try EngineFixture(resilience: resilience, onTmpfs: true)
+        let f = try await EngineFixture(resilience: resilience, onTmpfs: true)
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(200_000, seed: 7)
@@ -128,7 +128,7 @@ import Testing
     @Test func theHedgeTimerAsksOneMoreShardEachDelayOnTheEnginesClock() async throws {
         let clock = ManualClock()
         let gets = Locked([String: Int]())
-        let f = try EngineFixture(onTmpfs: true, time: clock.timeSource) { name, provider in
+        let f = try await EngineFixture(onTmpfs: true, time: clock.timeSource) { name, provider in
             CountingGets(inner: provider, gets: gets)
         }
         defer { f.cleanUp() }
@@ -171,7 +171,7 @@ import Testing
         var patient = Resilience()
         patient.timeout = .seconds(3600)
         patient.answerTimeout = .seconds(3600)
-        let f = try EngineFixture(resilience: patient, stragglerGrace: .milliseconds(500), onTmpfs: true)
+        let f = try await EngineFixture(resilience: patient, stragglerGrace: .milliseconds(500), onTmpfs: true)
         defer { f.cleanUp() }
         let engine = f.engine
         try await engine.createBucket("bkt")

@@ -5,6 +5,7 @@ import NuageCore
 import NuageCrypto
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 import Testing
 
 /// SSE-C: objects under a client's key open only with that key, while repair, scrub, drain,
@@ -17,7 +18,7 @@ import Testing
     func code(_ error: any Error) -> NuageError.Code? { (error as? NuageError)?.code }
 
     @Test func onlyTheClientsKeyOpensTheObject() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(70_000, seed: 1)
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func repairScrubDrainRekeyAndRecoveryNeedNoCustomerKey() async throws {
-        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        let f = try await EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(300_000, seed: 2)
@@ -78,7 +79,7 @@ import Testing
         #expect(try await retired.getBytes(bucket: "bkt", key: "secret", customerKey: customer) == data)
         #expect(try await retired.scrub(deep: true).damaged.isEmpty)
         // Recovery from the providers brings it back, still under the client's key.
-        let recovered = try f.engine(catalog: try SQLiteCatalog(path: f.root + "/recovered.sqlite"), masterKey: new, olderKeys: [old])
+        let recovered = try f.engine(catalog: try await TestCatalog.fresh(in: f.root, name: "recovered"), masterKey: new, olderKeys: [old])
         let recovery = try await recovered.recover()
         #expect(recovery.problems.isEmpty && recovery.objects == 1, "\(recovery)")
         await #expect { try await recovered.get(bucket: "bkt", key: "secret") } throws: { code($0) == .customerKeyRequired }
@@ -86,7 +87,7 @@ import Testing
     }
 
     @Test func everyPartOfAnUploadIsUnderTheKeyItStartedWith() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let upload = try await f.engine.createUpload(bucket: "bkt", key: "multi", metadata: ["x-amz-meta-a": "b"], customerKey: customer)
@@ -116,7 +117,7 @@ import Testing
     /// What gateways before format 2 wrote (chunk tags keyed from the data key) stays readable,
     /// repairable and rotatable.
     @Test func formatOneObjectsStayReadableRepairableAndRotatable() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(90_000, seed: 6)

@@ -14,7 +14,7 @@ import Testing
 
     @Test func everyShardMovesOffAndObjectsStayWhole() async throws {
         // Seven providers in seven countries: six remain for 4 + 2.
-        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        let f = try await EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         var objects: [String: [UInt8]] = [:]
@@ -74,7 +74,7 @@ import Testing
     /// `copyFromSource`: shards are copied from the drained provider, one read each instead of
     /// `k`; a corrupt one is caught by its tags and rebuilt from the others instead.
     @Test func copyFromSourceChecksEveryChunk() async throws {
-        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        let f = try await EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         var objects: [String: [UInt8]] = [:]

@@ -4,8 +4,10 @@ import NuageCore
 import NuageCrypto
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 
-/// An engine over real directory providers and a real SQLite catalog in a temporary directory.
+/// An engine over real directory providers and a real catalog: SQLite in a temporary directory,
+/// or a new PostgreSQL database with `NUAGE_TEST_CATALOG=postgres` (``TestCatalog``).
 struct EngineFixture {
     let root: String
     let engine: Engine
@@ -30,7 +32,7 @@ struct EngineFixture {
     ///   writes (a `dd` elsewhere held every put of the chaos tests for over 6 s).
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
          segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30), deleteDelay: Duration = .zero,
-         onTmpfs: Bool = false, time: TimeSource = .continuous, wrap: (String, any Provider) -> any Provider = { $1 }) throws {
+         onTmpfs: Bool = false, time: TimeSource = .continuous, wrap: (String, any Provider) -> any Provider = { $1 }) async throws {
         let root = ((onTmpfs ? Self.tmpfs : nil) ?? NSTemporaryDirectory()) + "nuage-engine-\(UUID().uuidString)"
         self.root = root
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -51,7 +53,7 @@ struct EngineFixture {
         }
         providerRoots = roots
         self.faults = faults
-        engine = try Engine(catalog: try SQLiteCatalog(path: "\(root)/catalog.sqlite"), providers: entries,
+        engine = try Engine(catalog: try await TestCatalog.fresh(in: root), providers: entries,
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
                             segmentSize: segmentSize, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay, time: time)
     }

@@ -11,7 +11,7 @@ import Testing
 
     @Test(arguments: [0, 1, segment - 1, segment, segment + 1, 3 * segment + 5, 65_537])
     func roundTrip(size: Int) async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(size, seed: UInt64(size))
@@ -27,7 +27,7 @@ import Testing
     /// exactly the bytes written, or (past m) an error naming the providers.
     @Test(arguments: 0..<6)
     func erasuresAndCorruptionNeverReturnWrongBytes(seed: Int) async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         var generator = SeededGenerator(seed: UInt64(seed))
         try await f.engine.createBucket("bkt")
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func moreThanMProvidersGoneIsAnErrorNamingThem() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(50_000, seed: 9)
@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func corruptionInMoreThanMShardsIsAnErrorNotWrongBytes() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(3 * Self.segment, seed: 4)
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func readsThatSawAnErasureFlagTheObjectForRepair() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(10_000, seed: 5)
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func byteRangesReadExactlyTheirBytes() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let size = 10 * Self.segment + 123
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func overwriteIsAtomicAndCollectsOldBlobs() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let first = bytes(20_000, seed: 1), second = bytes(7_000, seed: 2)
@@ -139,7 +139,7 @@ import Testing
     }
 
     @Test func deleteRemovesObjectAndBlobs() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         try await f.engine.put(bucket: "bkt", key: "k", size: 3, body: BytesBody([1, 2, 3]))
@@ -152,7 +152,7 @@ import Testing
     }
 
     @Test func conditionalPuts() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let first = try await f.engine.put(bucket: "bkt", key: "k", size: 1, body: BytesBody([1]), condition: .mustNotExist)
@@ -168,7 +168,7 @@ import Testing
     /// The ETag is the body's MD5 unless one is given; a given ETag skips the MD5, except for a
     /// body that checks a declared MD5, which is still checked.
     @Test func etagIsTheMD5UnlessGiven() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(3 * Self.segment + 7, seed: 11)
@@ -199,7 +199,7 @@ import Testing
     }
 
     @Test func badInputIsRefusedAndStoresNothing() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         for key in ["", "a/../b", "..", "nul\u{0}key"] {
@@ -224,7 +224,7 @@ import Testing
 
     /// A put that dies part-way (the client disconnects) leaves nothing visible and no blobs.
     @Test func failedPutLeavesNothing() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         try await f.engine.put(bucket: "bkt", key: "k", size: 5, body: BytesBody([1, 2, 3, 4, 5]))
@@ -240,7 +240,7 @@ import Testing
     /// A gateway killed mid-put: its intent and blobs remain; nothing is visible; gc removes them
     /// once the grace period has passed, and never touches a write still in its grace period.
     @Test func crashedPutIsInvisibleAndCollected() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let names = f.providerRoots.keys.sorted()
@@ -267,7 +267,7 @@ import Testing
     }
 
     @Test func quorumWritesRecordMissingShardsAndStillRead() async throws {
-        let f = try EngineFixture(wrap: { name, provider in name == "de-2" ? RefusingProvider(inner: provider) : provider })
+        let f = try await EngineFixture(wrap: { name, provider in name == "de-2" ? RefusingProvider(inner: provider) : provider })
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(30_000, seed: 6)
@@ -281,7 +281,7 @@ import Testing
     }
 
     @Test func writesBelowQuorumFailNamingProvidersAndLeaveNothing() async throws {
-        let f = try EngineFixture(wrap: { name, provider in ["de-2", "fr-3"].contains(name) ? RefusingProvider(inner: provider) : provider })
+        let f = try await EngineFixture(wrap: { name, provider in ["de-2", "fr-3"].contains(name) ? RefusingProvider(inner: provider) : provider })
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         await #expect {
@@ -296,7 +296,7 @@ import Testing
 
     /// Nothing a provider stores contains names, metadata or content in the clear.
     @Test func providersSeeNoNamesMetadataOrPlaintext() async throws {
-        let f = try EngineFixture(segmentSize: 1 << 20)
+        let f = try await EngineFixture(segmentSize: 1 << 20)
         defer { f.cleanUp() }
         let marker = "zebra-marker-31337"
         try await f.engine.createBucket(marker)
@@ -315,7 +315,7 @@ import Testing
     }
 
     @Test func shardHeadersRebuildTheCatalogEntry() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let record = try await f.engine.put(bucket: "bkt", key: "some/key", size: 9000, body: BytesBody(bytes(9000, seed: 2)),

@@ -10,7 +10,7 @@ import Testing
 @Suite struct ExposureTests {
     @Test func figuresMatchAnIndependentCountAndTheWhatIfMatchesTheDrain() async throws {
         // Seven providers; de-2 is operated from the US, so it counts for DE and US.
-        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"], operators: ["de-2": "US"],
+        let f = try await EngineFixture(countries: EngineFixture.sixCountries + ["AU"], operators: ["de-2": "US"],
                                   policy: try PlacementPolicy(surviveJurisdictionLoss: 0))
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")

@@ -4,6 +4,7 @@ import NuageCore
 import NuageCrypto
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 import Testing
 
 /// SSE-KMS: objects under a named KMS key read while it is enabled, are refused while it is
@@ -26,7 +27,7 @@ import Testing
     }
 
     @Test func disableEnableAndDestroy() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let key = try await f.engine.createKMSKey(name: "finance")
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func uploadsRotationAndRecoveryKeepTheKey() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         try await f.engine.createKMSKey(name: "hr")
@@ -125,7 +126,7 @@ import Testing
         #expect(try await retired.getBytes(bucket: "bkt", key: "multi") == one + two)
 
         // Recovery from the providers brings the key and the object back; disabling it still refuses reads.
-        let recovered = try f.engine(catalog: try SQLiteCatalog(path: f.root + "/recovered.sqlite"), masterKey: new)
+        let recovered = try f.engine(catalog: try await TestCatalog.fresh(in: f.root, name: "recovered"), masterKey: new)
         let recovery = try await recovered.recover()
         #expect(recovery.problems.isEmpty && recovery.objects == 1, "\(recovery)")
         #expect(try await recovered.getBytes(bucket: "bkt", key: "multi") == one + two)

@@ -9,7 +9,7 @@ import Testing
     static let partSize = Int(Engine.minimumPartSize)
 
     @Test func completedUploadReadsAsTheConcatenationOfItsParts() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let upload = try await f.engine.createUpload(bucket: "bkt", key: "big", metadata: ["content-type": "video/mp4"])
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func completionChecksPartsAndLeavesTheUploadOnError() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let upload = try await f.engine.createUpload(bucket: "bkt", key: "k")
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func abortAndExpiryDeleteParts() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let aborted = try await f.engine.createUpload(bucket: "bkt", key: "a")
@@ -107,7 +107,7 @@ import Testing
     }
 
     @Test func uploadIdsListInCreationOrder() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         var ids: [String] = []

@@ -15,7 +15,7 @@ import Testing
     /// Starts a read of `bkt/k`, takes its first piece, applies `change`, then reads the rest.
     @Test(arguments: Change.allCases)
     func aReadInProgressReturnsTheOldBytesWhole(_ change: Change) async throws {
-        let f = try EngineFixture(deleteDelay: .seconds(3600))
+        let f = try await EngineFixture(deleteDelay: .seconds(3600))
         defer { f.cleanUp() }
         let engine = f.engine
         try await engine.createBucket("bkt")
@@ -49,7 +49,7 @@ import Testing
 
     /// Once the delay has passed the blobs go; blobs no read can need go at once.
     @Test func replacedBlobsAreDeletedAfterTheDelay() async throws {
-        let f = try EngineFixture(deleteDelay: .milliseconds(200))
+        let f = try await EngineFixture(deleteDelay: .milliseconds(200))
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         try await f.engine.put(bucket: "bkt", key: "k", size: 10, body: BytesBody(bytes(10, seed: 1)))

@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func anInfeasiblePolicyRefusesWritesWithTheReason() async throws {
-        let f = try EngineFixture(countries: ["US", "US", "US", "DE", "FR", "JP"])
+        let f = try await EngineFixture(countries: ["US", "US", "US", "DE", "FR", "JP"])
         defer { f.cleanUp() }
         #expect(f.engine.placementProblems.contains { $0.contains("survive-jurisdiction-loss") })
         try await f.engine.createBucket("bkt")
@@ -120,7 +120,7 @@ import Testing
     /// A country banned after objects were written: every object still reads (its shards on the
     /// banned provider asked last), lists and deletes; only writes are refused.
     @Test func aBanNeverStopsReads() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(50_000, seed: 5)

@@ -26,7 +26,7 @@ import Testing
         let root = NSTemporaryDirectory() + "nuage-chaos-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let engine = try Engine(catalog: try SQLiteCatalog(path: root + "/catalog.sqlite"), providers: entries,
+        let engine = try Engine(catalog: try await TestCatalog.fresh(in: root), providers: entries,
                                 policy: try PlacementPolicy(writeQuorum: 4), masterKey: try MasterKey(bytes: .random(count: 32)),
                                 segmentSize: 64 << 10, stragglerGrace: .seconds(1))
         try await engine.createBucket("bkt")

@@ -3,13 +3,14 @@ import NuageCatalog
 import NuageCore
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 import Testing
 
 /// The catalog rebuilt from the journal at providers matches the one that was lost.
 @Suite struct RecoveryTests {
     /// An engine over the fixture's providers and master key with a new, empty catalog.
-    func freshEngine(_ f: EngineFixture) throws -> Engine {
-        try f.engine(catalog: try SQLiteCatalog(path: "\(f.root)/recovered.sqlite"))
+    func freshEngine(_ f: EngineFixture) async throws -> Engine {
+        try f.engine(catalog: try await TestCatalog.fresh(in: f.root, name: "recovered"))
     }
 
     /// Buckets, puts, overwrites, deletes, multipart uploads (one completed, one left open),
@@ -74,7 +75,7 @@ import Testing
     }
 
     @Test func theCatalogComesBackFromTheJournal() async throws {
-        let f = try EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
+        let f = try await EngineFixture(countries: EngineFixture.sixCountries + ["AU"])
         defer { f.cleanUp() }
         let expected = try await workload(f.engine)
         // A drain moves shards: the manifests' changes are in the journal too.
@@ -82,7 +83,7 @@ import Testing
         #expect(try await draining.drain(provider: "de-2").failed.isEmpty)
         try await draining.journalDurable()
 
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         let report = try await recovered.recover()
         #expect(report.problems.isEmpty && report.unreadable.isEmpty && report.unreachable.isEmpty, "\(report)")
         #expect(report.objects == expected.count && report.buckets == 2 && report.accessKeys == 1)
@@ -96,7 +97,7 @@ import Testing
 
     @Test(arguments: [false, true])
     func everyVersionAndLockComesBack(snapshot: Bool) async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         let engine = f.engine, lock = [ObjectLock.modeKey: "COMPLIANCE", ObjectLock.retainUntilKey: "2100-01-01T00:00:00.000Z"]
         try await engine.createBucket("vault", objectLock: "{}")
@@ -117,7 +118,7 @@ import Testing
         if snapshot { _ = try await engine.compactJournal(threshold: 1) }
         try await engine.journalDurable()
 
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         let report = try await recovered.recover()
         #expect(report.problems.isEmpty && report.unreadable.isEmpty, "\(report)")
         let before = try await engine.catalog.snapshot(), after = try await recovered.catalog.snapshot()
@@ -135,7 +136,7 @@ import Testing
     }
 
     @Test func aSnapshotAndTheSegmentsAfterItAreEnough() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         let expected = try await workload(f.engine, snapshotEvery: 15)
         let blobs = try await f.engine.catalog.journalBlobs()
@@ -146,14 +147,14 @@ import Testing
                 "m + 1 copies (or one more) in distinct jurisdictions")
         // Retired journal blobs are deleted by gc; recovery never needed them.
         _ = try await f.engine.collectGarbage(grace: .zero, deleteDelay: .zero)
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         let report = try await recovered.recover()
         #expect(report.snapshotSeq == snapshot.last && report.problems.isEmpty, "\(report)")
         try await expectSameState(recovered, f.engine, expected)
     }
 
     @Test func oneJurisdictionDownAndACorruptCopyStillRecover() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         let expected = try await workload(f.engine)
         // Flip a byte in one copy of every journal blob on ca-1; take de-2 away entirely.
@@ -167,7 +168,7 @@ import Testing
             }
         }
         f.faults["de-2"]!.set([.down])
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         let report = try await recovered.recover()
         #expect(report.problems.isEmpty && report.unreadable.isEmpty, "\(report)")
         #expect(report.unreachable.count == 1 && report.unreachable[0].hasPrefix("de-2"))
@@ -175,21 +176,21 @@ import Testing
     }
 
     @Test func aLostSegmentIsAGapNotASilentLoss() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         _ = try await workload(f.engine)
         let segments = try await f.engine.catalog.journalBlobs().filter { $0.kind == .segment }.sorted { $0.last < $1.last }
         let lost = segments[segments.count / 2]
         // Every copy, the spare one a hedged write may have left too.
         for provider in f.engine.providers.values { try? await provider.delete(lost.copies[0].blob) }
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         let report = try await recovered.recover()
         #expect(report.seq == lost.first - 1, "recovered up to the gap, no further")
         #expect(report.problems.count == 1 && report.problems[0].contains("change \(lost.first) is missing"), "\(report.problems)")
     }
 
     @Test func journalBlobsRevealNothing() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("secret-bucket-name")
         try await f.engine.put(bucket: "secret-bucket-name", key: "secret-key-name", size: 5, body: BytesBody(Array("hello".utf8)),
@@ -206,7 +207,7 @@ import Testing
 
     /// DeleteObjects: one journal segment for the whole batch, and the recovered catalog agrees.
     @Test func aBatchOfDeletesIsOneJournalWrite() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         for i in 0..<20 { try await f.engine.put(bucket: "bkt", key: "k\(i)", size: 1, body: BytesBody([UInt8(i)])) }
@@ -215,7 +216,7 @@ import Testing
         #expect(failed.isEmpty, "a missing key is deleted too")
         let after = try await f.engine.catalog.journalBlobs().filter { $0.kind == .segment }
         #expect(after.count == before + 1 && after.last!.last - after.last!.first == 14, "15 deletions, one segment")
-        let recovered = try freshEngine(f)
+        let recovered = try await freshEngine(f)
         #expect(try await recovered.recover().objects == 5)
         #expect(try await recovered.catalog.listObjects(bucket: "bkt", prefix: "", after: nil, limit: 100).map(\.key) == ["k15", "k16", "k17", "k18", "k19"])
     }

@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func shardsNeverWrittenAreRebuiltAndSwappedIn() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(100_000, seed: 1)
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func lostAndCorruptBlobsAreRepairedAfterAReadNoticesThem() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(50_000, seed: 2)
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func notesOfReplacedVersionsAreDropped() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         f.faults["fr-3"]!.set([.down])
@@ -77,7 +77,7 @@ import Testing
     /// to wait forever to hand the failed writer its next record.
     @Test(arguments: [FaultInjectingProvider.Fault.failWritesAfter(20_000), .down])
     func aTargetThatFailsEndsTheRepairWithItsError(_ fault: FaultInjectingProvider.Fault) async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         let data = bytes(400_000, seed: 4)  // a shard of many 4 KiB segments: far more records than the channel holds

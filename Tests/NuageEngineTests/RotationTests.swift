@@ -4,13 +4,14 @@ import NuageCore
 import NuageCrypto
 @testable import NuageEngine
 import NuageProviders
+import NuageTestSupport
 import Testing
 
 /// Master-key rotation: everything moves to the new key without re-encrypting data, and the
 /// old key can then be retired while every object, repair, scrub and recovery goes on.
 @Suite struct RotationTests {
     @Test func everythingMovesToTheNewKeyAndTheOldOneCanGo() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         let old = f.engine.masterKey, new = try MasterKey(bytes: .random(count: 32))
         try await f.engine.createBucket("bkt")
@@ -55,7 +56,7 @@ import Testing
         for (key, data) in objects { #expect(try await retired.getBytes(bucket: "bkt", key: key) == data, "\(key)") }
         #expect(try retired.openSecret(try #require(try await retired.catalog.accessKey(id: "NUKEY")).sealedSecret, accessKey: "NUKEY") == "s3cr3t")
         #expect(try await retired.scrub(deep: true).damaged.isEmpty)
-        let recovered = try f.engine(catalog: try SQLiteCatalog(path: f.root + "/recovered.sqlite"), masterKey: new)
+        let recovered = try f.engine(catalog: try await TestCatalog.fresh(in: f.root, name: "recovered"), masterKey: new)
         let recovery = try await recovered.recover()
         #expect(recovery.problems.isEmpty && recovery.objects == objects.count, "\(recovery)")
         for (key, data) in objects { #expect(try await recovered.getBytes(bucket: "bkt", key: key) == data, "\(key)") }

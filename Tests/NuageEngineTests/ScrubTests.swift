@@ -9,7 +9,7 @@ import Testing
 /// every object whole and a second deep scrub finds nothing.
 @Suite struct ScrubTests {
     @Test func deepScrubFindsEveryDamageAndRepairHealsIt() async throws {
-        let f = try EngineFixture()
+        let f = try await EngineFixture()
         defer { f.cleanUp() }
         try await f.engine.createBucket("bkt")
         var objects: [String: [UInt8]] = [:]

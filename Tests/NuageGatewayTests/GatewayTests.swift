@@ -41,7 +41,7 @@ import Testing
         let root = NSTemporaryDirectory() + "nuage-gateway-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let directory = DataDirectory(path: root)
-        try directory.initialize()
+        try directory.initialize(configuration: try await TestCatalog.configuration(Configuration.demo))
         let engine = try await directory.openEngine(environment: [:])
         try await engine.createBucket("bkt")
         let (key, secret) = try await AccessKeys.create(engine: engine, name: "test", readOnly: false, buckets: [])

@@ -9,8 +9,10 @@ import NuageCore
 import NuageEngine
 @testable import NuageServer
 import NuageSigV4
+import NuageTestSupport
 
-/// An S3 server over the embedded default (demo providers, SQLite catalog) in a temporary
+/// An S3 server over the embedded default (demo providers, SQLite catalog; a new PostgreSQL
+/// database instead with `NUAGE_TEST_CATALOG=postgres`, see ``TestCatalog``) in a temporary
 /// directory, driven in process through HummingbirdTesting's router client, with requests
 /// signed as an SDK signs them.
 struct ServerFixture {
@@ -21,7 +23,7 @@ struct ServerFixture {
     init() async throws {
         root = NSTemporaryDirectory() + "nuage-server-\(UUID().uuidString)"
         let directory = DataDirectory(path: root)
-        try directory.initialize()
+        try directory.initialize(configuration: try await TestCatalog.configuration(Configuration.demo))
         engine = try await directory.openEngine(environment: [:])
         signer = try await Self.createKey(engine, readOnly: false, buckets: [])
     }

@@ -48,12 +48,19 @@ def softhsm_token():
 
 
 def postgres_server():
-    """The test PostgreSQL server (NUAGE_TEST_POSTGRES_URL, postgres://USER@HOST:PORT/DB, which
-    scripts/test starts with scripts/postgres); a test that needs one fails without it."""
+    """The test PostgreSQL server (NUAGE_TEST_POSTGRES_URL, postgres://USER@HOST:PORT/DB?sslmode=…,
+    which scripts/test starts with scripts/postgres); a test that needs one fails without it."""
     url = os.environ.get("NUAGE_TEST_POSTGRES_URL")
     if not url:
         pytest.fail("NUAGE_TEST_POSTGRES_URL is not set: ./scripts/test starts a PostgreSQL server (scripts/postgres)")
     return url
+
+
+def postgres_database_url(database):
+    """The test server's URL for another database on it, with the same TLS settings (scripts/postgres
+    serves TLS with a certificate from a throwaway CA, which the URL names as sslrootcert)."""
+    base, _, query = postgres_server().partition("?")
+    return base.rsplit("/", 1)[0] + "/" + database + ("?" + query if query else "")
 
 
 def catalog_kind():
@@ -93,7 +100,7 @@ class Server:
             server = postgres_server()
             database = "e2e_" + os.path.basename(self.dir).replace("-", "_").lower()
             psql(server, f"CREATE DATABASE {database}")
-            self.catalog_url = server.rsplit("/", 1)[0] + "/" + database + "?sslmode=disable"
+            self.catalog_url = postgres_database_url(database)
             path = os.path.join(self.data, "nuage.toml")
             text = open(path).read()
             open(path, "w").write(text.replace("[[provider]]", f'[catalog]\nkind = "postgres"\nurl = "{self.catalog_url}"\n\n[[provider]]', 1))
@@ -140,7 +147,7 @@ class Server:
         """What a lost gateway disk (or database) does to the catalog: it is gone, empty for recovery."""
         if self.catalog_url:
             server = postgres_server()
-            database = self.catalog_url.rsplit("/", 1)[1].split("?")[0]
+            database = self.catalog_url.partition("?")[0].rsplit("/", 1)[1]
             psql(server, f"DROP DATABASE {database} WITH (FORCE)")
             psql(server, f"CREATE DATABASE {database}")
         for name in os.listdir(self.data):
@@ -187,7 +194,7 @@ class Server:
             self.log.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             if self.catalog_url and not getattr(self, "shared", False):
-                psql(postgres_server(), f"DROP DATABASE IF EXISTS {self.catalog_url.rsplit('/', 1)[1].split('?')[0]} WITH (FORCE)")
+                psql(postgres_server(), f"DROP DATABASE IF EXISTS {self.catalog_url.partition('?')[0].rsplit('/', 1)[1]} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Server, postgres_server
+from conftest import Server, postgres_database_url, postgres_server
 from test_sse_c import refused
 
 
@@ -125,7 +125,7 @@ def test_an_embedded_catalog_moves_to_postgres():
         server.process.terminate()
         server.process.wait(timeout=30)
         psql(postgres_server(), f"CREATE DATABASE {database}")
-        url = postgres_server().rsplit("/", 1)[0] + "/" + database + "?sslmode=disable"
+        url = postgres_database_url(database)
         refused_open = subprocess.run([server.binary, "catalog", "migrate", "--to", url, "--data", server.data], capture_output=True, text=True)
         assert refused_open.returncode != 0 and "uploads are in progress" in refused_open.stderr, refused_open.stderr
         server.start()
