@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "CNuageErasure", cSettings: [.unsafeFlags(["-O3"])]),
         // Hardware CRCs (PCLMULQDQ folding, the SSE4.2 CRC32C instruction) for S3's checksums.
         .target(name: "CNuageCRC", cSettings: [.unsafeFlags(["-O3"])]),
+        // Reads that never wait for a disk (openat2 RESOLVE_CACHED, preadv2 RWF_NOWAIT).
+        .target(name: "CNuageIO"),
         // Reed-Solomon codec over GF(2^8).
         .target(name: "NuageErasure", dependencies: ["NuageCore", "CNuageErasure"], swiftSettings: strict),
         // Sealing (AES-256-GCM), chunk tags, master and data keys.
@@ -47,7 +49,7 @@ let package = Package(
         // Provider protocol, the directory and S3-compatible providers.
         .target(
             name: "NuageProviders",
-            dependencies: ["NuageCore", "NuageS3Client", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            dependencies: ["NuageCore", "NuageS3Client", "CNuageIO", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics")],
@@ -145,6 +147,7 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
         .testTarget(name: "NuageErasureTests", dependencies: ["NuageErasure"], swiftSettings: strict),
+        .testTarget(name: "NuageCoreTests", dependencies: ["NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageCryptoTests", dependencies: ["NuageCrypto", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "NuagePKCS11Tests", dependencies: ["NuagePKCS11", "NuageCrypto", "NuageCore"], swiftSettings: strict),
         .testTarget(name: "NuageAuditTests", dependencies: ["NuageAudit", "NuageCore"], swiftSettings: strict),

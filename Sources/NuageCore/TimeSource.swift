@@ -10,6 +10,7 @@ public struct TimeSource: Sendable {
         self.sleep = sleep
     }
 
-    /// The continuous clock and `Task.sleep`.
-    public static let continuous = TimeSource(now: { .now }, sleep: { try await Task.sleep(for: $0) })
+    /// The continuous clock, and sleeps woken by one thread (``SleepQueue``), not a Dispatch
+    /// timer each.
+    public static let continuous = TimeSource(now: { .now }, sleep: { try await SleepQueue.shared.sleep(for: $0) })
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CNuageIO
 import NuageCore
 
 /// A provider that keeps blobs as files under a root directory.
@@ -93,7 +94,35 @@ public struct DirectoryProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try BlobName.validate(blob, provider: name)
         let path = self.path(of: blob), provider = name
+        if let range, range.count <= Self.cachedReadLimit, let block = Self.readCached(path, range: range) { return block }
         return try await BlockingIO.run { try Self.read(path, blob: blob, range: range, provider: provider) }
+    }
+
+    /// Reads at most this long are tried on the calling thread first (``readCached(_:range:)``).
+    static let cachedReadLimit = 128 << 10
+
+    /// The bytes of `range`, if the file's lookup and every byte are in the kernel's caches;
+    /// nil otherwise (and on any error: the blocking read then says what it is). Never waits
+    /// for a disk, so it may run on a cooperative thread: a hot small read (a shard of a small
+    /// object) then costs no trip to a blocking thread and back, which costs more than the read.
+    static func readCached(_ path: String, range: Range<Int64>) -> ByteBlock? {
+        guard range.lowerBound >= 0 else { return nil }
+        let fd = nuage_open_cached(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, range.upperBound <= Int64(info.st_size) else { return nil }
+        let block = ByteBlock(uninitializedCount: range.count)
+        let complete = block.withUnsafeMutableBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = nuage_pread_nowait(fd, buffer.baseAddress! + done, buffer.count - done, off_t(range.lowerBound) + off_t(done))
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
+        }
+        return complete ? block : nil
     }
 
     private static func read(_ path: String, blob: String, range: Range<Int64>?, provider: String) throws -> ByteBlock {

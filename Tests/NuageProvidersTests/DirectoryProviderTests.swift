@@ -1,6 +1,6 @@
 import Foundation
 import NuageCore
-import NuageProviders
+@testable import NuageProviders
 import NuageTestSupport
 import Testing
 
@@ -30,6 +30,30 @@ func temporaryDirectory() -> String {
         let top = try FileManager.default.contentsOfDirectory(atPath: root)
         #expect(top == ["p"], "only the provider root exists under the parent")
         #expect(FileManager.default.fileExists(atPath: root + "/p/in/inside"))
+    }
+
+    /// A small read whose bytes are all cached is answered on the calling thread, with the bytes
+    /// the blocking read gives; what is not cached, not there or too short is left to the
+    /// blocking read, which reads it or says what is wrong.
+    @Test func cachedReadsAnswerOnlyFromTheCaches() async throws {
+        let root = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let provider = try DirectoryProvider(name: "dir", root: root)
+        let data = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try await provider.put("hot", bytes: data)
+        let path = root + "/ho/hot"
+        let cached = try #require(DirectoryProvider.readCached(path, range: 100..<5_000), "a blob just written is in the page cache (\(root))")
+        #expect(cached.bytes == Array(data[100..<5_000]))
+        #expect(DirectoryProvider.readCached(path, range: 9_000..<10_001) == nil, "past the end")
+        #expect(DirectoryProvider.readCached(root + "/mi/missing", range: 0..<1) == nil)
+        await #expect(throws: ProviderError.self) { _ = try await provider.get("hot", range: 9_000..<10_001) }
+        // Dropped from the page cache (its pages are clean after the put's fsync), the bytes would
+        // wait for the disk: not read on the calling thread, but still read.
+        let fd = open(path, O_RDONLY)
+        #expect(posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)) == 0)
+        close(fd)
+        #expect(DirectoryProvider.readCached(path, range: 100..<5_000) == nil)
+        #expect(try await provider.get("hot", range: 100..<5_000).bytes == Array(data[100..<5_000]))
     }
 
     @Test func blobsAreNotWorldReadable() async throws {
