@@ -187,6 +187,25 @@ struct SegmentReader: Sendable {
         func satisfied() -> Bool {
             (0..<segments.count).allSatisfy { s in valid.reduce(0) { $0 + ($1[s] ? 1 : 0) } >= k }
         }
+        func take(_ block: ByteBlock, shard: Int) {
+            let checked = verify(block, shard: shard, segments: segments)
+            blocks[shard] = block
+            valid[shard] = checked
+            let bad = segments.filter { !checked[$0 - segments.lowerBound] }
+            if !bad.isEmpty { problems[shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
+        }
+        // Of the first k shards in read order, those their providers have at hand (a directory
+        // provider's hot file) are read here, with no task, timer or thread crossing (a hot small
+        // object is read so); the others are asked with get below, as before.
+        var atHand = 0
+        for shard in Array(untried.prefix(k)) {
+            guard let block = readShardAtHand(shard, segments) else { continue }
+            untried.removeAll { $0 == shard }
+            take(block, shard: shard)
+            if problems[shard] == nil { atHand += 1 }
+        }
+        if satisfied() { return Window(segments: segments, blocks: blocks, valid: valid, problems: problems) }
+        let wanted = k - atHand
         // The hedge timer is the "read" of shard -1.
         await withTaskGroup(of: ShardRead.self) { group in
             var inFlight = 0, hedging = false
@@ -207,7 +226,7 @@ struct SegmentReader: Sendable {
                     return ShardRead(shard: -1, block: nil, problem: nil)
                 }
             }
-            for _ in 0..<k { launch() }
+            for _ in 0..<wanted { launch() }
             armHedge()
             while inFlight > 0, let read = await group.next() {
                 guard read.shard >= 0 else {
@@ -219,11 +238,7 @@ struct SegmentReader: Sendable {
                 }
                 inFlight -= 1
                 if let block = read.block {
-                    let checked = verify(block, shard: read.shard, segments: segments)
-                    blocks[read.shard] = block
-                    valid[read.shard] = checked
-                    let bad = segments.filter { !checked[$0 - segments.lowerBound] }
-                    if !bad.isEmpty { problems[read.shard] = "chunk tag mismatch in segment(s) \(bad.map(String.init).joined(separator: ","))" }
+                    take(block, shard: read.shard)
                 } else {
                     problems[read.shard] = read.problem
                 }
@@ -233,7 +248,7 @@ struct SegmentReader: Sendable {
                 }
                 if read.block == nil || problems[read.shard] != nil { launch() }
                 // Too few reads left in flight to reach k valid chunks: ask more now.
-                while inFlight < k && !untried.isEmpty && !satisfied() { launch() }
+                while inFlight < wanted && !untried.isEmpty && !satisfied() { launch() }
             }
             group.cancelAll()
         }
@@ -246,6 +261,14 @@ struct SegmentReader: Sendable {
                              "object \(key) in \(bucket): fewer than \(k) of \(n) shards readable for segments \(segments): \(detail.joined(separator: "; "))")
         }
         return Window(segments: segments, blocks: blocks, valid: valid, problems: problems)
+    }
+
+    /// The shard's part of the window if its provider has it at hand (``Provider/cachedGet(_:range:)``).
+    func readShardAtHand(_ shard: Int, _ segments: Range<Int>) -> ByteBlock? {
+        guard let ref = manifest.shards[shard], let provider = engine.providers[ref.provider] else { return nil }
+        let range = layout.byteRange(ofSegments: segments)
+        guard let block = provider.cachedGet(ref.blob, range: range), block.count == range.count else { return nil }
+        return block
     }
 
     func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {

@@ -98,6 +98,11 @@ public struct DirectoryProvider: Provider {
         return try await BlockingIO.run { try Self.read(path, blob: blob, range: range, provider: provider) }
     }
 
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
+        guard range.count <= Self.cachedReadLimit, (try? BlobName.validate(blob, provider: name)) != nil else { return nil }
+        return Self.readCached(path(of: blob), range: range)
+    }
+
     /// Reads at most this long are tried on the calling thread first (``readCached(_:range:)``).
     static let cachedReadLimit = 128 << 10
 

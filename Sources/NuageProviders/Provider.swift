@@ -33,6 +33,13 @@ public protocol Provider: Sendable {
     /// Reads a byte range of a blob (the whole blob when `range` is nil).
     func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock
 
+    /// The bytes of a range if the provider has them at hand and can answer at once, without
+    /// waiting for a disk or a network (a directory's file in the page cache); nil otherwise,
+    /// and on any error: then `get` reads them, or says what is wrong. Never blocks, so callers
+    /// may call it on a cooperative thread before they start a task for `get`. When it answers,
+    /// it answers what `get` would. Default: nil (never at hand).
+    func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock?
+
     /// Size of a blob.
     func head(_ blob: String) async throws -> BlobInfo
 
@@ -59,6 +66,8 @@ public struct BlobInfo: Hashable, Sendable {
 }
 
 extension Provider {
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? { nil }
+
     /// Stores an in-memory blob.
     public func put(_ blob: String, bytes: [UInt8]) async throws {
         try await put(blob, length: Int64(bytes.count), body: [ByteBlock(bytes)].async)

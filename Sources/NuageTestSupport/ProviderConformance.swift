@@ -19,6 +19,7 @@ public enum ProviderConformance {
         ("empty blob", emptyBlob),
         ("byte ranges", ranges),
         ("range past the end is corrupt", rangePastEnd),
+        ("a read at hand answers what get answers, or nothing", atHand),
         ("streamed multi-block body", streamed),
         ("overwrite replaces whole blob", overwrite),
         ("short body stores nothing", shortBody),
@@ -70,6 +71,22 @@ public enum ProviderConformance {
     static func rangePastEnd(_ p: any Provider) async throws {
         try await p.put("short", bytes: pattern(100))
         await expectKind(.corrupt) { _ = try await p.get("short", range: 50..<101) }
+    }
+
+    static func atHand(_ p: any Provider) async throws {
+        let data = pattern(5000, seed: 7)
+        try await p.put("hand", bytes: data)
+        for range: Range<Int64> in [0..<5000, 100..<4000, 4999..<5000] {
+            if let block = p.cachedGet("hand", range: range) {
+                #expect(block.bytes == Array(data[Int(range.lowerBound)..<Int(range.upperBound)]), "\(range)")
+            }
+        }
+        // Whatever the provider holds, these are not there to answer.
+        #expect(p.cachedGet("hand", range: 4000..<5001) == nil, "past the end")
+        #expect(p.cachedGet("missing", range: 0..<1) == nil)
+        #expect(p.cachedGet("../hand", range: 0..<1) == nil, "a name that could escape")
+        try await p.put("hand", bytes: pattern(10, seed: 8))
+        if let block = p.cachedGet("hand", range: 0..<10) { #expect(block.bytes == pattern(10, seed: 8), "after an overwrite") }
     }
 
     static func streamed(_ p: any Provider) async throws {

@@ -197,11 +197,18 @@ import Testing
     }
 }
 
-/// Counts the gets each provider receives (what the hedge timer launches).
+/// Counts the gets each provider receives (what the hedge timer launches), and the reads it
+/// answered at hand (``Provider/cachedGet(_:range:)``).
 struct CountingGets: Provider {
     let inner: any Provider
     let gets: Locked<[String: Int]>
+    var atHand = Locked([String: Int]())
     var name: String { inner.name }
+    func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
+        guard let block = inner.cachedGet(blob, range: range) else { return nil }
+        atHand.withLock { $0[name, default: 0] += 1 }
+        return block
+    }
     func put<Body: AsyncSequence & Sendable>(_ blob: String, length: Int64, body: Body) async throws where Body.Element == ByteBlock {
         try await inner.put(blob, length: length, body: body)
     }

@@ -24,6 +24,8 @@ public struct ConcurrencyLimitedProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try await limited { try await inner.get(blob, range: range) }
     }
+    /// Not limited: it never waits.
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? { inner.cachedGet(blob, range: range) }
     public func head(_ blob: String) async throws -> BlobInfo { try await limited { try await inner.head(blob) } }
     public func delete(_ blob: String) async throws { try await limited { try await inner.delete(blob) } }
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {

@@ -136,6 +136,12 @@ public final class FaultInjectingProvider: Provider {
         return block
     }
 
+    /// Forwarded while no fault is set; with one, nothing is at hand and every read takes the
+    /// faulty path.
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
+        faults.isEmpty ? inner.cachedGet(blob, range: range) : nil
+    }
+
     public func head(_ blob: String) async throws -> BlobInfo {
         try await before("head \(blob)")
         return try await inner.head(blob)

@@ -161,6 +161,11 @@ public struct HealthTrackingProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try await tracked("get \(blob)", read: true) { try await inner.get(blob, range: range) }
     }
+    /// Refused while the provider is down, as every call is; otherwise not tracked (an answer
+    /// from memory says nothing of how the provider answers reads).
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
+        health.state == .down ? nil : inner.cachedGet(blob, range: range)
+    }
     public func head(_ blob: String) async throws -> BlobInfo { try await tracked("head \(blob)") { try await inner.head(blob) } }
     public func delete(_ blob: String) async throws { try await tracked("delete \(blob)") { try await inner.delete(blob) } }
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {

@@ -54,6 +54,16 @@ public struct MeasuredProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try await measured("get") { try await inner.get(blob, range: range) }
     }
+    /// Counted as a get when it answers (it is one, served from memory); not when it does not
+    /// (then the get that follows is counted).
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
+        let start = ContinuousClock.now
+        guard let block = inner.cachedGet(blob, range: range) else { return nil }
+        Counter(label: "nuage_provider_requests_total", dimensions: [("provider", name), ("operation", "get"), ("outcome", "ok")]).increment()
+        Metrics.Timer(label: "nuage_provider_request_duration_seconds", dimensions: [("provider", name), ("operation", "get")])
+            .recordInterval(since: start)
+        return block
+    }
     public func head(_ blob: String) async throws -> BlobInfo { try await measured("head") { try await inner.head(blob) } }
     public func delete(_ blob: String) async throws { try await measured("delete") { try await inner.delete(blob) } }
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {

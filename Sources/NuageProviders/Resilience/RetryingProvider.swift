@@ -46,6 +46,7 @@ public struct RetryingProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try await retrying("get") { try await inner.get(blob, range: range) }
     }
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? { inner.cachedGet(blob, range: range) }
     public func head(_ blob: String) async throws -> BlobInfo { try await retrying("head") { try await inner.head(blob) } }
     public func delete(_ blob: String) async throws { try await retrying("delete") { try await inner.delete(blob) } }
     public func list(prefix: String, after: String?, limit: Int) async throws -> [BlobInfo] {

@@ -54,6 +54,9 @@ public struct TimeoutProvider: Provider {
         return try await bounded("get \(blob)", bytes: Int64(range?.count ?? 0)) { try await inner.get(blob, range: range) }
     }
 
+    /// Not bounded: it never waits.
+    public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? { inner.cachedGet(blob, range: range) }
+
     public func head(_ blob: String) async throws -> BlobInfo {
         let inner = inner
         return try await bounded("head \(blob)", bytes: nil) { try await inner.head(blob) }
