@@ -116,7 +116,7 @@ public struct AWSChunkedDecoder: Sendable {
             guard trailerText.utf8.count + text.utf8.count <= Self.maximumTrailers else { throw .malformed("trailers too large") }
             guard let colon = text.firstIndex(of: ":") else { throw .malformed("malformed trailer '\(text.prefix(32))'") }
             let name = text[..<colon].lowercased()
-            let value = String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+            let value = String(SigV4.trimmingWhitespace(text[text.index(after: colon)...]))
             if name == "x-amz-trailer-signature" {
                 trailers[name] = value
             } else {

@@ -159,8 +159,20 @@ public enum SigV4 {
 
     /// Header value with leading and trailing spaces removed and inner runs of spaces collapsed.
     static func trimmed(_ value: String) -> String {
-        value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-            .trimmingCharacters(in: .whitespaces)
+        String(trimmingWhitespace(value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")))
+    }
+
+    /// `text` without leading and trailing whitespace: tab, Unicode's space separators and U+200B, the
+    /// set Foundation's `trimmingCharacters(in: .whitespaces)` trims, without its trip through
+    /// NSString (which was 4.6 % of a small GET's server time).
+    static func trimmingWhitespace<Text: StringProtocol>(_ text: Text) -> Text.SubSequence {
+        func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+            scalar == " " || scalar == "\t" || (scalar.value >= 0x80 && (scalar.properties.generalCategory == .spaceSeparator || scalar.value == 0x200B))
+        }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return text[text.endIndex...] }
+        let last = scalars.lastIndex(where: { !isSpace($0) })!
+        return text[first...last]
     }
 
     /// RFC 3986 dot-segment removal and duplicate-slash collapsing (for services other than S3).

@@ -37,7 +37,7 @@ public struct SigV4Authorization: Sendable, Equatable {
         }
         var fields: [String: Substring] = [:]
         for part in header.dropFirst(SigV4.algorithm.count + 1).split(separator: ",") {
-            let item = part.trimmingCharacters(in: .whitespaces)
+            let item = SigV4.trimmingWhitespace(part)
             guard let equals = item.firstIndex(of: "=") else { throw .malformed("malformed component '\(item.prefix(40))'") }
             fields[String(item[..<equals])] = Substring(item[item.index(after: equals)...])
         }

@@ -66,6 +66,21 @@ import Testing
                              payloadHash: SigV4.sha256Hex(Array(v.payload.utf8)))
     }
 
+    /// The trimming of header values and Authorization components trims what Foundation's
+    /// `trimmingCharacters(in: .whitespaces)` trims, and nothing else.
+    @Test func trimmingMatchesFoundationsWhitespace() {
+        let alphabet: [Character] = [" ", "\t", "a", "=", "\u{00A0}", "\u{2003}", "\u{3000}", "\n", "\r", "é", "\u{200B}", "\u{FEFF}"]
+        var generator = SystemRandomNumberGenerator()
+        var cases = ["", " ", "\t \t", "a", " a ", "\u{00A0}x\u{3000}", "\n a \n", "a b", "\u{200B}a\u{200B}"]
+        for _ in 0..<2000 {
+            cases.append(String((0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for text in cases {
+            #expect(String(SigV4.trimmingWhitespace(text)) == text.trimmingCharacters(in: .whitespaces), "\(Array(text.unicodeScalars))")
+            #expect(String(SigV4.trimmingWhitespace(Substring(text))) == text.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
     @Test func signingKeyMatchesTheSuite() {
         let key = SigV4.signingKey(secret: Self.secret, scope: Self.scope)
         #expect(key.withUnsafeBytes { Array($0) }.hex == "938127b5336810ddb6a5d6af445fcac9e371f9ed418ed386b022aed82901be75")
