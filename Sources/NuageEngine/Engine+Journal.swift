@@ -110,7 +110,7 @@ extension Engine {
 
     /// Writes one sealed journal blob to `m + 1` eligible providers in distinct jurisdictions
     /// (the healthy ones first; another is tried when one fails).
-    private func writeJournal(_ file: JournalFile, prefix: String) async throws -> [BlobRef] {
+    func writeJournal(_ file: JournalFile, prefix: String) async throws -> [BlobRef] {
         let name = prefix + [UInt8].random(count: 16).hex
         return try await writeCopies(try file.sealed(name: name, with: masterKey), name: name)
     }

@@ -95,6 +95,49 @@ import Testing
         #expect(try await recovered.catalog.journalState().durable == report.seq + 1)
     }
 
+    /// Several gateways on one catalog each flush the journal before they answer: two that read
+    /// the same durable point write segments covering the same changes. Recovery takes each
+    /// change once, whichever segments hold it.
+    @Test func segmentsOfSeveralGatewaysOverlapAndTheCatalogStillComesBack() async throws {
+        let f = try await EngineFixture()
+        defer { f.cleanUp() }
+        let a = f.engine, b = try f.engine(catalog: f.engine.catalog)  // two gateways, one catalog
+        try await a.createBucket("shared")
+        var expected: [String: [UInt8]] = [:]
+        try await withThrowingTaskGroup(of: (String, [UInt8]).self) { group in
+            for i in 0..<24 {
+                group.addTask {
+                    let data = bytes(100 + 700 * i, seed: UInt64(i)), engine = i % 2 == 0 ? a : b
+                    try await engine.put(bucket: "shared", key: "k\(i % 16)", size: Int64(data.count), body: BytesBody(data))
+                    return ("k\(i % 16)", data)
+                }
+            }
+            for try await _ in group {}
+        }
+        for i in 0..<16 { expected["shared/k\(i)"] = try await a.getBytes(bucket: "shared", key: "k\(i)") }
+        // The race made certain: a reads what is not yet durable, b flushes it, then a writes
+        // the same changes as a segment of its own.
+        for i in 0..<3 { try await a.catalog.createAccessKey(AccessKeyRecord(id: "KEY\(i)", name: "k\(i)", sealedSecret: [UInt8(i)], readOnly: false,
+                                                                             buckets: [], created: Date(timeIntervalSince1970: 1_800_000_000))) }
+        let state = try await a.catalog.journalState()
+        let pending = try await a.catalog.journalEntries(after: state.durable, limit: 5000)
+        try #require(pending.count >= 3)
+        try await a.catalog.createAccessKey(AccessKeyRecord(id: "KEY3", name: "k3", sealedSecret: [3], readOnly: true, buckets: ["shared"],
+                                                            created: Date(timeIntervalSince1970: 1_800_000_000)))
+        try await b.journalDurable()
+        let head = try await b.catalog.journalState().durable
+        try #require(head > pending.last!.seq)
+        let copies = try await a.writeJournal(JournalFile(entries: pending), prefix: Engine.segmentPrefix)
+        try await a.catalog.noteJournalSegment(JournalBlob(kind: .segment, first: pending.first!.seq, last: pending.last!.seq, copies: copies))
+        #expect(try await a.catalog.journalState().durable == head, "a segment noted late does not move durable back")
+
+        let recovered = try await freshEngine(f)
+        let report = try await recovered.recover()
+        #expect(report.problems.isEmpty && report.unreadable.isEmpty, "\(report)")
+        #expect(report.objects == 16 && report.accessKeys == 4)
+        try await expectSameState(recovered, a, expected)
+    }
+
     @Test(arguments: [false, true])
     func everyVersionAndLockComesBack(snapshot: Bool) async throws {
         let f = try await EngineFixture()
