@@ -94,7 +94,6 @@ public struct DirectoryProvider: Provider {
     public func get(_ blob: String, range: Range<Int64>?) async throws -> ByteBlock {
         try BlobName.validate(blob, provider: name)
         let path = self.path(of: blob), provider = name
-        if let range, range.count <= Self.cachedReadLimit, let block = Self.readCached(path, range: range) { return block }
         return try await BlockingIO.run { try Self.read(path, blob: blob, range: range, provider: provider) }
     }
 
@@ -103,7 +102,8 @@ public struct DirectoryProvider: Provider {
         return Self.readCached(path(of: blob), range: range)
     }
 
-    /// Reads at most this long are tried on the calling thread first (``readCached(_:range:)``).
+    /// Reads at most this long are answered at hand (``cachedGet(_:range:)``); the engine asks
+    /// for them before it calls `get`, which therefore does not try the caches again.
     static let cachedReadLimit = 128 << 10
 
     /// The bytes of `range`, if the file's lookup and every byte are in the kernel's caches;

@@ -22,14 +22,16 @@ public struct MeasuredProvider: Provider {
                                                         "error": "\(error)"])
     }
 
+    private func record(_ operation: String, _ outcome: String, since start: ContinuousClock.Instant) {
+        Counter(label: "nuage_provider_requests_total", dimensions: [("provider", name), ("operation", operation), ("outcome", outcome)]).increment()
+        Metrics.Timer(label: "nuage_provider_request_duration_seconds", dimensions: [("provider", name), ("operation", operation)])
+            .recordInterval(since: start)
+    }
+
     private func measured<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let start = ContinuousClock.now
         let outcome: String
-        defer {
-            Counter(label: "nuage_provider_requests_total", dimensions: [("provider", name), ("operation", operation), ("outcome", outcome)]).increment()
-            Metrics.Timer(label: "nuage_provider_request_duration_seconds", dimensions: [("provider", name), ("operation", operation)])
-                .recordInterval(since: start)
-        }
+        defer { record(operation, outcome, since: start) }
         do {
             let value = try await body()
             outcome = "ok"
@@ -59,9 +61,7 @@ public struct MeasuredProvider: Provider {
     public func cachedGet(_ blob: String, range: Range<Int64>) -> ByteBlock? {
         let start = ContinuousClock.now
         guard let block = inner.cachedGet(blob, range: range) else { return nil }
-        Counter(label: "nuage_provider_requests_total", dimensions: [("provider", name), ("operation", "get"), ("outcome", "ok")]).increment()
-        Metrics.Timer(label: "nuage_provider_request_duration_seconds", dimensions: [("provider", name), ("operation", "get")])
-            .recordInterval(since: start)
+        record("get", "ok", since: start)
         return block
     }
     public func head(_ blob: String) async throws -> BlobInfo { try await measured("head") { try await inner.head(blob) } }
