@@ -143,6 +143,8 @@ public protocol Catalog: Sendable {
     func garbage(limit: Int, readableBefore: Date, journaledThrough: Int64) async throws -> [BlobRef]
     /// Forgets garbage entries once their blobs are deleted.
     func removeGarbage(_ blobs: [BlobRef]) async throws
+    /// Those of `blobs` that are on the garbage list (a pack whose last piece just went is).
+    func garbageAmong(_ blobs: [BlobRef]) async throws -> [BlobRef]
     /// The names of every blob on `provider` referenced by an object, an uploaded part, an
     /// intent or the garbage list.
     func referencedBlobs(provider: String) async throws -> Set<String>
@@ -386,6 +388,15 @@ public struct WriteIntent: Hashable, Sendable {
         self.created = created
         self.blobs = blobs
     }
+
+    /// Ids of the intents of packs (``isPack``) begin with this.
+    public static let packPrefix = "pack-"
+
+    /// A pack intent covers the packs of one batch of small-object writes (docs/FORMAT.md,
+    /// "Packs"): recording it opens a pack row for each of its blobs; each version committed
+    /// under it counts the pieces it keeps (the intent stays); abandoning it closes the packs,
+    /// and a closed pack with no live piece goes to the garbage list.
+    public var isPack: Bool { id.hasPrefix(Self.packPrefix) }
 }
 
 /// A shard of a version that needs repair.

@@ -95,6 +95,16 @@ public struct CatalogSnapshot: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey { case seq, buckets, objects, versions, accessKeys, kmsKeys }
 
+    /// How many pieces of each pack the state's versions keep: the pack rows a restored
+    /// catalog starts with (their batches are long over).
+    public static func livePieces(_ state: CatalogSnapshot) -> [(pack: BlobRef, live: Int64)] {
+        var live: [BlobRef: Int64] = [:]
+        for record in state.objects + state.versions {
+            for piece in record.blobs where piece.isPiece { live[piece.whole, default: 0] += 1 }
+        }
+        return live.sorted { $0.key.description < $1.key.description }.map { ($0.key, $0.value) }
+    }
+
     /// Snapshots written before KMS keys or versions existed have none.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

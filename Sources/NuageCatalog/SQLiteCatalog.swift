@@ -182,6 +182,12 @@ public final class SQLiteCatalog: Catalog {
         migrator.registerMigration("v14: job leases") { db in
             try db.execute(sql: "CREATE TABLE lease (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until_ms INTEGER NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v15: packs") { db in
+            try db.execute(sql: """
+                CREATE TABLE pack (provider TEXT NOT NULL, blob TEXT NOT NULL, live INTEGER NOT NULL, open INTEGER NOT NULL,
+                                   PRIMARY KEY (provider, blob)) WITHOUT ROWID
+                """)
+        }
         return migrator
     }
 
@@ -254,6 +260,12 @@ public final class SQLiteCatalog: Catalog {
         try await write { db in
             try db.cachedStatement(sql: "INSERT INTO intent (id, created_ms, blobs) VALUES (?, ?, ?)").execute(
                            arguments: [intent.id, Self.ms(intent.created), blobs])
+            if intent.isPack {
+                for ref in intent.blobs {
+                    try db.cachedStatement(sql: "INSERT INTO pack (provider, blob, live, open) VALUES (?, ?, 0, 1)").execute(
+                                   arguments: [ref.provider, ref.blob])
+                }
+            }
         }
     }
 
@@ -269,9 +281,18 @@ public final class SQLiteCatalog: Catalog {
     /// grace period), its blobs may already be deleted and committing would lose data.
     /// Its blobs that the committed record does not keep (shards that did not land) go to the
     /// garbage list.
+    /// A pack intent stays (other versions of its batch commit under it too): the pieces the
+    /// record keeps are counted live instead.
     private static func retire(_ db: Database, intent: String, keeping: [BlobRef]) throws {
         guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [intent]) else {
             throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
+        }
+        if intent.hasPrefix(WriteIntent.packPrefix) {
+            for piece in keeping where piece.isPiece {
+                try db.cachedStatement(sql: "UPDATE pack SET live = live + 1 WHERE provider = ? AND blob = ?").execute(
+                               arguments: [piece.provider, piece.blob])
+            }
+            return
         }
         try db.cachedStatement(sql: "DELETE FROM intent WHERE id = ?").execute(arguments: [intent])
         let kept = Set(keeping)
@@ -379,8 +400,14 @@ public final class SQLiteCatalog: Catalog {
     public func abandonIntent(_ id: String) async throws {
         try await write { db in
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [id]) else { return }
-            try Self.addGarbage(db, try Self.decode([BlobRef].self, row["blobs"]))
+            let blobs = try Self.decode([BlobRef].self, row["blobs"])
             try db.cachedStatement(sql: "DELETE FROM intent WHERE id = ?").execute(arguments: [id])
+            guard id.hasPrefix(WriteIntent.packPrefix) else { return try Self.addGarbage(db, blobs) }
+            // The batch is over: a pack no committed version keeps a piece of goes now.
+            for pack in blobs {
+                try db.cachedStatement(sql: "UPDATE pack SET open = 0 WHERE provider = ? AND blob = ?").execute(arguments: [pack.provider, pack.blob])
+                try Self.dropPackIfDead(db, pack, readable: true)
+            }
         }
     }
 
@@ -850,6 +877,10 @@ public final class SQLiteCatalog: Catalog {
                                      object.etag, Self.ms(object.modified), encoded.metadata, encoded.parts, object.versioned])
             }
             for version in versions { try Self.insertOlder(db, version) }
+            for (pack, live) in CatalogSnapshot.livePieces(state) {
+                try db.cachedStatement(sql: "INSERT INTO pack (provider, blob, live, open) VALUES (?, ?, ?, 0)").execute(
+                               arguments: [pack.provider, pack.blob, live])
+            }
             for (key, buckets) in keys { try Self.insertAccessKey(db, key, buckets: buckets) }
             for blob in blobs { try Self.insertJournalBlob(db, blob) }
             let snapshot = blobs.filter { $0.kind == .snapshot }.map(\.last).max() ?? 0
@@ -872,6 +903,15 @@ public final class SQLiteCatalog: Catalog {
         try await write { db in
             for ref in blobs {
                 try db.cachedStatement(sql: "DELETE FROM garbage WHERE provider = ? AND blob = ?").execute(arguments: [ref.provider, ref.blob])
+            }
+        }
+    }
+
+    public func garbageAmong(_ blobs: [BlobRef]) async throws -> [BlobRef] {
+        try await read { db in
+            try blobs.filter { ref in
+                try Row.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM garbage WHERE provider = ? AND blob = ?"),
+                                 arguments: [ref.provider, ref.blob]) != nil
             }
         }
     }
@@ -1004,13 +1044,30 @@ public final class SQLiteCatalog: Catalog {
     /// started before it was replaced may still be reading.
     /// Blobs listed here are deleted only once the change that listed them is journaled at
     /// providers (`added_seq`): a catalog rebuilt from the journal never points at a deleted blob.
+    ///
+    /// A piece of a pack is not deleted alone: it stops counting as live, and its pack is listed
+    /// once no piece of it is live and its batch is over.
     private static func addGarbage(_ db: Database, _ blobs: [BlobRef], readable: Bool = false) throws {
         let now = ms(Date())
         let seq = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT head FROM journal_state")) ?? 0
-        for ref in blobs {
+        for piece in blobs where piece.isPiece {
+            try db.cachedStatement(sql: "UPDATE pack SET live = live - 1 WHERE provider = ? AND blob = ? AND live > 0").execute(
+                           arguments: [piece.provider, piece.blob])
+            try dropPackIfDead(db, piece.whole, readable: readable)
+        }
+        for ref in blobs where !ref.isPiece {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (?, ?, ?, ?, ?)").execute(
                            arguments: [ref.provider, ref.blob, now, readable ? 1 : 0, seq])
         }
+    }
+
+    /// Lists a pack as garbage once its batch is over and none of its pieces is live.
+    private static func dropPackIfDead(_ db: Database, _ pack: BlobRef, readable: Bool) throws {
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT live, open FROM pack WHERE provider = ? AND blob = ?"),
+                                         arguments: [pack.provider, pack.blob]) else { return }
+        guard (row["live"] as Int64) == 0, (row["open"] as Int64) == 0 else { return }
+        try db.cachedStatement(sql: "DELETE FROM pack WHERE provider = ? AND blob = ?").execute(arguments: [pack.provider, pack.blob])
+        try addGarbage(db, [pack], readable: readable)
     }
 
     /// Numbers a change and keeps it in the journal, in the transaction that makes it.

@@ -170,6 +170,9 @@ extension PostgresCatalog {
             for key in state.kmsKeys { try await tx.execute("INSERT INTO kms_key (name, record) VALUES (\(key.name), \(try Self.json(key)))") }
             for object in state.objects { try await Self.insertObject(tx, object) }
             for version in state.versions { try await Self.insertOlder(tx, version) }
+            for (pack, live) in CatalogSnapshot.livePieces(state) {
+                try await tx.execute("INSERT INTO pack (provider, blob, live, open) VALUES (\(pack.provider), \(pack.blob), \(live), false)")
+            }
             for key in state.accessKeys { try await Self.insertAccessKey(tx, key) }
             for blob in blobs { try await Self.insertJournalBlob(tx, blob) }
             let snapshot = blobs.filter { $0.kind == .snapshot }.map(\.last).max() ?? 0

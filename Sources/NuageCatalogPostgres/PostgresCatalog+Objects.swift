@@ -64,7 +64,15 @@ extension PostgresCatalog {
 
     public func recordIntent(_ intent: WriteIntent) async throws {
         // Alone, without the lock: an intent orders against nothing (gc gives up only old ones).
-        try await single("INSERT INTO intent (id, created_ms, blobs) VALUES (\(intent.id), \(Self.ms(intent.created)), \(try Self.json(intent.blobs)))")
+        guard intent.isPack else {
+            return try await single("INSERT INTO intent (id, created_ms, blobs) VALUES (\(intent.id), \(Self.ms(intent.created)), \(try Self.json(intent.blobs)))")
+        }
+        try await write { tx in
+            try await tx.execute("INSERT INTO intent (id, created_ms, blobs) VALUES (\(intent.id), \(Self.ms(intent.created)), \(try Self.json(intent.blobs)))")
+            for pack in intent.blobs {
+                try await tx.execute("INSERT INTO pack (provider, blob, live, open) VALUES (\(pack.provider), \(pack.blob), 0, true)")
+            }
+        }
     }
 
     public func commit(_ object: ObjectRecord, intent: String, expectedVersion: [UInt8]?) async throws -> ObjectRecord? {
@@ -98,7 +106,13 @@ extension PostgresCatalog {
     public func abandonIntent(_ id: String) async throws {
         try await write { tx in
             guard let row = try await tx.row("DELETE FROM intent WHERE id = \(id) RETURNING blobs") else { return }
-            try await Self.addGarbage(tx, try Self.decode([BlobRef].self, try row["blobs"].decode(String.self)))
+            let blobs = try Self.decode([BlobRef].self, try row["blobs"].decode(String.self))
+            guard id.hasPrefix(WriteIntent.packPrefix) else { return try await Self.addGarbage(tx, blobs) }
+            // The batch is over: a pack no committed version keeps a piece of goes now.
+            for pack in blobs {
+                try await tx.execute("UPDATE pack SET open = false WHERE provider = \(pack.provider) AND blob = \(pack.blob)")
+                try await Self.dropPackIfDead(tx, pack, readable: true)
+            }
         }
     }
 

@@ -152,17 +152,29 @@ extension PostgresCatalog {
     }
 
     /// Lists blobs as garbage, numbered with the journal head (see `SQLiteCatalog`).
+    /// A piece of a pack stops counting as live; its pack is listed once none is and its batch is over.
     static func addGarbage(_ tx: Tx, _ blobs: [BlobRef], readable: Bool = false) async throws {
         guard !blobs.isEmpty else { return }
+        for piece in blobs where piece.isPiece {
+            try await tx.execute("UPDATE pack SET live = live - 1 WHERE provider = \(piece.provider) AND blob = \(piece.blob) AND live > 0")
+            try await dropPackIfDead(tx, piece.whole, readable: readable)
+        }
         let now = ms(Date())
         var seq = tx.head ?? 0
         if tx.head == nil { seq = try await tx.row("SELECT head FROM journal_state WHERE id = 0")?["head"].decode(Int64.self) ?? 0 }
-        for ref in blobs {
+        for ref in blobs where !ref.isPiece {
             try await tx.execute("""
                 INSERT INTO garbage (provider, blob, added_ms, readable, added_seq) VALUES (\(ref.provider), \(ref.blob), \(now), \(readable), \(seq))
                 ON CONFLICT DO NOTHING
                 """)
         }
+    }
+
+    /// Lists a pack as garbage once its batch is over and none of its pieces is live.
+    static func dropPackIfDead(_ tx: Tx, _ pack: BlobRef, readable: Bool) async throws {
+        guard try await tx.row("DELETE FROM pack WHERE provider = \(pack.provider) AND blob = \(pack.blob) AND live = 0 AND NOT open RETURNING blob") != nil
+        else { return }
+        try await addGarbage(tx, [pack], readable: readable)
     }
 
     /// Numbers a change and keeps it in the journal, in the transaction that makes it.
@@ -175,7 +187,18 @@ extension PostgresCatalog {
     }
 
     /// Deletes an intent, which must still exist; its blobs the record does not keep go to garbage.
+    /// A pack intent stays (other versions of its batch commit under it too): the pieces the
+    /// record keeps are counted live instead.
     static func retire(_ tx: Tx, intent: String, keeping: [BlobRef]) async throws {
+        if intent.hasPrefix(WriteIntent.packPrefix) {
+            guard try await tx.row("SELECT 1 AS present FROM intent WHERE id = \(intent)") != nil else {
+                throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
+            }
+            for piece in keeping where piece.isPiece {
+                try await tx.execute("UPDATE pack SET live = live + 1 WHERE provider = \(piece.provider) AND blob = \(piece.blob)")
+            }
+            return
+        }
         guard let row = try await tx.row("DELETE FROM intent WHERE id = \(intent) RETURNING blobs") else {
             throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
         }

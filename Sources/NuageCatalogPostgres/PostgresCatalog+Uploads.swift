@@ -105,6 +105,17 @@ extension PostgresCatalog {
         }
     }
 
+    public func garbageAmong(_ blobs: [BlobRef]) async throws -> [BlobRef] {
+        guard !blobs.isEmpty else { return [] }
+        return try await read { tx in
+            var listed: [BlobRef] = []
+            for ref in blobs where try await tx.row("SELECT 1 AS listed FROM garbage WHERE provider = \(ref.provider) AND blob = \(ref.blob)") != nil {
+                listed.append(ref)
+            }
+            return listed
+        }
+    }
+
     public func referencedBlobs(provider: String) async throws -> Set<String> {
         try await read { tx in
             var names = Set<String>()

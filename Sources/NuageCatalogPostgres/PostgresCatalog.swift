@@ -85,6 +85,10 @@ public final class PostgresCatalog: Catalog, @unchecked Sendable {
         """
         CREATE TABLE lease (job TEXT COLLATE "C" PRIMARY KEY, holder TEXT NOT NULL, until_ms BIGINT NOT NULL);
         """,
+        """
+        CREATE TABLE pack (provider TEXT COLLATE "C" NOT NULL, blob TEXT COLLATE "C" NOT NULL, live BIGINT NOT NULL, open BOOLEAN NOT NULL,
+                           PRIMARY KEY (provider, blob));
+        """,
     ]
 
     /// The schema version this gateway writes.

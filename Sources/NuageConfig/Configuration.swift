@@ -46,6 +46,8 @@ public struct Configuration: Sendable {
     public var policy: PlacementPolicy
     /// Plaintext bytes per sealed segment (`[storage] segment-size`).
     public var segmentSize: Int
+    /// Objects put whole of at most this many bytes are written in packs (`[storage] pack-limit`; 0: none).
+    public var packLimit = Self.defaultPackLimit
     /// Seconds the blobs of a replaced or deleted version are kept before they are deleted
     /// (`[storage] delete-delay`), so that reads that started before the change finish.
     public var deleteDelaySeconds = 3600
@@ -133,6 +135,7 @@ public struct Configuration: Sendable {
     }
 
     public static let defaultSegmentSize = 1 << 20
+    public static let defaultPackLimit = 256 << 10
 
     /// Parses and checks a configuration; unknown keys are errors, so typos do not pass silently.
     /// - Throws: `NuageError.configuration` naming the key or line at fault.
@@ -199,7 +202,7 @@ public struct Configuration: Sendable {
         }
 
         let storage = try Self.table(root["storage"], "storage") ?? [:]
-        try Self.allowOnly(storage, ["segment-size", "delete-delay", "drain-rate", "drain-parallel"], in: "[storage]")
+        try Self.allowOnly(storage, ["segment-size", "pack-limit", "delete-delay", "drain-rate", "drain-parallel"], in: "[storage]")
         drainRateMB = try Self.integer(storage, "drain-rate", in: "storage") ?? drainRateMB
         guard (1...100_000).contains(drainRateMB) else {
             throw NuageError(.configuration, "[storage] drain-rate must be between 1 and 100000 MB/s, not \(drainRateMB)")
@@ -215,6 +218,10 @@ public struct Configuration: Sendable {
         segmentSize = try Self.integer(storage, "segment-size", in: "storage") ?? Self.defaultSegmentSize
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "[storage] segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not \(segmentSize)")
+        }
+        packLimit = try Self.integer(storage, "pack-limit", in: "storage") ?? packLimit
+        guard (0...(16 << 20)).contains(packLimit) else {
+            throw NuageError(.configuration, "[storage] pack-limit must be between 0 (no packs) and 16777216 (16 MiB), not \(packLimit)")
         }
 
         guard case .tableArray(let entries)? = root["provider"] ?? .tableArray([]) else {
@@ -309,6 +316,7 @@ public struct Configuration: Sendable {
 
             [storage]
             segment-size = 1048576         # plaintext bytes per sealed segment
+            pack-limit = 262144            # objects up to this size share packs with others put meanwhile
             delete-delay = 3600            # seconds replaced versions are kept for reads in progress
             drain-rate = 50                # MB/s of shards nuage serve writes when draining a provider
             drain-parallel = 2             # versions a drain moves at once

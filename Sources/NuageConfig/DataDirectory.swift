@@ -154,7 +154,7 @@ public struct DataDirectory: Sendable {
                                   ? master : try directory.masterKey(now, environment: environment)
                               return (active, try directory.olderKeys(environment: environment))
                           },
-                          segmentSize: configuration.segmentSize, kernel: try Kernel.selected(environment: environment),
+                          segmentSize: configuration.segmentSize, packLimit: configuration.packLimit, kernel: try Kernel.selected(environment: environment),
                           deleteDelay: .seconds(configuration.deleteDelaySeconds))
     }
 

@@ -110,15 +110,45 @@ extension KeyedDecodingContainer {
     }
 }
 
-/// One blob on one provider.
+/// One blob on one provider, or one piece of a pack: a blob shared by the shard blobs of
+/// several small objects written together (docs/FORMAT.md, "Packs").
 public struct BlobRef: Codable, Hashable, Sendable, CustomStringConvertible {
     public var provider: String
     public var blob: String
+    /// A piece: where in the pack its shard blob starts. Nil: the shard blob is the whole blob.
+    public var offset: Int64?
+    /// A piece: its shard blob's length.
+    public var length: Int64?
+
     public init(provider: String, blob: String) {
         self.provider = provider
         self.blob = blob
     }
-    public var description: String { "\(provider)/\(blob)" }
+
+    public init(provider: String, pack: String, offset: Int64, length: Int64) {
+        self.provider = provider
+        self.blob = pack
+        self.offset = offset
+        self.length = length
+    }
+
+    /// Whether this is a piece of a pack, which it shares with other versions' shards.
+    public var isPiece: Bool { offset != nil }
+
+    /// The bytes of the provider's blob that hold `range` of this shard blob (nil: all of it).
+    public func blobRange(_ range: Range<Int64>?) -> Range<Int64>? {
+        guard let offset, let length else { return range }
+        guard let range else { return offset..<(offset + length) }
+        return (offset + min(range.lowerBound, length))..<(offset + min(range.upperBound, length))
+    }
+
+    /// The whole blob this refers to (the pack, for a piece).
+    public var whole: BlobRef { BlobRef(provider: provider, blob: blob) }
+
+    public var description: String {
+        guard let offset, let length else { return "\(provider)/\(blob)" }
+        return "\(provider)/\(blob)@\(offset)+\(length)"
+    }
 }
 
 /// A hex rendering for identifiers (version ids, etags).

@@ -267,14 +267,14 @@ struct SegmentReader: Sendable {
     func readShardAtHand(_ shard: Int, _ segments: Range<Int>) -> ByteBlock? {
         guard let ref = manifest.shards[shard], let provider = engine.providers[ref.provider] else { return nil }
         let range = layout.byteRange(ofSegments: segments)
-        guard let block = provider.cachedGet(ref.blob, range: range), block.count == range.count else { return nil }
+        guard let block = provider.cachedGet(ref.blob, range: ref.blobRange(range)!), block.count == range.count else { return nil }
         return block
     }
 
     func readShard(_ shard: Int, _ segments: Range<Int>) async throws -> ByteBlock {
         guard let ref = manifest.shards[shard] else { throw NuageError(.insufficientShards, "shard was never written") }
         let range = layout.byteRange(ofSegments: segments)
-        let block = try await engine.provider(named: ref.provider).get(ref.blob, range: range)
+        let block = try await engine.provider(named: ref.provider).get(ref.blob, range: ref.blobRange(range))
         guard block.count == range.count else {
             throw ProviderError(.corrupt, provider: ref.provider, "returned \(block.count) bytes for a \(range.count)-byte range")
         }

@@ -56,18 +56,24 @@ extension Engine {
         let kms = try await kmsKeyForWriting(optional: kmsKey)
         let stream = try await writeStream(bucket: bucket, key: key, size: size, body: body,
                                            headerMetadata: Self.storedMetadata(metadata, customerKey: customerKey),
-                                           hashing: etag == nil, customerKey: customerKey, kmsKey: kms)
-        var record = ObjectRecord(bucket: bucket, key: key, size: size, etag: try stream.etag(etag),
-                                  modified: stream.created,
+                                           hashing: etag == nil, customerKey: customerKey, kmsKey: kms, packing: true)
+        var record = ObjectRecord(bucket: bucket, key: key, size: size, etag: "", modified: stream.created,
                                   metadata: Self.storedMetadata(metadata.merging(body.trailingMetadata) { _, trailing in trailing },
                                                                 customerKey: customerKey),
                                   manifest: stream.manifest)
         record.versioned = bucketRecord.versioning == .enabled
-        try await finish(stream) {
-            if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
-                await collectReplaced(replaced.blobs)
+        do {
+            record.etag = try stream.etag(etag)
+            try await finish(stream) {
+                if let replaced = try await catalog.commit(record, intent: stream.intent, expectedVersion: expected) {
+                    await collectReplaced(replaced.blobs)
+                }
             }
+        } catch {
+            await stream.pack?.release(committed: false)
+            throw error
         }
+        await stream.pack?.release(committed: true)
         try await journalDurable()
         return record
     }
@@ -111,6 +117,9 @@ extension Engine {
         var failed: [Int: String]
         /// The blobs of those shards, which may still appear (a straggler finishing late).
         var failedBlobs: [BlobRef]
+        /// For a small object written in a pack: its share of the batch, whose pack intent it
+        /// commits under (released once the put is done, committed or not).
+        var pack: PackTicket.Share? = nil
 
         /// The ETag to record: `given`, else the one computed from the plaintext.
         func etag(_ given: String?) throws -> String {
@@ -125,8 +134,11 @@ extension Engine {
         do {
             try await commit()
         } catch {
-            await tolerating("give up a failed write's intent (gc gives it up later)") { try await catalog.abandonIntent(stream.intent) }
-            await collectPromptly(stream.manifest.blobs)
+            // A pack intent is the batch's: it goes once every put of the batch is done.
+            if stream.pack == nil {
+                await tolerating("give up a failed write's intent (gc gives it up later)") { try await catalog.abandonIntent(stream.intent) }
+                await collectPromptly(stream.manifest.blobs)
+            }
             throw error
         }
         if !stream.failed.isEmpty {
@@ -151,9 +163,11 @@ extension Engine {
     ///   - hashing: whether to compute the MD5 of the body (always, when the body checks one).
     ///   - customerKey: the client's key that wraps the data key (SSE-C); nil: the master key.
     ///   - kmsKey: the KMS key that wraps the data key (SSE-KMS); nil: the master key.
+    ///   - packing: whether a stream of at most ``packLimit`` bytes goes into packs with those of
+    ///     other puts (a whole object's, not an upload part's).
     func writeStream(bucket: String, key: String, size: Int64, body: some ObjectBody,
                      headerMetadata: [String: String], hashing: Bool, customerKey: CustomerKey? = nil,
-                     kmsKey: KMSKey? = nil) async throws -> WrittenStream {
+                     kmsKey: KMSKey? = nil, packing: Bool = false) async throws -> WrittenStream {
         try requirePlaceable()
         let policy = placement.policy
         let k = policy.dataShards, n = policy.totalShards
@@ -182,7 +196,6 @@ extension Engine {
         let wrappedTagKey = format == 1 ? nil : try await masterKey.wrap(tagKey, versionID: versionID)
         let customerKeyCheck = customerKey?.check(versionID: versionID)
         let targets = try placement.choose(for: versionID)
-        let refs = targets.map { BlobRef(provider: $0.name, blob: [UInt8].random(count: 16).hex) }
         let created = Date()
         let headers = try (0..<n).map { index in
             ByteBlock(try ShardHeader(versionID: versionID, shardIndex: index, dataShards: k,
@@ -193,7 +206,42 @@ extension Engine {
                                       metadata: headerMetadata)
                 .sealed(with: masterKey))
         }
+        func manifest(_ shards: [BlobRef?]) -> Manifest {
+            Manifest(format: format, versionID: versionID, size: size, segmentSize: segmentSize,
+                     dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
+                     wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey, customerKeyCheck: customerKeyCheck,
+                     kmsKeyID: kmsKey?.id, shards: shards)
+        }
+        func etag(_ md5: [UInt8]?) -> String? { md5.map { customerKey?.etag(md5: $0) ?? $0.hex } }
 
+        if packing, packLimit > 0, size <= Int64(packLimit) {
+            // Small: the whole stream is sealed and encoded in memory, then written with others.
+            let writer = StripeWriter(codec: codec, layout: layout, dataKey: dataKey, tagKey: tagKey, versionID: versionID,
+                                      patience: stragglerGrace, time: time, quorum: policy.writeQuorum, failures: ShardFailures(),
+                                      digest: hashing || body.checksMD5 ? RunningMD5() : nil)
+            let channels = (0..<n).map { _ in BoundedChannel<ByteBlock>(capacity: layout.segmentCount + 1) }
+            try await writer.write(from: body, headers: headers, to: channels) {}
+            var blobs: [[ByteBlock]] = []
+            for channel in channels {
+                channel.finish()
+                var blocks: [ByteBlock] = []
+                for try await block in channel { blocks.append(block) }
+                blobs.append(blocks)
+            }
+            let md5 = writer.digest?.finalize()
+            if let md5 { try body.verify(md5: md5) }
+            let written = try await packWriter.write(PackWriter.Member(blobs: blobs, providers: targets.map(\.name), length: layout.blobLength),
+                                                     engine: self)
+            do { try requireQuorum(written.failures, refs: targets.map { BlobRef(provider: $0.name, blob: "pack") }) } catch {
+                await written.ticket.release(committed: false)
+                throw error
+            }
+            return WrittenStream(bucket: bucket, key: key, manifest: manifest(written.pieces), intent: written.ticket.intent, created: created,
+                                 computedETag: etag(md5), failed: written.failures.mapValues { "\($0)" }, failedBlobs: [],
+                                 pack: written.ticket)
+        }
+
+        let refs = targets.map { BlobRef(provider: $0.name, blob: [UInt8].random(count: 16).hex) }
         let intent = WriteIntent(id: versionID.hex, created: created, blobs: refs)
         try await catalog.recordIntent(intent)
         let failures = ShardFailures()
@@ -257,13 +305,8 @@ extension Engine {
         }
 
         let failed = failures.all
-        let manifest = Manifest(format: format, versionID: versionID, size: size, segmentSize: segmentSize,
-                                dataShards: k, parityShards: policy.parityShards, keyID: masterKey.id,
-                                wrappedKey: wrappedKey, wrappedTagKey: wrappedTagKey, customerKeyCheck: customerKeyCheck,
-                                kmsKeyID: kmsKey?.id,
-                                shards: refs.indices.map { failed[$0] == nil ? refs[$0] : nil })
-        return WrittenStream(bucket: bucket, key: key, manifest: manifest, intent: intent.id, created: created,
-                             computedETag: md5.map { customerKey?.etag(md5: $0) ?? $0.hex },
+        return WrittenStream(bucket: bucket, key: key, manifest: manifest(refs.indices.map { failed[$0] == nil ? refs[$0] : nil }),
+                             intent: intent.id, created: created, computedETag: etag(md5),
                              failed: failed.mapValues { "\($0)" }, failedBlobs: failed.keys.sorted().map { refs[$0] })
     }
 

@@ -119,7 +119,7 @@ extension Engine {
         let reader = SegmentReader(engine: self, bucket: bucket, key: key, manifest: manifest, dataKey: nil,
                                    tagKey: try await tagKey(manifest), codec: codec)
         let layout = reader.layout
-        let headerBytes = try await provider(named: source.provider).get(source.blob, range: 0..<Int64(ShardHeader.size))
+        let headerBytes = try await provider(named: source.provider).get(source.blob, range: source.blobRange(0..<Int64(ShardHeader.size)))
         let header = headerBytes.count == ShardHeader.size ? try? openHeader(headerBytes.bytes) : nil
         guard var header, header.versionID == manifest.versionID, header.shardIndex == shard else {
             throw NuageError(.integrity, "shard \(shard) on \(source.provider): its header does not open as this shard's")
@@ -233,7 +233,7 @@ extension Engine {
         for shard in readOrder(manifest) where !excluding.contains(shard) {
             guard let ref = manifest.shards[shard] else { continue }
             do {
-                let bytes = try await provider(named: ref.provider).get(ref.blob, range: 0..<Int64(ShardHeader.size)).bytes
+                let bytes = try await provider(named: ref.provider).get(ref.blob, range: ref.blobRange(0..<Int64(ShardHeader.size))).bytes
                 let header = try openHeader(bytes)
                 guard header.versionID == manifest.versionID else { throw NuageError(.integrity, "header of another version") }
                 return header

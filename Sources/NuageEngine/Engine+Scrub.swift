@@ -79,10 +79,13 @@ extension Engine {
                                 }
                             }
                             guard let listing = listings[ref.provider] else { whole = false; continue }
+                            // A piece's pack holds other pieces too: it must reach past the piece's end.
+                            let end = ref.blobRange(nil).map(\.upperBound) ?? layout.blobLength
                             switch listing[ref.blob] {
                             case nil: damaged.append((index, "missing"))
-                            case let size? where size != layout.blobLength:
-                                damaged.append((index, "\(size) bytes instead of \(layout.blobLength)"))
+                            case let size? where ref.isPiece ? size < end || ref.length != layout.blobLength : size != layout.blobLength:
+                                damaged.append((index, ref.isPiece ? "pack of \(size) bytes, too short for a \(layout.blobLength)-byte shard at \(ref.offset ?? 0)"
+                                                                   : "\(size) bytes instead of \(layout.blobLength)"))
                             default: break
                             }
                         }
@@ -111,7 +114,7 @@ extension Engine {
                            report: inout ScrubReport, start: ContinuousClock.Instant, bytesPerSecond: Int64?) async throws -> String? {
         let ref = manifest.shards[shard]!
         let provider = try provider(named: ref.provider)
-        let headerBytes = try await provider.get(ref.blob, range: 0..<Int64(ShardHeader.size)).bytes
+        let headerBytes = try await provider.get(ref.blob, range: ref.blobRange(0..<Int64(ShardHeader.size))).bytes
         report.bytesRead += Int64(headerBytes.count)
         guard headerBytes.count == ShardHeader.size else { return "short (\(headerBytes.count)-byte header)" }
         do {

@@ -28,6 +28,12 @@ public final class Engine: Sendable {
     private let keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))?
     /// Plaintext bytes per sealed segment for new objects.
     public let segmentSize: Int
+    /// Objects put whole of at most this many bytes are written in packs (0: none is).
+    public let packLimit: Int
+    /// Packs the shard blobs of small objects that are put meanwhile.
+    let packWriter = PackWriter()
+    /// The largest ``packLimit`` (a packed object is sealed and encoded in memory).
+    public static let packLimits = 0...(16 << 20)
     public let kernel: Kernel
     let providers: [String: any Provider]
     /// What the engine has seen of each provider (when it is wrapped in ``Resilience``).
@@ -74,11 +80,14 @@ public final class Engine: Sendable {
     ///   `NuageError.configuration` for a bad policy or segment size.
     public init(catalog: any Catalog, providers: [ProviderEntry], policy: PlacementPolicy, masterKey: MasterKey,
                 olderKeys: [MasterKey] = [], keyLoader: (@Sendable () throws -> (active: MasterKey, older: [MasterKey]))? = nil,
-                segmentSize: Int = 1 << 20, kernel: Kernel = .fastest,
+                segmentSize: Int = 1 << 20, packLimit: Int = 0, kernel: Kernel = .fastest,
                 stragglerGrace: Duration = .seconds(2), deleteDelay: Duration = .seconds(3600),
                 logger: Logger = Logger(label: "nuage.engine"), time: TimeSource = .continuous) throws {
         guard Manifest.segmentSizes.contains(segmentSize) else {
             throw NuageError(.configuration, "segment size must be between 4 KiB and 64 MiB, not \(segmentSize)")
+        }
+        guard Self.packLimits.contains(packLimit) else {
+            throw NuageError(.configuration, "the pack limit must be between 0 (no packs) and 16 MiB, not \(packLimit)")
         }
         // Everything that can throw happens before any stored property is set.
         try ReedSolomon.selfTest()
@@ -95,6 +104,7 @@ public final class Engine: Sendable {
         keySet = Mutex((masterKey, olderKeys.filter { $0.id != masterKey.id }, .now))
         self.keyLoader = keyLoader
         self.segmentSize = segmentSize
+        self.packLimit = packLimit
         self.kernel = kernel
         self.logger = logger
         self.time = time
@@ -111,7 +121,7 @@ public final class Engine: Sendable {
                                  neverContacted: neverContacted.contains(descriptor.name))
         }
         return try Engine(catalog: catalog, providers: entries, policy: placement.policy, masterKey: masterKey, olderKeys: olderKeys,
-                          keyLoader: keyLoader, segmentSize: segmentSize, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay,
+                          keyLoader: keyLoader, segmentSize: segmentSize, packLimit: packLimit, kernel: kernel, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay,
                           logger: logger, time: time)
     }
 
@@ -347,6 +357,12 @@ public final class Engine: Sendable {
     /// that are gone; failures stay listed for `gc`.
     @discardableResult
     func collect(_ blobs: [BlobRef]) async -> Int {
+        // A piece is never deleted alone: the catalog lists its pack once no piece of it is live.
+        let packs = Array(Set(blobs.filter(\.isPiece).map(\.whole)))
+        let deadPacks = packs.isEmpty ? [] : await tolerating("find the packs whose last piece went (gc deletes them)") {
+            try await catalog.garbageAmong(packs)
+        } ?? []
+        let blobs = blobs.filter { !$0.isPiece } + deadPacks
         let deleted = await withTaskGroup(of: BlobRef?.self) { group in
             for ref in blobs where !neverContacted.contains(ref.provider) {
                 group.addTask {

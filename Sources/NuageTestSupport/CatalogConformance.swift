@@ -39,6 +39,8 @@ public enum CatalogConformance {
         ("bucket settings: update keeps the creation date, is journaled and snapshotted", bucketSettings),
         ("conditional delete only of the version named", conditionalDelete),
         ("metadata replaced in place, only of the version named, journaled", replaceMetadata),
+        ("packs: garbage once the batch is over and no piece is live", packs),
+        ("restore counts the pieces of packs that versions keep", restorePacks),
     ] + versionChecks
 
     public static var names: [String] { checks.map(\.name) }
@@ -161,6 +163,75 @@ public enum CatalogConformance {
         try await c.abandonIntent("lost")
         #expect(Set(try await c.garbage(limit: 100)) == Set(r.blobs))
         #expect(try await c.intents(before: Date()).isEmpty)
+    }
+
+    /// A record whose shards are pieces of `packs` (one per provider), at `offset`.
+    static func packed(key: String, tag: String, packs: [BlobRef], offset: Int64) -> ObjectRecord {
+        var r = record(key: key, tag: tag, blobs: packs.count)
+        r.parts[0].shards = packs.map { BlobRef(provider: $0.provider, pack: $0.blob, offset: offset, length: 100) }
+        return r
+    }
+
+    static func packs(_ c: any Catalog) async throws {
+        try await c.createBucket("b")
+        let packs = (0..<3).map { BlobRef(provider: "p\($0)", blob: "pack\($0)") }
+        let batch = WriteIntent(id: WriteIntent.packPrefix + "1", created: Date(), blobs: packs)
+        try await c.recordIntent(batch)
+        let a = packed(key: "a", tag: "A", packs: packs, offset: 0), b = packed(key: "b", tag: "B", packs: packs, offset: 100)
+        #expect(try await c.commit(a, intent: batch.id, expectedVersion: nil) == nil)
+        #expect(try await c.commit(b, intent: batch.id, expectedVersion: nil) == nil)
+        #expect(try await c.intents(before: .distantFuture).map(\.id) == [batch.id], "the batch's intent stays for its other puts")
+        #expect(try await c.referencedBlobs(provider: "p1").contains("pack1"))
+        // A member that never commits leaves nothing; the batch ends.
+        try await c.abandonIntent(batch.id)
+        #expect(try await c.intents(before: .distantFuture).isEmpty)
+        #expect(try await c.garbage(limit: 100).isEmpty, "live pieces keep their packs")
+        #expect(try await c.deleteObject(bucket: "b", key: "a") == a)
+        #expect(try await c.garbage(limit: 100).isEmpty, "one piece of each pack is still live")
+        #expect(try await c.referencedBlobs(provider: "p2").contains("pack2"))
+        #expect(try await c.deleteObject(bucket: "b", key: "b") == b)
+        #expect(Set(try await c.garbage(limit: 100)) == Set(packs), "the last piece gone, the packs go")
+        #expect(Set(try await c.garbageAmong(packs + [BlobRef(provider: "p0", blob: "other")])) == Set(packs))
+        try await c.removeGarbage(packs)
+
+        // A batch none of whose puts committed: its packs go when it ends, not before.
+        let lost = (0..<3).map { BlobRef(provider: "p\($0)", blob: "lost\($0)") }
+        try await c.recordIntent(WriteIntent(id: WriteIntent.packPrefix + "2", created: Date(), blobs: lost))
+        #expect(try await c.garbage(limit: 100).isEmpty)
+        try await c.abandonIntent(WriteIntent.packPrefix + "2")
+        #expect(Set(try await c.garbage(limit: 100)) == Set(lost))
+        try await c.removeGarbage(lost)
+
+        // A batch whose only put was deleted before the batch ended: the packs wait for its end.
+        let early = (0..<3).map { BlobRef(provider: "p\($0)", blob: "early\($0)") }
+        try await c.recordIntent(WriteIntent(id: WriteIntent.packPrefix + "3", created: Date(), blobs: early))
+        let e = packed(key: "e", tag: "E", packs: early, offset: 0)
+        _ = try await c.commit(e, intent: WriteIntent.packPrefix + "3", expectedVersion: nil)
+        _ = try await c.deleteObject(bucket: "b", key: "e")
+        #expect(try await c.garbage(limit: 100).isEmpty, "another put of the batch may still commit into these packs")
+        let f = packed(key: "f", tag: "F", packs: early, offset: 100)
+        _ = try await c.commit(f, intent: WriteIntent.packPrefix + "3", expectedVersion: nil)
+        try await c.abandonIntent(WriteIntent.packPrefix + "3")
+        #expect(try await c.garbage(limit: 100).isEmpty, "f keeps them")
+        _ = try await c.deleteObject(bucket: "b", key: "f")
+        #expect(Set(try await c.garbage(limit: 100)) == Set(early))
+        // Committing under a batch that ended is refused (gc may have deleted its packs).
+        await expectCode(.preconditionFailed) {
+            _ = try await c.commit(packed(key: "g", tag: "G", packs: early, offset: 200), intent: WriteIntent.packPrefix + "3", expectedVersion: nil)
+        }
+    }
+
+    /// A restored catalog counts the pieces its versions keep (its batches are over).
+    static func restorePacks(_ c: any Catalog) async throws {
+        let packs = (0..<3).map { BlobRef(provider: "p\($0)", blob: "pack\($0)") }
+        let a = packed(key: "a", tag: "A", packs: packs, offset: 0), b = packed(key: "b", tag: "B", packs: packs, offset: 100)
+        let state = CatalogSnapshot(seq: 7, buckets: [BucketRecord(name: "b", created: Date(timeIntervalSince1970: 1_800_000_000))],
+                                    objects: [a, b], accessKeys: [])
+        try await c.restore(state, blobs: [])
+        _ = try await c.deleteObject(bucket: "b", key: "a")
+        #expect(try await c.garbage(limit: 100).isEmpty, "b still keeps a piece of each pack")
+        _ = try await c.deleteObject(bucket: "b", key: "b")
+        #expect(Set(try await c.garbage(limit: 100)) == Set(packs))
     }
 
     static func deleteObject(_ c: any Catalog) async throws {

@@ -6,7 +6,7 @@ import NuageCore
 @main
 struct Nuage: AsyncParsableCommand {
     /// `nuage --version`: the release, and the catalog schema and on-provider formats it writes.
-    static let version = "nuage 0.9.0 (catalog schema v14; shard blob format 3, journal and audit blob format 1)"
+    static let version = "nuage 0.9.0 (catalog schema v15; shard blob format 3, journal and audit blob format 1)"
 
     static let configuration = CommandConfiguration(
         commandName: "nuage",

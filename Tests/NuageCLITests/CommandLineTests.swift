@@ -343,7 +343,7 @@ struct NuageCommand {
         let nuage = try NuageCommand()
         defer { nuage.cleanUp() }
         let version = try nuage.run(["--version"])
-        #expect(version.status == 0 && version.stdout.hasPrefix("nuage ") && version.stdout.contains("catalog schema v14"), "\(version.stdout)")
+        #expect(version.status == 0 && version.stdout.hasPrefix("nuage ") && version.stdout.contains("catalog schema v15"), "\(version.stdout)")
         #expect(try nuage.run(["bucket", "create", "first"]).status == 0)
         #expect(try nuage.run(["bucket", "create", "second"]).status == 0)
         let listed = try nuage.run(["ls"])

@@ -31,7 +31,7 @@ struct EngineFixture {
     ///   tests with short timeouts: on a shared disk an `fsync` can wait behind another job's
     ///   writes (a `dd` elsewhere held every put of the chaos tests for over 6 s).
     init(countries: [String] = sixCountries, operators: [String: String] = [:], policy: PlacementPolicy? = nil,
-         segmentSize: Int = 4096, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30), deleteDelay: Duration = .zero,
+         segmentSize: Int = 4096, packLimit: Int = defaultPackLimit, resilience: Resilience? = nil, stragglerGrace: Duration = .seconds(30), deleteDelay: Duration = .zero,
          onTmpfs: Bool = false, time: TimeSource = .continuous, wrap: (String, any Provider) -> any Provider = { $1 }) async throws {
         let root = ((onTmpfs ? Self.tmpfs : nil) ?? NSTemporaryDirectory()) + "nuage-engine-\(UUID().uuidString)"
         self.root = root
@@ -55,8 +55,13 @@ struct EngineFixture {
         self.faults = faults
         engine = try Engine(catalog: try await TestCatalog.fresh(in: root), providers: entries,
                             policy: try policy ?? PlacementPolicy(), masterKey: try MasterKey(bytes: .random(count: 32)),
-                            segmentSize: segmentSize, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay, time: time)
+                            segmentSize: segmentSize, packLimit: packLimit, stragglerGrace: stragglerGrace, deleteDelay: deleteDelay,
+                            time: time)
     }
+
+    /// No packs unless a test asks, or `NUAGE_TEST_PACK_LIMIT` sets a limit for every fixture
+    /// (to run the whole suite with small objects in packs).
+    static let defaultPackLimit = ProcessInfo.processInfo.environment["NUAGE_TEST_PACK_LIMIT"].flatMap(Int.init) ?? 0
 
     /// `/dev/shm/` (memory on Linux) if it is writable and has at least 1 GiB free.
     static let tmpfs: String? = {
@@ -75,7 +80,7 @@ struct EngineFixture {
             Engine.ProviderEntry(descriptor: $0, provider: engine.providers[$0.name]!, health: engine.health[$0.name])
         }
         return try Engine(catalog: catalog ?? engine.catalog, providers: entries, policy: engine.placement.policy,
-                          masterKey: masterKey ?? engine.masterKey, olderKeys: olderKeys, segmentSize: engine.segmentSize,
+                          masterKey: masterKey ?? engine.masterKey, olderKeys: olderKeys, segmentSize: engine.segmentSize, packLimit: engine.packLimit,
                           stragglerGrace: engine.stragglerGrace, deleteDelay: engine.deleteDelay)
     }
 
