@@ -142,6 +142,13 @@ public struct BlobRef: Codable, Hashable, Sendable, CustomStringConvertible {
         return (offset + min(range.lowerBound, length))..<(offset + min(range.upperBound, length))
     }
 
+    /// Whether a provider blob of `size` bytes holds this shard blob of `length` bytes: exactly
+    /// its size, or for a piece, a pack reaching past the piece's end.
+    public func holds(_ length: Int64, inBlobOf size: Int64) -> Bool {
+        guard let offset, let pieceLength = self.length else { return size == length }
+        return pieceLength == length && size >= offset + pieceLength
+    }
+
     /// The whole blob this refers to (the pack, for a piece).
     public var whole: BlobRef { BlobRef(provider: provider, blob: blob) }
 

@@ -79,11 +79,9 @@ extension Engine {
                                 }
                             }
                             guard let listing = listings[ref.provider] else { whole = false; continue }
-                            // A piece's pack holds other pieces too: it must reach past the piece's end.
-                            let end = ref.blobRange(nil).map(\.upperBound) ?? layout.blobLength
                             switch listing[ref.blob] {
                             case nil: damaged.append((index, "missing"))
-                            case let size? where ref.isPiece ? size < end || ref.length != layout.blobLength : size != layout.blobLength:
+                            case let size? where !ref.holds(layout.blobLength, inBlobOf: size):
                                 damaged.append((index, ref.isPiece ? "pack of \(size) bytes, too short for a \(layout.blobLength)-byte shard at \(ref.offset ?? 0)"
                                                                    : "\(size) bytes instead of \(layout.blobLength)"))
                             default: break

@@ -73,7 +73,7 @@ extension Engine {
                             let info = try await withDeadline(budget, onTimeout: {
                                 ProviderError.timeout(provider: ref.provider, "head \(ref.blob): no answer within \(budget)")
                             }) { try await provider.head(ref.blob) }
-                            return (index, info.size == layout.blobLength ? .healthy : .wrongSize(info.size))
+                            return (index, ref.holds(layout.blobLength, inBlobOf: info.size) ? .healthy : .wrongSize(info.size))
                         } catch let error as ProviderError where error.kind == .notFound {
                             return (index, .missing)
                         } catch {

@@ -40,6 +40,9 @@ import Testing
         try await f.engine.createBucket("bkt")
         let objects = try await Self.putAll(f.engine, count: 8)
         for (key, data) in objects { #expect(try await f.engine.getBytes(bucket: "bkt", key: key) == data) }
+        // nuage stat: a piece's pack is longer than the piece, and healthy.
+        let status = try await f.engine.status(bucket: "bkt", key: "k0")
+        #expect(status.shards.allSatisfy { $0.health == .healthy }, "\(status.shards.map { "\($0.health)" })")
 
         var packs: [String: Set<String>] = [:], byPack: [BlobRef: [String]] = [:]
         for key in objects.keys {
