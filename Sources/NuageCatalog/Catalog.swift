@@ -396,7 +396,8 @@ public struct WriteIntent: Hashable, Sendable {
     /// "Packs"): recording it opens a pack row for each of its blobs; each version committed
     /// under it counts the pieces it keeps (the intent stays); abandoning it closes the packs,
     /// and a closed pack with no live piece goes to the garbage list.
-    public var isPack: Bool { id.hasPrefix(Self.packPrefix) }
+    public var isPack: Bool { Self.isPack(id) }
+    public static func isPack(_ id: String) -> Bool { id.hasPrefix(packPrefix) }
 }
 
 /// A shard of a version that needs repair.

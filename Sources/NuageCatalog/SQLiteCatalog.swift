@@ -287,7 +287,7 @@ public final class SQLiteCatalog: Catalog {
         guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [intent]) else {
             throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
         }
-        if intent.hasPrefix(WriteIntent.packPrefix) {
+        if WriteIntent.isPack(intent) {
             for piece in keeping where piece.isPiece {
                 try db.cachedStatement(sql: "UPDATE pack SET live = live + 1 WHERE provider = ? AND blob = ?").execute(
                                arguments: [piece.provider, piece.blob])
@@ -402,7 +402,7 @@ public final class SQLiteCatalog: Catalog {
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT blobs FROM intent WHERE id = ?"), arguments: [id]) else { return }
             let blobs = try Self.decode([BlobRef].self, row["blobs"])
             try db.cachedStatement(sql: "DELETE FROM intent WHERE id = ?").execute(arguments: [id])
-            guard id.hasPrefix(WriteIntent.packPrefix) else { return try Self.addGarbage(db, blobs) }
+            guard WriteIntent.isPack(id) else { return try Self.addGarbage(db, blobs) }
             // The batch is over: a pack no committed version keeps a piece of goes now.
             for pack in blobs {
                 try db.cachedStatement(sql: "UPDATE pack SET open = 0 WHERE provider = ? AND blob = ?").execute(arguments: [pack.provider, pack.blob])

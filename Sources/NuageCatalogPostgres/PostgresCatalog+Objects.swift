@@ -107,7 +107,7 @@ extension PostgresCatalog {
         try await write { tx in
             guard let row = try await tx.row("DELETE FROM intent WHERE id = \(id) RETURNING blobs") else { return }
             let blobs = try Self.decode([BlobRef].self, try row["blobs"].decode(String.self))
-            guard id.hasPrefix(WriteIntent.packPrefix) else { return try await Self.addGarbage(tx, blobs) }
+            guard WriteIntent.isPack(id) else { return try await Self.addGarbage(tx, blobs) }
             // The batch is over: a pack no committed version keeps a piece of goes now.
             for pack in blobs {
                 try await tx.execute("UPDATE pack SET open = false WHERE provider = \(pack.provider) AND blob = \(pack.blob)")

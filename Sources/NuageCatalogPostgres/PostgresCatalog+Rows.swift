@@ -190,7 +190,7 @@ extension PostgresCatalog {
     /// A pack intent stays (other versions of its batch commit under it too): the pieces the
     /// record keeps are counted live instead.
     static func retire(_ tx: Tx, intent: String, keeping: [BlobRef]) async throws {
-        if intent.hasPrefix(WriteIntent.packPrefix) {
+        if WriteIntent.isPack(intent) {
             guard try await tx.row("SELECT 1 AS present FROM intent WHERE id = \(intent)") != nil else {
                 throw NuageError(.preconditionFailed, "write intent \(intent) expired before the commit (the write outlived gc's grace period)")
             }

@@ -1,5 +1,6 @@
 import NuageCore
 import NuageCrypto
+import NuageEngine
 import NuagePKCS11
 
 /// The contents of `nuage.toml`: the placement policy, storage settings and providers.
@@ -220,7 +221,7 @@ public struct Configuration: Sendable {
             throw NuageError(.configuration, "[storage] segment-size must be between 4096 (4 KiB) and 67108864 (64 MiB), not \(segmentSize)")
         }
         packLimit = try Self.integer(storage, "pack-limit", in: "storage") ?? packLimit
-        guard (0...(16 << 20)).contains(packLimit) else {
+        guard Engine.packLimits.contains(packLimit) else {
             throw NuageError(.configuration, "[storage] pack-limit must be between 0 (no packs) and 16777216 (16 MiB), not \(packLimit)")
         }
 

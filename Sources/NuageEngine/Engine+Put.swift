@@ -232,7 +232,7 @@ extension Engine {
             if let md5 { try body.verify(md5: md5) }
             let written = try await packWriter.write(PackWriter.Member(blobs: blobs, providers: targets.map(\.name), length: layout.blobLength),
                                                      engine: self)
-            do { try requireQuorum(written.failures, refs: targets.map { BlobRef(provider: $0.name, blob: "pack") }) } catch {
+            do { try requireQuorum(written.failures, providers: targets.map(\.name)) } catch {
                 await written.ticket.release(committed: false)
                 throw error
             }
@@ -267,7 +267,7 @@ extension Engine {
                 }
                 do {
                     try await writer.write(from: body, headers: headers, to: channels) {
-                        try self.requireQuorum(failures.all, refs: refs)
+                        try self.requireQuorum(failures.all, providers: refs.map(\.provider))
                     }
                     for channel in channels { channel.finish() }
                 } catch {
@@ -295,7 +295,7 @@ extension Engine {
                 }
                 group.cancelAll()
             }
-            try requireQuorum(failures.all, refs: refs)
+            try requireQuorum(failures.all, providers: refs.map(\.provider))
             md5 = writer.digest?.finalize()
             if let md5 { try body.verify(md5: md5) }
         } catch {
@@ -328,12 +328,13 @@ extension Engine {
     }
 
     /// Throws once so many shard writes failed that the write quorum is out of reach.
-    func requireQuorum(_ failures: [Int: any Error], refs: [BlobRef]) throws {
+    /// - Parameter providers: where each shard is written, by shard index.
+    func requireQuorum(_ failures: [Int: any Error], providers: [String]) throws {
         let quorum = placement.policy.writeQuorum
-        guard refs.count - failures.count < quorum else { return }
-        let detail = failures.sorted { $0.key < $1.key }.map { "shard \($0.key) on \(refs[$0.key].provider): \($0.value)" }
+        guard providers.count - failures.count < quorum else { return }
+        let detail = failures.sorted { $0.key < $1.key }.map { "shard \($0.key) on \(providers[$0.key]): \($0.value)" }
         throw NuageError(.insufficientShards,
-                         "only \(refs.count - failures.count) of \(refs.count) shard writes can succeed, \(quorum) needed: \(detail.joined(separator: "; "))")
+                         "only \(providers.count - failures.count) of \(providers.count) shard writes can succeed, \(quorum) needed: \(detail.joined(separator: "; "))")
     }
 }
 

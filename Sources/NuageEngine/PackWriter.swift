@@ -147,11 +147,11 @@ extension Engine {
         for member in members {
             var place: [(provider: String, offset: Int64)] = []
             for (blocks, provider) in zip(member.blobs, member.providers) {
-                var pack = packs[provider] ?? ([UInt8].random(count: 16).hex, [], 0)
-                place.append((provider, pack.length))
-                pack.blocks += blocks
-                pack.length += member.length
-                packs[provider] = pack
+                if packs[provider] == nil { packs[provider] = ([UInt8].random(count: 16).hex, [], 0) }
+                // In place: a copy taken out of the dictionary would copy the pack's block list each time.
+                place.append((provider, packs[provider]!.length))
+                packs[provider]!.blocks += blocks
+                packs[provider]!.length += member.length
             }
             places.append(place)
         }
